@@ -1,0 +1,60 @@
+# shipote — build, run, test, lint and benchmark.
+#
+#   make run     builds and runs the demo on the embedded engine (no daemon)
+#   make test    the whole test suite, with the race detector
+#   make lint    gofmt, go vet, staticcheck
+#   make bench   the benchmark harness (each figure beside its baseline)
+#   make soak    long fault-injection and soak runs
+
+GO       ?= go
+BIN      ?= bin
+PKGS     ?= ./...
+TESTFLAGS ?= -race -count=1 -timeout 9m
+
+.PHONY: all build run test lint bench bench-quick soak deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/shipote ./cmd/shipote
+
+run:
+	$(GO) run ./examples/embed
+
+# deps installs the Debian packages that tests and benchmarks use, when
+# they are missing (needs root and Debian's apt; skipped otherwise).
+deps:
+	@missing=""; \
+	for tool in pv:pv tmux:tmux python3:python3-minimal socat:socat; do \
+		cmd=$${tool%%:*}; pkg=$${tool##*:}; \
+		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "missing tools:$$missing (tests that need them skip)"; \
+		fi; \
+	fi
+
+test: deps
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+bench: deps build
+	$(GO) run ./bench/cmd/shipote-bench -out docs/benchmarks.md
+
+bench-quick: deps build
+	$(GO) run ./bench/cmd/shipote-bench -quick
+
+soak:
+	SHIPOTE_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Soak|FaultInjection' ./...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,595 @@
+// This file is the pipeline supervisor actor, a child of its workspace: it
+// launches a run of a pipeline (one process per node, pipes between them,
+// one splitter actor per producer node), tracks each node's exit, decides
+// success or failure, and relaunches a failed run with a doubling backoff
+// when the spec asks for it. It receives pipelineStart, nodeExited,
+// SplitterFinished, restartDue-like timer messages and the routed
+// PipelineRequests; it sends pipelineStatus to its workspace on every
+// change of state.
+
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/logring"
+	"github.com/shipote/shipote/internal/proc"
+	"github.com/shipote/shipote/messages"
+)
+
+// nodePlan is what the workspace resolved for one node before the pipeline
+// started: its process spec without stdio.
+type nodePlan struct {
+	label string
+	spec  proc.Spec
+}
+
+type pipelineConfig struct {
+	rt        *Runtime
+	id        string
+	workspace string
+	wsLabel   string
+	spec      messages.PipelineSpec
+	tap       bool
+	plans     []nodePlan
+	flowDirs  []string
+}
+
+type pipeline struct {
+	cfg  pipelineConfig
+	rt   *Runtime
+	log  *zap.Logger
+	self *actor.PID
+
+	info    messages.PipelineInfo
+	gen     int
+	nodes   map[string]*pnode
+	split   map[string]*actor.PID // producer node -> splitter actor
+	final   map[string]messages.SplitterInfo
+	rings   map[string]*logring.Ring
+	streak  int
+	cancel  func()
+	stopReq []Reply[PipelineAnswer]
+	stopped bool
+	killing bool
+}
+
+type pnode struct {
+	info messages.NodeInfo
+	proc *proc.Process
+}
+
+// Internal messages of the pipeline supervisor.
+type (
+	runLaunched struct {
+		gen     int
+		procs   map[string]*proc.Process
+		sources map[string]*os.File   // producer node -> its stdout read end
+		sinks   map[string][]sinkFile // producer node -> consumers' stdin write ends
+		err     error
+	}
+	sinkFile struct {
+		node string
+		w    *os.File
+	}
+	nodeExited struct {
+		gen    int
+		node   string
+		status proc.ExitStatus
+	}
+	pipelineRestartDue struct{ gen int }
+	pipelineKilled     struct{ gen int }
+	// pipelineStatus tells the workspace the pipeline's current view.
+	pipelineStatus struct {
+		id   string
+		info messages.PipelineInfo
+	}
+)
+
+func newPipelineProps(cfg pipelineConfig) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		rings := make(map[string]*logring.Ring, len(cfg.plans))
+		for _, p := range cfg.plans {
+			rings[p.label] = logring.New(cfg.rt.LogRingBytes)
+		}
+		return &pipeline{
+			cfg:   cfg,
+			rt:    cfg.rt,
+			log:   cfg.rt.Log.With(zap.String("pipeline", cfg.spec.Label), zap.String("run", cfg.id)),
+			rings: rings,
+			final: make(map[string]messages.SplitterInfo),
+			info: messages.PipelineInfo{
+				ID:             cfg.id,
+				Workspace:      cfg.workspace,
+				WorkspaceLabel: cfg.wsLabel,
+				Label:          cfg.spec.Label,
+				Spec:           cfg.spec,
+				State:          messages.PipelineRunning,
+				Supervised:     cfg.spec.RestartOnFailure,
+				Tap:            cfg.tap,
+			},
+		}
+	})
+}
+
+func (p *pipeline) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		p.self = ctx.Self()
+		p.launch(ctx)
+	case *actor.Stopping:
+		if p.cancel != nil {
+			p.cancel()
+		}
+		for _, n := range p.nodes {
+			if n.proc != nil {
+				_ = proc.KillGroup(n.proc.Pid, unix.SIGKILL)
+			}
+		}
+		for _, r := range p.rings {
+			r.Close()
+		}
+		for _, r := range p.stopReq {
+			r.OK(PipelineAnswer{Info: p.view()})
+		}
+	case *runLaunched:
+		p.onLaunched(ctx, m)
+	case *nodeExited:
+		p.onNodeExited(ctx, m)
+	case *SplitterFinished:
+		// The splitter moved its last byte; the run ends with its nodes.
+	case *ConsumerDropped:
+		p.log.Debug("consumer dropped", zap.String("node", m.Node), zap.String("consumer", m.Consumer), zap.Error(m.Err))
+	case *pipelineRestartDue:
+		if m.gen == p.gen && p.info.State == messages.PipelineBackoff && !p.stopped {
+			p.cancel = nil
+			p.info.Restarts++
+			p.launch(ctx)
+		}
+	case *pipelineKilled:
+		p.onKilled(ctx)
+	case *PipelineRequest:
+		p.request(ctx, m)
+	}
+}
+
+// view returns the info with the current node states and the last known
+// counters (without asking the splitters).
+func (p *pipeline) view() messages.PipelineInfo {
+	info := p.info
+	info.Nodes = make([]messages.NodeInfo, 0, len(p.cfg.plans))
+	for _, pl := range p.cfg.plans {
+		if n, ok := p.nodes[pl.label]; ok {
+			info.Nodes = append(info.Nodes, n.info)
+		} else {
+			info.Nodes = append(info.Nodes, messages.NodeInfo{Label: pl.label, State: messages.CommandStarting})
+		}
+	}
+	info.Splitters = make([]messages.SplitterInfo, 0, len(p.final))
+	for _, s := range p.final {
+		info.Splitters = append(info.Splitters, s)
+	}
+	sort.Slice(info.Splitters, func(i, j int) bool { return info.Splitters[i].Node < info.Splitters[j].Node })
+	return info
+}
+
+func (p *pipeline) publishStatus(ctx actor.Context) {
+	ctx.Send(ctx.Parent(), &pipelineStatus{id: p.cfg.id, info: p.view()})
+}
+
+// launch starts a run: pipes are made and processes spawned in a goroutine;
+// the splitters start when runLaunched arrives.
+func (p *pipeline) launch(ctx actor.Context) {
+	p.gen++
+	p.info.State = messages.PipelineRunning
+	p.info.StartedAt = p.rt.now()
+	p.info.EndedAt, p.info.NextStartAt, p.info.Error = time.Time{}, time.Time{}, ""
+	p.nodes = make(map[string]*pnode, len(p.cfg.plans))
+	p.split = make(map[string]*actor.PID)
+	for _, pl := range p.cfg.plans {
+		p.nodes[pl.label] = &pnode{info: messages.NodeInfo{Label: pl.label, State: messages.CommandStarting}}
+	}
+	p.publishStatus(ctx)
+	gen, rt, self := p.gen, p.rt, p.self
+	plans, spec, rings := p.cfg.plans, p.cfg.spec, p.rings
+	rt.Go(func() {
+		m := spawnRun(rt, plans, spec, rings)
+		m.gen = gen
+		rt.send(self, m)
+		for node, pr := range m.procs {
+			rt.Go(func() {
+				st := pr.Wait()
+				rt.send(self, &nodeExited{gen: gen, node: node, status: st})
+			})
+		}
+	})
+}
+
+// spawnRun makes the pipes of one run and spawns every node. On an error
+// the nodes already started are killed (their exits still arrive).
+func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, rings map[string]*logring.Ring) *runLaunched {
+	m := &runLaunched{procs: make(map[string]*proc.Process), sources: make(map[string]*os.File), sinks: make(map[string][]sinkFile)}
+	consumers := spec.Consumers()
+	stdin := make(map[string]*os.File)  // node -> read end for its stdin (child side)
+	stdout := make(map[string]*os.File) // producer -> write end for its stdout (child side)
+	var childSide []*os.File
+	fail := func(err error) *runLaunched {
+		for _, f := range childSide {
+			f.Close()
+		}
+		for _, f := range m.sources {
+			f.Close()
+		}
+		for _, ss := range m.sinks {
+			for _, s := range ss {
+				s.w.Close()
+			}
+		}
+		for _, pr := range m.procs {
+			_ = proc.KillGroup(pr.Pid, unix.SIGKILL)
+		}
+		m.sources, m.sinks = nil, nil
+		m.err = err
+		return m
+	}
+	for _, pl := range plans {
+		outs := consumers[pl.label]
+		if len(outs) == 0 {
+			continue
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fail(fmt.Errorf("pipe for %s: %w", pl.label, err))
+		}
+		m.sources[pl.label] = r
+		stdout[pl.label] = w
+		childSide = append(childSide, w)
+		for _, to := range outs {
+			cr, cw, err := os.Pipe()
+			if err != nil {
+				return fail(fmt.Errorf("pipe %s -> %s: %w", pl.label, to, err))
+			}
+			stdin[to] = cr
+			childSide = append(childSide, cr)
+			m.sinks[pl.label] = append(m.sinks[pl.label], sinkFile{node: to, w: cw})
+		}
+	}
+	for _, pl := range plans {
+		s := pl.spec
+		s.Stdin = stdin[pl.label]
+		var logW []*os.File
+		if w, ok := stdout[pl.label]; ok {
+			s.Stdout = w
+		} else {
+			r, w, err := os.Pipe()
+			if err != nil {
+				return fail(fmt.Errorf("stdout pipe for %s: %w", pl.label, err))
+			}
+			s.Stdout = w
+			logW = append(logW, w)
+			ring := rings[pl.label]
+			rt.Go(func() { pump(r, messages.Stdout, ring, rt.now) })
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fail(fmt.Errorf("stderr pipe for %s: %w", pl.label, err))
+		}
+		s.Stderr = w
+		logW = append(logW, w)
+		ring := rings[pl.label]
+		rt.Go(func() { pump(r, messages.Stderr, ring, rt.now) })
+		pr, err := rt.Spawner.Start(s)
+		for _, f := range logW {
+			f.Close()
+		}
+		if err != nil {
+			return fail(fmt.Errorf("start node %s: %w", pl.label, err))
+		}
+		m.procs[pl.label] = pr
+	}
+	for _, f := range childSide {
+		f.Close()
+	}
+	return m
+}
+
+func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
+	if m.gen != p.gen {
+		return
+	}
+	for label, pr := range m.procs {
+		n := p.nodes[label]
+		n.proc = pr
+		n.info.State = messages.CommandRunning
+		n.info.Pid = pr.Pid
+	}
+	if m.err != nil {
+		p.info.Error = m.err.Error()
+		p.log.Warn("pipeline run failed to start", zap.Error(m.err))
+		for _, n := range p.nodes {
+			if n.proc == nil {
+				n.info.State = messages.CommandFailed
+				n.info.Error = "not started"
+			}
+		}
+		p.checkRunEnd(ctx)
+		return
+	}
+	if p.stopped {
+		for _, n := range p.nodes {
+			_ = proc.KillGroup(n.proc.Pid, unix.SIGKILL)
+		}
+	}
+	d := p.cfg.spec.Discern
+	for node, src := range m.sources {
+		cfg := SplitterConfig{
+			Pipeline:       p.cfg.spec.Label,
+			Node:           node,
+			Source:         src,
+			MaxBytesPerSec: d.MaxBytesPerSec,
+			BurstBytes:     d.BurstBytes,
+			SlowConsumer:   string(d.SlowConsumer),
+			BufferBytes:    int(d.BufferBytes),
+		}
+		for _, s := range m.sinks[node] {
+			cfg.Consumers = append(cfg.Consumers, flowConsumer(s.node, s.w))
+		}
+		if p.cfg.tap && len(p.cfg.flowDirs) > 0 {
+			cfg.TapSocket = filepath.Join(p.cfg.flowDirs[0], p.cfg.spec.Label, node+".sock")
+		}
+		pid, err := ctx.SpawnNamed(NewSplitterProps(cfg), "split-"+node+"-"+fmt.Sprint(p.gen))
+		if err != nil {
+			p.log.Error("spawn splitter", zap.String("node", node), zap.Error(err))
+			src.Close()
+			for _, s := range m.sinks[node] {
+				s.w.Close()
+			}
+			continue
+		}
+		p.split[node] = pid
+	}
+	p.rt.publish(messages.Event{Kind: messages.EventStarted, Workspace: p.cfg.workspace, Label: p.cfg.wsLabel,
+		Pipeline: p.cfg.spec.Label, Message: fmt.Sprintf("run %d of %s", p.info.Restarts+1, p.cfg.id)})
+	p.publishStatus(ctx)
+}
+
+func (p *pipeline) onNodeExited(ctx actor.Context, m *nodeExited) {
+	if m.gen != p.gen {
+		return
+	}
+	n := p.nodes[m.node]
+	n.proc = nil
+	n.info.Pid = 0
+	st := m.status
+	if st.Signal != 0 {
+		n.info.Signal = proc.SignalName(st.Signal)
+	} else if st.Err == nil {
+		code := st.Code
+		n.info.ExitCode = &code
+	}
+	ok := st.Success()
+	if !ok && st.Signal == unix.SIGPIPE && len(p.cfg.spec.Consumers()[m.node]) > 0 {
+		// Its consumers had all closed: the splitter closed its stdout.
+		ok = true
+	}
+	if ok {
+		n.info.State = messages.CommandExited
+	} else {
+		n.info.State = messages.CommandFailed
+		if st.Err != nil {
+			n.info.Error = st.Err.Error()
+		}
+	}
+	p.checkRunEnd(ctx)
+}
+
+// checkRunEnd ends the run once every node has exited: it collects the
+// splitters' final counters, then decides.
+func (p *pipeline) checkRunEnd(ctx actor.Context) {
+	for _, n := range p.nodes {
+		if !n.info.State.Ended() {
+			p.publishStatus(ctx)
+			return
+		}
+	}
+	gen := p.gen
+	p.collectStats(ctx, func() {
+		if gen == p.gen {
+			p.endRun(ctx)
+		}
+	})
+}
+
+// collectStats asks every splitter for its counters, keeps them in
+// p.final, and calls then once all have answered (or timed out).
+func (p *pipeline) collectStats(ctx actor.Context, then func()) {
+	if len(p.split) == 0 {
+		then()
+		return
+	}
+	left := len(p.split)
+	for node, pid := range p.split {
+		f := ctx.RequestFuture(pid, &GetFlowStats{}, 2*time.Second)
+		ctx.ReenterAfter(f, func(res any, err error) {
+			if fs, ok := res.(*FlowStats); ok && err == nil {
+				p.final[node] = splitterInfo(fs)
+			}
+			left--
+			if left == 0 {
+				then()
+			}
+		})
+	}
+}
+
+func (p *pipeline) endRun(ctx actor.Context) {
+	for _, pid := range p.split {
+		ctx.Stop(pid)
+	}
+	p.split = map[string]*actor.PID{}
+	p.info.EndedAt = p.rt.now()
+	success := p.info.Error == ""
+	for _, n := range p.nodes {
+		if n.info.State != messages.CommandExited {
+			success = false
+		}
+	}
+	switch {
+	case p.stopped:
+		p.info.State = messages.PipelineStopped
+	case success:
+		p.info.State = messages.PipelineSucceeded
+	case !p.cfg.spec.RestartOnFailure:
+		p.info.State = messages.PipelineFailed
+	case p.cfg.spec.RestartMax > 0 && int64(p.info.Restarts) >= p.cfg.spec.RestartMax:
+		p.info.State = messages.PipelineGaveUp
+	default:
+		delay := NextBackoff(p.cfg.spec.Backoffs, &p.streak, p.info.EndedAt.Sub(p.info.StartedAt))
+		p.info.State = messages.PipelineBackoff
+		p.info.NextStartAt = p.rt.now().Add(delay)
+		p.cancel = p.rt.after(delay, p.self, &pipelineRestartDue{gen: p.gen})
+	}
+	kind := map[messages.PipelineState]messages.EventKind{
+		messages.PipelineStopped:   messages.EventStopped,
+		messages.PipelineSucceeded: messages.EventSucceeded,
+		messages.PipelineFailed:    messages.EventFailed,
+		messages.PipelineGaveUp:    messages.EventGaveUp,
+		messages.PipelineBackoff:   messages.EventFailed,
+	}[p.info.State]
+	p.rt.publish(messages.Event{Kind: kind, Workspace: p.cfg.workspace, Label: p.cfg.wsLabel,
+		Pipeline: p.cfg.spec.Label, Message: string(p.info.State)})
+	if p.info.State == messages.PipelineGaveUp {
+		p.log.Warn("pipeline gave up", zap.Int("restarts", p.info.Restarts))
+	}
+	p.publishStatus(ctx)
+	if p.info.State.Ended() {
+		for _, r := range p.stopReq {
+			r.OK(PipelineAnswer{Info: p.view()})
+		}
+		p.stopReq = nil
+	}
+}
+
+// stop ends the pipeline for good: SIGTERM to every node's group, grace,
+// SIGKILL. The answer comes when the run has ended.
+func (p *pipeline) stop(ctx actor.Context, grace time.Duration, reply Reply[PipelineAnswer]) {
+	if reply != nil {
+		p.stopReq = append(p.stopReq, reply)
+	}
+	if p.info.State.Ended() {
+		for _, r := range p.stopReq {
+			r.OK(PipelineAnswer{Info: p.view()})
+		}
+		p.stopReq = nil
+		return
+	}
+	p.stopped = true
+	if p.info.State == messages.PipelineBackoff {
+		if p.cancel != nil {
+			p.cancel()
+			p.cancel = nil
+		}
+		p.info.State = messages.PipelineStopped
+		p.info.NextStartAt = time.Time{}
+		p.publishStatus(ctx)
+		for _, r := range p.stopReq {
+			r.OK(PipelineAnswer{Info: p.view()})
+		}
+		p.stopReq = nil
+		return
+	}
+	if p.killing {
+		return
+	}
+	p.killing = true
+	var pgids []int
+	for _, n := range p.nodes {
+		if n.proc != nil {
+			pgids = append(pgids, n.proc.Pid)
+		}
+	}
+	if grace <= 0 {
+		grace = p.rt.Grace
+	}
+	rt, self, gen := p.rt, p.self, p.gen
+	rt.Go(func() {
+		tctx, cancel := context.WithTimeout(context.Background(), grace+10*time.Second)
+		defer cancel()
+		if err := proc.Terminate(tctx, pgids, grace); err != nil && !errors.Is(err, context.Canceled) {
+			rt.Log.Warn("stop pipeline", zap.Error(err))
+		}
+		rt.send(self, &pipelineKilled{gen: gen})
+	})
+}
+
+func (p *pipeline) onKilled(ctx actor.Context) {
+	p.killing = false
+	// The nodes' exits arrive on their own and end the run.
+}
+
+func (p *pipeline) request(ctx actor.Context, m *PipelineRequest) {
+	switch m.Op {
+	case OpShow:
+		if len(p.split) == 0 {
+			m.Reply.OK(PipelineAnswer{Info: p.view()})
+			return
+		}
+		p.collectStats(ctx, func() { m.Reply.OK(PipelineAnswer{Info: p.view()}) })
+	case OpStop:
+		p.stop(ctx, m.Grace, m.Reply)
+	case OpTap:
+		p.tap(ctx, m)
+	}
+}
+
+func (p *pipeline) tap(ctx actor.Context, m *PipelineRequest) {
+	node := m.Node
+	if node == "" {
+		// The first node with consumers, else the first node.
+		for _, pl := range p.cfg.plans {
+			if len(p.cfg.spec.Consumers()[pl.label]) > 0 {
+				node = pl.label
+				break
+			}
+		}
+		if node == "" {
+			node = p.cfg.plans[0].label
+		}
+	}
+	if _, ok := p.rings[node]; !ok {
+		m.Reply.Fail(fmt.Errorf("node %q in pipeline %s: %w", node, p.cfg.spec.Label, messages.ErrNotFound))
+		return
+	}
+	pid, ok := p.split[node]
+	if !ok {
+		m.Reply.Fail(fmt.Errorf("node %q of pipeline %s has no live splitter to tap (its output goes to its log; it is %s): %w",
+			node, p.cfg.spec.Label, p.nodes[node].info.State, messages.ErrConflict))
+		return
+	}
+	f := ctx.RequestFuture(pid, &OpenTap{BufBytes: m.TapBuf}, 5*time.Second)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if err != nil {
+			m.Reply.Fail(fmt.Errorf("tap %s: %w", node, err))
+			return
+		}
+		t, ok := res.(*TapOpened)
+		if !ok || t.Err != nil {
+			if ok {
+				err = t.Err
+			}
+			m.Reply.Fail(fmt.Errorf("tap %s: %w", node, err))
+			return
+		}
+		m.Reply.OK(PipelineAnswer{Info: p.view(), Tap: t.Tap})
+	})
+}

@@ -1,0 +1,77 @@
+// This file defines the request-reply messages the persistence actor uses
+// to build a snapshot: it asks the engine for the registry and the saved
+// pipelines, then each workspace for its entry. Replies go with
+// ctx.Respond to the asking actor.
+
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shipote/shipote/messages"
+)
+
+// PersistedSamples is how many stats samples per workspace a snapshot keeps.
+const PersistedSamples = 16
+
+// SnapshotEngine asks the engine for an EngineSnapshot.
+type SnapshotEngine struct{ Gen uint64 }
+
+// EngineSnapshot is the engine's part of a snapshot.
+type EngineSnapshot struct {
+	Gen        uint64
+	Workspaces []WorkspacePID // in ID order
+	Saved      []SavedPipeline
+}
+
+// WorkspacePID is a registry entry with its actor.
+type WorkspacePID struct {
+	ID  string
+	PID *actor.PID
+}
+
+// SnapshotWorkspace asks a workspace for its WorkspaceSnapshot.
+type SnapshotWorkspace struct{ Gen uint64 }
+
+// WorkspaceSnapshot is one workspace's part of a snapshot.
+type WorkspaceSnapshot struct {
+	Gen     uint64
+	ID      string
+	Spec    messages.WorkspaceSpec
+	History []messages.Sample // the last PersistedSamples samples
+	Live    []LivePipeline    // supervised pipelines that have not ended
+}
+
+// LivePipeline is a supervised pipeline to relaunch after a restart.
+type LivePipeline struct {
+	ID   string
+	Spec messages.PipelineSpec
+	Tap  bool
+}
+
+func (e *engine) snapshot(ctx actor.Context, m *SnapshotEngine) {
+	out := &EngineSnapshot{Gen: m.Gen, Workspaces: make([]WorkspacePID, 0, len(e.byID))}
+	for id, en := range e.byID {
+		out.Workspaces = append(out.Workspaces, WorkspacePID{ID: id, PID: en.pid})
+	}
+	sortWorkspacePIDs(out.Workspaces)
+	for name, spec := range e.saved {
+		out.Saved = append(out.Saved, SavedPipeline{Name: name, Spec: spec})
+	}
+	sortSaved(out.Saved)
+	ctx.Respond(out)
+}
+
+func (w *workspace) snapshot(ctx actor.Context, m *SnapshotWorkspace) {
+	out := &WorkspaceSnapshot{Gen: m.Gen, ID: w.id, Spec: w.spec}
+	if n := len(w.history); n > 0 {
+		out.History = append([]messages.Sample(nil), w.history[max(0, n-PersistedSamples):]...)
+	}
+	for _, id := range w.pipeOrder {
+		r := w.pipes[id]
+		if r.info.Supervised && !r.info.State.Ended() {
+			out.Live = append(out.Live, LivePipeline{ID: id, Spec: r.info.Spec, Tap: r.info.Tap})
+		}
+	}
+	ctx.Respond(out)
+}

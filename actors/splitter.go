@@ -1,0 +1,538 @@
+// This file owns the splitter actor: one per producer node of a running
+// pipeline. It owns the node's flow.Splitter (the data plane), the token
+// bucket that throttles it, the flow counters and their one-second rate
+// window, and the node's tap socket.
+//
+// Receives: *GetFlowStats (answers *FlowStats), *OpenTap (answers
+// *TapOpened), and its own internal messages (pump events, credit timers,
+// sample ticks). Sends its parent *ConsumerDropped when a consumer goes and
+// *SplitterFinished once the source has ended and every write is over.
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/shipote/shipote/internal/flow"
+)
+
+// SplitterConfig configures one splitter actor.
+type SplitterConfig struct {
+	// Pipeline and Node label the splitter (the node is the producer).
+	Pipeline, Node string
+	// Source is the producer's stdout read end. The splitter owns it from
+	// the moment the actor starts, even when it fails to start.
+	Source *os.File
+	// Consumers are the consumers' stdin write ends, owned likewise.
+	Consumers []flow.Consumer
+	// MaxBytesPerSec throttles the output with a token bucket; 0 = none.
+	MaxBytesPerSec int64
+	// BurstBytes is the bucket's size; 0 = max(step, MaxBytesPerSec × 5 ms).
+	BurstBytes int64
+	// SlowConsumer is "block" (or "", lossless) or "drop".
+	SlowConsumer string
+	// BufferBytes is the per-consumer buffer; 0 = flow.DefaultBufferBytes.
+	BufferBytes int
+	// TapSocket, when not empty, is a Unix socket path
+	// (<flow_dir>/<pipeline>/<node>.sock) on which every connection gets a
+	// tap. Its directory is created 0700, the socket is 0600 and removed
+	// when the actor stops.
+	TapSocket string
+	// Logger receives warnings (tap socket failures); nil = zap.NewNop().
+	Logger *zap.Logger
+}
+
+// ErrBadSplitterConfig is wrapped by every error of SplitterConfig.Validate.
+var ErrBadSplitterConfig = errors.New("actors: bad splitter config")
+
+// Validate checks the config without touching any file.
+func (c SplitterConfig) Validate() error {
+	switch {
+	case c.Node == "":
+		return fmt.Errorf("%w: node label is empty", ErrBadSplitterConfig)
+	case c.Source == nil:
+		return fmt.Errorf("%w: node %s: source is nil", ErrBadSplitterConfig, c.Node)
+	case c.MaxBytesPerSec < 0:
+		return fmt.Errorf("%w: node %s: max_bytes_per_sec %d is negative", ErrBadSplitterConfig, c.Node, c.MaxBytesPerSec)
+	case c.BurstBytes < 0:
+		return fmt.Errorf("%w: node %s: burst_bytes %d is negative", ErrBadSplitterConfig, c.Node, c.BurstBytes)
+	case c.BufferBytes < 0:
+		return fmt.Errorf("%w: node %s: buffer_bytes %d is negative", ErrBadSplitterConfig, c.Node, c.BufferBytes)
+	case c.BurstBytes > 0 && c.MaxBytesPerSec == 0:
+		return fmt.Errorf("%w: node %s: burst_bytes set without max_bytes_per_sec", ErrBadSplitterConfig, c.Node)
+	}
+	if _, err := flow.ParsePolicy(c.SlowConsumer); err != nil {
+		return fmt.Errorf("%w: node %s: %w", ErrBadSplitterConfig, c.Node, err)
+	}
+	return nil
+}
+
+// SplitterFinished tells the parent that the splitter's source ended (EOF,
+// all consumers gone, or a failure in Err) and every write is over. It is
+// not sent when the splitter is stopped first.
+type SplitterFinished struct {
+	Node string
+	Err  error
+}
+
+// ConsumerDropped tells the parent that a consumer went away (EPIPE or
+// another write error in Err); the others continue.
+type ConsumerDropped struct {
+	Node, Consumer string
+	Err            error
+}
+
+// TapSocketFailed tells the parent that the tap socket could not be
+// served; the splitter itself keeps running.
+type TapSocketFailed struct {
+	Node, Path string
+	Err        error
+}
+
+// GetFlowStats asks a splitter for its counters; the answer is *FlowStats.
+type GetFlowStats struct{}
+
+// FlowStats are a splitter's counters.
+type FlowStats struct {
+	Node        string         `json:"node"`
+	BytesIn     uint64         `json:"bytes_in"`
+	ThrottledMs uint64         `json:"throttled_ms"`
+	Channels    []ChannelStats `json:"channels"`
+}
+
+// ChannelStats are the counters of one edge (From → To) or tap (Tap set,
+// To = "tap-<n>").
+type ChannelStats struct {
+	From         string `json:"from"`
+	To           string `json:"to"`
+	Tap          bool   `json:"tap,omitempty"`
+	BytesTotal   uint64 `json:"bytes_total"`
+	BytesPerSec  uint64 `json:"bytes_per_sec"`
+	DroppedBytes uint64 `json:"dropped_bytes"`
+}
+
+// OpenTap asks a splitter for a live copy of its output; the answer is
+// *TapOpened. BufBytes 0 means the splitter's buffer size.
+type OpenTap struct {
+	BufBytes int
+}
+
+// TapOpened answers OpenTap. The receiver reads Tap and must Close it.
+type TapOpened struct {
+	Tap *flow.Tap
+	Err error
+}
+
+// Internal messages.
+type (
+	flowEvent  struct{ ev flow.Event }
+	creditDue  struct{ n int64 }
+	sampleTick struct{}
+)
+
+const (
+	sampleEvery  = 100 * time.Millisecond
+	rateWindow   = time.Second
+	maxStepBytes = 64 << 10 // largest step of a throttled pump
+	burstTime    = 5 * time.Millisecond
+)
+
+// NewSplitterProps returns the props of a splitter actor. The config is
+// checked when the actor starts: an invalid one closes the files and
+// reports *SplitterFinished with the error.
+func NewSplitterProps(cfg SplitterConfig) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &splitterActor{cfg: cfg} })
+}
+
+type splitterActor struct {
+	cfg    SplitterConfig
+	log    *zap.Logger
+	sys    *actor.ActorSystem
+	self   *actor.PID
+	parent *actor.PID
+
+	fs       *flow.Splitter
+	bucket   *throttle // nil when unthrottled
+	rates    rates
+	closing  atomic.Bool // set before the data plane is closed: drop late events
+	finished bool
+
+	creditTimer *time.Timer
+	sampleTimer *time.Timer
+	taps        *tapServer
+}
+
+func (a *splitterActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.started(ctx)
+	case *flowEvent:
+		a.onFlowEvent(ctx, m.ev)
+	case *creditDue:
+		if a.fs != nil {
+			a.fs.Grant(m.n)
+		}
+	case *sampleTick:
+		if a.fs != nil {
+			a.rates.add(time.Now(), a.fs.Counters())
+		}
+		a.armSample()
+	case *GetFlowStats:
+		ctx.Respond(a.stats(time.Now()))
+	case *OpenTap:
+		ctx.Respond(a.openTap(m.BufBytes))
+	case *actor.Stopping:
+		a.stop()
+	}
+}
+
+func (a *splitterActor) started(ctx actor.Context) {
+	a.sys, a.self, a.parent = ctx.ActorSystem(), ctx.Self(), ctx.Parent()
+	a.log = a.cfg.Logger
+	if a.log == nil {
+		a.log = zap.NewNop()
+	}
+	a.log = a.log.With(zap.String("pipeline", a.cfg.Pipeline), zap.String("node", a.cfg.Node))
+	if err := a.startFlow(); err != nil {
+		a.closeFiles()
+		a.finished = true
+		ctx.Send(a.parent, &SplitterFinished{Node: a.cfg.Node, Err: err})
+		return
+	}
+	a.rates.add(time.Now(), a.fs.Counters())
+	a.armSample()
+	if a.cfg.TapSocket != "" {
+		ts, err := listenTaps(a.cfg.TapSocket, a.fs, a.cfg.BufferBytes)
+		if err != nil {
+			a.log.Warn("tap socket", zap.String("path", a.cfg.TapSocket), zap.Error(err))
+			ctx.Send(a.parent, &TapSocketFailed{Node: a.cfg.Node, Path: a.cfg.TapSocket, Err: err})
+		} else {
+			a.taps = ts
+		}
+	}
+}
+
+func (a *splitterActor) startFlow() error {
+	if err := a.cfg.Validate(); err != nil {
+		return err
+	}
+	policy, _ := flow.ParsePolicy(a.cfg.SlowConsumer)
+	fc := flow.Config{Policy: policy, BufferBytes: a.cfg.BufferBytes}
+	if a.cfg.MaxBytesPerSec > 0 {
+		a.bucket = newThrottle(a.cfg.MaxBytesPerSec, a.cfg.BurstBytes, time.Now())
+		fc.Throttled = true
+		fc.ChunkBytes = a.bucket.step
+	}
+	sys, self := a.sys, a.self
+	notify := func(ev flow.Event) {
+		if !a.closing.Load() {
+			sys.Root.Send(self, &flowEvent{ev: ev})
+		}
+	}
+	fs, err := flow.Start(a.cfg.Source, a.cfg.Consumers, fc, notify)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", a.cfg.Node, err)
+	}
+	a.fs = fs
+	return nil
+}
+
+// closeFiles closes the files of a splitter that could not start.
+func (a *splitterActor) closeFiles() {
+	if a.cfg.Source != nil {
+		_ = a.cfg.Source.Close()
+	}
+	for _, c := range a.cfg.Consumers {
+		if c.W != nil {
+			_ = c.W.Close()
+		}
+	}
+}
+
+func (a *splitterActor) onFlowEvent(ctx actor.Context, ev flow.Event) {
+	switch ev.Kind {
+	case flow.EventNeedCredit:
+		if a.bucket == nil {
+			a.fs.Grant(ev.Want)
+			return
+		}
+		n, delay := a.bucket.reserve(time.Now(), ev.Want)
+		if delay <= 0 {
+			a.fs.Grant(n)
+			return
+		}
+		sys, self := a.sys, a.self
+		a.creditTimer = time.AfterFunc(delay, func() {
+			if !a.closing.Load() {
+				sys.Root.Send(self, &creditDue{n: n})
+			}
+		})
+	case flow.EventConsumerGone:
+		ctx.Send(a.parent, &ConsumerDropped{Node: a.cfg.Node, Consumer: ev.Consumer, Err: ev.Err})
+	case flow.EventDone:
+		if !a.finished {
+			a.finished = true
+			a.rates.add(time.Now(), a.fs.Counters())
+			ctx.Send(a.parent, &SplitterFinished{Node: a.cfg.Node, Err: ev.Err})
+		}
+	}
+}
+
+func (a *splitterActor) armSample() {
+	sys, self := a.sys, a.self
+	a.sampleTimer = time.AfterFunc(sampleEvery, func() {
+		if !a.closing.Load() {
+			sys.Root.Send(self, &sampleTick{})
+		}
+	})
+}
+
+func (a *splitterActor) stats(now time.Time) *FlowStats {
+	st := &FlowStats{Node: a.cfg.Node, Channels: []ChannelStats{}}
+	if a.bucket != nil {
+		st.ThrottledMs = uint64(a.bucket.throttled.Milliseconds())
+	}
+	if a.fs == nil {
+		return st
+	}
+	c := a.fs.Counters()
+	st.BytesIn = c.BytesIn
+	for _, list := range [][]flow.ChannelCounters{c.Consumers, c.Taps} {
+		for _, ch := range list {
+			st.Channels = append(st.Channels, ChannelStats{
+				From:         a.cfg.Node,
+				To:           ch.Name,
+				Tap:          ch.Tap,
+				BytesTotal:   ch.BytesTotal,
+				BytesPerSec:  a.rates.perSec(now, ch.Name, ch.BytesTotal),
+				DroppedBytes: ch.DroppedBytes,
+			})
+		}
+	}
+	return st
+}
+
+func (a *splitterActor) openTap(bufBytes int) *TapOpened {
+	if a.fs == nil {
+		return &TapOpened{Err: fmt.Errorf("node %s: %w", a.cfg.Node, flow.ErrClosed)}
+	}
+	t, err := a.fs.AddTap(bufBytes)
+	if err != nil {
+		return &TapOpened{Err: fmt.Errorf("node %s: %w", a.cfg.Node, err)}
+	}
+	return &TapOpened{Tap: t}
+}
+
+// stop releases everything: timers, the data plane (which closes every
+// file and waits for its pump), and the tap socket with its connections.
+func (a *splitterActor) stop() {
+	a.closing.Store(true)
+	if a.creditTimer != nil {
+		a.creditTimer.Stop()
+	}
+	if a.sampleTimer != nil {
+		a.sampleTimer.Stop()
+	}
+	if a.fs != nil {
+		a.fs.Close()
+	}
+	if a.taps != nil {
+		a.taps.close()
+	}
+}
+
+// throttle is the splitter's token bucket: it turns a request for credit
+// into a grant now or a grant after a delay. It never sleeps.
+type throttle struct {
+	lim       *rate.Limiter
+	burst     int64
+	step      int           // largest bytes asked for at once
+	throttled time.Duration // sum of the delays given
+}
+
+// newThrottle returns a bucket of bytesPerSec with the given burst (0 =
+// max(step, bytesPerSec × 5 ms)) that starts empty, so the first bytes are
+// paced too.
+func newThrottle(bytesPerSec, burst int64, now time.Time) *throttle {
+	five := max(1, bytesPerSec*int64(burstTime)/int64(time.Second))
+	step := min(int64(maxStepBytes), five)
+	if burst > 0 {
+		step = min(int64(maxStepBytes), burst)
+	} else {
+		burst = max(step, five)
+	}
+	t := &throttle{lim: rate.NewLimiter(rate.Limit(bytesPerSec), int(burst)), burst: burst, step: int(step)}
+	t.lim.ReserveN(now, int(burst))
+	return t
+}
+
+// reserve takes want bytes (at most the burst) from the bucket and says
+// when they may move.
+func (t *throttle) reserve(now time.Time, want int64) (int64, time.Duration) {
+	n := min(max(want, 1), t.burst)
+	r := t.lim.ReserveN(now, int(n))
+	d := r.DelayFrom(now)
+	if d > 0 {
+		t.throttled += d
+	}
+	return n, d
+}
+
+// rates keeps the counters sampled over the last second, for bytes_per_sec.
+type rates struct {
+	samples []rateSample // oldest first, spanning at most rateWindow
+}
+
+type rateSample struct {
+	at     time.Time
+	totals map[string]uint64
+}
+
+func (r *rates) add(now time.Time, c flow.Counters) {
+	s := rateSample{at: now, totals: make(map[string]uint64, len(c.Consumers)+len(c.Taps))}
+	for _, list := range [][]flow.ChannelCounters{c.Consumers, c.Taps} {
+		for _, ch := range list {
+			s.totals[ch.Name] = ch.BytesTotal
+		}
+	}
+	r.samples = append(r.samples, s)
+	// Keep the newest sample at least rateWindow old, and everything after.
+	i := 0
+	for i+1 < len(r.samples) && now.Sub(r.samples[i+1].at) >= rateWindow {
+		i++
+	}
+	r.samples = r.samples[i:]
+}
+
+// perSec returns the channel's rate from the oldest sample in the window to
+// now, when its total is total.
+func (r *rates) perSec(now time.Time, name string, total uint64) uint64 {
+	if len(r.samples) == 0 {
+		return 0
+	}
+	old := r.samples[0]
+	dt := now.Sub(old.at)
+	if dt <= 0 {
+		return 0
+	}
+	base, ok := old.totals[name]
+	if !ok || base > total {
+		base = 0
+	}
+	return uint64(float64(total-base) / dt.Seconds())
+}
+
+// tapServer serves a splitter's taps on a Unix socket: every connection
+// gets a tap, written until either side ends.
+type tapServer struct {
+	path string
+	info os.FileInfo // the socket file this server created
+	ln   *net.UnixListener
+	fs   *flow.Splitter
+	buf  int
+	wg   sync.WaitGroup
+
+	// mu guards conns.
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func listenTaps(path string, fs *flow.Splitter, bufBytes int) (*tapServer, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("tap socket %s: %w", path, err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("tap socket %s: exists and is not a socket", path)
+		}
+		_ = os.Remove(path) // stale socket of an earlier run
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("tap socket %s: %w", path, err)
+	}
+	ln.SetUnlinkOnClose(false) // removed in close, only if still ours
+	info, err := os.Lstat(path)
+	if err == nil {
+		err = os.Chmod(path, 0o600)
+	}
+	if err != nil {
+		ln.Close()
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("tap socket %s: %w", path, err)
+	}
+	s := &tapServer{path: path, info: info, ln: ln, fs: fs, buf: bufBytes, conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+func (s *tapServer) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		t, err := s.fs.AddTap(s.buf)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			t.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(2)
+		s.mu.Unlock()
+		go func() { // tap → client
+			defer s.wg.Done()
+			_, _ = io.Copy(c, t)
+			s.drop(c)
+		}()
+		go func() { // client hang-up detaches the tap
+			defer s.wg.Done()
+			_, _ = io.Copy(io.Discard, c)
+			t.Close()
+		}()
+	}
+}
+
+func (s *tapServer) drop(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.Close()
+}
+
+// close stops accepting, closes every connection, waits for the server's
+// goroutines, and removes the socket file if it is still the one it made.
+func (s *tapServer) close() {
+	s.ln.Close()
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	if fi, err := os.Lstat(s.path); err == nil && os.SameFile(fi, s.info) {
+		_ = os.Remove(s.path)
+	}
+}

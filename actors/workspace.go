@@ -1,0 +1,770 @@
+// This file is the workspace actor: it owns one workspace's spec, its
+// commands (spawned, watched, restarted with backoff), its TTL timer, its
+// stats history and its limits group. It receives the routed requests of
+// protocol.go and its own internal messages (spawned, exited, restartDue,
+// ttlExpired, terminated); it sends events to the hub and tells the engine
+// when it is gone. Blocking work (spawning, waiting, reading pipes, killing
+// with a grace period) runs in goroutines it starts, which report back by
+// message.
+
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/limits"
+	"github.com/shipote/shipote/internal/logring"
+	"github.com/shipote/shipote/internal/proc"
+	"github.com/shipote/shipote/messages"
+)
+
+// reasonShutdown marks a removal done because the engine stops: the
+// workspace stays declared.
+const reasonShutdown messages.EventKind = "shutdown"
+
+// HistorySize is how many stats samples a workspace keeps in memory.
+const HistorySize = 300
+
+type workspace struct {
+	rt      *Runtime
+	id      string
+	spec    messages.WorkspaceSpec
+	created time.Time
+	group   limits.Group // nil without a limits backend
+	self    *actor.PID
+	engine  *actor.PID
+	log     *zap.Logger
+
+	cmds    map[string]*command // by ID
+	order   []string            // command IDs in creation order
+	byLabel map[string]string   // label -> newest command ID
+	everRan bool
+
+	pipes     map[string]*pipelineRef // by run ID
+	pipeOrder []string
+
+	history []messages.Sample
+
+	// pgids holds every process group this workspace started whose
+	// members may still live (a command's children outlive it in its
+	// group); removal signals them all.
+	pgids   map[int]struct{}
+	readers *readerSet
+
+	cancelTTL func()
+	removing  *removal
+}
+
+type removal struct {
+	replies []Reply[messages.WorkspaceInfo]
+	reason  messages.EventKind
+	info    messages.WorkspaceInfo
+}
+
+// command is one command and its current run.
+type command struct {
+	info    messages.CommandInfo
+	path    string
+	env     []string
+	ring    *logring.Ring
+	gen     int // increases with every run; stale messages carry older gens
+	proc    *proc.Process
+	streak  int // consecutive restarts since the last long run, for backoff
+	cancel  func()
+	pending Reply[messages.CommandInfo] // exec waiting for the first start
+}
+
+// SeedHistory puts restored stats samples (oldest first) at the start of a
+// workspace's history.
+type SeedHistory struct {
+	Workspace string
+	Samples   []messages.Sample
+}
+
+func (m *SeedHistory) fail(error)           {}
+func (m *SeedHistory) workspaceRef() string { return m.Workspace }
+
+// Internal messages.
+type (
+	spawned struct {
+		cmd  string
+		gen  int
+		proc *proc.Process
+		err  error
+	}
+	exited struct {
+		cmd    string
+		gen    int
+		status proc.ExitStatus
+		at     time.Time
+	}
+	restartDue struct {
+		cmd string
+		gen int
+	}
+	ttlExpired struct{}
+	terminated struct{ err error }
+	// workspaceGone tells the engine a workspace is removed; the engine
+	// unregisters it, then answers the removers.
+	workspaceGone struct {
+		id      string
+		replies []Reply[messages.WorkspaceInfo]
+		info    messages.WorkspaceInfo
+	}
+)
+
+func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, group limits.Group) *actor.Props {
+	created, err := messages.IDTime(id)
+	if err != nil {
+		created = rt.now()
+	}
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &workspace{
+			rt:      rt,
+			id:      id,
+			spec:    spec,
+			created: created,
+			group:   group,
+			log:     rt.Log.With(zap.String("workspace", id), zap.String("label", spec.Label)),
+			cmds:    make(map[string]*command),
+			byLabel: make(map[string]string),
+			pipes:   make(map[string]*pipelineRef),
+			pgids:   make(map[int]struct{}),
+			readers: newReaderSet(),
+		}
+	})
+}
+
+func (w *workspace) deadline() time.Time {
+	if w.spec.TTLMs <= 0 {
+		return time.Time{}
+	}
+	return w.created.Add(time.Duration(w.spec.TTLMs) * time.Millisecond)
+}
+
+func (w *workspace) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		w.self, w.engine = ctx.Self(), ctx.Parent()
+		if d := w.deadline(); !d.IsZero() {
+			w.cancelTTL = w.rt.after(max(d.Sub(w.rt.now()), 0), w.self, &ttlExpired{})
+		}
+	case *actor.Stopping:
+		w.stopping()
+	case *GetWorkspace:
+		m.Reply.OK(w.info())
+	case *ListCommands:
+		m.Reply.OK(w.commandInfos())
+	case *ExecCommand:
+		w.exec(m)
+	case *OpenLogs:
+		w.openLogs(m)
+	case *SnapshotWorkspace:
+		w.snapshot(ctx, m)
+	case *SeedHistory:
+		w.history = append(append([]messages.Sample(nil), m.Samples...), w.history...)
+		if len(w.history) > HistorySize {
+			w.history = w.history[len(w.history)-HistorySize:]
+		}
+	case *GetStats:
+		m.Reply.OK(append([]messages.Sample(nil), w.history...))
+	case *RemoveWorkspace:
+		w.remove(ctx, m.Grace, m.reason, m.Reply)
+	case *spawned:
+		w.onSpawned(m)
+	case *exited:
+		w.onExited(m)
+	case *restartDue:
+		w.onRestartDue(m)
+	case *ttlExpired:
+		w.log.Info("workspace TTL expired")
+		w.remove(ctx, 0, messages.EventExpired, nil)
+	case *terminated:
+		w.onTerminated(ctx, m)
+	default:
+		w.receivePipelineMessage(ctx, m)
+	}
+}
+
+// info builds the workspace's view.
+func (w *workspace) info() messages.WorkspaceInfo {
+	alive := 0
+	for _, c := range w.cmds {
+		if !c.info.State.Ended() {
+			alive++
+		}
+	}
+	for _, p := range w.pipes {
+		alive += p.aliveNodes()
+	}
+	wi := messages.WorkspaceInfo{
+		ID:             w.id,
+		Spec:           w.spec,
+		CreatedAt:      w.created,
+		Deadline:       w.deadline(),
+		CommandsAlive:  alive,
+		CommandsTotal:  len(w.cmds),
+		PipelinesTotal: len(w.pipes),
+	}
+	if w.group != nil {
+		wi.LimitsBackend = w.group.Source()
+	}
+	if n := len(w.history); n > 0 {
+		s := w.history[n-1]
+		wi.Stats = &s
+	}
+	return wi
+}
+
+func (w *workspace) commandInfos() []messages.CommandInfo {
+	out := make([]messages.CommandInfo, 0, len(w.order))
+	for _, id := range w.order {
+		out = append(out, w.cmds[id].info)
+	}
+	return out
+}
+
+// exec validates, resolves and starts a new command. The reply waits for
+// the process to have started.
+func (w *workspace) exec(m *ExecCommand) {
+	if w.removing != nil {
+		m.Reply.Fail(fmt.Errorf("workspace %s is being removed: %w", w.spec.Label, messages.ErrConflict))
+		return
+	}
+	ref := m.Command
+	if err := ref.ValidateIn(&w.spec); err != nil {
+		m.Reply.Fail(err)
+		return
+	}
+	env := buildEnv(w.spec.Permissions.Env, ref.Payload.Native.Envp)
+	path, err := proc.Resolve(ref.Payload.Native.Exec, env)
+	if err != nil {
+		m.Reply.Fail(&messages.FieldError{Field: "payload.native.exec", Message: err.Error()})
+		return
+	}
+	if err := proc.CheckAllowed(path, w.spec.Permissions.AllowExec); err != nil {
+		m.Reply.Fail(fmt.Errorf("%w: %w", messages.ErrRefused, &messages.FieldError{Field: "payload.native.exec", Message: err.Error()}))
+		return
+	}
+	if ref.Label == "" {
+		ref.Label = w.freeLabel(filepath.Base(path))
+	} else if old, ok := w.byLabel[ref.Label]; ok && !w.cmds[old].info.State.Ended() {
+		m.Reply.Fail(fmt.Errorf("command %q is already running in workspace %s: %w", ref.Label, w.spec.Label, messages.ErrConflict))
+		return
+	}
+	id := messages.NewID()
+	c := &command{
+		info: messages.CommandInfo{
+			ID: id, Workspace: w.id, Label: ref.Label, Spec: ref, State: messages.CommandStarting,
+		},
+		path:    path,
+		env:     env,
+		ring:    logring.New(w.rt.LogRingBytes),
+		pending: m.Reply,
+	}
+	w.cmds[id] = c
+	w.order = append(w.order, id)
+	w.byLabel[ref.Label] = id
+	w.start(c)
+}
+
+// freeLabel derives a unique label from base.
+func (w *workspace) freeLabel(base string) string {
+	var b strings.Builder
+	for _, r := range base {
+		if r < 128 && (r == '.' || r == '_' || r == '-' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
+			b.WriteRune(r)
+		}
+	}
+	label := b.String()
+	if len(label) > 56 {
+		label = label[:56]
+	}
+	if messages.ValidateLabel(label) != nil {
+		label = "cmd"
+	}
+	candidate := label
+	for i := 2; ; i++ {
+		if _, taken := w.byLabel[candidate]; !taken {
+			return candidate
+		}
+		candidate = fmt.Sprintf("%s-%d", label, i)
+	}
+}
+
+// buildEnv makes a command's whole environment: the workspace's env, the
+// command's envp on top, and a default PATH when neither sets one.
+func buildEnv(base map[string]string, envp []string) []string {
+	vals := make(map[string]string, len(base)+len(envp)+1)
+	var keys []string
+	set := func(k, v string) {
+		if _, ok := vals[k]; !ok {
+			keys = append(keys, k)
+		}
+		vals[k] = v
+	}
+	bk := make([]string, 0, len(base))
+	for k := range base {
+		bk = append(bk, k)
+	}
+	sort.Strings(bk)
+	for _, k := range bk {
+		set(k, base[k])
+	}
+	for _, e := range envp {
+		k, v, _ := strings.Cut(e, "=")
+		set(k, v)
+	}
+	if _, ok := vals["PATH"]; !ok {
+		set("PATH", messages.DefaultPath)
+	}
+	env := make([]string, 0, len(keys))
+	for _, k := range keys {
+		env = append(env, k+"="+vals[k])
+	}
+	return env
+}
+
+// spawnSpec builds what proc needs for one process of this workspace.
+func (w *workspace) spawnSpec(path string, args, env []string, soma messages.Soma) proc.Spec {
+	spec := proc.Spec{
+		Path: path,
+		Args: args,
+		Env:  env,
+		Dir:  w.spec.Permissions.Workdir,
+	}
+	if p := w.spec.Permissions; p.UID != nil || p.GID != nil {
+		cred := &proc.Credential{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+		if p.UID != nil {
+			cred.UID = uint32(*p.UID)
+		}
+		if p.GID != nil {
+			cred.GID = uint32(*p.GID)
+		}
+		spec.Credential = cred
+	}
+	if w.group != nil {
+		spec.Placement = w.group.Placement()
+		spec.Rlimits = append(spec.Rlimits, w.group.Rlimits()...)
+	} else if n := w.spec.Soma.NofileMax; n > 0 {
+		spec.Rlimits = append(spec.Rlimits, proc.Rlimit{Resource: unix.RLIMIT_NOFILE, Cur: uint64(n), Max: uint64(n)})
+	}
+	if n := soma.NofileMax; n > 0 {
+		spec.Rlimits = setRlimit(spec.Rlimits, proc.Rlimit{Resource: unix.RLIMIT_NOFILE, Cur: uint64(n), Max: uint64(n)})
+	}
+	return spec
+}
+
+func setRlimit(rs []proc.Rlimit, r proc.Rlimit) []proc.Rlimit {
+	out := rs[:0:0]
+	for _, x := range rs {
+		if x.Resource != r.Resource {
+			out = append(out, x)
+		}
+	}
+	return append(out, r)
+}
+
+// start launches a run of c in a goroutine; the result comes back as a
+// spawned message.
+func (w *workspace) start(c *command) {
+	c.gen++
+	c.info.State = messages.CommandStarting
+	c.info.NextStartAt = time.Time{}
+	gen, id := c.gen, c.info.ID
+	n := c.info.Spec.Payload.Native
+	spec := w.spawnSpec(c.path, n.Argv, c.env, c.info.Spec.Soma)
+	ring, rt, self, readers := c.ring, w.rt, w.self, w.readers
+	rt.Go(func() {
+		p, err := spawnWithOutput(rt, spec, ring, readers)
+		rt.send(self, &spawned{cmd: id, gen: gen, proc: p, err: err})
+		if err != nil {
+			return
+		}
+		st := p.Wait()
+		rt.send(self, &exited{cmd: id, gen: gen, status: st, at: rt.now()})
+	})
+}
+
+// spawnWithOutput starts spec with stdout and stderr piped into ring, read
+// by goroutines of rt.
+func spawnWithOutput(rt *Runtime, spec proc.Spec, ring *logring.Ring, readers *readerSet) (*proc.Process, error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdout pipe: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, fmt.Errorf("stderr pipe: %w", err)
+	}
+	spec.Stdout, spec.Stderr = outW, errW
+	p, err := rt.Spawner.Start(spec)
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return nil, err
+	}
+	readers.add(outR)
+	readers.add(errR)
+	rt.Go(func() { pump(outR, messages.Stdout, ring, rt.now); readers.remove(outR) })
+	rt.Go(func() { pump(errR, messages.Stderr, ring, rt.now); readers.remove(errR) })
+	return p, nil
+}
+
+// readerSet holds the read ends of output pipes still being read, so that
+// a stopping workspace can end readers whose writers escaped the kill.
+type readerSet struct {
+	mu sync.Mutex
+	fs map[*os.File]struct{}
+}
+
+func newReaderSet() *readerSet { return &readerSet{fs: make(map[*os.File]struct{})} }
+
+func (r *readerSet) add(f *os.File) {
+	r.mu.Lock()
+	r.fs[f] = struct{}{}
+	r.mu.Unlock()
+}
+
+func (r *readerSet) remove(f *os.File) {
+	r.mu.Lock()
+	delete(r.fs, f)
+	r.mu.Unlock()
+}
+
+// closeAll closes every read end; their readers return.
+func (r *readerSet) closeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for f := range r.fs {
+		f.Close()
+		delete(r.fs, f)
+	}
+}
+
+// pump copies a command's output stream into its ring until EOF.
+func pump(r *os.File, s messages.Stream, ring *logring.Ring, now func() time.Time) {
+	defer r.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			ring.Write(s, now(), buf[:n])
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				ring.Note(s, now(), "[shipote: read error: "+err.Error()+"]")
+			}
+			ring.Flush(s, now())
+			return
+		}
+	}
+}
+
+func (w *workspace) onSpawned(m *spawned) {
+	c, ok := w.cmds[m.cmd]
+	if !ok || c.gen != m.gen {
+		return
+	}
+	first := c.pending != nil
+	if m.err != nil {
+		c.info.Error = m.err.Error()
+		if first {
+			// Nothing started: the command does not exist.
+			c.pending.Fail(fmt.Errorf("start %s: %w", c.info.Label, m.err))
+			w.forget(c)
+			return
+		}
+		w.log.Warn("restart failed", zap.String("command", c.info.Label), zap.Error(m.err))
+		w.afterRun(c, proc.ExitStatus{Code: -1, Err: m.err}, 0)
+		return
+	}
+	c.proc = m.proc
+	w.pgids[m.proc.Pid] = struct{}{}
+	c.info.State = messages.CommandRunning
+	c.info.Pid = m.proc.Pid
+	c.info.StartedAt = m.proc.Started
+	c.info.ExitCode, c.info.Signal, c.info.Error = nil, "", ""
+	w.everRan = true
+	kind := messages.EventStarted
+	if !first {
+		kind = messages.EventRestarted
+	}
+	w.rt.publish(messages.Event{Kind: kind, Workspace: w.id, Label: w.spec.Label, Command: c.info.Label,
+		Message: fmt.Sprintf("pid %d", c.info.Pid)})
+	if first {
+		c.pending.OK(c.info)
+		c.pending = nil
+	}
+	if w.removing != nil {
+		_ = proc.KillGroup(c.proc.Pid, unix.SIGKILL)
+	}
+}
+
+// forget drops a command that never started.
+func (w *workspace) forget(c *command) {
+	delete(w.cmds, c.info.ID)
+	for i, id := range w.order {
+		if id == c.info.ID {
+			w.order = append(w.order[:i], w.order[i+1:]...)
+			break
+		}
+	}
+	if w.byLabel[c.info.Label] == c.info.ID {
+		delete(w.byLabel, c.info.Label)
+		// An older command with the same label keeps it.
+		for i := len(w.order) - 1; i >= 0; i-- {
+			if w.cmds[w.order[i]].info.Label == c.info.Label {
+				w.byLabel[c.info.Label] = w.order[i]
+				break
+			}
+		}
+	}
+}
+
+func (w *workspace) onExited(m *exited) {
+	c, ok := w.cmds[m.cmd]
+	if !ok || c.gen != m.gen {
+		return
+	}
+	ran := m.at.Sub(c.info.StartedAt)
+	w.prunePgids()
+	c.info.ExitedAt = m.at
+	c.info.Pid = 0
+	c.proc = nil
+	w.rt.publish(messages.Event{Kind: messages.EventExited, Workspace: w.id, Label: w.spec.Label,
+		Command: c.info.Label, Message: m.status.String()})
+	w.afterRun(c, m.status, ran)
+}
+
+// prunePgids forgets process groups that have no member left.
+func (w *workspace) prunePgids() {
+	for pg := range w.pgids {
+		if err := unix.Kill(-pg, 0); errors.Is(err, unix.ESRCH) {
+			delete(w.pgids, pg)
+		}
+	}
+}
+
+// afterRun records how a run ended and decides whether to restart: the
+// backoff doubles from backoff_ms up to max_backoff_ms and resets after a
+// run longer than max_backoff_ms; after max restarts the command gives up.
+func (w *workspace) afterRun(c *command, st proc.ExitStatus, ran time.Duration) {
+	if st.Signal != 0 {
+		c.info.Signal = proc.SignalName(st.Signal)
+		c.info.ExitCode = nil
+	} else if st.Err == nil {
+		code := st.Code
+		c.info.ExitCode = &code
+	}
+	final := messages.CommandExited
+	if !st.Success() {
+		final = messages.CommandFailed
+	}
+	r := c.info.Spec.Supervision.Restart
+	restart := r != nil && w.removing == nil && (r.On == messages.RestartAlways || !st.Success())
+	if !restart {
+		c.info.State = final
+		w.maybeReap()
+		return
+	}
+	if r.Max > 0 && int64(c.info.Restarts) >= r.Max {
+		c.info.State = messages.CommandFailed
+		c.info.GaveUp = true
+		w.log.Warn("command gave up", zap.String("command", c.info.Label), zap.Int("restarts", c.info.Restarts))
+		w.rt.publish(messages.Event{Kind: messages.EventGaveUp, Workspace: w.id, Label: w.spec.Label,
+			Command: c.info.Label, Message: fmt.Sprintf("after %d restarts", c.info.Restarts)})
+		w.maybeReap()
+		return
+	}
+	delay := NextBackoff(r.Backoffs, &c.streak, ran)
+	c.info.State = messages.CommandBackoff
+	c.info.NextStartAt = w.rt.now().Add(delay)
+	c.cancel = w.rt.after(delay, w.self, &restartDue{cmd: c.info.ID, gen: c.gen})
+}
+
+// NextBackoff returns the delay before the next restart and advances streak:
+// first<<streak capped at max, with streak reset after a run longer than max.
+func NextBackoff(backoffs func() (int64, int64), streak *int, ran time.Duration) time.Duration {
+	first, maxMs := backoffs()
+	if ran > time.Duration(maxMs)*time.Millisecond {
+		*streak = 0
+	}
+	d := first
+	for i := 0; i < *streak && d < maxMs; i++ {
+		d *= 2
+	}
+	d = min(d, maxMs)
+	*streak++
+	return time.Duration(d) * time.Millisecond
+}
+
+func (w *workspace) onRestartDue(m *restartDue) {
+	c, ok := w.cmds[m.cmd]
+	if !ok || c.gen != m.gen || c.info.State != messages.CommandBackoff || w.removing != nil {
+		return
+	}
+	c.cancel = nil
+	c.info.Restarts++
+	w.start(c)
+}
+
+// maybeReap removes the workspace under on_exit: reap once at least one
+// command has run and nothing is left running or waiting to restart.
+func (w *workspace) maybeReap() {
+	if w.spec.OnExit != messages.ExitReap || w.removing != nil || !w.everRan {
+		return
+	}
+	for _, c := range w.cmds {
+		if !c.info.State.Ended() {
+			return
+		}
+	}
+	for _, p := range w.pipes {
+		if !p.info.State.Ended() {
+			return
+		}
+	}
+	w.log.Info("every command ended; reaping workspace")
+	w.rt.send(w.self, &RemoveWorkspace{Workspace: w.id, reason: messages.EventRemoved})
+}
+
+func (w *workspace) openLogs(m *OpenLogs) {
+	c := w.findCommand(m.Command)
+	if c == nil {
+		m.Reply.Fail(fmt.Errorf("command %q in workspace %s: %w", m.Command, w.spec.Label, messages.ErrNotFound))
+		return
+	}
+	m.Reply.OK(LogHandle{Command: c.info, Ring: c.ring})
+}
+
+// LogHandle gives access to a command's log ring.
+type LogHandle struct {
+	Command messages.CommandInfo
+	Ring    *logring.Ring
+}
+
+func (w *workspace) findCommand(ref string) *command {
+	if c, ok := w.cmds[ref]; ok {
+		return c
+	}
+	if id, ok := w.byLabel[ref]; ok {
+		return w.cmds[id]
+	}
+	if up := strings.ToUpper(ref); up != ref {
+		if c, ok := w.cmds[up]; ok {
+			return c
+		}
+	}
+	return nil
+}
+
+// remove starts the removal: pipelines stopped, every process group sent
+// SIGTERM, then SIGKILL after the grace period, the limits group removed.
+func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messages.EventKind, reply Reply[messages.WorkspaceInfo]) {
+	if w.removing != nil {
+		if reply != nil {
+			w.removing.replies = append(w.removing.replies, reply)
+		}
+		return
+	}
+	if grace <= 0 {
+		grace = w.rt.Grace
+	}
+	if reason == "" {
+		reason = messages.EventRemoved
+	}
+	w.removing = &removal{reason: reason, info: w.info()}
+	if reply != nil {
+		w.removing.replies = append(w.removing.replies, reply)
+	}
+	if w.cancelTTL != nil {
+		w.cancelTTL()
+	}
+	var pgids []int
+	for pg := range w.pgids {
+		pgids = append(pgids, pg)
+	}
+	for _, c := range w.cmds {
+		if c.cancel != nil {
+			c.cancel()
+			c.cancel = nil
+		}
+		if c.info.State == messages.CommandBackoff {
+			c.info.State = messages.CommandExited
+		}
+	}
+	pipes := w.stopPipelines(ctx, grace)
+	group, rt, self := w.group, w.rt, w.self
+	rt.Go(func() {
+		tctx, cancel := context.WithTimeout(context.Background(), grace+10*time.Second)
+		defer cancel()
+		err := proc.Terminate(tctx, pgids, grace)
+		for _, r := range pipes {
+			select {
+			case <-r:
+			case <-tctx.Done():
+			}
+		}
+		if group != nil {
+			if gerr := group.Remove(tctx); gerr != nil {
+				err = errors.Join(err, gerr)
+			}
+		}
+		rt.send(self, &terminated{err: err})
+	})
+}
+
+func (w *workspace) onTerminated(ctx actor.Context, m *terminated) {
+	if m.err != nil {
+		w.log.Warn("workspace cleanup", zap.Error(m.err))
+	}
+	r := w.removing
+	if r.reason != reasonShutdown {
+		w.rt.publish(messages.Event{Kind: r.reason, Workspace: w.id, Label: w.spec.Label})
+		w.rt.dirty()
+	}
+	ctx.Send(w.engine, &workspaceGone{id: w.id, replies: r.replies, info: r.info})
+	ctx.Stop(w.self)
+}
+
+func (w *workspace) stopping() {
+	if w.cancelTTL != nil {
+		w.cancelTTL()
+	}
+	for pg := range w.pgids {
+		// Stopped without a removal: no grace left.
+		_ = proc.KillGroup(pg, unix.SIGKILL)
+	}
+	for _, c := range w.cmds {
+		if c.cancel != nil {
+			c.cancel()
+		}
+		if c.pending != nil {
+			c.pending.Fail(fmt.Errorf("workspace %s stopped: %w", w.spec.Label, messages.ErrStopped))
+		}
+		c.ring.Close()
+	}
+	if w.removing == nil && w.group != nil {
+		_ = w.group.Kill(unix.SIGKILL)
+	}
+	// Whatever escaped the kill must not keep our readers waiting.
+	w.readers.closeAll()
+}

@@ -1,0 +1,163 @@
+// This file is the pipeline side of the workspace actor: it plans and
+// starts pipeline supervisors (its children), routes requests to them, and
+// keeps the last view each one reported, for listings, reaping and
+// snapshots.
+
+package actors
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shipote/shipote/internal/proc"
+	"github.com/shipote/shipote/messages"
+)
+
+// pipelineRef is the workspace's record of one pipeline supervisor.
+type pipelineRef struct {
+	pid  *actor.PID
+	info messages.PipelineInfo
+}
+
+func (r *pipelineRef) aliveNodes() int {
+	n := 0
+	for _, node := range r.info.Nodes {
+		if node.State == messages.CommandRunning || node.State == messages.CommandStarting {
+			n++
+		}
+	}
+	return n
+}
+
+func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
+	switch m := msg.(type) {
+	case *RunPipeline:
+		w.runPipeline(ctx, m)
+	case *ListPipelines:
+		out := make([]messages.PipelineInfo, 0, len(w.pipeOrder))
+		for _, id := range w.pipeOrder {
+			out = append(out, w.pipes[id].info)
+		}
+		m.Reply.OK(out)
+	case *PipelineRequest:
+		ref := w.findPipeline(m.Run)
+		if ref == nil {
+			m.Reply.Fail(fmt.Errorf("pipeline %q in workspace %s: %w", m.Run, w.spec.Label, messages.ErrNotFound))
+			return
+		}
+		if m.Op == OpStop && ref.info.Supervised {
+			w.rt.dirty()
+		}
+		ctx.Send(ref.pid, m)
+	case *pipelineStatus:
+		if ref, ok := w.pipes[m.id]; ok {
+			ref.info = m.info
+			if m.info.State.Ended() {
+				w.maybeReap()
+			}
+		}
+	}
+}
+
+func (w *workspace) findPipeline(ref string) *pipelineRef {
+	if r, ok := w.pipes[ref]; ok {
+		return r
+	}
+	if r, ok := w.pipes[strings.ToUpper(ref)]; ok {
+		return r
+	}
+	// By label: the newest run with that label.
+	for i := len(w.pipeOrder) - 1; i >= 0; i-- {
+		if r := w.pipes[w.pipeOrder[i]]; r.info.Label == ref {
+			return r
+		}
+	}
+	return nil
+}
+
+// runPipeline validates the spec, resolves and checks every node's
+// executable, and starts a supervisor. Nothing starts if any node is
+// refused.
+func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
+	if w.removing != nil {
+		m.Reply.Fail(fmt.Errorf("workspace %s is being removed: %w", w.spec.Label, messages.ErrConflict))
+		return
+	}
+	spec := m.Spec
+	if err := spec.Validate(); err != nil {
+		m.Reply.Fail(err)
+		return
+	}
+	if spec.Workspace != "" && spec.Workspace != w.spec.Label && !strings.EqualFold(spec.Workspace, w.id) {
+		m.Reply.Fail(&messages.FieldError{Field: "workspace", Message: fmt.Sprintf("%q differs from the workspace it is started in (%s)", spec.Workspace, w.spec.Label)})
+		return
+	}
+	for _, id := range w.pipeOrder {
+		if r := w.pipes[id]; r.info.Label == spec.Label && !r.info.State.Ended() {
+			m.Reply.Fail(fmt.Errorf("pipeline %q is already running in workspace %s (run %s): %w", spec.Label, w.spec.Label, id, messages.ErrConflict))
+			return
+		}
+	}
+	plans := make([]nodePlan, 0, len(spec.Nodes))
+	for i, n := range spec.Nodes {
+		f := fmt.Sprintf("nodes[%d]", i)
+		if err := n.Soma.Within("soma", w.spec.Soma); err != nil {
+			m.Reply.Fail(messages.WithPrefix(f, err))
+			return
+		}
+		env := buildEnv(w.spec.Permissions.Env, n.Payload.Native.Envp)
+		path, err := proc.Resolve(n.Payload.Native.Exec, env)
+		if err != nil {
+			m.Reply.Fail(&messages.FieldError{Field: f + ".payload.native.exec", Message: err.Error()})
+			return
+		}
+		if err := proc.CheckAllowed(path, w.spec.Permissions.AllowExec); err != nil {
+			m.Reply.Fail(fmt.Errorf("%w: %w", messages.ErrRefused, &messages.FieldError{Field: f + ".payload.native.exec", Message: err.Error()}))
+			return
+		}
+		plans = append(plans, nodePlan{label: n.Label, spec: w.spawnSpec(path, n.Payload.Native.Argv, env, n.Soma)})
+	}
+	id := m.ID
+	if id == "" {
+		id = messages.NewID()
+	}
+	cfg := pipelineConfig{
+		rt: w.rt, id: id, workspace: w.id, wsLabel: w.spec.Label, spec: spec, tap: m.Tap,
+		plans: plans, flowDirs: w.spec.FlowDirs,
+	}
+	pid, err := ctx.SpawnNamed(newPipelineProps(cfg), "pipe-"+id)
+	if err != nil {
+		m.Reply.Fail(fmt.Errorf("spawn pipeline actor: %w", err))
+		return
+	}
+	info := messages.PipelineInfo{
+		ID: id, Workspace: w.id, WorkspaceLabel: w.spec.Label, Label: spec.Label, Spec: spec,
+		State: messages.PipelineRunning, Supervised: spec.RestartOnFailure, Tap: m.Tap, StartedAt: w.rt.now(),
+	}
+	w.pipes[id] = &pipelineRef{pid: pid, info: info}
+	w.pipeOrder = append(w.pipeOrder, id)
+	w.everRan = true
+	if spec.RestartOnFailure && m.ID == "" {
+		w.rt.dirty()
+	}
+	m.Reply.OK(info)
+}
+
+// stopPipelines asks every pipeline to stop with grace; the returned
+// channels answer when each has.
+func (w *workspace) stopPipelines(ctx actor.Context, grace time.Duration) []Reply[PipelineAnswer] {
+	var out []Reply[PipelineAnswer]
+	for _, id := range w.pipeOrder {
+		r := w.pipes[id]
+		if r.info.State.Ended() {
+			continue
+		}
+		reply := NewReply[PipelineAnswer]()
+		ctx.Send(r.pid, &PipelineRequest{Workspace: w.id, Run: id, Op: OpStop, Grace: grace, Reply: reply})
+		out = append(out, reply)
+	}
+	return out
+}

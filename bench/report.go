@@ -1,0 +1,101 @@
+// Package bench is shipote's benchmark harness. Every figure it prints stands
+// beside a baseline measured in the same run, as a ratio; a figure without a
+// baseline is never printed.
+package bench
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+)
+
+// Row is one measured figure beside its baseline from the same run.
+type Row struct {
+	Group    string  // e.g. "splitter", "spawn", "snapshot"
+	Name     string  // e.g. "1->4 aggregate"
+	Value    float64 // shipote's figure (median when Runs > 1)
+	Min, Max float64 // spread over runs; zero when a single run
+	Unit     string  // e.g. "GB/s", "spawns/s", "ms"
+	Baseline string  // what the baseline is, e.g. "coreutils tee"
+	Base     float64 // the baseline's figure in the same unit
+	// HigherIsBetter says how to read the ratio Value/Base.
+	HigherIsBetter bool
+	Target         string // the target, e.g. ">= 2x", "<= 1.5x"
+	Met            *bool  // whether the target is met; nil when it has none
+	Note           string
+}
+
+// Ratio is Value divided by Base, or 0 when Base is 0.
+func (r Row) Ratio() float64 {
+	if r.Base == 0 {
+		return 0
+	}
+	return r.Value / r.Base
+}
+
+// Report collects rows and prints each one as it is added.
+type Report struct {
+	mu   sync.Mutex
+	out  io.Writer
+	rows []Row
+}
+
+// NewReport returns a Report printing to out (nil prints nothing).
+func NewReport(out io.Writer) *Report { return &Report{out: out} }
+
+// Add records a row and prints it.
+func (r *Report) Add(row Row) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rows = append(r.rows, row)
+	if r.out != nil {
+		fmt.Fprintln(r.out, FormatRow(row))
+	}
+}
+
+// Rows returns the rows added so far, in order.
+func (r *Report) Rows() []Row {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Row(nil), r.rows...)
+}
+
+// FormatRow renders a row as one line: figure, baseline, ratio, target.
+func FormatRow(row Row) string {
+	s := fmt.Sprintf("%-10s %-34s %10.3f %-9s | %-28s %10.3f %-9s | ratio %6.2fx",
+		row.Group, row.Name, row.Value, row.Unit, row.Baseline, row.Base, row.Unit, row.Ratio())
+	if row.Target != "" {
+		s += " | target " + row.Target
+		if row.Met != nil {
+			if *row.Met {
+				s += " (met)"
+			} else {
+				s += " (NOT met)"
+			}
+		}
+	}
+	if row.Note != "" {
+		s += " | " + row.Note
+	}
+	return s
+}
+
+// Median returns the median of xs and its min and max. xs is not modified.
+func Median(xs []float64) (med, lo, hi float64) {
+	if len(xs) == 0 {
+		return 0, 0, 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		med = s[n/2]
+	} else {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	return med, s[0], s[n-1]
+}
+
+// Bool returns a pointer to b, for Row.Met.
+func Bool(b bool) *bool { return &b }

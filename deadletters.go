@@ -1,0 +1,27 @@
+// This file answers requests that reach a stopped actor, so that no caller
+// waits for a reply that cannot come.
+
+package shipote
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
+
+	"github.com/shipote/shipote/actors"
+)
+
+type eventStreamSub struct {
+	system *actor.ActorSystem
+	sub    *eventstream.Subscription
+}
+
+func subscribeDeadLetters(system *actor.ActorSystem) *eventStreamSub {
+	sub := system.EventStream.Subscribe(func(evt any) {
+		if dl, ok := evt.(*actor.DeadLetterEvent); ok {
+			actors.FailDeadLetter(dl.Message)
+		}
+	})
+	return &eventStreamSub{system: system, sub: sub}
+}
+
+func (s *eventStreamSub) cancel() { s.system.EventStream.Unsubscribe(s.sub) }

@@ -1,0 +1,448 @@
+// This file owns the pump: the one goroutine of a Splitter that moves bytes
+// from the source to the consumers and taps. Two engines share one model:
+//
+//   - the zero-copy engine (every file a pipe): each consumer has an offset
+//     into the unread head of the source pipe; tee(2) duplicates pages into a
+//     consumer whose offset is 0, and the bytes every consumer has are then
+//     drained with splice(2) to /dev/null. A consumer that took part of a
+//     window is simply ahead; the others catch up before the source moves on.
+//     One consumer and no tap: a plain splice(2) loop.
+//   - the copying engine: read a chunk into a buffer, write it to each
+//     consumer with non-blocking writes.
+//
+// Every file is non-blocking; the pump waits with poll(2) on exactly the
+// descriptors it needs plus an eventfd that Close writes. Under Block the
+// pump waits for the consumers that have not taken the current bytes; under
+// Drop it waits only when no consumer can take anything, and a consumer found
+// full once another one has moved on loses those bytes. Taps are written
+// once, non-blocking, and lose whatever does not fit.
+package flow
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"golang.org/x/sys/unix"
+)
+
+// errStopped ends the pump when Close was called.
+var errStopped = errors.New("flow: stopped")
+
+// pumpTee is the zero-copy engine.
+func (s *Splitter) pumpTee() error {
+	alive := slices.Clone(s.cons)
+	hadConsumers := len(alive) > 0
+	var taps []*sink
+	admitted := 0 // throttled: bytes at the source's head the pump may move
+	var waitSet []*sink
+	for {
+		if s.stopped() {
+			return errStopped
+		}
+		taps = s.refreshTaps(taps)
+		avail, err := fionread(s.srcFd)
+		if err != nil {
+			return fmt.Errorf("flow: source: %w", err)
+		}
+		if avail == 0 {
+			// Every consumer has everything read so far.
+			hup, err := s.waitSource()
+			if err != nil {
+				return err
+			}
+			if hup {
+				if avail, err = fionread(s.srcFd); err == nil && avail == 0 {
+					s.emit(Event{Kind: EventSourceEOF})
+					return nil
+				}
+			}
+			continue
+		}
+		window := avail
+		if s.chunk > 0 && window > s.chunk {
+			window = s.chunk
+		}
+		if s.cfg.Throttled {
+			if admitted == 0 {
+				got, err := s.takeCredit(window)
+				if err != nil {
+					return err
+				}
+				admitted = got
+			}
+			window = min(window, admitted)
+		}
+
+		progress := false
+		for _, t := range taps {
+			if t.off != 0 || t.gone.Load() {
+				continue
+			}
+			k, err := tee(s.srcFd, t.fd, window)
+			switch {
+			case err == nil:
+				t.off = k
+				t.total.Add(uint64(k))
+			case errors.Is(err, unix.EAGAIN):
+			default:
+				s.removeTap(t)
+			}
+		}
+
+		// One consumer, no tap, lossless: move the pages, no drain.
+		if len(alive) == 1 && len(taps) == 0 && s.cfg.Policy == Block && alive[0].off == 0 {
+			c := alive[0]
+			k, err := splice(s.srcFd, c.fd, window)
+			switch {
+			case err == nil && k > 0:
+				c.total.Add(uint64(k))
+				s.bytesIn.Add(uint64(k))
+				admitted -= k
+				continue
+			case err == nil || errors.Is(err, unix.EAGAIN):
+				if err := s.waitWritable(alive); err != nil {
+					return err
+				}
+				continue
+			default:
+				s.consumerGone(c, err)
+				alive = alive[:0]
+			}
+		} else {
+			for _, c := range alive {
+				if c.off != 0 {
+					continue
+				}
+				k, err := tee(s.srcFd, c.fd, window)
+				switch {
+				case err == nil:
+					c.full = false
+					c.off = k
+					c.total.Add(uint64(k))
+					progress = progress || k > 0
+				case errors.Is(err, unix.EAGAIN):
+					c.full = true
+				default:
+					s.consumerGone(c, err)
+				}
+			}
+			alive = slices.DeleteFunc(alive, func(c *sink) bool { return c.gone.Load() })
+		}
+		if hadConsumers && len(alive) == 0 {
+			s.emit(Event{Kind: EventAllGone})
+			return nil
+		}
+
+		if s.cfg.Policy == Drop {
+			lead := 0
+			for _, c := range alive {
+				lead = max(lead, c.off)
+			}
+			if lead > 0 {
+				for _, c := range alive {
+					if c.off == 0 && c.full {
+						c.dropped.Add(uint64(lead))
+						c.off = lead
+					}
+				}
+			}
+		}
+
+		// Drain what every consumer has (with no consumer, the window: the
+		// taps had their chance).
+		d := window
+		if len(alive) > 0 {
+			d = alive[0].off
+			for _, c := range alive[1:] {
+				d = min(d, c.off)
+			}
+		}
+		if d > 0 {
+			if err := s.drain(d); err != nil {
+				return err
+			}
+			s.bytesIn.Add(uint64(d))
+			admitted -= d
+			for _, c := range alive {
+				c.off -= d
+			}
+			for _, t := range taps {
+				if t.off < d {
+					t.dropped.Add(uint64(d - t.off))
+					t.off = 0
+				} else {
+					t.off -= d
+				}
+			}
+			continue
+		}
+		if progress {
+			continue
+		}
+		// Wait for room at a consumer that still needs the head of the source.
+		waitSet = waitSet[:0]
+		for _, c := range alive {
+			if c.off == 0 {
+				waitSet = append(waitSet, c)
+			}
+		}
+		if err := s.waitWritable(waitSet); err != nil {
+			return err
+		}
+	}
+}
+
+// drain discards n bytes from the head of the source.
+func (s *Splitter) drain(n int) error {
+	for n > 0 {
+		k, err := splice(s.srcFd, s.devNull, n)
+		if err != nil {
+			return fmt.Errorf("flow: drain source: %w", err)
+		}
+		if k == 0 {
+			return fmt.Errorf("flow: drain source: %d bytes missing", n)
+		}
+		n -= k
+	}
+	return nil
+}
+
+// pumpCopy is the copying engine.
+func (s *Splitter) pumpCopy() error {
+	alive := slices.Clone(s.cons)
+	hadConsumers := len(alive) > 0
+	var taps []*sink
+	buf := make([]byte, s.chunk)
+	n := 0 // bytes of the current chunk in buf
+	var waitSet []*sink
+	for {
+		if s.stopped() {
+			return errStopped
+		}
+		taps = s.refreshTaps(taps)
+		if n == 0 {
+			want := len(buf)
+			if s.cfg.Throttled {
+				// Ask for credit only for bytes that exist.
+				hup, err := s.waitSource()
+				if err != nil {
+					return err
+				}
+				if avail, err := fionread(s.srcFd); err == nil && avail > 0 {
+					want = min(want, avail)
+				} else if hup {
+					want = 1 // probe for EOF
+				}
+				if want, err = s.takeCredit(want); err != nil {
+					return err
+				}
+			}
+			k, err := unix.Read(s.srcFd, buf[:want])
+			if s.cfg.Throttled && want > max(k, 0) {
+				s.refund(want - max(k, 0))
+			}
+			switch {
+			case errors.Is(err, unix.EAGAIN):
+				if _, err := s.waitSource(); err != nil {
+					return err
+				}
+				continue
+			case errors.Is(err, unix.EINTR):
+				continue
+			case err != nil:
+				return fmt.Errorf("flow: read source: %w", err)
+			case k == 0:
+				s.emit(Event{Kind: EventSourceEOF})
+				return nil
+			}
+			n = k
+			s.bytesIn.Add(uint64(k))
+			for _, t := range taps {
+				if t.gone.Load() {
+					continue
+				}
+				w, err := writeFd(t.fd, buf[:n])
+				if err != nil && !errors.Is(err, unix.EAGAIN) {
+					s.removeTap(t)
+					continue
+				}
+				t.total.Add(uint64(w))
+				t.dropped.Add(uint64(n - w))
+			}
+			for _, c := range alive {
+				c.off = 0
+				c.full = false
+			}
+		}
+
+		progress, completed := false, false
+		for _, c := range alive {
+			if c.off == n {
+				completed = true
+				continue
+			}
+			k, err := writeFd(c.fd, buf[c.off:n])
+			switch {
+			case err == nil:
+				c.full = false
+				c.off += k
+				c.total.Add(uint64(k))
+				progress = progress || k > 0
+				completed = completed || c.off == n
+			case errors.Is(err, unix.EAGAIN):
+				c.full = true
+			default:
+				s.consumerGone(c, err)
+			}
+		}
+		alive = slices.DeleteFunc(alive, func(c *sink) bool { return c.gone.Load() })
+		if hadConsumers && len(alive) == 0 {
+			s.emit(Event{Kind: EventAllGone})
+			return nil
+		}
+		if s.cfg.Policy == Drop && completed {
+			for _, c := range alive {
+				if c.off < n && c.full {
+					c.dropped.Add(uint64(n - c.off))
+					c.off = n
+				}
+			}
+		}
+		waitSet = waitSet[:0]
+		for _, c := range alive {
+			if c.off < n {
+				waitSet = append(waitSet, c)
+			}
+		}
+		if len(waitSet) == 0 {
+			n = 0
+			continue
+		}
+		if progress {
+			continue
+		}
+		if err := s.waitWritable(waitSet); err != nil {
+			return err
+		}
+	}
+}
+
+// consumerGone closes a consumer that failed and reports it.
+func (s *Splitter) consumerGone(c *sink, err error) {
+	c.gone.Store(true)
+	_ = c.f.Close()
+	s.emit(Event{Kind: EventConsumerGone, Consumer: c.name, Err: err})
+}
+
+func (s *Splitter) stopped() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// takeCredit waits until some credit is available and takes up to want
+// bytes of it. It asks for credit (once per wait) with EventNeedCredit.
+func (s *Splitter) takeCredit(want int) (int, error) {
+	for {
+		s.creditMu.Lock()
+		if s.credit > 0 {
+			g := min(s.credit, int64(want))
+			s.credit -= g
+			s.creditMu.Unlock()
+			return int(g), nil
+		}
+		ask := !s.asked
+		s.asked = true
+		s.creditMu.Unlock()
+		if ask {
+			s.emit(Event{Kind: EventNeedCredit, Want: int64(want)})
+		}
+		select {
+		case <-s.creditCh:
+		case <-s.stop:
+			return 0, errStopped
+		}
+	}
+}
+
+// refund returns credit taken but not used.
+func (s *Splitter) refund(n int) {
+	s.creditMu.Lock()
+	s.credit += int64(n)
+	s.creditMu.Unlock()
+}
+
+// waitSource waits until the source is readable or hung up.
+func (s *Splitter) waitSource() (hup bool, err error) {
+	fds := []unix.PollFd{{Fd: int32(s.srcFd), Events: unix.POLLIN}, {Fd: int32(s.wakeFd), Events: unix.POLLIN}}
+	if err := s.poll(fds); err != nil {
+		return false, err
+	}
+	re := fds[0].Revents
+	return re&unix.POLLIN == 0 && re&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0, nil
+}
+
+// waitWritable waits until one of sinks has room (or has failed).
+func (s *Splitter) waitWritable(sinks []*sink) error {
+	fds := make([]unix.PollFd, 0, len(sinks)+1)
+	for _, c := range sinks {
+		fds = append(fds, unix.PollFd{Fd: int32(c.fd), Events: unix.POLLOUT})
+	}
+	fds = append(fds, unix.PollFd{Fd: int32(s.wakeFd), Events: unix.POLLIN})
+	return s.poll(fds)
+}
+
+// poll waits on fds, whose last entry is the wake eventfd.
+func (s *Splitter) poll(fds []unix.PollFd) error {
+	for {
+		_, err := unix.Poll(fds, -1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("flow: poll: %w", err)
+		}
+		if fds[len(fds)-1].Revents != 0 {
+			return errStopped
+		}
+		return nil
+	}
+}
+
+func tee(in, out, n int) (int, error) {
+	for {
+		k, err := unix.Tee(in, out, n, unix.SPLICE_F_NONBLOCK)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return int(k), err
+	}
+}
+
+func splice(in, out, n int) (int, error) {
+	for {
+		k, err := unix.Splice(in, nil, out, nil, n, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return int(k), err
+	}
+}
+
+func writeFd(fd int, p []byte) (int, error) {
+	for {
+		k, err := unix.Write(fd, p)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return max(k, 0), err
+	}
+}
+
+func fionread(fd int) (int, error) {
+	return unix.IoctlGetInt(fd, unix.TIOCINQ) // FIONREAD
+}

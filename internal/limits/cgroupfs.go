@@ -1,0 +1,266 @@
+// cgroupfs.go owns what both cgroup backends share: parsing
+// /proc/self/mountinfo, reading and writing cgroup control files, the kill
+// loop that empties a group, and listing the groups under a parent.
+
+package limits
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// killTimeout bounds Group.Kill(SIGKILL)'s wait for the group to empty.
+const killTimeout = 5 * time.Second
+
+// mount is one line of /proc/self/mountinfo.
+type mount struct {
+	Root      string   // the path inside the filesystem that is mounted (field 4)
+	Point     string   // where it is mounted (field 5)
+	FSType    string   // "cgroup", "cgroup2", ...
+	SuperOpts []string // super options: for cgroup v1 the controllers ("memory", "cpu", "name=systemd", ...)
+}
+
+// readMountinfo parses /proc/self/mountinfo.
+func readMountinfo() ([]mount, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("limits: %w", err)
+	}
+	defer f.Close()
+	return parseMountinfo(f)
+}
+
+// parseMountinfo parses the mountinfo format (proc(5)):
+// "36 35 98:0 /root /mnt rw,noatime master:1 - ext3 /dev/root rw,errors=continue".
+func parseMountinfo(r io.Reader) ([]mount, error) {
+	var out []mount
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if line == "" {
+			continue
+		}
+		fields := strings.Fields(line)
+		sep := slices.Index(fields, "-")
+		if sep < 6 || len(fields) < sep+4 {
+			return nil, fmt.Errorf("limits: mountinfo: malformed line %q", line)
+		}
+		out = append(out, mount{
+			Root:      unescapeMountPath(fields[3]),
+			Point:     unescapeMountPath(fields[4]),
+			FSType:    fields[sep+1],
+			SuperOpts: strings.Split(fields[sep+3], ","),
+		})
+	}
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("limits: mountinfo: %w", err)
+	}
+	return out, nil
+}
+
+// unescapeMountPath undoes the kernel's octal escaping of space, tab,
+// newline and backslash in mountinfo paths.
+func unescapeMountPath(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// inMount turns a cgroup path as /proc/self/cgroup shows it into a path
+// relative to a mount whose root is mountRoot (not "/" inside a cgroup
+// namespace or a bind mount of a subtree).
+func inMount(cgPath, mountRoot string) string {
+	if mountRoot == "/" || mountRoot == "" {
+		return cgPath
+	}
+	if rel, err := filepath.Rel(mountRoot, cgPath); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return filepath.Join("/", rel)
+	}
+	return cgPath
+}
+
+// readPidFile reads a cgroup.procs (or tasks) file.
+func readPidFile(path string) ([]int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for line := range bytes.Lines(data) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		pid, err := strconv.Atoi(string(line))
+		if err != nil {
+			return nil, fmt.Errorf("limits: %s: bad pid %q", path, line)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+// readUintFile reads a control file holding one unsigned number ("max"
+// reads as 0).
+func readUintFile(path string) (uint64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(data))
+	if s == "max" {
+		return 0, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("limits: %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// readKeyFile returns the value of key in a flat-keyed file such as
+// cpu.stat ("usage_usec 1234"); ok is false when the key is absent.
+func readKeyFile(path, key string) (v uint64, ok bool, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false, err
+	}
+	for line := range strings.Lines(string(data)) {
+		k, val, found := strings.Cut(strings.TrimSpace(line), " ")
+		if found && k == key {
+			v, err := strconv.ParseUint(val, 10, 64)
+			if err != nil {
+				return 0, false, fmt.Errorf("limits: %s: %s: %w", path, key, err)
+			}
+			return v, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// unionPids reads every procs file and returns the sorted union; a file
+// that no longer exists counts as empty.
+func unionPids(files []string) ([]int, error) {
+	var all []int
+	for _, f := range files {
+		pids, err := readPidFile(f)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("limits: %w", err)
+		}
+		all = append(all, pids...)
+	}
+	slices.Sort(all)
+	return slices.Compact(all), nil
+}
+
+// signalAll sends sig to every pid; a pid that is already gone is not an
+// error.
+func signalAll(pids []int, sig syscall.Signal) error {
+	var errs []error
+	for _, pid := range pids {
+		if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("kill %d: %w", pid, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// killUntilEmpty sends SIGKILL to every member listed by list, again and
+// again, until list returns nothing or ctx ends. A member forking between
+// two reads is caught by the next round; tasks leave a cgroup when they
+// exit, even before they are reaped.
+func killUntilEmpty(ctx context.Context, list func() ([]int, error)) error {
+	delay := 500 * time.Microsecond
+	for {
+		pids, err := list()
+		if err != nil {
+			return err
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		if err := signalAll(pids, unix.SIGKILL); err != nil {
+			return fmt.Errorf("limits: %w", err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w: %d left (pids %v): %w", ErrNotEmpty, len(pids), pids, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(delay*2, 50*time.Millisecond)
+	}
+}
+
+// rmdirRetry removes an empty cgroup directory, retrying briefly on EBUSY
+// (the kernel can lag behind the last task's exit). A missing directory is
+// not an error.
+func rmdirRetry(ctx context.Context, dir string) error {
+	delay := time.Millisecond
+	for {
+		err := unix.Rmdir(dir)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("limits: rmdir %s: %w", dir, err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("limits: rmdir %s: %w (%w)", dir, err, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(delay*2, 100*time.Millisecond)
+	}
+}
+
+// listGroupIDs returns the names of the subdirectories of dir that are valid
+// workspace ids. A missing dir has none.
+func listGroupIDs(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("limits: %w", err)
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() && validName(e.Name()) == nil {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}

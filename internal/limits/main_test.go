@@ -1,0 +1,219 @@
+// main_test.go owns the test binary's entry point (goleak, and the helper
+// modes run when a test re-executes the binary) and the helpers shared by
+// the tests: a backend on a throw-away parent, and starting a child where a
+// Placement says.
+
+package limits
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/proc"
+)
+
+// helperEnv selects a helper mode when the test binary is re-executed.
+const helperEnv = "SHIPOTE_LIMITS_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case "":
+		goleak.VerifyTestMain(m)
+	case "alloc":
+		helperAlloc()
+	case "spin":
+		for i := 0; ; i++ {
+			_ = i * i
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "unknown helper mode %q\n", os.Getenv(helperEnv))
+		os.Exit(2)
+	}
+}
+
+// helperAlloc allocates and touches SHIPOTE_TEST_MIB MiB, says "ready" and
+// holds the memory until stdin closes.
+func helperAlloc() {
+	mib, err := strconv.Atoi(os.Getenv("SHIPOTE_TEST_MIB"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "SHIPOTE_TEST_MIB:", err)
+		os.Exit(2)
+	}
+	buf := make([]byte, mib<<20)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = 1
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	runtime.KeepAlive(buf)
+	os.Exit(0)
+}
+
+// helperCmd returns a command re-executing the test binary in mode.
+func helperCmd(mode string, env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append([]string{helperEnv + "=" + mode, "PATH=" + os.Getenv("PATH")}, env...)
+	return cmd
+}
+
+// testBackend detects force on a parent of its own, skips when the host
+// lacks it, and sweeps and removes the parent at the end, failing if a
+// directory is left behind.
+func testBackend(t *testing.T, force string) Backend {
+	t.Helper()
+	return testBackendParent(t, force, testParent(t))
+}
+
+func testParent(t *testing.T) string {
+	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
+	return fmt.Sprintf("shipote-test-%d-%s", os.Getpid(), name)
+}
+
+func testBackendParent(t *testing.T, force, parent string) Backend {
+	t.Helper()
+	b, why, err := Detect(Options{Force: force, Parent: parent})
+	if errors.Is(err, ErrUnavailable) {
+		switch force {
+		case NameCgroup2:
+			t.Skipf("host lacks a cgroup2 hierarchy with the cpu, memory and pids controllers: %s", why)
+		default:
+			t.Skipf("host lacks writable cgroup v1 hierarchies for memory, pids, cpu and cpuacct: %s", why)
+		}
+	}
+	if err != nil {
+		t.Fatalf("Detect(%s): %v", force, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if _, err := b.Sweep(ctx); err != nil {
+			t.Errorf("cleanup sweep: %v", err)
+		}
+		for _, d := range parentDirs(b) {
+			left, _ := listGroupIDs(d)
+			if len(left) > 0 {
+				t.Errorf("groups left under %s: %v", d, left)
+			}
+			if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
+				t.Errorf("remove test parent %s: %v", d, err)
+			}
+		}
+	})
+	return b
+}
+
+// parentDirs lists the backend's parent directories.
+func parentDirs(b Backend) []string {
+	switch b := b.(type) {
+	case *cgroup1Backend:
+		var out []string
+		for _, c := range b.hier {
+			out = append(out, b.parentDir[c])
+		}
+		return out
+	case *cgroup2Backend:
+		return []string{b.parentDir}
+	}
+	return nil
+}
+
+// groupDirs lists the directories of group id under every parent.
+func groupDirs(b Backend, id string) []string {
+	var out []string
+	for _, d := range parentDirs(b) {
+		out = append(out, filepath.Join(d, id))
+	}
+	return out
+}
+
+// startPlaced starts cmd where pl says. For cgroup v1 it does what
+// internal/proc does: a goroutine locked to its thread writes the thread's
+// TID into every JoinTasks file, forks, and writes it back into LeaveTasks;
+// it checks the thread really is back where it was.
+func startPlaced(pl proc.Placement, cmd *exec.Cmd) error {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	if pl.CgroupFD > 0 {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = pl.CgroupFD
+	}
+	if len(pl.JoinTasks) == 0 {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		before, err := os.ReadFile("/proc/thread-self/cgroup")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		tid := unix.Gettid()
+		write := func(files []string) error {
+			for _, f := range files {
+				if err := os.WriteFile(f, []byte(strconv.Itoa(tid)), 0); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		joinErr := write(pl.JoinTasks)
+		var startErr error
+		if joinErr == nil {
+			startErr = cmd.Start()
+		}
+		if err := write(pl.LeaveTasks); err != nil {
+			// Stay locked: the thread is discarded when the goroutine ends.
+			errc <- fmt.Errorf("leave: %w", err)
+			return
+		}
+		after, err := os.ReadFile("/proc/thread-self/cgroup")
+		if err == nil && string(after) != string(before) {
+			errc <- fmt.Errorf("spawning thread did not get back: before %q after %q", before, after)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- errors.Join(joinErr, startErr)
+	}()
+	return <-errc
+}
+
+// readyLine waits for the helper's "ready" line.
+func readyLine(t *testing.T, r io.Reader) {
+	t.Helper()
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("helper did not get ready: %q, %v", line, err)
+	}
+}
+
+// eventually polls cond every 20 ms until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

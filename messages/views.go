@@ -1,0 +1,188 @@
+// This file defines what the engine reports: workspace, command and stats
+// views, log lines and lifecycle events. They go to the API as JSON.
+
+package messages
+
+import "time"
+
+// CommandState is the lifecycle state of a command.
+type CommandState string
+
+// Command states.
+const (
+	CommandStarting CommandState = "starting"
+	CommandRunning  CommandState = "running"
+	CommandBackoff  CommandState = "backoff"
+	CommandExited   CommandState = "exited"
+	CommandFailed   CommandState = "failed"
+)
+
+// Ended reports whether the state is final (nothing left to restart).
+func (s CommandState) Ended() bool { return s == CommandExited || s == CommandFailed }
+
+// CommandInfo is the view of one command.
+type CommandInfo struct {
+	ID          string       `json:"id"`
+	Workspace   string       `json:"workspace"`
+	Label       string       `json:"label"`
+	Spec        CommandRef   `json:"spec"`
+	State       CommandState `json:"state"`
+	Pid         int          `json:"pid,omitempty"`
+	ExitCode    *int         `json:"exit_code,omitempty"`
+	Signal      string       `json:"signal,omitempty"`
+	Restarts    int          `json:"restarts"`
+	GaveUp      bool         `json:"gave_up,omitempty"`
+	StartedAt   time.Time    `json:"started_at,omitzero"`
+	ExitedAt    time.Time    `json:"exited_at,omitzero"`
+	NextStartAt time.Time    `json:"next_start_at,omitzero"`
+	// Error is the last spawn error, or why the command was killed.
+	Error string `json:"error,omitempty"`
+}
+
+// Uptime is how long the current run has lasted, 0 unless running.
+func (c CommandInfo) Uptime(now time.Time) time.Duration {
+	if c.State != CommandRunning || c.StartedAt.IsZero() {
+		return 0
+	}
+	return now.Sub(c.StartedAt)
+}
+
+// WorkspaceInfo is the view of one workspace.
+type WorkspaceInfo struct {
+	ID        string        `json:"id"`
+	Spec      WorkspaceSpec `json:"spec"`
+	CreatedAt time.Time     `json:"created_at"`
+	// Deadline is the TTL deadline; zero when the workspace has no TTL.
+	Deadline       time.Time `json:"deadline,omitzero"`
+	CommandsAlive  int       `json:"commands_alive"`
+	CommandsTotal  int       `json:"commands_total"`
+	PipelinesTotal int       `json:"pipelines_total"`
+	LimitsBackend  string    `json:"limits_backend,omitempty"`
+	Stats          *Sample   `json:"stats,omitempty"`
+}
+
+// Sample is one stats reading of a workspace (SPEC §1.4).
+type Sample struct {
+	TimestampMs   int64   `json:"timestamp_ms"`
+	CommandsAlive int     `json:"commands_alive"`
+	CommandsTotal int     `json:"commands_total"`
+	RSSBytes      uint64  `json:"rss_bytes"`
+	RSSPeakBytes  uint64  `json:"rss_peak_bytes"`
+	CPUUsec       uint64  `json:"cpu_usec"`
+	CPUPercent    float64 `json:"cpu_percent"`
+	CPUCores      float64 `json:"cpu_cores"`
+	UptimeMs      int64   `json:"uptime_ms"`
+	Source        string  `json:"source"`
+}
+
+// Stream names a command's output stream.
+type Stream string
+
+// Streams.
+const (
+	Stdout Stream = "out"
+	Stderr Stream = "err"
+)
+
+// LogLine is one line of a command's output.
+type LogLine struct {
+	Time   time.Time `json:"time"`
+	Stream Stream    `json:"stream"`
+	Line   string    `json:"line"`
+}
+
+// EventKind names a lifecycle event.
+type EventKind string
+
+// Event kinds (SPEC §3.3 `shipote events`).
+const (
+	EventCreated   EventKind = "created"
+	EventStarted   EventKind = "started"
+	EventExited    EventKind = "exited"
+	EventRestarted EventKind = "restarted"
+	EventGaveUp    EventKind = "gave_up"
+	EventQuota     EventKind = "quota"
+	EventExpired   EventKind = "expired"
+	EventRestored  EventKind = "restored"
+	EventRemoved   EventKind = "removed"
+	EventFailed    EventKind = "failed"
+	EventStopped   EventKind = "stopped"
+	EventSucceeded EventKind = "succeeded"
+)
+
+// Event is a lifecycle event.
+type Event struct {
+	Time      time.Time `json:"time"`
+	Kind      EventKind `json:"kind"`
+	Workspace string    `json:"workspace,omitempty"`
+	Label     string    `json:"label,omitempty"` // workspace label
+	Command   string    `json:"command,omitempty"`
+	Pipeline  string    `json:"pipeline,omitempty"`
+	Node      string    `json:"node,omitempty"`
+	Message   string    `json:"message,omitempty"`
+}
+
+// PipelineState is the state of a pipeline run (SPEC §1.3).
+type PipelineState string
+
+// Pipeline states.
+const (
+	PipelineRunning   PipelineState = "running"
+	PipelineBackoff   PipelineState = "backoff"
+	PipelineSucceeded PipelineState = "succeeded"
+	PipelineFailed    PipelineState = "failed"
+	PipelineGaveUp    PipelineState = "gave_up"
+	PipelineStopped   PipelineState = "stopped"
+)
+
+// Ended reports whether the pipeline will not run again.
+func (s PipelineState) Ended() bool {
+	return s == PipelineSucceeded || s == PipelineFailed || s == PipelineGaveUp || s == PipelineStopped
+}
+
+// PipelineInfo is the view of a pipeline run.
+type PipelineInfo struct {
+	ID             string         `json:"id"`
+	Workspace      string         `json:"workspace"`
+	WorkspaceLabel string         `json:"workspace_label"`
+	Label          string         `json:"label"`
+	Spec           PipelineSpec   `json:"spec"`
+	State          PipelineState  `json:"state"`
+	Supervised     bool           `json:"supervised"`
+	Tap            bool           `json:"tap"`
+	Restarts       int            `json:"restarts"`
+	StartedAt      time.Time      `json:"started_at,omitzero"`
+	EndedAt        time.Time      `json:"ended_at,omitzero"`
+	NextStartAt    time.Time      `json:"next_start_at,omitzero"`
+	Nodes          []NodeInfo     `json:"nodes"`
+	Splitters      []SplitterInfo `json:"splitters"`
+	Error          string         `json:"error,omitempty"`
+}
+
+// NodeInfo is the state of one node in the current run.
+type NodeInfo struct {
+	Label    string       `json:"label"`
+	State    CommandState `json:"state"`
+	Pid      int          `json:"pid,omitempty"`
+	ExitCode *int         `json:"exit_code,omitempty"`
+	Signal   string       `json:"signal,omitempty"`
+	Error    string       `json:"error,omitempty"`
+}
+
+// SplitterInfo holds the flow counters of one producer node.
+type SplitterInfo struct {
+	Node        string        `json:"node"`
+	BytesIn     uint64        `json:"bytes_in"`
+	ThrottledMs uint64        `json:"throttled_ms"`
+	Channels    []ChannelInfo `json:"channels"`
+}
+
+// ChannelInfo holds the counters of one edge or tap.
+type ChannelInfo struct {
+	From         string `json:"from"`
+	To           string `json:"to"`
+	Tap          bool   `json:"tap,omitempty"`
+	BytesTotal   uint64 `json:"bytes_total"`
+	BytesPerSec  uint64 `json:"bytes_per_sec"`
+	DroppedBytes uint64 `json:"dropped_bytes"`
+}

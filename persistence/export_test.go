@@ -1,0 +1,12 @@
+// This file exposes test-only hooks of the package to its tests.
+
+package persistence
+
+// SetSaveHook makes every following save of s call h before each of its
+// steps ("create", "write", "sync", "close", "rename", "syncdir") and fail
+// with the error h returns.
+func SetSaveHook(s *Store, h func(step string) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hook = h
+}

@@ -1,0 +1,379 @@
+// This file owns the state file format (SPEC §2): the State document, its
+// versions 1–4, and how it is encoded and decoded.
+
+// Package persistence stores shipote's declared state (workspaces, saved
+// pipelines, supervised pipelines and recent stats) in one JSON file, written
+// atomically and durably, and guarded by a lock so that one daemon owns it.
+package persistence
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+
+	gojson "github.com/goccy/go-json"
+
+	"github.com/shipote/shipote/messages"
+)
+
+// CurrentVersion is the version Encode writes. Decode reads 1 through
+// CurrentVersion.
+const CurrentVersion = 4
+
+// ErrTooNew is wrapped by the error for a state file written by a newer
+// shipote: its version is above CurrentVersion.
+var ErrTooNew = errors.New("persistence: state file is too new")
+
+// ErrCorrupt is wrapped by the error for a state file that cannot be read as
+// a state document at all: not JSON, not an object, or no valid version.
+var ErrCorrupt = errors.New("persistence: state file is corrupt")
+
+// State is the whole persisted state. Its zero value is an empty state.
+type State struct {
+	// Version is the file's format version. Encode always writes
+	// CurrentVersion; Decode leaves the version it read.
+	Version int `json:"version"`
+	// TimestampMs is when the snapshot was taken (Unix ms); 0 = unknown.
+	TimestampMs    int64            `json:"timestamp_ms"`
+	Workspaces     []WorkspaceEntry `json:"workspaces"`
+	SavedPipelines []SavedPipeline  `json:"saved_pipelines"`
+	LivePipelines  []LivePipeline   `json:"live_pipelines"`
+}
+
+// WorkspaceEntry is one workspace with its ID and its recent stats.
+type WorkspaceEntry struct {
+	ID   string                 `json:"id"`
+	Spec messages.WorkspaceSpec `json:"spec"`
+	// StatsHistory holds the last samples, oldest first (SPEC keeps 16).
+	StatsHistory []messages.Sample `json:"stats_history"`
+}
+
+// SavedPipeline is a named pipeline spec, started later into a workspace.
+type SavedPipeline struct {
+	Name string                `json:"name"`
+	Spec messages.PipelineSpec `json:"spec"`
+}
+
+// LivePipeline is a supervised pipeline to relaunch at start.
+type LivePipeline struct {
+	// ID is the run ID, kept so that a restart keeps it (an extension of
+	// SPEC §2; "" in files that predate it).
+	ID string `json:"id,omitempty"`
+	// Workspace is the ID of the workspace the pipeline runs in.
+	Workspace string                `json:"workspace"`
+	Spec      messages.PipelineSpec `json:"spec"`
+	Tap       bool                  `json:"tap"`
+}
+
+// Problem is one entry of a state file that could not be read and was left
+// out of the decoded State (or, for a stats history, one part of an entry).
+// The rest of the file is still usable.
+type Problem struct {
+	// Path names the entry, e.g. "workspaces[3]" or
+	// "workspaces[0].stats_history"; a top-level key for an unknown field.
+	Path string
+	// ID is the entry's id (workspace ID or run ID) or saved pipeline name
+	// when it could be read; "" otherwise.
+	ID  string
+	Err error
+}
+
+// Error formats the problem as "path: reason".
+func (p Problem) Error() string {
+	if p.ID != "" {
+		return fmt.Sprintf("%s (%s): %v", p.Path, p.ID, p.Err)
+	}
+	return fmt.Sprintf("%s: %v", p.Path, p.Err)
+}
+
+// Unwrap returns the underlying error.
+func (p Problem) Unwrap() error { return p.Err }
+
+// Decode reads a state document of any version from 1 to CurrentVersion.
+// Absent fields read as empty, and a field newer than the file's version is
+// kept when it is there.
+//
+// A version above CurrentVersion returns an error wrapping ErrTooNew. Data
+// that is not a JSON object, or whose version is missing, not a positive
+// integer, or whose top-level arrays are not arrays, returns an error wrapping
+// ErrCorrupt. Entries are not validated; an entry that cannot be decoded
+// (wrong type, unknown field) is left out and reported in the returned
+// problems, as is a broken stats history (the workspace is kept without it)
+// and an unknown top-level field (ignored).
+func Decode(data []byte) (*State, []Problem, error) {
+	// Fast path: the whole document decodes strictly in one pass.
+	var st State
+	if err := decodeStrict(data, &st); err == nil && st.Version >= 1 {
+		if err := checkVersion(st.Version); err != nil {
+			return nil, nil, err
+		}
+		return &st, nil, nil
+	}
+	return decodeLenient(data)
+}
+
+// decodeStrict decodes data into v, rejecting unknown fields and trailing
+// data. A JSON null reads as the zero value, as with json.Unmarshal.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
+func checkVersion(v int) error {
+	switch {
+	case v > CurrentVersion:
+		return fmt.Errorf("%w: version %d, this shipote reads versions 1 to %d; upgrade shipote or move the file away",
+			ErrTooNew, v, CurrentVersion)
+	case v < 1:
+		return fmt.Errorf("%w: version %d is not a valid version (1 to %d)", ErrCorrupt, v, CurrentVersion)
+	}
+	return nil
+}
+
+// topLevel lists the keys of a state document, in file order.
+var topLevel = []string{"version", "timestamp_ms", "workspaces", "saved_pipelines", "live_pipelines"}
+
+// decodeLenient decodes the document piece by piece, so that one bad entry
+// costs only that entry.
+func decodeLenient(data []byte) (*State, []Problem, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, nil, fmt.Errorf("%w: %s", ErrCorrupt, describeJSONErr(err))
+	}
+	if doc == nil {
+		return nil, nil, fmt.Errorf("%w: the document is null, not an object", ErrCorrupt)
+	}
+	rawVersion, ok := doc["version"]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: no version field", ErrCorrupt)
+	}
+	var version int
+	if err := json.Unmarshal(rawVersion, &version); err != nil {
+		return nil, nil, fmt.Errorf("%w: version %s is not an integer", ErrCorrupt, clip(rawVersion))
+	}
+	if err := checkVersion(version); err != nil {
+		return nil, nil, err
+	}
+	st := &State{Version: version}
+	var problems []Problem
+	if raw, ok := doc["timestamp_ms"]; ok {
+		if err := json.Unmarshal(raw, &st.TimestampMs); err != nil {
+			problems = append(problems, Problem{Path: "timestamp_ms",
+				Err: fmt.Errorf("%s is not an integer; ignored", clip(raw))})
+		}
+	}
+	workspaces, err := entries(doc, "workspaces")
+	if err != nil {
+		return nil, nil, err
+	}
+	saved, err := entries(doc, "saved_pipelines")
+	if err != nil {
+		return nil, nil, err
+	}
+	live, err := entries(doc, "live_pipelines")
+	if err != nil {
+		return nil, nil, err
+	}
+	var unknown []string
+	for k := range doc {
+		if !isTopLevel(k) {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		problems = append(problems, Problem{Path: k, Err: errors.New("unknown field; ignored")})
+	}
+
+	for i, raw := range workspaces {
+		path := fmt.Sprintf("workspaces[%d]", i)
+		var e struct {
+			ID           string                 `json:"id"`
+			Spec         messages.WorkspaceSpec `json:"spec"`
+			StatsHistory json.RawMessage        `json:"stats_history"`
+		}
+		if err := messages.DecodeJSON(raw, &e); err != nil {
+			problems = append(problems, Problem{Path: path, ID: peekString(raw, "id"), Err: err})
+			continue
+		}
+		entry := WorkspaceEntry{ID: e.ID, Spec: e.Spec}
+		if len(e.StatsHistory) > 0 {
+			if err := messages.DecodeJSON(e.StatsHistory, &entry.StatsHistory); err != nil {
+				entry.StatsHistory = nil
+				problems = append(problems, Problem{Path: path + ".stats_history", ID: e.ID,
+					Err: fmt.Errorf("%w; history dropped, workspace kept", err)})
+			}
+		}
+		st.Workspaces = append(st.Workspaces, entry)
+	}
+	for i, raw := range saved {
+		var e SavedPipeline
+		if err := messages.DecodeJSON(raw, &e); err != nil {
+			problems = append(problems, Problem{Path: fmt.Sprintf("saved_pipelines[%d]", i),
+				ID: peekString(raw, "name"), Err: err})
+			continue
+		}
+		st.SavedPipelines = append(st.SavedPipelines, e)
+	}
+	for i, raw := range live {
+		var e LivePipeline
+		if err := messages.DecodeJSON(raw, &e); err != nil {
+			problems = append(problems, Problem{Path: fmt.Sprintf("live_pipelines[%d]", i),
+				ID: peekString(raw, "id"), Err: err})
+			continue
+		}
+		st.LivePipelines = append(st.LivePipelines, e)
+	}
+	return st, problems, nil
+}
+
+func isTopLevel(k string) bool {
+	for _, t := range topLevel {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+// entries splits the array doc[key] into its raw entries. An absent key or
+// null is empty; anything but an array makes the document corrupt, because
+// a whole section would otherwise be lost at the next save.
+func entries(doc map[string]json.RawMessage, key string) ([]json.RawMessage, error) {
+	raw, ok := doc[key]
+	if !ok {
+		return nil, nil
+	}
+	var out []json.RawMessage
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("%w: %s is not an array (%s)", ErrCorrupt, key, clip(raw))
+	}
+	return out, nil
+}
+
+// peekString returns the string field key of the object raw, or "" when raw
+// is not an object or the field is not a string.
+func peekString(raw json.RawMessage, key string) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(m[key], &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// clip returns raw as a short string for an error message.
+func clip(raw []byte) string {
+	const max = 40
+	s := string(raw)
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}
+
+// describeJSONErr makes a JSON error readable, with the byte offset of a
+// syntax error.
+func describeJSONErr(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		if strings.Contains(se.Error(), "unexpected end of JSON input") {
+			return fmt.Sprintf("truncated JSON (unexpected end of input at byte %d)", se.Offset)
+		}
+		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("expected a JSON object, got %s", te.Value)
+	}
+	return err.Error()
+}
+
+// Encode returns s as a JSON document of CurrentVersion (whatever s.Version
+// says; s is not modified). Top-level sections that are nil are written as
+// empty arrays. A non-finite float in a stats sample (which JSON cannot
+// hold) is written as 0 rather than failing the snapshot.
+//
+// Encode uses github.com/goccy/go-json, which writes the same bytes as
+// encoding/json for these types (see TestEncodeMatchesStdlib) about twice as
+// fast.
+func Encode(s *State) ([]byte, error) {
+	if s == nil {
+		s = &State{}
+	}
+	out := *s
+	out.Version = CurrentVersion
+	if out.Workspaces == nil {
+		out.Workspaces = []WorkspaceEntry{}
+	}
+	if out.SavedPipelines == nil {
+		out.SavedPipelines = []SavedPipeline{}
+	}
+	if out.LivePipelines == nil {
+		out.LivePipelines = []LivePipeline{}
+	}
+	data, err := gojson.Marshal(&out)
+	if err != nil && hasNonFinite(&out) {
+		out.Workspaces = finiteSamples(out.Workspaces)
+		data, err = gojson.Marshal(&out)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("persistence: encode state: %w", err)
+	}
+	return data, nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func hasNonFinite(s *State) bool {
+	for i := range s.Workspaces {
+		for _, x := range s.Workspaces[i].StatsHistory {
+			if !finite(x.CPUPercent) || !finite(x.CPUCores) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// finiteSamples returns a copy of ws in which every non-finite sample figure
+// is 0. Entries without one share their history with ws.
+func finiteSamples(ws []WorkspaceEntry) []WorkspaceEntry {
+	out := append([]WorkspaceEntry(nil), ws...)
+	for i := range out {
+		h := out[i].StatsHistory
+		copied := false
+		for j := range h {
+			if finite(h[j].CPUPercent) && finite(h[j].CPUCores) {
+				continue
+			}
+			if !copied {
+				h = append([]messages.Sample(nil), h...)
+				copied = true
+			}
+			if !finite(h[j].CPUPercent) {
+				h[j].CPUPercent = 0
+			}
+			if !finite(h[j].CPUCores) {
+				h[j].CPUCores = 0
+			}
+		}
+		out[i].StatsHistory = h
+	}
+	return out
+}

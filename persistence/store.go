@@ -1,0 +1,265 @@
+// This file owns the state file on disk: where it lives, loading it (moving a
+// corrupt one aside) and saving it atomically and durably.
+
+package persistence
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ErrClosed is returned by a Store's methods after Close.
+var ErrClosed = errors.New("persistence: store is closed")
+
+// DefaultPath returns the state file's default path: $SHIPOTE_STATE when set,
+// else $XDG_STATE_HOME/shipote/state.json (when XDG_STATE_HOME is an
+// absolute path), else $HOME/.local/state/shipote/state.json, else
+// /tmp/shipote-state-<uid>.json. An explicit --state flag takes precedence
+// over all of these; the caller handles it.
+func DefaultPath() string {
+	if p := os.Getenv("SHIPOTE_STATE"); p != "" {
+		return p
+	}
+	if x := os.Getenv("XDG_STATE_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "shipote", "state.json")
+	}
+	if h := os.Getenv("HOME"); h != "" && filepath.IsAbs(h) {
+		return filepath.Join(h, ".local", "state", "shipote", "state.json")
+	}
+	// SPEC §2 names /tmp itself, not $TMPDIR: every client finds the same file.
+	return "/tmp/shipote-state-" + strconv.Itoa(os.Getuid()) + ".json"
+}
+
+// CorruptError reports a state file that could not be parsed and was moved
+// aside; Load then starts from an empty state. It is meant to be reported
+// loudly.
+type CorruptError struct {
+	// Path is the state file's path.
+	Path string
+	// MovedTo is where the unreadable file now is (<path>.corrupt-<unix-ms>).
+	MovedTo string
+	// Err says why the file could not be parsed; it wraps ErrCorrupt.
+	Err error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("%s could not be read (%v); it was moved to %s and shipote starts with an empty state",
+		e.Path, e.Err, e.MovedTo)
+}
+
+// Unwrap returns Err.
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Store is an open, locked state file. Its methods are safe for concurrent
+// use; Save calls are serialised.
+type Store struct {
+	path string
+	dir  string
+	lock *fileLock
+
+	// mu guards the following and serialises saves and loads.
+	mu     sync.Mutex
+	closed bool
+	// hook, when set (tests only), is called before each step of a save and
+	// fails the save with the error it returns.
+	hook func(step string) error
+}
+
+// Open prepares the state file at path: it creates the file's directory
+// (0700) if missing and takes an exclusive, non-blocking lock on
+// <path>.lock. When the lock is held elsewhere, the error wraps ErrLocked and
+// names the path and the holder's pid. The state file itself is not read;
+// call Load.
+func Open(path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("persistence: empty state file path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: state file path %q: %w", path, err)
+	}
+	dir := filepath.Dir(abs)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("persistence: create state directory: %w", err)
+	}
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("persistence: state file %s is a directory", abs)
+	}
+	l, err := lockFile(abs+".lock", abs)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{path: abs, dir: dir, lock: l}, nil
+}
+
+// Path returns the state file's absolute path.
+func (s *Store) Path() string { return s.path }
+
+// Close releases the lock. It is idempotent; the Store is unusable after.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.lock.release()
+}
+
+// Load reads the state file.
+//
+//   - A missing file gives an empty State of CurrentVersion and no error.
+//   - A file that cannot be parsed is renamed to <path>.corrupt-<unix-ms>
+//     (never overwritten), and Load returns an empty State and a non-nil
+//     *CorruptError to report loudly; the caller continues empty.
+//   - A file of a newer version returns an error wrapping ErrTooNew and is
+//     left untouched.
+//
+// Entries that could not be decoded are left out and listed in the problems.
+func (s *Store) Load() (*State, []Problem, *CorruptError, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil, nil, ErrClosed
+	}
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &State{Version: CurrentVersion}, nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("persistence: read state: %w", err)
+	}
+	st, problems, err := Decode(data)
+	switch {
+	case err == nil:
+		return st, problems, nil, nil
+	case errors.Is(err, ErrCorrupt):
+		moved, merr := s.moveAside()
+		if merr != nil {
+			return nil, nil, nil, fmt.Errorf("%s: %w; and it could not be moved aside: %w", s.path, err, merr)
+		}
+		return &State{Version: CurrentVersion}, nil, &CorruptError{Path: s.path, MovedTo: moved, Err: err}, nil
+	default:
+		return nil, nil, nil, fmt.Errorf("%s: %w", s.path, err)
+	}
+}
+
+// moveAside renames the state file to <path>.corrupt-<unix-ms>, choosing a
+// free name, and makes the rename durable. s.mu must be held.
+func (s *Store) moveAside() (string, error) {
+	base := s.path + ".corrupt-" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+	target := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(target); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		target = fmt.Sprintf("%s-%d", base, i)
+	}
+	if err := os.Rename(s.path, target); err != nil {
+		return "", err
+	}
+	if err := syncDir(s.dir); err != nil {
+		return target, err
+	}
+	return target, nil
+}
+
+// Save encodes st (as CurrentVersion) and writes it like SaveRaw. It returns
+// the number of bytes written.
+func (s *Store) Save(st *State) (int, error) {
+	data, err := Encode(st)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.SaveRaw(data); err != nil {
+		return 0, err
+	}
+	return len(data), nil
+}
+
+// SaveRaw writes an encoded state atomically and durably: a temp file in the
+// same directory is written, fsynced and closed, renamed over the state file,
+// and the directory is fsynced. The file's mode is 0600. On failure before
+// the rename, the temp file is removed and the previous state file is
+// untouched; a failure of the final directory fsync is returned although the
+// new file is in place.
+func (s *Store) SaveRaw(data []byte) (err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	step := func(name string) error {
+		if s.hook != nil {
+			return s.hook(name)
+		}
+		return nil
+	}
+	if err := step("create"); err != nil {
+		return fmt.Errorf("persistence: save: %w", err)
+	}
+	f, err := os.CreateTemp(s.dir, filepath.Base(s.path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("persistence: save: %w", err)
+	}
+	tmp := f.Name()
+	renamed := false
+	defer func() {
+		if err != nil && !renamed {
+			_ = f.Close() // may already be closed
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err = step("write"); err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		// CreateTemp asks for 0600 less the umask; make it exactly 0600.
+		err = f.Chmod(0o600)
+	}
+	if err == nil {
+		if err = step("sync"); err == nil {
+			err = f.Sync()
+		}
+	}
+	if err == nil {
+		if err = step("close"); err == nil {
+			err = f.Close()
+		}
+	}
+	if err == nil {
+		if err = step("rename"); err == nil {
+			err = os.Rename(tmp, s.path)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("persistence: save %s: %w", s.path, err)
+	}
+	renamed = true
+	if err = step("syncdir"); err == nil {
+		err = syncDir(s.dir)
+	}
+	if err != nil {
+		return fmt.Errorf("persistence: save %s: written, but the directory sync failed: %w", s.path, err)
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory so that a rename in it is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

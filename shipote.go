@@ -1,0 +1,558 @@
+// Package shipote is a process-workspace runtime: it owns workspaces of
+// Linux processes, runs fan-out pipelines between them with rate limits,
+// supervises them, samples their stats from the kernel and keeps declared
+// state across restarts.
+//
+// Engine is the embedding API: Start it inside a protoactor-go
+// ActorSystem, then create workspaces, run commands and pipelines, read
+// logs, taps and stats, and Stop it. The shipote daemon is a thin layer
+// over this API.
+package shipote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+
+	"github.com/shipote/shipote/actors"
+	"github.com/shipote/shipote/internal/eventhub"
+	"github.com/shipote/shipote/internal/flow"
+	"github.com/shipote/shipote/internal/limits"
+	"github.com/shipote/shipote/internal/logring"
+	"github.com/shipote/shipote/internal/proc"
+	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/persistence"
+)
+
+// Config configures an Engine. The zero value is an in-memory engine with
+// default settings.
+type Config struct {
+	// Logger receives the engine's logs; nil = no logs.
+	Logger *zap.Logger
+	// Grace is the time between SIGTERM and SIGKILL when stopping
+	// processes; 0 = 5 s.
+	Grace time.Duration
+	// SampleInterval is the stats sampling period; 0 = 1 s.
+	SampleInterval time.Duration
+	// Limits picks the resource-limit backend: "" or "auto" (cgroup v2,
+	// then cgroup v1, then rlimits), "cgroup2", "cgroup1", "rlimit", or
+	// "none" (no kernel limits, process groups only).
+	Limits string
+	// CgroupParent is the cgroup subtree for workspaces; "" = "shipote".
+	CgroupParent string
+	// LogRingBytes bounds each command's in-memory log; 0 = 1 MiB.
+	LogRingBytes int
+	// StatePath is the state file; "" = an in-memory engine that persists
+	// nothing. With a path, Start takes the file's lock, restores what it
+	// declares, and every mutation of declared state is answered only once
+	// a snapshot containing it is on disk.
+	StatePath string
+	// SnapshotInterval is how often stats-only changes are saved; 0 = 60 s.
+	SnapshotInterval time.Duration
+	// SnapshotTimeout is how long a snapshot waits for an actor's answer
+	// before keeping its previous entry; 0 = 2 s.
+	SnapshotTimeout time.Duration
+}
+
+// Engine runs workspaces inside an actor system.
+type Engine struct {
+	cfg     Config
+	system  *actor.ActorSystem
+	rt      *actors.Runtime
+	pid     *actor.PID
+	log     *zap.Logger
+	deadSub *eventStreamSub
+	backend string
+	stopped chan struct{}
+	persist *persistState
+}
+
+// NewActorSystem returns an actor system whose own logs go to log (nil
+// discards them), so that a program has one log stream.
+func NewActorSystem(log *zap.Logger) *actor.ActorSystem {
+	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		if log == nil {
+			return slog.New(slog.DiscardHandler)
+		}
+		return slog.New(zapslog.NewHandler(log.Named("actor").Core()))
+	}))
+}
+
+// Start starts an engine in system.
+func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
+	if system == nil {
+		return nil, errors.New("shipote: Start needs an actor system")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 5 * time.Second
+	}
+	if cfg.SampleInterval <= 0 {
+		cfg.SampleInterval = time.Second
+	}
+	var (
+		store *persistence.Store
+		state *persistence.State
+		rep   *RestoreReport
+	)
+	if cfg.StatePath != "" {
+		var err error
+		if store, state, rep, err = openState(cfg.StatePath, log); err != nil {
+			return nil, fmt.Errorf("shipote: state file: %w", err)
+		}
+	}
+	rt := &actors.Runtime{
+		System:       system,
+		Events:       eventhub.New(1000),
+		Log:          log,
+		Grace:        cfg.Grace,
+		LogRingBytes: cfg.LogRingBytes,
+	}
+	backend := "none"
+	if cfg.Limits != "none" {
+		b, reason, err := limits.Detect(limits.Options{Force: forceName(cfg.Limits), Parent: cfg.CgroupParent})
+		if err != nil {
+			if store != nil {
+				store.Close()
+			}
+			return nil, fmt.Errorf("shipote: limits backend: %w", err)
+		}
+		rt.Limits = b
+		backend = b.Name()
+		log.Info("limits backend", zap.String("backend", backend), zap.String("why", reason))
+		if ids, err := b.Sweep(context.Background()); err != nil {
+			log.Warn("sweeping groups left by an earlier run", zap.Error(err))
+		} else if len(ids) > 0 {
+			log.Warn("killed processes left by an earlier run", zap.Strings("workspaces", ids))
+		}
+	}
+	rt.Spawner = proc.NewSpawner()
+	e := &Engine{cfg: cfg, system: system, rt: rt, log: log, backend: backend, stopped: make(chan struct{})}
+	e.deadSub = subscribeDeadLetters(system)
+	ecfg := actors.EngineConfig{Runtime: rt}
+	if store != nil {
+		ps := &persistState{store: store, report: *rep}
+		e.persist = ps
+		rt.Dirty = func() {
+			if ps.enabled.Load() {
+				system.Root.Send(ps.pid, &persistence.MarkDirty{})
+			}
+		}
+		ecfg.Commit = func(done func(error)) {
+			if ps.enabled.Load() {
+				system.Root.Send(ps.pid, &persistence.Commit{Done: done})
+			} else {
+				done(nil)
+			}
+		}
+	}
+	pid, err := system.Root.SpawnNamed(actors.NewEngineProps(ecfg), "shipote-"+messages.NewID())
+	if err != nil {
+		e.deadSub.cancel()
+		rt.Spawner.Close()
+		if store != nil {
+			store.Close()
+		}
+		return nil, fmt.Errorf("shipote: spawn engine actor: %w", err)
+	}
+	e.pid = pid
+	if store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		e.restore(ctx, state, &e.persist.report)
+		cancel()
+		ppid, err := system.Root.SpawnNamed(persistence.NewActorProps(persistence.ActorConfig{
+			System:   system,
+			Store:    store,
+			Engine:   pid,
+			Timeout:  cfg.SnapshotTimeout,
+			Interval: cfg.SnapshotInterval,
+			Log:      log,
+			Initial:  state,
+			Go:       rt.Go,
+		}), "shipote-persistence-"+messages.NewID())
+		if err != nil {
+			_ = e.Stop(context.Background())
+			return nil, fmt.Errorf("shipote: spawn persistence actor: %w", err)
+		}
+		e.persist.pid = ppid
+		e.persist.enabled.Store(true)
+		r := e.persist.report
+		log.Info("state restored", zap.String("path", cfg.StatePath), zap.Int("workspaces", r.Workspaces),
+			zap.Int("saved_pipelines", r.SavedPipelines), zap.Int("live_pipelines", r.LivePipelines),
+			zap.Strings("expired", r.Expired), zap.Strings("skipped", r.Skipped))
+	}
+	return e, nil
+}
+
+func forceName(s string) string {
+	if s == "auto" {
+		return ""
+	}
+	return s
+}
+
+// LimitsBackend names the resource-limit backend in use.
+func (e *Engine) LimitsBackend() string { return e.backend }
+
+// PID is the engine actor's PID, for programs that send it messages of
+// package actors directly.
+func (e *Engine) PID() *actor.PID { return e.pid }
+
+// ask sends msg to the engine actor and waits for its reply.
+func ask[T any](ctx context.Context, e *Engine, msg any, reply actors.Reply[T]) (T, error) {
+	var zero T
+	select {
+	case <-e.stopped:
+		return zero, messages.ErrStopped
+	default:
+	}
+	e.system.Root.Send(e.pid, msg)
+	select {
+	case r := <-reply:
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// CreateWorkspace creates a workspace and returns its view.
+func (e *Engine) CreateWorkspace(ctx context.Context, spec messages.WorkspaceSpec) (messages.WorkspaceInfo, error) {
+	r := actors.NewReply[messages.WorkspaceInfo]()
+	return ask(ctx, e, &actors.CreateWorkspace{Spec: spec, Reply: r}, r)
+}
+
+// RestoreWorkspace creates a workspace with a known ID (from a snapshot).
+func (e *Engine) RestoreWorkspace(ctx context.Context, id string, spec messages.WorkspaceSpec) (messages.WorkspaceInfo, error) {
+	r := actors.NewReply[messages.WorkspaceInfo]()
+	return ask(ctx, e, &actors.CreateWorkspace{Spec: spec, ID: id, Reply: r}, r)
+}
+
+// Workspaces lists every workspace.
+func (e *Engine) Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, error) {
+	r := actors.NewReply[[]actors.WorkspaceRef]()
+	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r}, r)
+	if err != nil {
+		return nil, err
+	}
+	replies := make([]actors.Reply[messages.WorkspaceInfo], len(refs))
+	for i, ref := range refs {
+		replies[i] = actors.NewReply[messages.WorkspaceInfo]()
+		e.system.Root.Send(e.pid, &actors.GetWorkspace{Workspace: ref.ID, Reply: replies[i]})
+	}
+	out := make([]messages.WorkspaceInfo, 0, len(refs))
+	for _, reply := range replies {
+		select {
+		case res := <-reply:
+			if res.Err == nil { // a workspace removed meanwhile is left out
+				out = append(out, res.Val)
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+// Workspace returns one workspace by ID or label.
+func (e *Engine) Workspace(ctx context.Context, ref string) (messages.WorkspaceInfo, error) {
+	r := actors.NewReply[messages.WorkspaceInfo]()
+	return ask(ctx, e, &actors.GetWorkspace{Workspace: ref, Reply: r}, r)
+}
+
+// RemoveWorkspace stops every process of a workspace (SIGTERM, grace,
+// SIGKILL; grace 0 = the engine's) and removes it.
+func (e *Engine) RemoveWorkspace(ctx context.Context, ref string, grace time.Duration) (messages.WorkspaceInfo, error) {
+	r := actors.NewReply[messages.WorkspaceInfo]()
+	return ask(ctx, e, &actors.RemoveWorkspace{Workspace: ref, Grace: grace, Reply: r}, r)
+}
+
+// Exec starts a command in a workspace; it returns once the process has
+// started.
+func (e *Engine) Exec(ctx context.Context, ws string, cmd messages.CommandRef) (messages.CommandInfo, error) {
+	r := actors.NewReply[messages.CommandInfo]()
+	return ask(ctx, e, &actors.ExecCommand{Workspace: ws, Command: cmd, Reply: r}, r)
+}
+
+// Commands lists a workspace's commands.
+func (e *Engine) Commands(ctx context.Context, ws string) ([]messages.CommandInfo, error) {
+	r := actors.NewReply[[]messages.CommandInfo]()
+	return ask(ctx, e, &actors.ListCommands{Workspace: ws, Reply: r}, r)
+}
+
+// Command returns one command of a workspace by ID or label.
+func (e *Engine) Command(ctx context.Context, ws, cmd string) (messages.CommandInfo, error) {
+	h, err := e.openLogs(ctx, ws, cmd)
+	if err != nil {
+		return messages.CommandInfo{}, err
+	}
+	cmds, err := e.Commands(ctx, ws)
+	if err != nil {
+		return messages.CommandInfo{}, err
+	}
+	for _, c := range cmds {
+		if c.ID == h.Command.ID {
+			return c, nil
+		}
+	}
+	return h.Command, nil
+}
+
+func (e *Engine) openLogs(ctx context.Context, ws, cmd string) (actors.LogHandle, error) {
+	r := actors.NewReply[actors.LogHandle]()
+	return ask(ctx, e, &actors.OpenLogs{Workspace: ws, Command: cmd, Reply: r}, r)
+}
+
+// LogQuery selects log lines.
+type LogQuery = logring.Query
+
+// Logs returns a command's recent output lines.
+func (e *Engine) Logs(ctx context.Context, ws, cmd string, q LogQuery) ([]messages.LogLine, error) {
+	h, err := e.openLogs(ctx, ws, cmd)
+	if err != nil {
+		return nil, err
+	}
+	lines, _ := h.Ring.Read(q)
+	return lines, nil
+}
+
+// FollowLogs calls fn with the lines matching q (the last q.Tail first),
+// then with each new batch, until ctx ends, fn returns an error, or the
+// command's log is closed (its workspace removed).
+func (e *Engine) FollowLogs(ctx context.Context, ws, cmd string, q LogQuery, fn func([]messages.LogLine) error) error {
+	h, err := e.openLogs(ctx, ws, cmd)
+	if err != nil {
+		return err
+	}
+	lines, cursor := h.Ring.Read(q)
+	if len(lines) > 0 {
+		if err := fn(lines); err != nil {
+			return err
+		}
+	}
+	follow := q
+	follow.Tail = 0
+	for {
+		lines, next, wake, closed := h.Ring.Next(cursor, follow)
+		cursor = next
+		if len(lines) > 0 {
+			if err := fn(lines); err != nil {
+				return err
+			}
+		}
+		if closed {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// RunPipeline starts a pipeline in a workspace. With tap, each producer's
+// output is also served on a Unix socket in the workspace's first flow dir.
+// A supervised pipeline (restart_on_failure) is answered once durable.
+func (e *Engine) RunPipeline(ctx context.Context, ws string, spec messages.PipelineSpec, tap bool) (messages.PipelineInfo, error) {
+	r := actors.NewReply[messages.PipelineInfo]()
+	return ask(ctx, e, &actors.RunPipeline{Workspace: ws, Spec: spec, Tap: tap, Reply: r}, r)
+}
+
+// RestorePipeline starts a supervised pipeline with a known run ID.
+func (e *Engine) RestorePipeline(ctx context.Context, ws, id string, spec messages.PipelineSpec, tap bool) (messages.PipelineInfo, error) {
+	r := actors.NewReply[messages.PipelineInfo]()
+	return ask(ctx, e, &actors.RunPipeline{Workspace: ws, Spec: spec, Tap: tap, ID: id, Reply: r}, r)
+}
+
+// Pipelines lists the pipelines of one workspace, or of all when ws is "".
+func (e *Engine) Pipelines(ctx context.Context, ws string) ([]messages.PipelineInfo, error) {
+	var refs []string
+	if ws != "" {
+		refs = []string{ws}
+	} else {
+		r := actors.NewReply[[]actors.WorkspaceRef]()
+		all, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r}, r)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range all {
+			refs = append(refs, a.ID)
+		}
+	}
+	var out []messages.PipelineInfo
+	for _, ref := range refs {
+		r := actors.NewReply[[]messages.PipelineInfo]()
+		ps, err := ask(ctx, e, &actors.ListPipelines{Workspace: ref, Reply: r}, r)
+		if err != nil {
+			if ws == "" && errors.Is(err, messages.ErrNotFound) {
+				continue
+			}
+			return nil, err
+		}
+		out = append(out, ps...)
+	}
+	return out, nil
+}
+
+// findRun finds the workspace that runs pipeline run (ID or label).
+func (e *Engine) findRun(ctx context.Context, run string) (string, error) {
+	ps, err := e.Pipelines(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	var found string
+	for _, p := range ps {
+		if p.ID == run {
+			return p.Workspace, nil
+		}
+		if p.Label == run {
+			found = p.Workspace
+		}
+	}
+	if found == "" {
+		return "", fmt.Errorf("pipeline %q: %w", run, messages.ErrNotFound)
+	}
+	return found, nil
+}
+
+func (e *Engine) pipelineOp(ctx context.Context, run string, op actors.PipelineOp, node string) (actors.PipelineAnswer, error) {
+	ws, err := e.findRun(ctx, run)
+	if err != nil {
+		return actors.PipelineAnswer{}, err
+	}
+	r := actors.NewReply[actors.PipelineAnswer]()
+	return ask(ctx, e, &actors.PipelineRequest{Workspace: ws, Run: run, Op: op, Node: node, Reply: r}, r)
+}
+
+// Pipeline returns a pipeline run with its nodes and live flow counters.
+func (e *Engine) Pipeline(ctx context.Context, run string) (messages.PipelineInfo, error) {
+	a, err := e.pipelineOp(ctx, run, actors.OpShow, "")
+	return a.Info, err
+}
+
+// StopPipeline stops a pipeline for good and returns its final view.
+func (e *Engine) StopPipeline(ctx context.Context, run string) (messages.PipelineInfo, error) {
+	a, err := e.pipelineOp(ctx, run, actors.OpStop, "")
+	return a.Info, err
+}
+
+// Tap returns a live copy of a node's output from now on ("" = the first
+// producer). A slow reader loses bytes (counted); it never slows the
+// pipeline. Close the tap when done.
+func (e *Engine) Tap(ctx context.Context, run, node string) (*flow.Tap, error) {
+	a, err := e.pipelineOp(ctx, run, actors.OpTap, node)
+	return a.Tap, err
+}
+
+// SavePipeline saves (or replaces) a named pipeline spec.
+func (e *Engine) SavePipeline(ctx context.Context, name string, spec messages.PipelineSpec) error {
+	r := actors.NewReply[actors.SavedPipeline]()
+	_, err := ask(ctx, e, &actors.SavePipeline{Name: name, Spec: spec, Reply: r}, r)
+	return err
+}
+
+// SavedPipelines lists the saved pipelines.
+func (e *Engine) SavedPipelines(ctx context.Context) ([]actors.SavedPipeline, error) {
+	r := actors.NewReply[[]actors.SavedPipeline]()
+	return ask(ctx, e, &actors.GetSavedPipelines{Reply: r}, r)
+}
+
+// DeleteSavedPipeline deletes a saved pipeline.
+func (e *Engine) DeleteSavedPipeline(ctx context.Context, name string) error {
+	r := actors.NewReply[struct{}]()
+	_, err := ask(ctx, e, &actors.DeleteSavedPipeline{Name: name, Reply: r}, r)
+	return err
+}
+
+// StartSavedPipeline starts a saved pipeline into a workspace.
+func (e *Engine) StartSavedPipeline(ctx context.Context, name, ws string, tap bool) (messages.PipelineInfo, error) {
+	r := actors.NewReply[messages.PipelineInfo]()
+	return ask(ctx, e, &actors.StartSavedPipeline{Name: name, Workspace: ws, Tap: tap, Reply: r}, r)
+}
+
+// Stats returns a workspace's stats history, newest last.
+func (e *Engine) Stats(ctx context.Context, ws string) ([]messages.Sample, error) {
+	r := actors.NewReply[[]messages.Sample]()
+	return ask(ctx, e, &actors.GetStats{Workspace: ws, Reply: r}, r)
+}
+
+// Events subscribes to lifecycle events; buf events are buffered and a
+// subscriber that falls behind loses events. Cancel the subscription when
+// done.
+func (e *Engine) Events(buf int) *eventhub.Subscription { return e.rt.Events.Subscribe(buf) }
+
+// RecentEvents returns the last events (up to 1000), oldest first.
+func (e *Engine) RecentEvents() []messages.Event { return e.rt.Events.Recent() }
+
+// Stop stops every process (SIGTERM, grace, SIGKILL), removes the limits
+// groups and stops the engine's actors. Declared state is not removed: a
+// persistent engine has saved it before. Stop is idempotent.
+func (e *Engine) Stop(ctx context.Context) error {
+	select {
+	case <-e.stopped:
+		return nil
+	default:
+	}
+	var errs []error
+	if e.persist != nil && e.persist.enabled.Load() {
+		// Save first, so supervised pipelines stay live on disk; then
+		// nothing the shutdown does may reach the state file.
+		if _, err := e.SaveSnapshot(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("final snapshot: %w", err))
+		}
+		e.persist.enabled.Store(false)
+	}
+	done := make(chan []*actor.PID, 1)
+	e.system.Root.Send(e.pid, actors.BeginShutdown(done))
+	var pids []*actor.PID
+	select {
+	case pids = <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	close(e.stopped)
+	replies := make([]actors.Reply[messages.WorkspaceInfo], len(pids))
+	for i, pid := range pids {
+		replies[i] = actors.NewReply[messages.WorkspaceInfo]()
+		e.system.Root.Send(pid, actors.ShutdownWorkspace(e.cfg.Grace, replies[i]))
+	}
+	for _, r := range replies {
+		select {
+		case res := <-r:
+			if res.Err != nil && !errors.Is(res.Err, messages.ErrNotFound) {
+				errs = append(errs, res.Err)
+			}
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+		}
+	}
+	if err := e.system.Root.PoisonFuture(e.pid).Wait(); err != nil {
+		errs = append(errs, fmt.Errorf("stop engine actor: %w", err))
+	}
+	if e.persist != nil && e.persist.pid != nil {
+		if err := e.system.Root.PoisonFuture(e.persist.pid).Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("stop persistence actor: %w", err))
+		}
+	}
+	e.rt.Spawner.Close()
+	if !e.rt.WaitGoroutines(10 * time.Second) {
+		errs = append(errs, errors.New("shipote: some process goroutines did not end"))
+	}
+	e.rt.Events.Close()
+	e.deadSub.cancel()
+	if e.persist != nil {
+		if err := e.persist.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("release state lock: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
