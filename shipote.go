@@ -556,3 +556,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Version is shipote's version, set at build time with
+// -ldflags "-X github.com/shipote/shipote.Version=...".
+var Version = "0.1.0-dev"

@@ -189,30 +189,45 @@ func (e *engine) route(ctx actor.Context, m routed) {
 		m.fail(err)
 		return
 	}
-	if rp, ok := m.(*RunPipeline); ok && rp.Spec.RestartOnFailure && rp.ID == "" {
-		// A supervised pipeline is declared state: answer once durable.
-		reply := rp.Reply
-		inner := NewReply[messages.PipelineInfo]()
-		fwd := *rp
-		fwd.Reply = inner
-		ctx.Send(en.pid, &fwd)
-		e.rt.Go(func() {
-			res := <-inner
-			if res.Err != nil {
-				reply.Fail(res.Err)
-				return
-			}
-			e.rt.send(ctx.Self(), &commitThen{f: func(err error) {
-				if err != nil {
-					reply.Fail(fmt.Errorf("pipeline started but not saved: %w", err))
-					return
-				}
-				reply.OK(res.Val)
-			}})
-		})
-		return
+	switch rm := m.(type) {
+	case *RunPipeline:
+		if rm.Spec.RestartOnFailure && rm.ID == "" {
+			// A supervised pipeline is declared state: answer once durable.
+			fwd := *rm
+			fwd.Reply = NewReply[messages.PipelineInfo]()
+			ctx.Send(en.pid, &fwd)
+			durableReply(e.rt, ctx.Self(), fwd.Reply, rm.Reply)
+			return
+		}
+	case *PipelineRequest:
+		if rm.Op == OpStop {
+			fwd := *rm
+			fwd.Reply = NewReply[PipelineAnswer]()
+			ctx.Send(en.pid, &fwd)
+			durableReply(e.rt, ctx.Self(), fwd.Reply, rm.Reply)
+			return
+		}
 	}
 	ctx.Send(en.pid, m)
+}
+
+// durableReply waits (in a goroutine) for the answer on inner, then has the
+// engine commit a snapshot, and only then answers outer.
+func durableReply[T any](rt *Runtime, engine *actor.PID, inner, outer Reply[T]) {
+	rt.Go(func() {
+		res := <-inner
+		if res.Err != nil {
+			outer.Fail(res.Err)
+			return
+		}
+		rt.send(engine, &commitThen{f: func(err error) {
+			if err != nil {
+				outer.Fail(fmt.Errorf("done but not saved: %w", err))
+				return
+			}
+			outer.OK(res.Val)
+		}})
+	})
 }
 
 // commitThen runs f once a snapshot is durable.

@@ -62,6 +62,10 @@ type pipeline struct {
 	stopReq []Reply[PipelineAnswer]
 	stopped bool
 	killing bool
+	// pgids holds the process groups of every node started that may
+	// still have members (a node's children outlive it in its group).
+	pgids   map[int]struct{}
+	readers *readerSet
 }
 
 type pnode struct {
@@ -103,11 +107,13 @@ func newPipelineProps(cfg pipelineConfig) *actor.Props {
 			rings[p.label] = logring.New(cfg.rt.LogRingBytes)
 		}
 		return &pipeline{
-			cfg:   cfg,
-			rt:    cfg.rt,
-			log:   cfg.rt.Log.With(zap.String("pipeline", cfg.spec.Label), zap.String("run", cfg.id)),
-			rings: rings,
-			final: make(map[string]messages.SplitterInfo),
+			cfg:     cfg,
+			rt:      cfg.rt,
+			log:     cfg.rt.Log.With(zap.String("pipeline", cfg.spec.Label), zap.String("run", cfg.id)),
+			rings:   rings,
+			final:   make(map[string]messages.SplitterInfo),
+			pgids:   make(map[int]struct{}),
+			readers: newReaderSet(),
 			info: messages.PipelineInfo{
 				ID:             cfg.id,
 				Workspace:      cfg.workspace,
@@ -131,11 +137,10 @@ func (p *pipeline) Receive(ctx actor.Context) {
 		if p.cancel != nil {
 			p.cancel()
 		}
-		for _, n := range p.nodes {
-			if n.proc != nil {
-				_ = proc.KillGroup(n.proc.Pid, unix.SIGKILL)
-			}
+		for pg := range p.pgids {
+			_ = proc.KillGroup(pg, unix.SIGKILL)
 		}
+		p.readers.closeAll()
 		for _, r := range p.rings {
 			r.Close()
 		}
@@ -201,9 +206,9 @@ func (p *pipeline) launch(ctx actor.Context) {
 	}
 	p.publishStatus(ctx)
 	gen, rt, self := p.gen, p.rt, p.self
-	plans, spec, rings := p.cfg.plans, p.cfg.spec, p.rings
+	plans, spec, rings, readers := p.cfg.plans, p.cfg.spec, p.rings, p.readers
 	rt.Go(func() {
-		m := spawnRun(rt, plans, spec, rings)
+		m := spawnRun(rt, plans, spec, rings, readers)
 		m.gen = gen
 		rt.send(self, m)
 		for node, pr := range m.procs {
@@ -217,7 +222,7 @@ func (p *pipeline) launch(ctx actor.Context) {
 
 // spawnRun makes the pipes of one run and spawns every node. On an error
 // the nodes already started are killed (their exits still arrive).
-func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, rings map[string]*logring.Ring) *runLaunched {
+func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, rings map[string]*logring.Ring, readers *readerSet) *runLaunched {
 	m := &runLaunched{procs: make(map[string]*proc.Process), sources: make(map[string]*os.File), sinks: make(map[string][]sinkFile)}
 	consumers := spec.Consumers()
 	stdin := make(map[string]*os.File)  // node -> read end for its stdin (child side)
@@ -278,7 +283,8 @@ func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, rings m
 			s.Stdout = w
 			logW = append(logW, w)
 			ring := rings[pl.label]
-			rt.Go(func() { pump(r, messages.Stdout, ring, rt.now) })
+			readers.add(r)
+			rt.Go(func() { pump(r, messages.Stdout, ring, rt.now); readers.remove(r) })
 		}
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -287,7 +293,8 @@ func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, rings m
 		s.Stderr = w
 		logW = append(logW, w)
 		ring := rings[pl.label]
-		rt.Go(func() { pump(r, messages.Stderr, ring, rt.now) })
+		readers.add(r)
+		rt.Go(func() { pump(r, messages.Stderr, ring, rt.now); readers.remove(r) })
 		pr, err := rt.Spawner.Start(s)
 		for _, f := range logW {
 			f.Close()
@@ -310,6 +317,7 @@ func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
 	for label, pr := range m.procs {
 		n := p.nodes[label]
 		n.proc = pr
+		p.pgids[pr.Pid] = struct{}{}
 		n.info.State = messages.CommandRunning
 		n.info.Pid = pr.Pid
 	}
@@ -326,8 +334,8 @@ func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
 		return
 	}
 	if p.stopped {
-		for _, n := range p.nodes {
-			_ = proc.KillGroup(n.proc.Pid, unix.SIGKILL)
+		for pg := range p.pgids {
+			_ = proc.KillGroup(pg, unix.SIGKILL)
 		}
 	}
 	d := p.cfg.spec.Discern
@@ -370,6 +378,11 @@ func (p *pipeline) onNodeExited(ctx actor.Context, m *nodeExited) {
 	n := p.nodes[m.node]
 	n.proc = nil
 	n.info.Pid = 0
+	for pg := range p.pgids {
+		if err := unix.Kill(-pg, 0); errors.Is(err, unix.ESRCH) {
+			delete(p.pgids, pg)
+		}
+	}
 	st := m.status
 	if st.Signal != 0 {
 		n.info.Signal = proc.SignalName(st.Signal)
@@ -513,10 +526,8 @@ func (p *pipeline) stop(ctx actor.Context, grace time.Duration, reply Reply[Pipe
 	}
 	p.killing = true
 	var pgids []int
-	for _, n := range p.nodes {
-		if n.proc != nil {
-			pgids = append(pgids, n.proc.Pid)
-		}
+	for pg := range p.pgids {
+		pgids = append(pgids, pg)
 	}
 	if grace <= 0 {
 		grace = p.rt.Grace

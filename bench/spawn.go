@@ -17,11 +17,14 @@ import (
 // spawnTrue is the program every spawn runs.
 const spawnTrue = "/bin/true"
 
-// RunSpawn measures sequential spawn+wait of /bin/true through proc.Spawner
-// and through os/exec's Cmd.Run, interleaved, and the same with two
-// goroutines spawning at once. Rows are in spawns/s, median of 5 runs of 2000
-// spawns (quick: 1 run of 200). Both sides run /bin/true with an empty
-// environment, so the rows compare the mechanisms, not environment sizes.
+// RunSpawn measures spawn+wait of /bin/true through proc.Spawner against
+// os/exec's Cmd.Run, sequentially and with two goroutines spawning at once.
+// The two sides alternate spawn by spawn, so a load that drifts during the
+// run (this is a shared 2-core machine) weighs on both alike; each side's
+// rate is its spawns over its own summed time (divided by the goroutines).
+// Rows are in spawns/s, median of 5 runs of 2000 spawns per side (quick: 1
+// run of 200). Both sides run /bin/true with an empty environment, so the
+// rows compare the mechanisms, not environment sizes.
 func RunSpawn(ctx context.Context, r *Report, quick bool) error {
 	n, runs := 2000, 5
 	if quick {
@@ -29,37 +32,20 @@ func RunSpawn(ctx context.Context, r *Report, quick bool) error {
 	}
 	s := proc.NewSpawner()
 	defer s.Close()
+	viaSpawner := spawnerOnce(s)
 
 	for _, workers := range []int{1, 2} {
 		// Warm up both paths (page cache, the spawner's /dev/null).
-		if _, err := spawnRate(ctx, workers, 50, spawnerOnce(s)); err != nil {
-			return err
-		}
-		if _, err := spawnRate(ctx, workers, 50, execOnce); err != nil {
+		if _, _, err := spawnRates(ctx, workers, 50, viaSpawner, execOnce); err != nil {
 			return err
 		}
 		var sp, ex []float64
-		for i := range runs {
-			// Alternate which side goes first, so neither always runs warmer.
-			order := []bool{true, false}
-			if i%2 == 1 {
-				order = []bool{false, true}
+		for range runs {
+			a, b, err := spawnRates(ctx, workers, n, viaSpawner, execOnce)
+			if err != nil {
+				return err
 			}
-			for _, spawner := range order {
-				if spawner {
-					v, err := spawnRate(ctx, workers, n, spawnerOnce(s))
-					if err != nil {
-						return err
-					}
-					sp = append(sp, v)
-				} else {
-					v, err := spawnRate(ctx, workers, n, execOnce)
-					if err != nil {
-						return err
-					}
-					ex = append(ex, v)
-				}
-			}
+			sp, ex = append(sp, a), append(ex, b)
 		}
 		med, lo, hi := Median(sp)
 		base, _, _ := Median(ex)
@@ -73,7 +59,7 @@ func RunSpawn(ctx context.Context, r *Report, quick bool) error {
 			Group: "spawn", Name: name, Value: med, Unit: "spawns/s",
 			Baseline: "os/exec Cmd.Run", Base: base, HigherIsBetter: true,
 			Target: fmt.Sprintf(">= %.2fx", target),
-			Note:   fmt.Sprintf("n=%d, median of %d", n, runs),
+			Note:   fmt.Sprintf("n=%d per side, alternated, median of %d", n, runs),
 		}
 		if runs > 1 {
 			row.Min, row.Max = lo, hi
@@ -108,32 +94,49 @@ func execOnce() error {
 	return nil
 }
 
-// spawnRate runs once n times split over workers goroutines and returns
-// spawns per second.
-func spawnRate(ctx context.Context, workers, n int, once func() error) (float64, error) {
-	start := time.Now()
-	errs := make([]error, workers)
+// spawnRates runs a and b n times each, alternating (a first on even
+// iterations, b first on odd ones), split over workers goroutines, and
+// returns each side's spawns per second of its own time.
+func spawnRates(ctx context.Context, workers, n int, a, b func() error) (rateA, rateB float64, err error) {
+	type sums struct {
+		a, b time.Duration
+		err  error
+	}
+	res := make([]sums, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
+			sum := &res[w]
 			for i := w; i < n; i += workers {
-				if err := ctx.Err(); err != nil {
-					errs[w] = err
+				if sum.err = ctx.Err(); sum.err != nil {
 					return
 				}
-				if err := once(); err != nil {
-					errs[w] = err
+				first, second, df, ds := a, b, &sum.a, &sum.b
+				if i%2 == 1 {
+					first, second, df, ds = b, a, &sum.b, &sum.a
+				}
+				t0 := time.Now()
+				if sum.err = first(); sum.err != nil {
 					return
 				}
+				t1 := time.Now()
+				if sum.err = second(); sum.err != nil {
+					return
+				}
+				*df += t1.Sub(t0)
+				*ds += time.Since(t1)
 			}
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			return 0, err
+	var ta, tb time.Duration
+	for _, s := range res {
+		if s.err != nil {
+			return 0, 0, s.err
 		}
+		ta += s.a
+		tb += s.b
 	}
-	return float64(n) / elapsed.Seconds(), nil
+	perWorker := func(t time.Duration) float64 { return t.Seconds() / float64(workers) }
+	return float64(n) / perWorker(ta), float64(n) / perWorker(tb), nil
 }

@@ -131,6 +131,21 @@ func decodeStrict(data []byte, v any) error {
 	return nil
 }
 
+// decodeEntry decodes one entry (or part of one) the way the one-pass decode
+// does, so that an entry is read the same on both paths. On failure, the
+// error comes from messages.DecodeJSON, which names the field's whole path;
+// it wraps messages.ErrMalformed.
+func decodeEntry(data []byte, v any) error {
+	err := decodeStrict(data, v)
+	if err == nil {
+		return nil
+	}
+	if detailed := messages.DecodeJSON(data, v); detailed != nil {
+		return detailed
+	}
+	return fmt.Errorf("%w: %w", messages.ErrMalformed, err)
+}
+
 func checkVersion(v int) error {
 	switch {
 	case v > CurrentVersion:
@@ -204,13 +219,13 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 			Spec         messages.WorkspaceSpec `json:"spec"`
 			StatsHistory json.RawMessage        `json:"stats_history"`
 		}
-		if err := messages.DecodeJSON(raw, &e); err != nil {
+		if err := decodeEntry(raw, &e); err != nil {
 			problems = append(problems, Problem{Path: path, ID: peekString(raw, "id"), Err: err})
 			continue
 		}
 		entry := WorkspaceEntry{ID: e.ID, Spec: e.Spec}
 		if len(e.StatsHistory) > 0 {
-			if err := messages.DecodeJSON(e.StatsHistory, &entry.StatsHistory); err != nil {
+			if err := decodeEntry(e.StatsHistory, &entry.StatsHistory); err != nil {
 				entry.StatsHistory = nil
 				problems = append(problems, Problem{Path: path + ".stats_history", ID: e.ID,
 					Err: fmt.Errorf("%w; history dropped, workspace kept", err)})
@@ -220,7 +235,7 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 	}
 	for i, raw := range saved {
 		var e SavedPipeline
-		if err := messages.DecodeJSON(raw, &e); err != nil {
+		if err := decodeEntry(raw, &e); err != nil {
 			problems = append(problems, Problem{Path: fmt.Sprintf("saved_pipelines[%d]", i),
 				ID: peekString(raw, "name"), Err: err})
 			continue
@@ -229,7 +244,7 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 	}
 	for i, raw := range live {
 		var e LivePipeline
-		if err := messages.DecodeJSON(raw, &e); err != nil {
+		if err := decodeEntry(raw, &e); err != nil {
 			problems = append(problems, Problem{Path: fmt.Sprintf("live_pipelines[%d]", i),
 				ID: peekString(raw, "id"), Err: err})
 			continue
