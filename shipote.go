@@ -560,3 +560,19 @@ func (e *Engine) Stop(ctx context.Context) error {
 // Version is shipote's version, set at build time with
 // -ldflags "-X github.com/shipote/shipote.Version=...".
 var Version = "0.1.0-dev"
+
+// NodeLogs returns the recent output of a pipeline node (its stderr, and
+// its stdout when it feeds no other node).
+func (e *Engine) NodeLogs(ctx context.Context, run, node string, q LogQuery) ([]messages.LogLine, error) {
+	ws, err := e.findRun(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	r := actors.NewReply[actors.LogHandle]()
+	h, err := ask(ctx, e, &actors.OpenLogs{Workspace: ws, Command: run + "/" + node, Reply: r}, r)
+	if err != nil {
+		return nil, err
+	}
+	lines, _ := h.Ring.Read(q)
+	return lines, nil
+}

@@ -43,6 +43,7 @@ type pipelineConfig struct {
 	tap       bool
 	plans     []nodePlan
 	flowDirs  []string
+	rings     map[string]*logring.Ring // per node, made by the workspace
 }
 
 type pipeline struct {
@@ -102,10 +103,7 @@ type (
 
 func newPipelineProps(cfg pipelineConfig) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		rings := make(map[string]*logring.Ring, len(cfg.plans))
-		for _, p := range cfg.plans {
-			rings[p.label] = logring.New(cfg.rt.LogRingBytes)
-		}
+		rings := cfg.rings
 		return &pipeline{
 			cfg:     cfg,
 			rt:      cfg.rt,

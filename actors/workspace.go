@@ -647,6 +647,21 @@ func (w *workspace) maybeReap() {
 }
 
 func (w *workspace) openLogs(m *OpenLogs) {
+	if run, node, ok := strings.Cut(m.Command, "/"); ok {
+		// A pipeline node: "<run ID or pipeline label>/<node>".
+		ref := w.findPipeline(run)
+		if ref == nil {
+			m.Reply.Fail(fmt.Errorf("pipeline %q in workspace %s: %w", run, w.spec.Label, messages.ErrNotFound))
+			return
+		}
+		ring, ok := ref.rings[node]
+		if !ok {
+			m.Reply.Fail(fmt.Errorf("node %q of pipeline %s: %w", node, ref.info.Label, messages.ErrNotFound))
+			return
+		}
+		m.Reply.OK(LogHandle{Command: messages.CommandInfo{ID: ref.info.ID + "/" + node, Workspace: w.id, Label: ref.info.Label + "/" + node}, Ring: ring})
+		return
+	}
 	c := w.findCommand(m.Command)
 	if c == nil {
 		m.Reply.Fail(fmt.Errorf("command %q in workspace %s: %w", m.Command, w.spec.Label, messages.ErrNotFound))

@@ -12,14 +12,16 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/shipote/shipote/internal/logring"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/messages"
 )
 
 // pipelineRef is the workspace's record of one pipeline supervisor.
 type pipelineRef struct {
-	pid  *actor.PID
-	info messages.PipelineInfo
+	pid   *actor.PID
+	info  messages.PipelineInfo
+	rings map[string]*logring.Ring
 }
 
 func (r *pipelineRef) aliveNodes() int {
@@ -124,9 +126,13 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 	if id == "" {
 		id = messages.NewID()
 	}
+	rings := make(map[string]*logring.Ring, len(plans))
+	for _, pl := range plans {
+		rings[pl.label] = logring.New(w.rt.LogRingBytes)
+	}
 	cfg := pipelineConfig{
 		rt: w.rt, id: id, workspace: w.id, wsLabel: w.spec.Label, spec: spec, tap: m.Tap,
-		plans: plans, flowDirs: w.spec.FlowDirs,
+		plans: plans, flowDirs: w.spec.FlowDirs, rings: rings,
 	}
 	pid, err := ctx.SpawnNamed(newPipelineProps(cfg), "pipe-"+id)
 	if err != nil {
@@ -137,7 +143,7 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 		ID: id, Workspace: w.id, WorkspaceLabel: w.spec.Label, Label: spec.Label, Spec: spec,
 		State: messages.PipelineRunning, Supervised: spec.RestartOnFailure, Tap: m.Tap, StartedAt: w.rt.now(),
 	}
-	w.pipes[id] = &pipelineRef{pid: pid, info: info}
+	w.pipes[id] = &pipelineRef{pid: pid, info: info, rings: rings}
 	w.pipeOrder = append(w.pipeOrder, id)
 	w.everRan = true
 	if spec.RestartOnFailure && m.ID == "" {

@@ -146,8 +146,11 @@ func checkCredential(c *Credential, euid int) error {
 // lives as long as the Spawner. Each child gets Setpgid (it leads its own
 // process group) and PDEATHSIG = SIGKILL, which the kernel sends when the
 // forking thread exits: so children die with the daemon, and the thread must
-// not be one that Go might end at random. Use NewSpawner; the zero value is
-// not usable. A Spawner is safe for concurrent use.
+// not be one that Go might end at random. The kernel clears PDEATHSIG when
+// the child executes a set-user-ID, set-group-ID or file-capability program,
+// and the child's own children never get it: for those, kill the workspace's
+// cgroup (at the next start, after a crash). Use NewSpawner; the zero value
+// is not usable. A Spawner is safe for concurrent use.
 type Spawner struct {
 	reqs      chan *request
 	quit      chan struct{}

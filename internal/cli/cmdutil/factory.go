@@ -1,0 +1,79 @@
+// This file owns the Factory: what a command needs from its environment
+// (streams, the daemon client, the clock), built lazily so that parsing
+// never dials the daemon.
+
+package cmdutil
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/shipote/shipote/actors"
+	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/persistence"
+)
+
+// Client is the part of the daemon's API the commands use; *api.Client
+// implements it.
+type Client interface {
+	Health(ctx context.Context) error
+	Version(ctx context.Context) (api.VersionInfo, error)
+	CreateWorkspace(ctx context.Context, spec messages.WorkspaceSpec) (messages.WorkspaceInfo, error)
+	Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, error)
+	Workspace(ctx context.Context, ref string) (messages.WorkspaceInfo, error)
+	RemoveWorkspace(ctx context.Context, ref string, grace time.Duration) (messages.WorkspaceInfo, error)
+	Exec(ctx context.Context, ws string, cmd messages.CommandRef) (messages.CommandInfo, error)
+	Commands(ctx context.Context, ws string) ([]messages.CommandInfo, error)
+	Command(ctx context.Context, ws, cmd string) (messages.CommandInfo, error)
+	Logs(ctx context.Context, ws, cmd string, o api.LogOptions, fn func(messages.LogLine) error) error
+	Stats(ctx context.Context, ws string) ([]messages.Sample, error)
+	RunPipeline(ctx context.Context, ws string, spec messages.PipelineSpec, tap bool) (messages.PipelineInfo, error)
+	Pipelines(ctx context.Context, ws string) ([]messages.PipelineInfo, error)
+	Pipeline(ctx context.Context, run string) (messages.PipelineInfo, error)
+	StopPipeline(ctx context.Context, run string) (messages.PipelineInfo, error)
+	Tap(ctx context.Context, run, node string) (io.ReadCloser, error)
+	SavePipeline(ctx context.Context, name string, spec messages.PipelineSpec) error
+	SavedPipelines(ctx context.Context) ([]actors.SavedPipeline, error)
+	DeleteSavedPipeline(ctx context.Context, name string) error
+	StartSavedPipeline(ctx context.Context, name, ws string, tap bool) (messages.PipelineInfo, error)
+	Events(ctx context.Context, follow bool, fn func(messages.Event) error) error
+	Snapshot(ctx context.Context) (*persistence.State, error)
+	SaveSnapshot(ctx context.Context) (saved bool, path string, err error)
+}
+
+var _ Client = (*api.Client)(nil)
+
+// Factory builds what commands need. Socket is bound to the root's
+// --socket flag; Client dials nothing until a request is made.
+type Factory struct {
+	IO *IOStreams
+	// Socket is the daemon's socket path (the --socket flag).
+	Socket string
+	// Client returns the client for Socket; nil = api.NewClient(Socket).
+	Client func() (Client, error)
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
+}
+
+// NewFactory returns a factory on the process's standard streams.
+func NewFactory() *Factory {
+	return &Factory{IO: System(), Socket: api.DefaultSocketPath()}
+}
+
+// APIClient returns the client commands talk to.
+func (f *Factory) APIClient() (Client, error) {
+	if f.Client != nil {
+		return f.Client()
+	}
+	return api.NewClient(f.Socket), nil
+}
+
+// Clock returns the current time.
+func (f *Factory) Clock() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
+}
