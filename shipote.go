@@ -139,12 +139,28 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, system: system, rt: rt, log: log, backend: backend, stopped: make(chan struct{})}
 	e.deadSub = subscribeDeadLetters(system)
 	ecfg := actors.EngineConfig{Runtime: rt}
+	spid, err := system.Root.SpawnNamed(actors.NewSamplerProps(actors.SamplerConfig{Runtime: rt, Interval: cfg.SampleInterval}),
+		"shipote-sampler-"+messages.NewID())
+	if err != nil {
+		e.deadSub.cancel()
+		rt.Spawner.Close()
+		if store != nil {
+			store.Close()
+		}
+		return nil, fmt.Errorf("shipote: spawn sampler actor: %w", err)
+	}
+	rt.Sampler = spid
 	if store != nil {
 		ps := &persistState{store: store, report: *rep}
 		e.persist = ps
 		rt.Dirty = func() {
 			if ps.enabled.Load() {
 				system.Root.Send(ps.pid, &persistence.MarkDirty{})
+			}
+		}
+		rt.StatsChanged = func() {
+			if ps.enabled.Load() {
+				system.Root.Send(ps.pid, &persistence.StatsChanged{})
 			}
 		}
 		ecfg.Commit = func(done func(error)) {
@@ -537,6 +553,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 	}
 	if err := e.system.Root.PoisonFuture(e.pid).Wait(); err != nil {
 		errs = append(errs, fmt.Errorf("stop engine actor: %w", err))
+	}
+	if err := e.system.Root.PoisonFuture(e.rt.Sampler).Wait(); err != nil {
+		errs = append(errs, fmt.Errorf("stop sampler actor: %w", err))
 	}
 	if e.persist != nil && e.persist.pid != nil {
 		if err := e.system.Root.PoisonFuture(e.persist.pid).Wait(); err != nil {

@@ -36,6 +36,10 @@ type Runtime struct {
 	// Dirty, when set, is told that declared state changed. The engine
 	// routes it to the persistence actor.
 	Dirty func()
+	// StatsChanged, when set, is told after each sampling pass.
+	StatsChanged func()
+	// Sampler is the sampler actor; nil = no stats sampling.
+	Sampler *actor.PID
 
 	wg sync.WaitGroup
 }

@@ -61,11 +61,13 @@ type workspace struct {
 	// pgids holds every process group this workspace started whose
 	// members may still live (a command's children outlive it in its
 	// group); removal signals them all.
-	pgids   map[int]struct{}
-	readers *readerSet
+	pgids           map[int]struct{}
+	exitsSincePrune int
+	readers         *readerSet
 
 	cancelTTL func()
 	removing  *removal
+	overQuota bool // a quota warning was given for the current excursion
 }
 
 type removal struct {
@@ -108,6 +110,7 @@ type (
 	exited struct {
 		cmd    string
 		gen    int
+		pid    int
 		status proc.ExitStatus
 		at     time.Time
 	}
@@ -162,7 +165,11 @@ func (w *workspace) Receive(ctx actor.Context) {
 		if d := w.deadline(); !d.IsZero() {
 			w.cancelTTL = w.rt.after(max(d.Sub(w.rt.now()), 0), w.self, &ttlExpired{})
 		}
+		w.tellSampler(ctx)
 	case *actor.Stopping:
+		if w.rt.Sampler != nil {
+			ctx.Send(w.rt.Sampler, &samplerForget{id: w.id})
+		}
 		w.stopping()
 	case *GetWorkspace:
 		m.Reply.OK(w.info())
@@ -179,14 +186,18 @@ func (w *workspace) Receive(ctx actor.Context) {
 		if len(w.history) > HistorySize {
 			w.history = w.history[len(w.history)-HistorySize:]
 		}
+	case *Reading:
+		w.onReading(m)
 	case *GetStats:
 		m.Reply.OK(append([]messages.Sample(nil), w.history...))
 	case *RemoveWorkspace:
 		w.remove(ctx, m.Grace, m.reason, m.Reply)
 	case *spawned:
 		w.onSpawned(m)
+		w.tellSampler(ctx)
 	case *exited:
 		w.onExited(m)
+		w.tellSampler(ctx)
 	case *restartDue:
 		w.onRestartDue(m)
 	case *ttlExpired:
@@ -395,7 +406,7 @@ func (w *workspace) start(c *command) {
 			return
 		}
 		st := p.Wait()
-		rt.send(self, &exited{cmd: id, gen: gen, status: st, at: rt.now()})
+		rt.send(self, &exited{cmd: id, gen: gen, pid: p.Pid, status: st, at: rt.now()})
 	})
 }
 
@@ -545,7 +556,7 @@ func (w *workspace) onExited(m *exited) {
 		return
 	}
 	ran := m.at.Sub(c.info.StartedAt)
-	w.prunePgids()
+	w.prunePgids(m.pid)
 	c.info.ExitedAt = m.at
 	c.info.Pid = 0
 	c.proc = nil
@@ -554,8 +565,18 @@ func (w *workspace) onExited(m *exited) {
 	w.afterRun(c, m.status, ran)
 }
 
-// prunePgids forgets process groups that have no member left.
-func (w *workspace) prunePgids() {
+// prunePgids forgets the group of a process that exited if no member is
+// left, and every empty group once the set has grown (so a recycled group
+// ID is not signalled later, and the cost per exit stays constant).
+func (w *workspace) prunePgids(pgid int) {
+	if err := unix.Kill(-pgid, 0); errors.Is(err, unix.ESRCH) {
+		delete(w.pgids, pgid)
+	}
+	w.exitsSincePrune++
+	if len(w.pgids) < 64 || w.exitsSincePrune < len(w.pgids) {
+		return
+	}
+	w.exitsSincePrune = 0
 	for pg := range w.pgids {
 		if err := unix.Kill(-pg, 0); errors.Is(err, unix.ESRCH) {
 			delete(w.pgids, pg)

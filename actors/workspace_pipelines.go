@@ -57,6 +57,7 @@ func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
 	case *pipelineStatus:
 		if ref, ok := w.pipes[m.id]; ok {
 			ref.info = m.info
+			w.tellSampler(ctx)
 			if m.info.State.Ended() {
 				w.maybeReap()
 			}

@@ -14,6 +14,8 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -169,7 +171,7 @@ type Splitter struct {
 	chunk  int  // cap of one step; 0 = none
 	tee    bool // zero-copy engine
 
-	src     *os.File
+	src     *sink // the source (its counters are unused)
 	srcFd   int
 	cons    []*sink // fixed at Start; I/O fields are pump-only
 	devNull int     // drain target of the zero-copy engine
@@ -187,7 +189,7 @@ type Splitter struct {
 	creditCh chan struct{} // capacity 1: wakes a pump waiting for credit
 
 	// tapMu guards the following.
-	tapMu     sync.Mutex
+	tapMu    sync.Mutex
 	taps     []*Tap
 	finished bool // the pump has stopped; AddTap fails
 	nextTap  uint64
@@ -196,12 +198,15 @@ type Splitter struct {
 	pumpTaps  []*sink     // the taps the pump writes to; pump-only
 }
 
-// sink is a consumer or a tap's write end, as the pump sees it.
+// sink is a file the pump moves bytes through: the source, a consumer, or
+// a tap's write end.
 type sink struct {
-	name string
-	f    *os.File
-	fd   int
-	tap  *Tap // nil for consumers
+	name     string
+	f        *os.File
+	fd       int
+	rc       syscall.RawConn // waits in Go's poller when pollable
+	pollable bool
+	tap      *Tap // nil for consumers
 
 	total, dropped atomic.Uint64
 	gone           atomic.Bool
@@ -252,28 +257,45 @@ func Start(src *os.File, consumers []Consumer, cfg Config, notify func(Event)) (
 	s := &Splitter{
 		cfg:      cfg,
 		notify:   notify,
-		src:      src,
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		creditCh: make(chan struct{}, 1),
 		devNull:  -1,
 		wakeFd:   -1,
 	}
-	var err error
-	if s.srcFd, err = rawFd(src); err != nil {
+	srcFd, err := rawFd(src)
+	if err != nil {
 		return nil, fmt.Errorf("flow: source: %w", err)
 	}
-	allPipes := isPipe(s.srcFd)
+	allPipes := isPipe(srcFd)
 	for _, c := range consumers {
 		fd, err := rawFd(c.W)
 		if err != nil {
 			return nil, fmt.Errorf("flow: consumer %s: %w", c.Name, err)
 		}
-		if fd == s.srcFd {
+		if fd == srcFd {
 			return nil, fmt.Errorf("%w: consumer %s: write end is the source", ErrBadConfig, c.Name)
 		}
 		allPipes = allPipes && isPipe(fd)
-		s.cons = append(s.cons, &sink{name: c.Name, f: c.W, fd: fd})
+	}
+	if s.wakeFd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return nil, fmt.Errorf("flow: eventfd: %w", err)
+	}
+	s.tee = allPipes && !cfg.Copy
+	if s.tee {
+		if s.devNull, err = unix.Open(os.DevNull, unix.O_WRONLY|unix.O_CLOEXEC, 0); err != nil {
+			unix.Close(s.wakeFd)
+			return nil, fmt.Errorf("flow: open %s: %w", os.DevNull, err)
+		}
+	}
+	// From here on the splitter owns the files.
+	s.src = adopt("source", src)
+	s.srcFd = s.src.fd
+	setPipeSize(s.srcFd, cfg.BufferBytes)
+	for _, c := range consumers {
+		k := adopt(c.Name, c.W)
+		setPipeSize(k.fd, cfg.BufferBytes)
+		s.cons = append(s.cons, k)
 	}
 	s.tee = allPipes && !cfg.Copy
 	s.chunk = cfg.ChunkBytes
@@ -281,23 +303,6 @@ func Start(src *os.File, consumers []Consumer, cfg Config, notify func(Event)) (
 		s.chunk = DefaultCopyChunkBytes
 	}
 
-	if s.wakeFd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
-		return nil, fmt.Errorf("flow: eventfd: %w", err)
-	}
-	if s.tee {
-		if s.devNull, err = unix.Open("/dev/null", unix.O_WRONLY|unix.O_CLOEXEC, 0); err != nil {
-			unix.Close(s.wakeFd)
-			return nil, fmt.Errorf("flow: open /dev/null: %w", err)
-		}
-	}
-	// From here on the splitter owns the files: make them non-blocking and
-	// size the pipes.
-	_ = unix.SetNonblock(s.srcFd, true)
-	setPipeSize(s.srcFd, cfg.BufferBytes)
-	for _, c := range s.cons {
-		_ = unix.SetNonblock(c.fd, true)
-		setPipeSize(c.fd, cfg.BufferBytes)
-	}
 	go s.run()
 	return s, nil
 }
@@ -359,6 +364,12 @@ func (s *Splitter) Close() {
 		var one [8]byte
 		one[0] = 1
 		_, _ = unix.Write(s.wakeFd, one[:])
+		// Wake a pump parked in Go's poller.
+		now := time.Now()
+		_ = s.src.f.SetDeadline(now)
+		for _, c := range s.cons {
+			_ = c.f.SetDeadline(now)
+		}
 	})
 	<-s.done
 }
@@ -387,7 +398,7 @@ func (s *Splitter) run() {
 
 // finish closes every file the splitter owns. Pump goroutine only.
 func (s *Splitter) finish() {
-	_ = s.src.Close()
+	_ = s.src.f.Close()
 	for _, c := range s.cons {
 		if !c.gone.Load() {
 			_ = c.f.Close()
@@ -413,6 +424,31 @@ func (s *Splitter) emit(e Event) {
 	if s.notify != nil {
 		s.notify(e)
 	}
+}
+
+// adopt makes a sink of a file the splitter now owns. The descriptor is
+// made non-blocking; when f is not registered with Go's poller (a file made
+// with os.NewFile from a blocking descriptor), a registered duplicate
+// replaces it. Files the kernel cannot poll (regular files, /dev/null) never
+// make the pump wait and stay as they are.
+func adopt(name string, f *os.File) *sink {
+	fd, _ := rawFd(f)
+	_ = unix.SetNonblock(fd, true)
+	if f.SetDeadline(time.Time{}) != nil {
+		if nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0); err == nil {
+			nf := os.NewFile(uintptr(nfd), f.Name())
+			if nf.SetDeadline(time.Time{}) == nil {
+				_ = f.Close()
+				f, fd = nf, nfd
+			} else {
+				_ = nf.Close()
+			}
+		}
+	}
+	k := &sink{name: name, f: f, fd: fd}
+	k.pollable = f.SetDeadline(time.Time{}) == nil
+	k.rc, _ = f.SyscallConn()
+	return k
 }
 
 // rawFd returns f's descriptor without switching it to blocking mode (as

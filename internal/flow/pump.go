@@ -4,9 +4,10 @@
 //   - the zero-copy engine (every file a pipe): each consumer has an offset
 //     into the unread head of the source pipe; tee(2) duplicates pages into a
 //     consumer whose offset is 0, and the bytes every consumer has are then
-//     drained with splice(2) to /dev/null. A consumer that took part of a
-//     window is simply ahead; the others catch up before the source moves on.
-//     One consumer and no tap: a plain splice(2) loop.
+//     consumed either by splice(2) to the last consumer that needs them or
+//     by a splice(2) to /dev/null. A consumer that took part of a window is
+//     simply ahead; the others catch up before the source moves on. With one
+//     consumer this is a plain splice(2) loop.
 //   - the copying engine: read a chunk into a buffer, write it to each
 //     consumer with non-blocking writes.
 //
@@ -36,45 +37,69 @@ func (s *Splitter) pumpTee() error {
 	var taps []*sink
 	admitted := 0 // throttled: bytes at the source's head the pump may move
 	var waitSet []*sink
+
+	// advance accounts for k bytes leaving the source's head; except is
+	// the consumer that took them with splice (its offset stays 0).
+	advance := func(k int, except *sink) {
+		s.bytesIn.Add(uint64(k))
+		admitted -= k
+		for _, c := range alive {
+			if c != except {
+				c.off -= k
+			}
+		}
+		for _, t := range taps {
+			if t.off < k {
+				t.dropped.Add(uint64(k - t.off))
+				t.off = 0
+			} else {
+				t.off -= k
+			}
+		}
+	}
+
 	for {
 		if s.stopped() {
 			return errStopped
 		}
 		taps = s.refreshTaps(taps)
-		avail, err := fionread(s.srcFd)
-		if err != nil {
-			return fmt.Errorf("flow: source: %w", err)
+		window := s.chunk
+		if window == 0 {
+			window = 1 << 30
 		}
-		if avail == 0 {
-			// Every consumer has everything read so far.
-			hup, err := s.waitSource()
+		if s.cfg.Throttled || len(alive) == 0 {
+			// Credits are asked for bytes that exist; a splitter with no
+			// consumer drains what is there.
+			avail, err := fionread(s.srcFd)
 			if err != nil {
-				return err
+				return fmt.Errorf("flow: source: %w", err)
 			}
-			if hup {
-				if avail, err = fionread(s.srcFd); err == nil && avail == 0 {
-					s.emit(Event{Kind: EventSourceEOF})
-					return nil
-				}
-			}
-			continue
-		}
-		window := avail
-		if s.chunk > 0 && window > s.chunk {
-			window = s.chunk
-		}
-		if s.cfg.Throttled {
-			if admitted == 0 {
-				got, err := s.takeCredit(window)
+			if avail == 0 {
+				hup, err := s.waitSource()
 				if err != nil {
 					return err
 				}
-				admitted = got
+				if hup {
+					if avail, err = fionread(s.srcFd); err == nil && avail == 0 {
+						s.emit(Event{Kind: EventSourceEOF})
+						return nil
+					}
+				}
+				continue
 			}
-			window = min(window, admitted)
+			window = min(window, avail)
+			if s.cfg.Throttled {
+				if admitted == 0 {
+					got, err := s.takeCredit(window)
+					if err != nil {
+						return err
+					}
+					admitted = got
+				}
+				window = min(window, admitted)
+			}
 		}
 
-		progress := false
 		for _, t := range taps {
 			if t.off != 0 || t.gone.Load() {
 				continue
@@ -90,47 +115,63 @@ func (s *Splitter) pumpTee() error {
 			}
 		}
 
-		// One consumer, no tap, lossless: move the pages, no drain.
-		if len(alive) == 1 && len(taps) == 0 && s.cfg.Policy == Block && alive[0].off == 0 {
-			c := alive[0]
-			k, err := splice(s.srcFd, c.fd, window)
+		// Every consumer at offset 0 needs the head of the source: tee it to
+		// each, except that the last one waiting (all the others are ahead)
+		// takes its bytes with splice, which also consumes them.
+		progress, eof := false, false
+		known := false // the source surely holds bytes: EAGAIN means "full"
+		for _, c := range alive {
+			if c.off > 0 {
+				known = true
+			}
+		}
+		for _, c := range alive {
+			if c.off != 0 || c.gone.Load() {
+				continue
+			}
+			others, lim := 0, window
+			for _, o := range alive {
+				if o == c || o.gone.Load() {
+					continue
+				}
+				if o.off == 0 {
+					others++
+				} else {
+					lim = min(lim, o.off)
+				}
+			}
+			var k int
+			var err error
+			if others == 0 {
+				k, err = splice(s.srcFd, c.fd, lim)
+			} else {
+				k, err = tee(s.srcFd, c.fd, window)
+			}
+			c.full = false
 			switch {
 			case err == nil && k > 0:
 				c.total.Add(uint64(k))
-				s.bytesIn.Add(uint64(k))
-				admitted -= k
-				continue
-			case err == nil || errors.Is(err, unix.EAGAIN):
-				if err := s.waitWritable(alive); err != nil {
-					return err
+				progress, known = true, true
+				if others == 0 {
+					advance(k, c)
+				} else {
+					c.off = k
 				}
-				continue
+			case err == nil:
+				eof = true // empty source, no writer left
+			case errors.Is(err, unix.EAGAIN):
+				c.full = known
 			default:
 				s.consumerGone(c, err)
-				alive = alive[:0]
 			}
-		} else {
-			for _, c := range alive {
-				if c.off != 0 {
-					continue
-				}
-				k, err := tee(s.srcFd, c.fd, window)
-				switch {
-				case err == nil:
-					c.full = false
-					c.off = k
-					c.total.Add(uint64(k))
-					progress = progress || k > 0
-				case errors.Is(err, unix.EAGAIN):
-					c.full = true
-				default:
-					s.consumerGone(c, err)
-				}
-			}
-			alive = slices.DeleteFunc(alive, func(c *sink) bool { return c.gone.Load() })
 		}
+		alive = slices.DeleteFunc(alive, func(c *sink) bool { return c.gone.Load() })
 		if hadConsumers && len(alive) == 0 {
 			s.emit(Event{Kind: EventAllGone})
+			return nil
+		}
+		if eof && !progress {
+			s.emit(Event{Kind: EventSourceEOF})
 			return nil
 		}
 
@@ -162,25 +203,24 @@ func (s *Splitter) pumpTee() error {
 			if err := s.drain(d); err != nil {
 				return err
 			}
-			s.bytesIn.Add(uint64(d))
-			admitted -= d
-			for _, c := range alive {
-				c.off -= d
-			}
-			for _, t := range taps {
-				if t.off < d {
-					t.dropped.Add(uint64(d - t.off))
-					t.off = 0
-				} else {
-					t.off -= d
-				}
-			}
+			advance(d, nil)
 			continue
 		}
 		if progress {
 			continue
 		}
-		// Wait for room at a consumer that still needs the head of the source.
+		// Nothing moved: wait for the source or for room at a consumer that
+		// still needs the head of the source.
+		avail, err := fionread(s.srcFd)
+		if err != nil {
+			return fmt.Errorf("flow: source: %w", err)
+		}
+		if avail == 0 {
+			if _, err := s.waitSource(); err != nil {
+				return err
+			}
+			continue
+		}
 		waitSet = waitSet[:0]
 		for _, c := range alive {
 			if c.off == 0 {
@@ -378,22 +418,68 @@ func (s *Splitter) refund(n int) {
 
 // waitSource waits until the source is readable or hung up.
 func (s *Splitter) waitSource() (hup bool, err error) {
-	fds := []unix.PollFd{{Fd: int32(s.srcFd), Events: unix.POLLIN}, {Fd: int32(s.wakeFd), Events: unix.POLLIN}}
-	if err := s.poll(fds); err != nil {
-		return false, err
+	if !s.src.pollable {
+		fds := []unix.PollFd{{Fd: int32(s.srcFd), Events: unix.POLLIN}, {Fd: int32(s.wakeFd), Events: unix.POLLIN}}
+		if err := s.poll(fds); err != nil {
+			return false, err
+		}
+		re := fds[0].Revents
+		return re&unix.POLLIN == 0 && re&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0, nil
 	}
-	re := fds[0].Revents
-	return re&unix.POLLIN == 0 && re&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0, nil
+	err = s.src.rc.Read(func(fd uintptr) bool {
+		re := poll1(int(fd), unix.POLLIN)
+		hup = re&unix.POLLIN == 0 && re&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0
+		return re != 0
+	})
+	return hup, s.waitErr(err)
 }
 
-// waitWritable waits until one of sinks has room (or has failed).
+// waitWritable waits until a sink has room (or has failed). Under Block it
+// parks in Go's poller on the first sink, since every one of them must take
+// the bytes anyway; under Drop any sink that gets room will do, which only
+// poll(2) can wait for.
 func (s *Splitter) waitWritable(sinks []*sink) error {
+	if len(sinks) == 0 {
+		return nil
+	}
+	if c := sinks[0]; c.pollable && (len(sinks) == 1 || s.cfg.Policy == Block) {
+		return s.waitErr(c.rc.Write(func(fd uintptr) bool {
+			return poll1(int(fd), unix.POLLOUT) != 0
+		}))
+	}
 	fds := make([]unix.PollFd, 0, len(sinks)+1)
 	for _, c := range sinks {
 		fds = append(fds, unix.PollFd{Fd: int32(c.fd), Events: unix.POLLOUT})
 	}
 	fds = append(fds, unix.PollFd{Fd: int32(s.wakeFd), Events: unix.POLLIN})
 	return s.poll(fds)
+}
+
+// waitErr maps the error of a wait in Go's poller: Close wakes waiters by
+// setting a deadline in the past.
+func (s *Splitter) waitErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if s.stopped() {
+		return errStopped
+	}
+	return fmt.Errorf("flow: wait: %w", err)
+}
+
+// poll1 returns fd's ready events among events, without waiting.
+func poll1(fd int, events int16) int16 {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: events}}
+	for {
+		_, err := unix.Poll(fds, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return unix.POLLERR
+		}
+		return fds[0].Revents
+	}
 }
 
 // poll waits on fds, whose last entry is the wake eventfd.

@@ -43,6 +43,12 @@ func (s *Splitter) AddTap(bufBytes int) (*Tap, error) {
 		return nil, fmt.Errorf("flow: tap pipe: %w", err)
 	}
 	setPipeSize(fd, bufBytes)
+	rc, err := w.SyscallConn()
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("flow: tap pipe: %w", err)
+	}
 
 	s.tapMu.Lock()
 	defer s.tapMu.Unlock()
@@ -56,6 +62,8 @@ func (s *Splitter) AddTap(bufBytes int) (*Tap, error) {
 	t.sink.name = fmt.Sprintf("tap-%d", t.id)
 	t.sink.f = w
 	t.sink.fd = fd
+	t.sink.rc = rc
+	t.sink.pollable = true
 	t.sink.tap = t
 	s.taps = append(s.taps, t)
 	s.tapsDirty.Store(true)

@@ -49,10 +49,13 @@ func mustCreate(t *testing.T, b Backend, id string, l Limits) Group {
 }
 
 // reap waits for cmd in the background; the returned channel yields its
-// Wait error.
+// Wait error once, then is closed.
 func reap(t *testing.T, cmd *exec.Cmd) <-chan error {
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() {
+		done <- cmd.Wait()
+		close(done)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-done
@@ -175,7 +178,7 @@ func TestKillEscapesNothing(t *testing.T) {
 		g := mustCreate(t, b, "setsid", Limits{})
 		// A member that starts a grandchild in a new session and exits: the
 		// grandchild is out of the process group but still in the cgroup.
-		cmd := exec.Command("sh", "-c", "setsid sleep 60 & echo $!")
+		cmd := exec.Command("sh", "-c", "setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $!")
 		out := &strings.Builder{}
 		cmd.Stdout = out
 		if err := startPlaced(g.Placement(), cmd); err != nil {

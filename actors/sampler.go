@@ -1,0 +1,322 @@
+// This file is the sampler actor: once per interval it reads the kernel's
+// accounting for every workspace in one pass — the workspace's cgroup
+// where it has one, else one scan of /proc whose process trees are summed
+// per workspace — and sends each workspace its reading. Workspaces tell it
+// their root processes (samplerRoots) and when they go (samplerForget).
+// The reading itself runs in a goroutine it owns; a tick that comes while
+// the previous pass is still running is skipped.
+
+package actors
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/limits"
+	"github.com/shipote/shipote/internal/proc"
+	"github.com/shipote/shipote/internal/procstats"
+	"github.com/shipote/shipote/messages"
+)
+
+// SamplerConfig configures the sampler actor.
+type SamplerConfig struct {
+	Runtime  *Runtime
+	Interval time.Duration
+	// Reader reads /proc; nil = procstats.NewReader("").
+	Reader *procstats.Reader
+}
+
+// Messages between workspaces and the sampler.
+type (
+	// samplerRoots registers or updates a workspace's root processes.
+	samplerRoots struct {
+		id    string
+		pid   *actor.PID
+		group limits.Group
+		roots []int
+	}
+	samplerForget struct{ id string }
+	samplerTick   struct{}
+	samplerDone   struct {
+		readings map[string]reading
+		known    map[string]procstats.Known
+		took     time.Duration
+	}
+	// Reading is one kernel reading for a workspace, sent by the sampler.
+	Reading struct {
+		At      time.Time
+		RSS     uint64
+		RSSPeak uint64 // 0 when the source keeps no peak
+		CPUUsec uint64
+		Pids    int
+		Source  string
+		Err     error
+	}
+	reading = Reading
+)
+
+type sampled struct {
+	pid   *actor.PID
+	group limits.Group
+	roots []int
+	known procstats.Known
+}
+
+type sampler struct {
+	cfg    SamplerConfig
+	rt     *Runtime
+	self   *actor.PID
+	ws     map[string]*sampled
+	busy   bool
+	cancel func()
+	reader *procstats.Reader
+}
+
+// NewSamplerProps returns the props of the sampler actor.
+func NewSamplerProps(cfg SamplerConfig) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &sampler{cfg: cfg, rt: cfg.Runtime, ws: make(map[string]*sampled), reader: cfg.Reader}
+	})
+}
+
+func (s *sampler) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.self = ctx.Self()
+		if s.reader == nil {
+			r, err := procstats.NewReader("")
+			if err != nil {
+				s.rt.Log.Error("stats sampling disabled: cannot read /proc", zap.Error(err))
+				return
+			}
+			s.reader = r
+		}
+		s.arm()
+	case *actor.Stopping:
+		if s.cancel != nil {
+			s.cancel()
+		}
+	case *samplerRoots:
+		w := s.ws[m.id]
+		if w == nil {
+			w = &sampled{}
+			s.ws[m.id] = w
+		}
+		w.pid, w.group, w.roots = m.pid, m.group, m.roots
+	case *samplerForget:
+		delete(s.ws, m.id)
+	case *samplerTick:
+		s.arm()
+		if !s.busy && len(s.ws) > 0 && s.reader != nil {
+			s.busy = true
+			s.pass()
+		}
+	case *samplerDone:
+		s.busy = false
+		for id, k := range m.known {
+			if w := s.ws[id]; w != nil {
+				w.known = k
+			}
+		}
+		for id, r := range m.readings {
+			if w := s.ws[id]; w != nil {
+				r := r
+				ctx.Send(w.pid, &r)
+			}
+		}
+		if len(m.readings) > 0 && s.rt.StatsChanged != nil {
+			s.rt.StatsChanged()
+		}
+	}
+}
+
+func (s *sampler) arm() {
+	s.cancel = s.rt.after(s.cfg.Interval, s.self, &samplerTick{})
+}
+
+// pass copies what it needs and reads the kernel in a goroutine.
+func (s *sampler) pass() {
+	type job struct {
+		id    string
+		group limits.Group
+		roots []int
+		known procstats.Known
+	}
+	jobs := make([]job, 0, len(s.ws))
+	for id, w := range s.ws {
+		jobs = append(jobs, job{id: id, group: w.group, roots: append([]int(nil), w.roots...), known: w.known})
+	}
+	reader, rt, self := s.reader, s.rt, s.self
+	rt.Go(func() {
+		start := time.Now()
+		out := &samplerDone{readings: make(map[string]reading, len(jobs)), known: make(map[string]procstats.Known)}
+		var table *procstats.Table
+		var scanErr error
+		now := rt.now()
+		for _, j := range jobs {
+			if j.group != nil {
+				if u, ok, err := j.group.Usage(); ok || err != nil {
+					out.readings[j.id] = reading{At: now, RSS: u.MemoryBytes, RSSPeak: u.MemoryPeakBytes, CPUUsec: u.CPUUsec,
+						Pids: int(u.Pids), Source: j.group.Source(), Err: err}
+					continue
+				}
+			}
+			if table == nil && scanErr == nil {
+				table, scanErr = reader.Scan()
+			}
+			if scanErr != nil {
+				out.readings[j.id] = reading{At: now, Source: "procfs", Err: scanErr}
+				continue
+			}
+			ts, known := table.Tree(j.roots, j.known)
+			out.known[j.id] = known
+			out.readings[j.id] = reading{At: now, RSS: ts.RSSBytes, CPUUsec: ts.CPUUsec, Pids: len(ts.Pids), Source: "procfs"}
+		}
+		out.took = time.Since(start)
+		rt.send(self, out)
+	})
+}
+
+// onReading turns a kernel reading into a sample, keeps the history and
+// enforces the quota.
+func (w *workspace) onReading(m *Reading) {
+	if m.Err != nil {
+		w.log.Debug("stats reading failed", zap.Error(m.Err))
+		return
+	}
+	s := messages.Sample{
+		TimestampMs: m.At.UnixMilli(),
+		RSSBytes:    m.RSS,
+		CPUUsec:     m.CPUUsec,
+		UptimeMs:    m.At.Sub(w.created).Milliseconds(),
+		Source:      m.Source,
+	}
+	info := w.info()
+	s.CommandsAlive, s.CommandsTotal = info.CommandsAlive, info.CommandsTotal
+	s.RSSPeakBytes = max(m.RSSPeak, m.RSS)
+	if n := len(w.history); n > 0 {
+		prev := w.history[n-1]
+		s.RSSPeakBytes = max(s.RSSPeakBytes, prev.RSSPeakBytes)
+		if dt := s.TimestampMs - prev.TimestampMs; dt > 0 && s.CPUUsec >= prev.CPUUsec && prev.Source == s.Source {
+			s.CPUPercent = float64(s.CPUUsec-prev.CPUUsec) / float64(dt*1000) * 100
+		}
+	}
+	s.CPUCores = s.CPUPercent / 100
+	w.history = append(w.history, s)
+	if len(w.history) > HistorySize {
+		w.history = append(w.history[:0], w.history[len(w.history)-HistorySize:]...)
+	}
+	w.enforceQuota(s, m.Pids)
+}
+
+// enforceQuota applies quota_enforce to a sample: warn once per excursion,
+// or kill the workspace's processes when memory is over the limit.
+func (w *workspace) enforceQuota(s messages.Sample, pids int) {
+	mode := w.spec.QuotaEnforce
+	if mode == messages.QuotaOff || w.removing != nil {
+		return
+	}
+	var over []string
+	if lim := w.spec.Soma.MemoryMaxBytes; lim > 0 && s.RSSBytes > uint64(lim) {
+		over = append(over, "memory "+humanBytes(s.RSSBytes)+" > memory_max_bytes "+humanBytes(uint64(lim)))
+	}
+	if lim := w.spec.Soma.PidsMax; lim > 0 && pids > int(lim) {
+		over = append(over, "processes "+itoa(pids)+" > pids_max "+itoa(int(lim)))
+	}
+	if lim := w.spec.Soma.CPUMax; lim > 0 && s.CPUCores > lim*1.05 {
+		over = append(over, "cpu "+ftoa(s.CPUCores)+" cores > cpu_max "+ftoa(lim))
+	}
+	if len(over) == 0 {
+		w.overQuota = false
+		return
+	}
+	memOver := w.spec.Soma.MemoryMaxBytes > 0 && s.RSSBytes > uint64(w.spec.Soma.MemoryMaxBytes)
+	if mode == messages.QuotaKill && memOver {
+		msg := "killed: " + over[0]
+		w.log.Warn("quota exceeded; killing the workspace's processes", zap.Strings("over", over))
+		w.rt.publish(messages.Event{Kind: messages.EventQuota, Workspace: w.id, Label: w.spec.Label, Message: msg})
+		w.killAllForQuota(msg)
+		return
+	}
+	if w.overQuota {
+		return // one warning per excursion
+	}
+	w.overQuota = true
+	w.log.Warn("quota exceeded", zap.Strings("over", over))
+	w.rt.publish(messages.Event{Kind: messages.EventQuota, Workspace: w.id, Label: w.spec.Label, Message: joinComma(over)})
+}
+
+// killAllForQuota SIGKILLs every process of the workspace and notes why on
+// each running command; supervision may restart them.
+func (w *workspace) killAllForQuota(msg string) {
+	for _, c := range w.cmds {
+		if c.proc != nil {
+			c.info.Error = msg
+		}
+	}
+	if w.group != nil {
+		if err := w.group.Kill(unix.SIGKILL); err != nil {
+			w.log.Warn("quota kill", zap.Error(err))
+		}
+	}
+	for pg := range w.pgids {
+		_ = proc.KillGroup(pg, unix.SIGKILL)
+	}
+	for _, r := range w.pipes {
+		for _, n := range r.info.Nodes {
+			if n.Pid > 0 {
+				_ = proc.KillGroup(n.Pid, unix.SIGKILL)
+			}
+		}
+	}
+}
+
+// roots lists the live processes of the workspace: commands and pipeline
+// nodes (each the leader of its process group).
+func (w *workspace) roots() []int {
+	var out []int
+	for _, c := range w.cmds {
+		if c.proc != nil {
+			out = append(out, c.proc.Pid)
+		}
+	}
+	for _, r := range w.pipes {
+		for _, n := range r.info.Nodes {
+			if n.Pid > 0 {
+				out = append(out, n.Pid)
+			}
+		}
+	}
+	return out
+}
+
+// tellSampler sends the sampler the current roots.
+func (w *workspace) tellSampler(ctx actor.Context) {
+	if w.rt.Sampler == nil || w.removing != nil {
+		return
+	}
+	ctx.Send(w.rt.Sampler, &samplerRoots{id: w.id, pid: w.self, group: w.group, roots: w.roots()})
+}
+
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatUint(n, 10) + " B"
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + " " + string("KMGTPE"[exp]) + "iB"
+}
+
+func itoa(n int) string     { return strconv.Itoa(n) }
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
+
+func joinComma(s []string) string { return strings.Join(s, ", ") }

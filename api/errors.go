@@ -1,0 +1,126 @@
+// This file owns the API's error model: the Error type that both sides use,
+// its codes and statuses, and how engine errors map onto them.
+
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/shipote/shipote/messages"
+)
+
+// Error codes. Each has one HTTP status.
+const (
+	CodeInvalid          = "invalid"            // 400: a field or parameter is wrong (Field names it)
+	CodeMalformed        = "malformed"          // 400 (413 for an oversized body): the body is not valid JSON/YAML, or has unknown fields
+	CodeRefused          = "refused"            // 403: permissions refuse it, or the peer is another user
+	CodeNotFound         = "not_found"          // 404: no such object or route
+	CodeMethodNotAllowed = "method_not_allowed" // 405
+	CodeConflict         = "conflict"           // 409: label taken, or a state that does not allow it
+	CodeExpired          = "expired"            // 410: the workspace's TTL has passed
+	CodeStopped          = "stopped"            // 503: the engine is stopping
+	CodeInternal         = "internal"           // 500
+)
+
+// ErrUnreachable is wrapped by the client's errors when dialing the socket
+// fails: no socket there, or nothing listening on it.
+var ErrUnreachable = errors.New("daemon not reachable")
+
+// Error is an error answer of the API. The server builds one from every
+// failure; the client returns one for every non-2xx answer.
+type Error struct {
+	Status  int    // HTTP status
+	Code    string // one of the Code constants
+	Message string // what was wrong, for people
+	Field   string // the field or query parameter at fault; "" if none
+}
+
+// Error returns Message, prefixed with Field when the message does not
+// already name it.
+func (e *Error) Error() string {
+	if e.Field != "" && !strings.Contains(e.Message, e.Field) {
+		return e.Field + ": " + e.Message
+	}
+	return e.Message
+}
+
+// Unwrap returns the engine error that the code stands for, so that
+// errors.Is(err, messages.ErrNotFound) and errors.As(err, &fieldErr) work
+// on the client side as they do against an embedded engine. It returns nil
+// for codes without one (method_not_allowed, internal).
+func (e *Error) Unwrap() error {
+	switch e.Code {
+	case CodeInvalid:
+		if e.Field != "" {
+			return &messages.FieldError{Field: e.Field, Message: e.Message}
+		}
+		return messages.ErrInvalid
+	case CodeMalformed:
+		return messages.ErrMalformed
+	case CodeRefused:
+		return messages.ErrRefused
+	case CodeNotFound:
+		return messages.ErrNotFound
+	case CodeConflict:
+		return messages.ErrConflict
+	case CodeExpired:
+		return messages.ErrExpired
+	case CodeStopped:
+		return messages.ErrStopped
+	}
+	return nil
+}
+
+// errorFor maps err, from the engine or from request parsing, to the Error
+// sent to the client.
+func errorFor(err error) *Error {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var fe *messages.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error(), Field: fe.Field}
+	case errors.Is(err, messages.ErrInvalid):
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error()}
+	case errors.Is(err, messages.ErrMalformed):
+		return &Error{Status: http.StatusBadRequest, Code: CodeMalformed, Message: err.Error()}
+	case errors.Is(err, messages.ErrRefused):
+		return &Error{Status: http.StatusForbidden, Code: CodeRefused, Message: err.Error()}
+	case errors.Is(err, messages.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error()}
+	case errors.Is(err, messages.ErrConflict):
+		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: err.Error()}
+	case errors.Is(err, messages.ErrExpired):
+		return &Error{Status: http.StatusGone, Code: CodeExpired, Message: err.Error()}
+	case errors.Is(err, messages.ErrStopped):
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeStopped, Message: err.Error()}
+	case errors.Is(err, context.Canceled):
+		// The client went away or the daemon is stopping; the answer is
+		// unlikely to be read.
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeStopped, Message: "request canceled: " + err.Error()}
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: err.Error()}
+}
+
+// statusCode is the status each code is sent with.
+var statusCode = map[string]int{
+	CodeInvalid:          http.StatusBadRequest,
+	CodeMalformed:        http.StatusBadRequest,
+	CodeRefused:          http.StatusForbidden,
+	CodeNotFound:         http.StatusNotFound,
+	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	CodeConflict:         http.StatusConflict,
+	CodeExpired:          http.StatusGone,
+	CodeStopped:          http.StatusServiceUnavailable,
+	CodeInternal:         http.StatusInternalServerError,
+}
+
+// newError builds an Error with the status of its code.
+func newError(code, field, message string) *Error {
+	return &Error{Status: statusCode[code], Code: code, Message: message, Field: field}
+}

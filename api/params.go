@@ -1,0 +1,91 @@
+// This file owns request parsing: bodies (JSON or YAML, strict, bounded)
+// and query parameters, each bad value answered with the parameter named.
+
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/shipote/shipote/messages"
+)
+
+// decodeBody reads r's body, at most MaxBodyBytes, and decodes it strictly
+// (JSON or YAML) into v.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeMalformed,
+				Message: fmt.Sprintf("request body is larger than the limit of %d bytes", mb.Limit)}
+		}
+		return newError(CodeMalformed, "", "reading the request body: "+err.Error())
+	}
+	if err := messages.DecodeSpec(data, v); err != nil {
+		return fmt.Errorf("request body: %w", err)
+	}
+	return nil
+}
+
+// boolParam reads a flag parameter: absent = false; "", "1", "true" =
+// true; "0", "false" = false.
+func boolParam(q url.Values, name string) (bool, error) {
+	if !q.Has(name) {
+		return false, nil
+	}
+	v := q.Get(name)
+	if v == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, newError(CodeInvalid, name, fmt.Sprintf("%s must be 1, 0, true or false, got %q", name, v))
+	}
+	return b, nil
+}
+
+// durationParam reads a Go duration (such as 10m or 250ms) that must not
+// be negative; absent = 0.
+func durationParam(q url.Values, name string) (time.Duration, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, newError(CodeInvalid, name, fmt.Sprintf("%s must be a duration such as 10m or 250ms, got %q", name, v))
+	}
+	if d < 0 {
+		return 0, newError(CodeInvalid, name, fmt.Sprintf("%s must not be negative, got %q", name, v))
+	}
+	return d, nil
+}
+
+// intParam reads an integer ≥ 0; absent = 0.
+func intParam(q url.Values, name string) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, newError(CodeInvalid, name, fmt.Sprintf("%s must be an integer ≥ 0, got %q", name, v))
+	}
+	return n, nil
+}
+
+// streamParam reads "out" or "err"; absent = both.
+func streamParam(q url.Values, name string) (messages.Stream, error) {
+	switch v := q.Get(name); v {
+	case "", string(messages.Stdout), string(messages.Stderr):
+		return messages.Stream(v), nil
+	default:
+		return "", newError(CodeInvalid, name, fmt.Sprintf("%s must be %q or %q, got %q", name, messages.Stdout, messages.Stderr, v))
+	}
+}

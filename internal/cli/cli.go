@@ -1,0 +1,170 @@
+// This file owns the root command and the one table that maps errors to
+// exit codes.
+
+// Package cli is the shipote command line: Main builds the command tree
+// (one package per command family under internal/cli) and turns the
+// outcome into an exit code.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/internal/cli/cmdutil"
+	"github.com/shipote/shipote/internal/cli/daemon"
+	"github.com/shipote/shipote/internal/cli/events"
+	"github.com/shipote/shipote/internal/cli/exec"
+	"github.com/shipote/shipote/internal/cli/logs"
+	"github.com/shipote/shipote/internal/cli/pipe"
+	"github.com/shipote/shipote/internal/cli/ps"
+	"github.com/shipote/shipote/internal/cli/snapshot"
+	"github.com/shipote/shipote/internal/cli/stats"
+	"github.com/shipote/shipote/internal/cli/tap"
+	"github.com/shipote/shipote/internal/cli/top"
+	"github.com/shipote/shipote/internal/cli/up"
+	"github.com/shipote/shipote/internal/cli/version"
+	"github.com/shipote/shipote/internal/cli/ws"
+)
+
+// ExitCode is the process exit status.
+type ExitCode int
+
+// Exit codes (SPEC §3.3).
+const (
+	ExitOK          ExitCode = 0
+	ExitError       ExitCode = 1
+	ExitUsage       ExitCode = 2
+	ExitUnreachable ExitCode = 3
+	// ExitInterrupted is the status of a command stopped by Ctrl-C or
+	// SIGTERM that reports it (shipote up).
+	ExitInterrupted ExitCode = 130
+)
+
+// Main runs the CLI with the process's arguments and streams.
+func Main() ExitCode {
+	return Run(context.Background(), cmdutil.NewFactory(), osArgs())
+}
+
+// Run runs the CLI with args (without the program name) and returns its
+// exit code. SIGINT and SIGTERM cancel the command's context; a second
+// signal gets the default behavior back.
+func Run(parent context.Context, f *cmdutil.Factory, args []string) ExitCode {
+	ctx, stop := cmdutil.SignalContext(parent)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	code := exitCode(err)
+	if code == ExitInterrupted && errors.Is(err, cmdutil.ErrInterrupted) {
+		return code
+	}
+	printError(f.IO.ErrOut, f.Socket, err)
+	if code == ExitUsage && cmd != nil {
+		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return code
+}
+
+// exitCode is the one error -> exit code table.
+func exitCode(err error) ExitCode {
+	var (
+		flagErr *cmdutil.FlagError
+		exitErr *cmdutil.ExitError
+	)
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &exitErr):
+		return ExitCode(exitErr.Code)
+	case errors.As(err, &flagErr):
+		return ExitUsage
+	case errors.Is(err, api.ErrUnreachable):
+		return ExitUnreachable
+	case errors.Is(err, cmdutil.ErrInterrupted), errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	default:
+		return ExitError
+	}
+}
+
+func printError(w io.Writer, socket string, err error) {
+	var exitErr *cmdutil.ExitError
+	if errors.As(err, &exitErr) && exitErr.Err == nil {
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(w, "shipote: interrupted")
+		return
+	}
+	msg := err.Error()
+	if errors.Is(err, api.ErrUnreachable) {
+		msg = fmt.Sprintf("%s (socket %s; is `shipote daemon` running?)", msg, socket)
+	}
+	fmt.Fprintln(w, "shipote: "+msg)
+}
+
+// NewRootCmd builds the command tree on f.
+func NewRootCmd(f *cmdutil.Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "shipote",
+		Short: "Process workspaces, fan-out pipelines and supervision on one Linux host",
+		Long: `shipote runs workspaces (groups of processes with resource limits, permissions
+and a TTL) and pipelines (commands whose output fans out to several consumers),
+supervises them and keeps them across restarts.
+
+"shipote daemon" runs the engine; the other commands talk to it over its Unix
+socket. "shipote up FILE" runs a file of workspaces and pipelines without a
+daemon.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       version.Client(),
+	}
+	cmdutil.Group(root)
+	root.SetVersionTemplate("shipote {{.Version}}\n")
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	root.SetIn(f.IO.In)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return cmdutil.FlagErrorWrap(err)
+	})
+	root.PersistentFlags().StringVar(&f.Socket, "socket", f.Socket,
+		"daemon socket (env SHIPOTE_SOCKET)")
+
+	root.AddGroup(
+		&cobra.Group{ID: "run", Title: "Running:"},
+		&cobra.Group{ID: "inspect", Title: "Inspecting:"},
+	)
+	add := func(group string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
+	}
+	add("run",
+		daemon.NewCmdDaemon(f, nil),
+		up.NewCmdUp(f, nil),
+		ws.NewCmdWs(f),
+		exec.NewCmdExec(f, nil),
+		pipe.NewCmdPipe(f),
+		snapshot.NewCmdSnapshot(f),
+	)
+	add("inspect",
+		ps.NewCmdPs(f, nil),
+		logs.NewCmdLogs(f, nil),
+		top.NewCmdTop(f, nil),
+		tap.NewCmdTap(f, nil),
+		stats.NewCmdStats(f, nil),
+		events.NewCmdEvents(f, nil),
+		version.NewCmdVersion(f, nil),
+	)
+	return root
+}

@@ -1,0 +1,226 @@
+// This file owns `shipote daemon`: the engine with its state file, served
+// on the Unix socket until SIGTERM or SIGINT.
+
+// Package daemon implements `shipote daemon`.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/shipote/shipote"
+	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/internal/cli/cmdutil"
+	"github.com/shipote/shipote/persistence"
+)
+
+// Options are the inputs of `daemon`.
+type Options struct {
+	IO             *cmdutil.IOStreams
+	Socket         func() string
+	StatePath      string // "" = $SHIPOTE_STATE, else persistence.DefaultPath()
+	MetricsAddr    string
+	SampleInterval time.Duration
+	Grace          time.Duration
+	LogLevel       string
+	LogFormat      string // auto | json | console
+	Limits         string // auto | cgroup2 | cgroup1 | rlimit | none
+	CgroupParent   string
+}
+
+// NewCmdDaemon returns `daemon`; runF replaces the run for tests.
+func NewCmdDaemon(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{
+		IO:             f.IO,
+		Socket:         func() string { return f.Socket },
+		SampleInterval: time.Second,
+		Grace:          5 * time.Second,
+	}
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the shipote daemon",
+		Long: `Run the engine, restore the state file, and serve the API on the Unix socket
+until SIGTERM or SIGINT: then the state is saved, every process is stopped
+(SIGTERM, the grace period, SIGKILL) and the daemon exits 0. SIGHUP is
+logged and otherwise ignored (logs go to stderr). With NOTIFY_SOCKET set, it
+tells systemd READY=1 once it serves.
+
+Exit codes: 0 after SIGTERM/SIGINT, 1 on an error (state file locked by
+another daemon, socket in use), 2 on usage errors and when the state file
+was written by a newer shipote.`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.SampleInterval <= 0 {
+				return cmdutil.FlagErrorf("--sample-interval must be above 0")
+			}
+			if _, err := parseLevel(opts.LogLevel); err != nil {
+				return cmdutil.FlagErrorf("invalid argument %q for \"--log-level\" flag: %v", opts.LogLevel, err)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return Run(cmd.Context(), opts)
+		},
+	}
+	flags := cmd.Flags()
+	flags.StringVar(&opts.StatePath, "state", "", "state file (default $SHIPOTE_STATE, else "+persistence.DefaultPath()+")")
+	flags.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this TCP address (like 127.0.0.1:9464)")
+	flags.Var(cmdutil.DurationValue{P: &opts.SampleInterval}, "sample-interval", "stats sampling period")
+	flags.Var(cmdutil.DurationValue{P: &opts.Grace}, "grace", "time between SIGTERM and SIGKILL when stopping processes")
+	flags.StringVar(&opts.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	cmdutil.EnumVarP(cmd, &opts.LogFormat, "log-format", "", "auto", []string{"auto", "json", "console"},
+		"log format: auto (console on a terminal, else json), json or console")
+	cmdutil.EnumVarP(cmd, &opts.Limits, "limits", "", "auto", []string{"auto", "cgroup2", "cgroup1", "rlimit", "none"},
+		"resource-limit backend")
+	flags.StringVar(&opts.CgroupParent, "cgroup-parent", "", "cgroup subtree for workspaces (default shipote, under the daemon's cgroup); one per daemon")
+	return cmd
+}
+
+// statePath resolves --state, then $SHIPOTE_STATE, then the default.
+func (o *Options) statePath() string {
+	if o.StatePath != "" {
+		return o.StatePath
+	}
+	if p := os.Getenv("SHIPOTE_STATE"); p != "" {
+		return p
+	}
+	return persistence.DefaultPath()
+}
+
+// Run runs the daemon until ctx ends (the CLI cancels it on SIGTERM and
+// SIGINT), then stops it cleanly.
+func Run(ctx context.Context, o *Options) error {
+	log, err := newLogger(o.IO, o.LogLevel, o.LogFormat)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck // stderr may not sync
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	socket := o.Socket()
+	state := o.statePath()
+	log.Info("starting", zap.String("version", shipote.Version), zap.Int("pid", os.Getpid()),
+		zap.String("socket", socket), zap.String("state", state))
+	system := shipote.NewActorSystem(log)
+	defer system.Shutdown()
+	eng, err := shipote.Start(system, shipote.Config{
+		Logger:         log,
+		Grace:          o.Grace,
+		SampleInterval: o.SampleInterval,
+		Limits:         o.Limits,
+		CgroupParent:   o.CgroupParent,
+		StatePath:      state,
+	})
+	switch {
+	case errors.Is(err, persistence.ErrTooNew):
+		log.Error("state file is too new; it was left untouched", zap.String("state", state), zap.Error(err))
+		return &cmdutil.ExitError{Code: 2, Err: fmt.Errorf("%w; upgrade shipote or use another --state", err)}
+	case err != nil:
+		log.Error("cannot start the engine", zap.Error(err))
+		return err
+	}
+	stopEngine := func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), o.Grace+30*time.Second)
+		defer cancel()
+		if err := eng.Stop(sctx); err != nil {
+			log.Error("stopping the engine", zap.Error(err))
+			return fmt.Errorf("stop engine: %w", err)
+		}
+		return nil
+	}
+	reportRestore(log, eng.RestoreReport())
+
+	ln, err := api.Listen(socket)
+	if err != nil {
+		log.Error("cannot listen", zap.String("socket", socket), zap.Error(err))
+		return errors.Join(fmt.Errorf("listen on %s: %w", socket, err), stopEngine())
+	}
+	srv := api.NewServer(eng, api.ServerOptions{Logger: log, SocketPath: socket})
+
+	var metrics *metricsServer
+	if o.MetricsAddr != "" {
+		if metrics, err = startMetrics(o.MetricsAddr, eng, log); err != nil {
+			ln.Close()
+			return errors.Join(err, stopEngine())
+		}
+	}
+
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	defer stopServing()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx, ln) }()
+	log.Info("ready", zap.String("socket", socket), zap.String("limits", eng.LimitsBackend()))
+	if err := notify("READY=1\nSTATUS=serving on " + socket); err != nil {
+		log.Warn("sd_notify READY=1", zap.Error(err))
+	}
+
+	var serveErr error
+loop:
+	for {
+		select {
+		case <-hup:
+			log.Info("reopening logs (SIGHUP): logs go to stderr, nothing to reopen")
+		case <-ctx.Done():
+			log.Info("stopping: saving state, then stopping every process")
+			_ = notify("STOPPING=1")
+			stopServing()
+			if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
+				log.Warn("stopping the API server", zap.Error(err))
+			}
+			break loop
+		case err := <-served:
+			serveErr = err
+			if serveErr == nil {
+				serveErr = errors.New("the API server stopped")
+			}
+			log.Error("serving failed", zap.Error(serveErr))
+			_ = notify("STOPPING=1")
+			break loop
+		}
+	}
+	var errs []error
+	if serveErr != nil {
+		errs = append(errs, fmt.Errorf("serve: %w", serveErr))
+	}
+	if metrics != nil {
+		if err := metrics.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := stopEngine(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		log.Info("stopped")
+	}
+	return errors.Join(errs...)
+}
+
+// reportRestore logs what was restored; expired and skipped entries and a
+// corrupt file are logged one by one, loudly.
+func reportRestore(log *zap.Logger, r shipote.RestoreReport) {
+	if r.CorruptMovedTo != "" {
+		log.Error("STATE FILE WAS CORRUPT: moved aside, started empty",
+			zap.String("state", r.Path), zap.String("moved_to", r.CorruptMovedTo))
+	}
+	for _, e := range r.Expired {
+		log.Warn("NOT RESTORED: workspace expired while the daemon was down", zap.String("workspace", e))
+	}
+	for _, s := range r.Skipped {
+		log.Warn("NOT RESTORED: invalid state entry skipped", zap.String("entry", s))
+	}
+	log.Info("restore report", zap.String("state", r.Path), zap.Int("workspaces", r.Workspaces),
+		zap.Int("saved_pipelines", r.SavedPipelines), zap.Int("live_pipelines", r.LivePipelines),
+		zap.Int("expired", len(r.Expired)), zap.Int("skipped", len(r.Skipped)))
+}

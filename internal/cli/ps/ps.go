@@ -1,0 +1,117 @@
+// This file owns `shipote ps`: the commands of one workspace or of all.
+
+// Package ps implements `shipote ps`.
+package ps
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shipote/shipote/internal/cli/cmdutil"
+	"github.com/shipote/shipote/messages"
+)
+
+// Options are the inputs of `ps`.
+type Options struct {
+	IO        *cmdutil.IOStreams
+	Client    func() (cmdutil.Client, error)
+	Now       func() time.Time
+	Workspace string // "" = every workspace
+	Output    string
+}
+
+// NewCmdPs returns `ps`; runF replaces the run for tests.
+func NewCmdPs(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IO, Client: f.APIClient, Now: f.Clock}
+	cmd := &cobra.Command{
+		Use:   "ps [WS]",
+		Short: "List the commands of a workspace, or of every workspace",
+		Args:  cmdutil.RangeArgs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Workspace = args[0]
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return psRun(cmd.Context(), opts)
+		},
+	}
+	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	return cmd
+}
+
+func psRun(ctx context.Context, o *Options) error {
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	cmds, err := c.Commands(ctx, o.Workspace)
+	if err != nil {
+		return fmt.Errorf("list commands: %w", err)
+	}
+	if o.Output == "json" {
+		return cmdutil.WriteJSON(o.IO.Out, cmds)
+	}
+	labels := make(map[string]string)
+	if wss, err := c.Workspaces(ctx); err == nil {
+		for _, w := range wss {
+			labels[w.ID] = w.Spec.Label
+		}
+	}
+	WriteTable(o.IO.Out, cmds, labels, o.Now())
+	return nil
+}
+
+// WriteTable prints commands: ID, WORKSPACE, LABEL, PID, STATE, RESTARTS,
+// UPTIME. labels maps workspace IDs to labels (an unknown ID prints as is).
+func WriteTable(w io.Writer, cmds []messages.CommandInfo, labels map[string]string, now time.Time) {
+	t := cmdutil.NewTable(w, "ID", "WORKSPACE", "LABEL", "PID", "STATE", "RESTARTS", "UPTIME")
+	for _, c := range cmds {
+		ws := labels[c.Workspace]
+		if ws == "" {
+			ws = c.Workspace
+		}
+		pid := "-"
+		if c.Pid > 0 {
+			pid = strconv.Itoa(c.Pid)
+		}
+		uptime := "-"
+		if c.State == messages.CommandRunning {
+			uptime = cmdutil.FormatDuration(c.Uptime(now))
+		}
+		t.Row(c.ID, ws, c.Label, pid, State(c), strconv.Itoa(c.Restarts), uptime)
+	}
+	t.Flush()
+}
+
+// State prints a command's state with how it ended: "exited (0)",
+// "failed (SIGKILL)", "failed (2, gave up)".
+func State(c messages.CommandInfo) string {
+	s := string(c.State)
+	if !c.State.Ended() && c.State != messages.CommandBackoff {
+		return s
+	}
+	var how string
+	switch {
+	case c.Signal != "":
+		how = c.Signal
+	case c.ExitCode != nil:
+		how = strconv.Itoa(*c.ExitCode)
+	}
+	if c.GaveUp {
+		if how != "" {
+			how += ", "
+		}
+		how += "gave up"
+	}
+	if how == "" {
+		return s
+	}
+	return s + " (" + how + ")"
+}

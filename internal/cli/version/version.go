@@ -1,0 +1,97 @@
+// This file owns `shipote version`: the client's version and, when the
+// daemon answers, the daemon's.
+
+// Package version implements `shipote version`.
+package version
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shipote/shipote"
+	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/internal/cli/cmdutil"
+)
+
+// Client is the client's version string.
+func Client() string {
+	return shipote.Version + " (" + runtime.Version() + ")"
+}
+
+// Options are the inputs of `version`.
+type Options struct {
+	IO     *cmdutil.IOStreams
+	Client func() (cmdutil.Client, error)
+	Output string
+}
+
+// NewCmdVersion returns `version`; runF replaces the run for tests.
+func NewCmdVersion(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IO, Client: f.APIClient}
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the client's version and, if it answers, the daemon's",
+		Args:  cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return versionRun(cmd.Context(), opts)
+		},
+	}
+	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	return cmd
+}
+
+// Info is the JSON form of `version -o json`.
+type Info struct {
+	Client struct {
+		Version   string `json:"version"`
+		GoVersion string `json:"go_version"`
+	} `json:"client"`
+	// Daemon is nil when the daemon did not answer.
+	Daemon *api.VersionInfo `json:"daemon"`
+	// DaemonError says why the daemon did not answer.
+	DaemonError string `json:"daemon_error,omitempty"`
+}
+
+func versionRun(ctx context.Context, o *Options) error {
+	var info Info
+	info.Client.Version = shipote.Version
+	info.Client.GoVersion = runtime.Version()
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	v, err := c.Version(ctx)
+	if err == nil {
+		info.Daemon = &v
+	} else {
+		info.DaemonError = err.Error()
+		if !errors.Is(err, api.ErrUnreachable) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("daemon version: %w", err)
+		}
+	}
+	if o.Output == "json" {
+		return cmdutil.WriteJSON(o.IO.Out, info)
+	}
+	fmt.Fprintf(o.IO.Out, "client: shipote %s (%s)\n", info.Client.Version, info.Client.GoVersion)
+	if d := info.Daemon; d != nil {
+		state := d.StatePath
+		if state == "" {
+			state = "none"
+		}
+		fmt.Fprintf(o.IO.Out, "daemon: shipote %s (%s), limits %s, state %s, socket %s\n",
+			d.Version, d.GoVersion, d.LimitsBackend, state, d.Socket)
+	} else {
+		fmt.Fprintf(o.IO.Out, "daemon: not reachable (%s)\n", info.DaemonError)
+	}
+	return nil
+}

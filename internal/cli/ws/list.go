@@ -1,0 +1,83 @@
+// This file owns `shipote ws ls`.
+
+package ws
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shipote/shipote/internal/cli/cmdutil"
+	"github.com/shipote/shipote/messages"
+)
+
+// ListOptions are the inputs of `ws ls`.
+type ListOptions struct {
+	IO     *cmdutil.IOStreams
+	Client func() (cmdutil.Client, error)
+	Now    func() time.Time
+	Output string
+}
+
+// NewCmdList returns `ws ls`; runF replaces the run for tests.
+func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
+	opts := &ListOptions{IO: f.IO, Client: f.APIClient, Now: f.Clock}
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List workspaces",
+		Args:    cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return listRun(cmd.Context(), opts)
+		},
+	}
+	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	return cmd
+}
+
+func listRun(ctx context.Context, o *ListOptions) error {
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	list, err := c.Workspaces(ctx)
+	if err != nil {
+		return fmt.Errorf("list workspaces: %w", err)
+	}
+	if o.Output == "json" {
+		return cmdutil.WriteJSON(o.IO.Out, list)
+	}
+	WriteTable(o.IO.Out, list, o.Now())
+	return nil
+}
+
+// WriteTable prints workspaces as a table: ID, LABEL, ALIVE, RSS, CPU,
+// TTL LEFT.
+func WriteTable(w interface{ Write([]byte) (int, error) }, list []messages.WorkspaceInfo, now time.Time) {
+	t := cmdutil.NewTable(w, "ID", "LABEL", "ALIVE", "RSS", "CPU", "TTL LEFT")
+	for _, ws := range list {
+		rss, cpu := "-", "-"
+		if s := ws.Stats; s != nil {
+			rss = cmdutil.FormatBytes(s.RSSBytes)
+			cpu = fmt.Sprintf("%.1f%%", s.CPUPercent)
+		}
+		t.Row(ws.ID, ws.Spec.Label, strconv.Itoa(ws.CommandsAlive)+"/"+strconv.Itoa(ws.CommandsTotal),
+			rss, cpu, TTLLeft(ws, now))
+	}
+	t.Flush()
+}
+
+// TTLLeft prints the time left before a workspace's TTL deadline, "-"
+// without one.
+func TTLLeft(ws messages.WorkspaceInfo, now time.Time) string {
+	if ws.Deadline.IsZero() {
+		return "-"
+	}
+	return cmdutil.FormatDuration(ws.Deadline.Sub(now).Round(time.Second))
+}

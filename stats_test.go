@@ -1,0 +1,311 @@
+package shipote
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shipote/shipote/internal/proc"
+	"github.com/shipote/shipote/messages"
+)
+
+func init() {
+	switch os.Getenv("SHIPOTE_TEST_HELPER") {
+	case "alloc":
+		allocHelper()
+		os.Exit(0)
+	case "forker":
+		forkHelper()
+		os.Exit(0)
+	}
+}
+
+// forkHelper tries to start 100 sleeping children, says how many started,
+// and waits.
+func forkHelper() {
+	started := 0
+	for range 100 {
+		c := exec.Command("/bin/sleep", "30")
+		if c.Start() == nil {
+			started++
+		}
+	}
+	fmt.Println("started", started)
+	time.Sleep(time.Hour)
+}
+
+// allocHelper allocates and touches SHIPOTE_ALLOC_MB MiB, says so, and
+// waits.
+func allocHelper() {
+	mb, _ := strconv.Atoi(os.Getenv("SHIPOTE_ALLOC_MB"))
+	buf := make([]byte, mb<<20)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = 1
+	}
+	fmt.Println("allocated", mb)
+	time.Sleep(time.Hour)
+	buf[0] = 2
+}
+
+func allocRef(t *testing.T, mb int) messages.CommandRef {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := native(self, "-test.run=^$")
+	ref.Label = "alloc"
+	ref.Payload.Native.Envp = []string{"SHIPOTE_TEST_HELPER=alloc", fmt.Sprintf("SHIPOTE_ALLOC_MB=%d", mb)}
+	return ref
+}
+
+func latestSample(t *testing.T, eng *Engine, ws string, cond func(messages.Sample) bool, what string) messages.Sample {
+	t.Helper()
+	var s messages.Sample
+	eventually(t, 30*time.Second, what, func() bool {
+		h, err := eng.Stats(context.Background(), ws)
+		if err != nil || len(h) == 0 {
+			return false
+		}
+		s = h[len(h)-1]
+		return cond(s)
+	})
+	return s
+}
+
+func TestStatsCPUAndRSS(t *testing.T) {
+	eng := startEngine(t, Config{SampleInterval: 250 * time.Millisecond})
+	ctx := testCtx(t)
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "busy"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Exec(ctx, "busy", native("sh", "-c", "while :; do :; done")); err != nil {
+		t.Fatal(err)
+	}
+	s := latestSample(t, eng, "busy", func(s messages.Sample) bool { return s.CPUPercent >= 80 }, "cpu_percent >= 80")
+	if s.Source != "procfs" || s.CommandsAlive != 1 || s.CPUUsec == 0 {
+		t.Errorf("sample %+v", s)
+	}
+
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "fat"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Exec(ctx, "fat", allocRef(t, 200)); err != nil {
+		t.Fatal(err)
+	}
+	latestSample(t, eng, "fat", func(s messages.Sample) bool { return s.RSSBytes >= 190<<20 }, "rss >= 190 MiB")
+
+	// The allocator as a grandchild in its own session.
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "hidden"}); err != nil {
+		t.Fatal(err)
+	}
+	ref := allocRef(t, 200)
+	self := ref.Payload.Native.Exec
+	ref.Payload.Native.Exec = "sh"
+	ref.Payload.Native.Argv = []string{"-c", "setsid " + self + " -test.run=^$ & sleep 1000"}
+	if _, err := eng.Exec(ctx, "hidden", ref); err != nil {
+		t.Fatal(err)
+	}
+	latestSample(t, eng, "hidden", func(s messages.Sample) bool { return s.RSSBytes >= 190<<20 }, "rss of a setsid grandchild >= 190 MiB")
+}
+
+func TestHistoryIsBounded(t *testing.T) {
+	eng := startEngine(t, Config{SampleInterval: 2 * time.Millisecond})
+	ctx := testCtx(t)
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "ring"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "more than 300 samples taken", func() bool {
+		h, _ := eng.Stats(ctx, "ring")
+		return len(h) == 300 && h[len(h)-1].UptimeMs > 0
+	})
+	for range 20 {
+		h, _ := eng.Stats(ctx, "ring")
+		if len(h) > 300 {
+			t.Fatalf("history holds %d samples", len(h))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestQuotaWarnOncePerExcursion(t *testing.T) {
+	eng := startEngine(t, Config{SampleInterval: 100 * time.Millisecond})
+	ctx := testCtx(t)
+	sub := eng.Events(256)
+	defer sub.Cancel()
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "warned",
+		Soma: messages.Soma{MemoryMaxBytes: 64 << 20}, QuotaEnforce: messages.QuotaWarn}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := eng.Exec(ctx, "warned", allocRef(t, 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	latestSample(t, eng, "warned", func(s messages.Sample) bool { return s.RSSBytes >= 95<<20 }, "over the limit")
+	// Several more samples over the limit.
+	time.Sleep(600 * time.Millisecond)
+	if err := proc.KillGroup(c.Pid, 9); err != nil {
+		t.Fatal(err)
+	}
+	latestSample(t, eng, "warned", func(s messages.Sample) bool { return s.RSSBytes < 64<<20 }, "back under the limit")
+	warnings := 0
+	for {
+		select {
+		case ev := <-sub.C:
+			if ev.Kind == messages.EventQuota && ev.Label == "warned" {
+				warnings++
+				if !strings.Contains(ev.Message, "memory_max_bytes") {
+					t.Errorf("warning %q does not name the limit", ev.Message)
+				}
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if warnings != 1 {
+		t.Errorf("%d warnings for one excursion, want 1", warnings)
+	}
+	c2, _ := eng.Command(ctx, "warned", c.ID)
+	if c2.Error != "" {
+		t.Errorf("warn mode touched the command: %+v", c2)
+	}
+}
+
+func TestQuotaKillWithRlimits(t *testing.T) {
+	eng := startEngine(t, Config{Limits: "rlimit", SampleInterval: 100 * time.Millisecond})
+	ctx := testCtx(t)
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "killed",
+		Soma: messages.Soma{MemoryMaxBytes: 64 << 20}, QuotaEnforce: messages.QuotaKill}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := eng.Exec(ctx, "killed", allocRef(t, 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got messages.CommandInfo
+	eventually(t, 30*time.Second, "the allocator killed by the sampler", func() bool {
+		got, err = eng.Command(ctx, "killed", c.ID)
+		return err == nil && got.State.Ended()
+	})
+	if got.Signal != "SIGKILL" || !strings.Contains(got.Error, "memory_max_bytes") {
+		t.Errorf("command %+v, want killed by SIGKILL with a quota message", got)
+	}
+}
+
+func cgroupV1Usable(t *testing.T) {
+	t.Helper()
+	for _, c := range []string{"memory", "pids", "cpu"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", c, "tasks")); err != nil {
+			t.Skipf("host has no cgroup v1 %s controller mounted at /sys/fs/cgroup/%s", c, c)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("cgroup v1 tests need root to write the hierarchy")
+	}
+}
+
+// cgroupDirs lists cgroup directories whose name contains id.
+func cgroupDirs(id string) []string {
+	var out []string
+	for _, c := range []string{"memory", "pids", "cpu", "cpuacct", "unified"} {
+		root := filepath.Join("/sys/fs/cgroup", c)
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			if strings.Count(strings.TrimPrefix(p, root), "/") > 6 {
+				return filepath.SkipDir
+			}
+			if strings.Contains(d.Name(), id) {
+				out = append(out, p)
+			}
+			return nil
+		})
+	}
+	return out
+}
+
+func TestCgroupV1Limits(t *testing.T) {
+	cgroupV1Usable(t)
+	eng, err := Start(NewActorSystem(nil), Config{Limits: "cgroup1", Grace: time.Second, SampleInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if eng.LimitsBackend() != "cgroup1" {
+		t.Fatalf("backend %s", eng.LimitsBackend())
+	}
+	// pids_max stops a fork loop.
+	pws, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "forky", Soma: messages.Soma{PidsMax: 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork := allocRef(t, 0)
+	fork.Label = "forker"
+	fork.Payload.Native.Envp = []string{"SHIPOTE_TEST_HELPER=forker"}
+	c, err := eng.Exec(ctx, "forky", fork)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var started int
+	eventually(t, 30*time.Second, "the fork loop's count", func() bool {
+		lines, _ := eng.Logs(ctx, "forky", "forker", LogQuery{})
+		for _, l := range lines {
+			if n, ok := strings.CutPrefix(l.Line, "started "); ok {
+				started, _ = strconv.Atoi(n)
+				return true
+			}
+		}
+		return false
+	})
+	desc, _ := proc.Descendants(c.Pid)
+	if n := len(desc) + 1; n > 20 || started >= 100 {
+		t.Errorf("%d processes (%d children started) in a workspace with pids_max 20", n, started)
+	} else {
+		t.Logf("fork loop stopped at %d processes (%d of 100 children started)", n, started)
+	}
+	s := latestSample(t, eng, "forky", func(s messages.Sample) bool { return s.Source == "cgroup1" }, "a cgroup1 sample")
+	if s.CommandsAlive != 1 {
+		t.Errorf("sample %+v", s)
+	}
+
+	// memory_max_bytes: the kernel kills a 200 MiB allocator.
+	mws, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "small", Soma: messages.Soma{MemoryMaxBytes: 64 << 20}, QuotaEnforce: messages.QuotaOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := eng.Exec(ctx, "small", allocRef(t, 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got messages.CommandInfo
+	eventually(t, 30*time.Second, "the allocator killed by the kernel", func() bool {
+		got, err = eng.Command(ctx, "small", a.ID)
+		return err == nil && got.State.Ended()
+	})
+	if got.Signal != "SIGKILL" {
+		t.Errorf("allocator ended with %+v, want SIGKILL from the OOM killer", got)
+	}
+	if dirs := cgroupDirs(pws.ID); len(dirs) == 0 {
+		t.Errorf("no cgroup directory for workspace %s while it runs", pws.ID)
+	}
+	if _, err := eng.RemoveWorkspace(ctx, "forky", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if dirs := cgroupDirs(pws.ID); len(dirs) != 0 {
+		t.Errorf("cgroup directories left after removal: %v", dirs)
+	}
+	if err := eng.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if dirs := cgroupDirs(mws.ID); len(dirs) != 0 {
+		t.Errorf("cgroup directories left after the engine stopped: %v", dirs)
+	}
+}
