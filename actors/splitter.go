@@ -38,7 +38,8 @@ type SplitterConfig struct {
 	Consumers []flow.Consumer
 	// MaxBytesPerSec throttles the output with a token bucket; 0 = none.
 	MaxBytesPerSec int64
-	// BurstBytes is the bucket's size; 0 = max(step, MaxBytesPerSec × 5 ms).
+	// BurstBytes is the bucket's size; 0 = the default described on
+	// throttle (exact long-run rate, ≤ ~1.09 × the rate in any 100 ms).
 	BurstBytes int64
 	// SlowConsumer is "block" (or "", lossless) or "drop".
 	SlowConsumer string
@@ -145,7 +146,6 @@ const (
 	sampleEvery  = 100 * time.Millisecond
 	rateWindow   = time.Second
 	maxStepBytes = 64 << 10 // largest step of a throttled pump
-	burstTime    = 5 * time.Millisecond
 )
 
 // NewSplitterProps returns the props of a splitter actor. The config is
@@ -354,35 +354,59 @@ func (a *splitterActor) stop() {
 
 // throttle is the splitter's token bucket: it turns a request for credit
 // into a grant now or a grant after a delay. It never sleeps.
+//
+// With the default burst it is two buckets, both from golang.org/x/time/rate
+// and both starting empty: one at the rate with a burst of 250 ms, which
+// keeps the long-run rate exact by letting the pump make up for stalls of
+// the machine (timer wake-ups here come up to ~20 ms late), and one at
+// 1.05 × the rate with a 2 ms burst, which bounds every 100 ms window to
+// about 1.09 × the rate while it does (a late step landing with the next). A burst_bytes set by the user makes
+// it one classic bucket of that size.
 type throttle struct {
-	lim       *rate.Limiter
-	burst     int64
-	step      int           // largest bytes asked for at once
-	throttled time.Duration // sum of the delays given
+	long, short *rate.Limiter // short is nil with a user burst
+	max         int64         // the most one grant may carry
+	step        int           // largest bytes asked for at once
+	throttled   time.Duration // sum of the delays given
 }
 
-// newThrottle returns a bucket of bytesPerSec with the given burst (0 =
-// max(step, bytesPerSec × 5 ms)) that starts empty, so the first bytes are
-// paced too.
+const (
+	throttleStep       = 2 * time.Millisecond // of the rate, per step (at most maxStepBytes)
+	throttleShortBurst = 2 * time.Millisecond
+	throttleLongBurst  = 250 * time.Millisecond
+	throttleHeadroom   = 1.05
+)
+
+// newThrottle returns the bucket for bytesPerSec with the user's burst (0 =
+// the default pair of buckets described on throttle).
 func newThrottle(bytesPerSec, burst int64, now time.Time) *throttle {
-	five := max(1, bytesPerSec*int64(burstTime)/int64(time.Second))
-	step := min(int64(maxStepBytes), five)
+	of := func(d time.Duration) int64 { return max(1, bytesPerSec*int64(d)/int64(time.Second)) }
+	t := &throttle{}
 	if burst > 0 {
-		step = min(int64(maxStepBytes), burst)
-	} else {
-		burst = max(step, five)
+		t.step = int(min(maxStepBytes, burst))
+		t.max = burst
+		t.long = rate.NewLimiter(rate.Limit(bytesPerSec), int(burst))
+		t.long.ReserveN(now, int(burst))
+		return t
 	}
-	t := &throttle{lim: rate.NewLimiter(rate.Limit(bytesPerSec), int(burst)), burst: burst, step: int(step)}
-	t.lim.ReserveN(now, int(burst))
+	t.step = int(min(maxStepBytes, of(throttleStep)))
+	short := max(int64(t.step), of(throttleShortBurst))
+	long := max(short, of(throttleLongBurst))
+	t.max = short
+	t.long = rate.NewLimiter(rate.Limit(bytesPerSec), int(long))
+	t.long.ReserveN(now, int(long))
+	t.short = rate.NewLimiter(rate.Limit(float64(bytesPerSec)*throttleHeadroom), int(short))
+	t.short.ReserveN(now, int(short))
 	return t
 }
 
-// reserve takes want bytes (at most the burst) from the bucket and says
-// when they may move.
+// reserve takes want bytes (at most one grant's worth) and says when they
+// may move.
 func (t *throttle) reserve(now time.Time, want int64) (int64, time.Duration) {
-	n := min(max(want, 1), t.burst)
-	r := t.lim.ReserveN(now, int(n))
-	d := r.DelayFrom(now)
+	n := min(max(want, 1), t.max)
+	d := t.long.ReserveN(now, int(n)).DelayFrom(now)
+	if t.short != nil {
+		d = max(d, t.short.ReserveN(now, int(n)).DelayFrom(now))
+	}
 	if d > 0 {
 		t.throttled += d
 	}

@@ -1,0 +1,317 @@
+// This file owns running an up file: the in-process engine, starting
+// everything in order, the live view, deciding when everything has ended,
+// and the final summary.
+
+package up
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/shipote/shipote"
+	"github.com/shipote/shipote/internal/cli/cmdutil"
+	"github.com/shipote/shipote/internal/cli/dash"
+	"github.com/shipote/shipote/internal/cli/events"
+	"github.com/shipote/shipote/internal/cli/ps"
+	"github.com/shipote/shipote/messages"
+)
+
+// pollInterval is how often up checks whether everything has ended.
+const pollInterval = 200 * time.Millisecond
+
+// tracked is what up started and waits for.
+type tracked struct {
+	workspaces []string // IDs, in file order
+	commands   map[string]bool
+	pipelines  map[string]bool
+}
+
+func upRun(ctx context.Context, o *Options) error {
+	uf, err := Load(o.IO, o.File)
+	if err != nil {
+		return err
+	}
+	log := newLogger(o.IO.ErrOut, o.LogLevel)
+	defer log.Sync() //nolint:errcheck // stderr may not sync
+
+	system := shipote.NewActorSystem(log)
+	defer system.Shutdown()
+	eng, err := shipote.Start(system, shipote.Config{
+		Logger:    log,
+		Grace:     o.Grace,
+		Limits:    o.Limits,
+		StatePath: o.StatePath,
+		// Each up gets its own cgroup subtree: an engine sweeps its subtree
+		// at start, and must not touch a daemon's or another up's.
+		CgroupParent: "shipote-up-" + strconv.Itoa(os.Getpid()),
+	})
+	if err != nil {
+		return err
+	}
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		sctx, cancel := context.WithTimeout(context.Background(), o.Grace+30*time.Second)
+		defer cancel()
+		if err := eng.Stop(sctx); err != nil {
+			return fmt.Errorf("stop engine: %w", err)
+		}
+		return nil
+	}
+	defer stop()
+
+	sub := eng.Events(1024)
+	defer sub.Cancel()
+
+	tr, err := start(ctx, eng, uf, o)
+	if err != nil {
+		if ctx.Err() != nil {
+			return errors.Join(cmdutil.ErrInterrupted, stop())
+		}
+		return errors.Join(err, stop())
+	}
+
+	tty := o.IO.IsStdoutTTY()
+	poll := time.NewTicker(pollInterval)
+	defer poll.Stop()
+	var lastDraw time.Time
+	for {
+		if tty && time.Since(lastDraw) >= o.Interval {
+			lastDraw = time.Now()
+			if err := draw(ctx, eng, tr, o, true); err != nil && ctx.Err() == nil {
+				return errors.Join(err, stop())
+			}
+		}
+		done, err := finished(ctx, eng, tr)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			return errors.Join(err, stop())
+		case done:
+			if tty {
+				draw(ctx, eng, tr, o, true)
+			}
+			ok, sumErr := summary(ctx, eng, tr, o.IO.Out, o.Now())
+			if err := stop(); err != nil {
+				return err
+			}
+			if sumErr != nil {
+				return sumErr
+			}
+			if !ok {
+				return &cmdutil.ExitError{Code: 1, Err: errors.New("a pipeline did not succeed")}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(o.IO.ErrOut, "shipote: stopping everything")
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, _ = summary(sctx, eng, tr, o.IO.Out, o.Now())
+			cancel()
+			if err := stop(); err != nil {
+				return errors.Join(cmdutil.ErrInterrupted, err)
+			}
+			return cmdutil.ErrInterrupted
+		case ev, ok := <-sub.C:
+			if ok && !tty {
+				fmt.Fprintln(o.IO.Out, events.Format(ev))
+			}
+		case <-poll.C:
+		}
+	}
+}
+
+// start creates every workspace, starts its commands in order, then runs
+// its pipelines. A workspace restored from --state is reused, and a
+// pipeline already running there under the same label is not started twice.
+func start(ctx context.Context, eng *shipote.Engine, uf *messages.UpFile, o *Options) (*tracked, error) {
+	tr := &tracked{commands: make(map[string]bool), pipelines: make(map[string]bool)}
+	for i, w := range uf.Workspaces {
+		where := fmt.Sprintf("workspaces[%d] (%s)", i, w.Label)
+		info, err := eng.CreateWorkspace(ctx, w.WorkspaceSpec)
+		if errors.Is(err, messages.ErrConflict) && o.StatePath != "" {
+			info, err = eng.Workspace(ctx, w.Label)
+		}
+		if err != nil {
+			return tr, fmt.Errorf("%s: create workspace: %w", where, err)
+		}
+		tr.workspaces = append(tr.workspaces, info.ID)
+		for j, c := range w.Commands {
+			ci, err := eng.Exec(ctx, info.ID, c)
+			if err != nil {
+				return tr, fmt.Errorf("%s.commands[%d]: %w", where, j, err)
+			}
+			tr.commands[ci.ID] = true
+		}
+		running := make(map[string]string)
+		if existing, err := eng.Pipelines(ctx, info.ID); err == nil {
+			for _, p := range existing {
+				if !p.State.Ended() {
+					running[p.Label] = p.ID
+				}
+			}
+		}
+		for j, p := range w.Pipelines {
+			if id, ok := running[p.Label]; ok {
+				tr.pipelines[id] = true
+				continue
+			}
+			pi, err := eng.RunPipeline(ctx, info.ID, p, false)
+			if err != nil {
+				return tr, fmt.Errorf("%s.pipelines[%d]: %w", where, j, err)
+			}
+			tr.pipelines[pi.ID] = true
+		}
+	}
+	return tr, nil
+}
+
+// view gathers what up started.
+func view(ctx context.Context, eng *shipote.Engine, tr *tracked) (dash.Frame, error) {
+	var f dash.Frame
+	for _, id := range tr.workspaces {
+		w, err := eng.Workspace(ctx, id)
+		if errors.Is(err, messages.ErrNotFound) {
+			continue // reaped or expired
+		}
+		if err != nil {
+			return f, err
+		}
+		f.Workspaces = append(f.Workspaces, w)
+		cmds, err := eng.Commands(ctx, id)
+		if err != nil && !errors.Is(err, messages.ErrNotFound) {
+			return f, err
+		}
+		f.Commands = append(f.Commands, cmds...)
+		runs, err := eng.Pipelines(ctx, id)
+		if err != nil && !errors.Is(err, messages.ErrNotFound) {
+			return f, err
+		}
+		for _, p := range runs {
+			if tr.pipelines[p.ID] {
+				f.Pipelines = append(f.Pipelines, p)
+			}
+		}
+	}
+	return f, nil
+}
+
+// finished reports whether every pipeline up started has ended and every
+// command it started has exited for good. A workspace that is gone
+// (reaped, expired) has ended everything in it.
+func finished(ctx context.Context, eng *shipote.Engine, tr *tracked) (bool, error) {
+	f, err := view(ctx, eng, tr)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range f.Commands {
+		if tr.commands[c.ID] && !c.State.Ended() {
+			return false, nil
+		}
+	}
+	for _, p := range f.Pipelines {
+		if !p.State.Ended() {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func draw(ctx context.Context, eng *shipote.Engine, tr *tracked, o *Options, clear bool) error {
+	f, err := view(ctx, eng, tr)
+	if err != nil {
+		return err
+	}
+	f.Title = "shipote up " + o.File
+	f.ShowCommands = true
+	var buf bytes.Buffer
+	if clear {
+		buf.WriteString(cmdutil.ClearScreen)
+	}
+	dash.Render(&buf, f, o.Now())
+	buf.WriteString("\nCtrl-C stops everything.\n")
+	_, err = o.IO.Out.Write(buf.Bytes())
+	return err
+}
+
+// summary prints each pipeline's state and its flow channels' totals, and
+// each command's end; it reports whether every pipeline succeeded.
+func summary(ctx context.Context, eng *shipote.Engine, tr *tracked, w io.Writer, now time.Time) (bool, error) {
+	f, err := view(ctx, eng, tr)
+	if err != nil {
+		return false, err
+	}
+	labels := make(map[string]string)
+	for _, ws := range f.Workspaces {
+		labels[ws.ID] = ws.Spec.Label
+	}
+	ok := true
+	seen := make(map[string]bool)
+	fmt.Fprintln(w, "\nsummary:")
+	for _, p := range f.Pipelines {
+		seen[p.ID] = true
+		if p.State != messages.PipelineSucceeded {
+			ok = false
+		}
+		took := ""
+		if !p.StartedAt.IsZero() {
+			end := p.EndedAt
+			if end.IsZero() {
+				end = now
+			}
+			took = " in " + cmdutil.FormatDuration(end.Sub(p.StartedAt))
+		}
+		fmt.Fprintf(w, "  pipeline %s/%s: %s%s", labels[p.Workspace], p.Label, p.State, took)
+		if p.Restarts > 0 {
+			fmt.Fprintf(w, " after %d restarts", p.Restarts)
+		}
+		if p.Error != "" {
+			fmt.Fprintf(w, " (%s)", p.Error)
+		}
+		fmt.Fprintln(w)
+		for _, s := range p.Splitters {
+			for _, ch := range s.Channels {
+				drop := ""
+				if ch.DroppedBytes > 0 {
+					drop = ", dropped " + strconv.FormatUint(ch.DroppedBytes, 10)
+				}
+				fmt.Fprintf(w, "    %s → %s: %d bytes%s\n", ch.From, ch.To, ch.BytesTotal, drop)
+			}
+		}
+	}
+	if missing := len(tr.pipelines) - len(seen); missing > 0 {
+		ok = false
+		fmt.Fprintf(w, "  %d pipeline(s) no longer known (their workspace is gone)\n", missing)
+	}
+	for _, c := range f.Commands {
+		if tr.commands[c.ID] {
+			fmt.Fprintf(w, "  command %s/%s: %s\n", labels[c.Workspace], c.Label, ps.State(c))
+		}
+	}
+	return ok, nil
+}
+
+func newLogger(w io.Writer, level string) *zap.Logger {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		lvl = zapcore.WarnLevel
+	}
+	cfg := zap.NewProductionEncoderConfig()
+	cfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	cfg.EncodeLevel = zapcore.CapitalLevelEncoder
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(cfg), zapcore.Lock(zapcore.AddSync(w)), lvl)
+	return zap.New(core)
+}
