@@ -67,7 +67,7 @@ func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) error {
 	var spec messages.WorkspaceSpec
-	if err := s.decodeBody(w, r, &spec); err != nil {
+	if err := s.decodeBody(r, &spec); err != nil {
 		return err
 	}
 	info, err := s.eng.CreateWorkspace(r.Context(), spec)
@@ -108,7 +108,7 @@ func (s *Server) listCommands(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
 	var ref messages.CommandRef
-	if err := s.decodeBody(w, r, &ref); err != nil {
+	if err := s.decodeBody(r, &ref); err != nil {
 		return err
 	}
 	info, err := s.eng.Exec(r.Context(), r.PathValue("ws"), ref)
@@ -224,7 +224,7 @@ func (s *Server) runPipeline(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var spec messages.PipelineSpec
-	if err := s.decodeBody(w, r, &spec); err != nil {
+	if err := s.decodeBody(r, &spec); err != nil {
 		return err
 	}
 	info, err := s.eng.RunPipeline(r.Context(), r.PathValue("ws"), spec, tap)
@@ -306,7 +306,7 @@ func (s *Server) listSaved(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) putSaved(w http.ResponseWriter, r *http.Request) error {
 	var spec messages.PipelineSpec
-	if err := s.decodeBody(w, r, &spec); err != nil {
+	if err := s.decodeBody(r, &spec); err != nil {
 		return err
 	}
 	name := r.PathValue("name")

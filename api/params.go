@@ -4,7 +4,6 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,17 +14,23 @@ import (
 	"github.com/shipote/shipote/messages"
 )
 
+// drainFactor bounds how much of an oversized body is read and dropped
+// (drainFactor × the limit), so that the client, still writing, gets the
+// 413 answer rather than a broken pipe.
+const drainFactor = 8
+
 // decodeBody reads r's body, at most MaxBodyBytes, and decodes it strictly
 // (JSON or YAML) into v.
-func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+func (s *Server) decodeBody(r *http.Request, v any) error {
+	limit := s.opts.MaxBodyBytes
+	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeMalformed,
-				Message: fmt.Sprintf("request body is larger than the limit of %d bytes", mb.Limit)}
-		}
 		return newError(CodeMalformed, "", "reading the request body: "+err.Error())
+	}
+	if int64(len(data)) > limit {
+		_, _ = io.CopyN(io.Discard, r.Body, drainFactor*limit)
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeMalformed,
+			Message: fmt.Sprintf("request body is larger than the limit of %d bytes", limit)}
 	}
 	if err := messages.DecodeSpec(data, v); err != nil {
 		return fmt.Errorf("request body: %w", err)

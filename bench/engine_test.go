@@ -53,3 +53,16 @@ func TestRunEngineQuick(t *testing.T) {
 		t.Log(FormatRow(row))
 	}
 }
+
+func TestRunPersistQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark harness smoke test")
+	}
+	r := NewReport(nil)
+	if err := RunPersist(context.Background(), r, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range r.Rows() {
+		t.Log(FormatRow(row))
+	}
+}

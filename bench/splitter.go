@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -323,6 +324,9 @@ func splitThrottle(ctx context.Context, r *Report, dur time.Duration) error {
 		} else if base, err = splitThrottledPV(ctx, pv, rate, dur); err != nil {
 			return err
 		}
+		if la := splitLoadAvg(); la != "" {
+			note += "; load average " + la
+		}
 		name := fmt.Sprintf("throttle %d MB/s", rate/1_000_000)
 		errPct := (got.avg/float64(rate) - 1) * 100
 		r.Add(Row{Group: "splitter", Name: name + " error", Value: splitAbs(errPct), Unit: "%",
@@ -442,6 +446,20 @@ func splitThrottledPV(ctx context.Context, pv string, rate int64, dur time.Durat
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	return res, err
+}
+
+// splitLoadAvg returns the 1-minute load average, which explains a noisy
+// throttle row (timer wake-ups stall under load).
+func splitLoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 func splitAbs(x float64) float64 {

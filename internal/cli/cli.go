@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -105,9 +106,12 @@ func printError(w io.Writer, socket string, err error) {
 		fmt.Fprintln(w, "shipote: interrupted")
 		return
 	}
-	msg := err.Error()
+	msg := strings.TrimPrefix(err.Error(), "shipote: ")
 	if errors.Is(err, api.ErrUnreachable) {
-		msg = fmt.Sprintf("%s (socket %s; is `shipote daemon` running?)", msg, socket)
+		if !strings.Contains(msg, socket) {
+			msg += " (socket " + socket + ")"
+		}
+		msg += "; is `shipote daemon` running?"
 	}
 	fmt.Fprintln(w, "shipote: "+msg)
 }

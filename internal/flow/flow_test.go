@@ -686,6 +686,64 @@ func TestCloseStopsABlockedPumpAndReleasesFiles(t *testing.T) {
 	}
 }
 
+// TestBlockingDescriptorsAreAdopted gives the splitter files made with
+// os.NewFile from blocking descriptors (not in Go's poller): it must still
+// deliver, wait without blocking a thread forever, and stop on Close.
+func TestBlockingDescriptorsAreAdopted(t *testing.T) {
+	blockingPipe := func() (*os.File, *os.File) {
+		var p [2]int
+		if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		return os.NewFile(uintptr(p[0]), "r"), os.NewFile(uintptr(p[1]), "w")
+	}
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			sr, sw := blockingPipe()
+			cr, cw := blockingPipe()
+			cmd := exec.Command("wc", "-c")
+			cmd.Stdin = cr
+			wc := start(t, cmd)
+			cr.Close()
+			s, err := Start(sr, []Consumer{{Name: "wc", W: cw}}, Config{Copy: eng.copy}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			// The pump waits for the source in Go's poller; Close must not be
+			// needed to get the bytes through.
+			time.Sleep(10 * time.Millisecond)
+			if _, err := sw.Write(bytes.Repeat([]byte("z"), 300000)); err != nil {
+				t.Fatal(err)
+			}
+			sw.Close()
+			<-s.Done()
+			if err := wc.Wait(t); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(wc.out.String()); got != "300000" {
+				t.Errorf("wc -c = %s", got)
+			}
+		})
+	}
+	// A pump parked on a blocking-born source is woken by Close.
+	sr, sw := blockingPipe()
+	defer sw.Close()
+	_, c := consumer(t, "c", "cat")
+	s, err := Start(sr, []Consumer{c}, Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not wake the pump")
+	}
+}
+
 func countFds(t testing.TB) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")

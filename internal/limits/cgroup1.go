@@ -23,6 +23,7 @@ import (
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/shipote/shipote/internal/proc"
 )
@@ -93,7 +94,7 @@ func newCgroup1(parent string, abs bool) (*cgroup1Backend, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("cannot create %s: %w", dir, err)
 		}
-		if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+		if err := unix.Access(dir, unix.W_OK); err != nil {
 			return nil, fmt.Errorf("%s is not writable: %w", dir, err)
 		}
 		b.parentRel[c] = rel

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -157,7 +158,11 @@ func (b *cgroup2Backend) Create(id string, l Limits) (Group, error) {
 		_ = m.Delete()
 		return nil, fmt.Errorf("limits: open cgroup2 group %s: %w", id, err)
 	}
-	return &cgroup2Group{id: id, dir: dir, m: m, fd: fd, rlimits: nofileRlimits(l)}, nil
+	g := &cgroup2Group{id: id, dir: dir, m: m, fd: fd, rlimits: nofileRlimits(l)}
+	// The fd outlives Remove on purpose (see Placement) and is closed once
+	// the Group is unreachable.
+	runtime.AddCleanup(g, func(fd int) { _ = unix.Close(fd) }, fd)
+	return g, nil
 }
 
 // Sweep implements Backend.
@@ -187,19 +192,19 @@ type cgroup2Group struct {
 	dir     string
 	m       *cgroup2.Manager
 	rlimits []proc.Rlimit
+	fd      int // the group's directory, for CLONE_INTO_CGROUP; -1 for a swept group
 
-	mu sync.Mutex // guards fd; serialises Remove
-	fd int        // the group's directory, for CLONE_INTO_CGROUP; -1 once removed
+	mu sync.Mutex // serialises Remove
 }
 
 var _ Group = (*cgroup2Group)(nil)
 
 // Placement implements Group: clone3 with CLONE_INTO_CGROUP and this fd
 // (os/exec: SysProcAttr.UseCgroupFD and CgroupFD). The fd is owned by the
-// Group and is closed by Remove; it is -1 after that.
+// Group and stays open while the Group is reachable, even after Remove: a
+// spawn racing with Remove then fails (the kernel refuses to clone into a
+// removed cgroup) instead of starting the process outside any group.
 func (g *cgroup2Group) Placement() proc.Placement {
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	return proc.Placement{CgroupFD: g.fd}
 }
 
@@ -289,10 +294,6 @@ func (g *cgroup2Group) Remove(ctx context.Context) error {
 			err = rmdirRetry(ctx, g.dir)
 		}
 		if err == nil {
-			if g.fd >= 0 {
-				_ = unix.Close(g.fd)
-				g.fd = -1
-			}
 			return nil
 		}
 		t := time.NewTimer(10 * time.Millisecond)

@@ -144,6 +144,35 @@ func TestPlacementProcsRemove(t *testing.T) {
 		if pids, err := g.Procs(); len(pids) != 0 || err != nil {
 			t.Errorf("Procs after Remove = %v, %v", pids, err)
 		}
+		// A spawn racing with Remove fails instead of escaping the group.
+		late := exec.Command("sleep", "60")
+		if err := startPlaced(g.Placement(), late); err == nil {
+			reap(t, late)
+			t.Errorf("spawn with the Placement of a removed group started pid %d", late.Process.Pid)
+		} else {
+			t.Logf("spawn after Remove: %v", err)
+		}
+	})
+}
+
+func TestKillDoesNotWaitForReaping(t *testing.T) {
+	forEachCgroup(t, func(t *testing.T, b Backend) {
+		g := mustCreate(t, b, "zombie", Limits{})
+		cmd := exec.Command("sleep", "60")
+		if err := startPlaced(g.Placement(), cmd); err != nil {
+			t.Fatal(err)
+		}
+		// Not reaped until Kill returns: a killed member leaves the group
+		// when it exits, not when its parent waits for it.
+		if err := g.Kill(syscall.SIGKILL); err != nil {
+			t.Fatalf("Kill with an unreaped member: %v", err)
+		}
+		if !isZombie(cmd.Process.Pid) {
+			t.Errorf("pid %d is not a zombie after Kill", cmd.Process.Pid)
+		}
+		if err := cmd.Wait(); !killedBy(err, syscall.SIGKILL) {
+			t.Errorf("exit = %v, want SIGKILL", err)
+		}
 	})
 }
 

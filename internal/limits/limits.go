@@ -126,7 +126,9 @@ type Backend interface {
 // Group is one workspace's envelope. Its methods are safe for concurrent use.
 type Group interface {
 	// Placement says where a process of this workspace must be born. For
-	// cgroup2 the CgroupFD is owned by the Group and stays valid until Remove.
+	// cgroup2 the CgroupFD is owned by the Group and stays open while the
+	// Group is reachable. After Remove, a spawn with it fails rather than
+	// starting a process outside the group.
 	Placement() proc.Placement
 	// Rlimits are per-process rlimits every process of the workspace must
 	// carry: RLIMIT_NOFILE when NofileMax is set (cgroups have no fd limit).

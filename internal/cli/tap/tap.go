@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shipote/shipote/messages"
 
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 )
@@ -50,8 +53,11 @@ func tapRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	rc, err := c.Tap(ctx, o.Run, o.Node)
+	rc, err := open(ctx, c, o)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("tap: %w", err)
 	}
 	// Closing the stream when ctx ends unblocks the copy.
@@ -66,4 +72,28 @@ func tapRun(ctx context.Context, o *Options) error {
 		return fmt.Errorf("tap: %w", err)
 	}
 	return nil
+}
+
+// startWait bounds how long tap waits for a run that is still starting.
+const startWait = 10 * time.Second
+
+// open opens the tap. A run that is starting or waiting to restart has no
+// live splitter yet (a conflict): open waits for it, up to startWait.
+func open(ctx context.Context, c cmdutil.Client, o *Options) (io.ReadCloser, error) {
+	deadline := time.Now().Add(startWait)
+	for {
+		rc, err := c.Tap(ctx, o.Run, o.Node)
+		if err == nil || !errors.Is(err, messages.ErrConflict) || time.Now().After(deadline) {
+			return rc, err
+		}
+		p, perr := c.Pipeline(ctx, o.Run)
+		if perr != nil || p.State.Ended() {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -1,0 +1,138 @@
+// Command shipote-bench runs shipote's benchmark harness: every figure is
+// printed beside a baseline measured in the same run, and the table is
+// written to a Markdown file with the machine and the date.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/shipote/shipote/bench"
+)
+
+type suite struct {
+	name string
+	run  func(context.Context, *bench.Report, bool) error
+}
+
+var suites = []suite{
+	{"spawn", bench.RunSpawn},
+	{"engine", bench.RunEngine},
+	{"splitter", bench.RunSplitter},
+	{"sampler", bench.RunSampler},
+	{"snapshot", bench.RunSnapshot},
+	{"persist", bench.RunPersist},
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "a fast subset: smaller sizes, one run each")
+	out := flag.String("out", "", "write the results as Markdown to this file")
+	only := flag.String("only", "", "comma-separated suites to run ("+names()+")")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	r := bench.NewReport(os.Stdout)
+	started := time.Now()
+	var failed []string
+	for _, s := range suites {
+		if *only != "" && !contains(strings.Split(*only, ","), s.name) {
+			continue
+		}
+		fmt.Printf("== %s\n", s.name)
+		t0 := time.Now()
+		if err := s.run(ctx, r, *quick); err != nil {
+			fmt.Fprintf(os.Stderr, "shipote-bench: %s: %v\n", s.name, err)
+			failed = append(failed, s.name)
+		}
+		fmt.Printf("   (%s took %v)\n", s.name, time.Since(t0).Round(time.Second))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(markdown(r.Rows(), *quick, time.Since(started))), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "shipote-bench:", err)
+			os.Exit(1)
+		}
+		fmt.Println("wrote", *out)
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(os.Stderr, "shipote-bench: failed suites: %s\n", strings.Join(failed, ", "))
+		os.Exit(1)
+	}
+}
+
+func names() string {
+	var n []string
+	for _, s := range suites {
+		n = append(n, s.name)
+	}
+	return strings.Join(n, ",")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if strings.TrimSpace(x) == s {
+			return true
+		}
+	}
+	return false
+}
+
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0]); len(f) >= 2 {
+			mem = f[1] + " kB RAM"
+		}
+	}
+	kernel := ""
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%d cores (%s), %s, %s, %s", runtime.NumCPU(), cpu, mem, kernel, runtime.Version())
+}
+
+func markdown(rows []bench.Row, quick bool, took time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# shipote benchmarks\n\n")
+	fmt.Fprintf(&b, "Measured %s on %s; `make bench%s`, %v in all.\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(), map[bool]string{true: "-quick", false: ""}[quick], took.Round(time.Second))
+	fmt.Fprintf(&b, "Every figure is beside a baseline measured in the same run; the ratio is figure ÷ baseline. "+
+		"Medians of the runs, with min–max where there were several.\n\n")
+	fmt.Fprintf(&b, "| group | figure | shipote | baseline | baseline value | ratio | target | verdict |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		val := fmt.Sprintf("%.3f %s", r.Value, r.Unit)
+		if r.Min != 0 || r.Max != 0 {
+			val += fmt.Sprintf(" (%.3f–%.3f)", r.Min, r.Max)
+		}
+		verdict := ""
+		if r.Met != nil {
+			verdict = map[bool]string{true: "met", false: "**not met**"}[*r.Met]
+		}
+		note := ""
+		if r.Note != "" {
+			note = " — " + r.Note
+		}
+		fmt.Fprintf(&b, "| %s | %s%s | %s | %s | %.3f %s | %.2fx | %s | %s |\n",
+			r.Group, r.Name, note, val, r.Baseline, r.Base, r.Unit, r.Ratio(), r.Target, verdict)
+	}
+	return b.String()
+}

@@ -1,0 +1,165 @@
+// persist.go measures persistence through the engine: create-workspace
+// throughput with durable acknowledgements under concurrent clients (group
+// commit) against one write+fsync per create; a full snapshot built by the
+// persistence actor (request-reply to every workspace) and written, against
+// encoding/json + write + fsync of the same data; and restore time.
+
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/shipote/shipote"
+	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/persistence"
+)
+
+// RunPersist runs the engine-level persistence figures.
+func RunPersist(ctx context.Context, r *Report, quick bool) error {
+	creates, clients := 1024, 64
+	sizes := []int{1000, 10000}
+	if quick {
+		creates, sizes = 256, []int{1000}
+	}
+	if err := persistGroupCommit(ctx, r, creates, clients); err != nil {
+		return err
+	}
+	for _, n := range sizes {
+		if err := persistSnapshot(ctx, r, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func persistGroupCommit(ctx context.Context, r *Report, creates, clients int) error {
+	dir, err := os.MkdirTemp("", "shipote-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none", StatePath: filepath.Join(dir, "state.json")})
+	if err != nil {
+		return err
+	}
+	defer eng.Stop(context.Background())
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	per := creates / clients
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: fmt.Sprintf("c%d-%d", c, i)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	grouped := float64(per*clients) / time.Since(start).Seconds()
+
+	// Baseline: what a store without group commit does, one durable write
+	// per create, of a document growing the same way.
+	st := &persistence.State{Version: persistence.CurrentVersion}
+	path := filepath.Join(dir, "naive.json")
+	start = time.Now()
+	for i := range per * clients {
+		st.Workspaces = append(st.Workspaces, persistence.WorkspaceEntry{ID: messages.NewID(), Spec: messages.WorkspaceSpec{Label: fmt.Sprintf("n%d", i)}})
+		if _, err := PlainSave(path, st); err != nil {
+			return err
+		}
+	}
+	naive := float64(per*clients) / time.Since(start).Seconds()
+	r.Add(Row{
+		Group: "persist", Name: fmt.Sprintf("durable creates/s, %d clients", clients), Value: grouped, Unit: "creates/s",
+		Baseline: "one write+fsync per create", Base: naive, HigherIsBetter: true,
+		Target: ">= 5x", Met: Bool(grouped >= 5*naive),
+	})
+	return nil
+}
+
+func persistSnapshot(ctx context.Context, r *Report, n int) error {
+	dir, err := os.MkdirTemp("", "shipote-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "state.json")
+	st := SnapshotState(n, 16)
+	now := time.Now()
+	for i := range st.Workspaces {
+		// Fresh IDs and no TTL, so that every entry restores.
+		st.Workspaces[i].ID = messages.NewIDAt(now)
+		st.Workspaces[i].Spec.TTLMs = 0
+		st.Workspaces[i].Spec.Permissions.Workdir = ""
+		st.Workspaces[i].Spec.Permissions.UID = nil
+		st.Workspaces[i].Spec.Permissions.GID = nil
+	}
+	st.LivePipelines = nil
+	data, err := persistence.Encode(st)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return err
+	}
+
+	t0 := time.Now()
+	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none", StatePath: path})
+	if err != nil {
+		return err
+	}
+	restore := time.Since(t0)
+	defer eng.Stop(context.Background())
+	if got := eng.RestoreReport().Workspaces; got != n {
+		return fmt.Errorf("restored %d of %d workspaces: %v", got, n, eng.RestoreReport().Skipped)
+	}
+	t0 = time.Now()
+	var v persistence.State
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	plainLoad := time.Since(t0)
+	r.Add(Row{
+		Group: "persist", Name: fmt.Sprintf("restore %d workspaces (start to ready)", n), Value: ms(restore), Unit: "ms",
+		Baseline: "json.Unmarshal of the file", Base: ms(plainLoad),
+	})
+
+	// A create forces a full snapshot: gathered from every workspace
+	// actor, encoded, written, fsynced.
+	var builds, plains []float64
+	for i := range 5 {
+		t0 = time.Now()
+		if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: fmt.Sprintf("extra-%d", i)}); err != nil {
+			return err
+		}
+		builds = append(builds, ms(time.Since(t0)))
+		t0 = time.Now()
+		if _, err := PlainSave(filepath.Join(dir, "plain.json"), st); err != nil {
+			return err
+		}
+		plains = append(plains, ms(time.Since(t0)))
+	}
+	med, lo, hi := Median(builds)
+	base, _, _ := Median(plains)
+	r.Add(Row{
+		Group: "persist", Name: fmt.Sprintf("snapshot build+write, %d workspaces x 16 samples", n), Value: med, Min: lo, Max: hi,
+		Unit: "ms", Baseline: "json.Marshal+write+fsync", Base: base, Target: "<= 2x", Met: Bool(med <= 2*base),
+	})
+	return nil
+}

@@ -1,0 +1,185 @@
+package persistence_test
+
+import (
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shipote/shipote/actors"
+	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/persistence"
+)
+
+// fakeWorkspace answers snapshot requests with its entry, unless silent.
+type fakeWorkspace struct {
+	id     string
+	label  string
+	silent bool
+}
+
+func (f *fakeWorkspace) Receive(ctx actor.Context) {
+	if m, ok := ctx.Message().(*actors.SnapshotWorkspace); ok && !f.silent {
+		ctx.Respond(&actors.WorkspaceSnapshot{Gen: m.Gen, ID: f.id, Spec: messages.WorkspaceSpec{Label: f.label}})
+	}
+}
+
+// fakeEngine answers with a fixed registry.
+type fakeEngine struct {
+	mu   *sync.Mutex
+	ws   *[]actors.WorkspacePID
+	asks *int
+}
+
+func (f *fakeEngine) Receive(ctx actor.Context) {
+	if m, ok := ctx.Message().(*actors.SnapshotEngine); ok {
+		f.mu.Lock()
+		*f.asks++
+		ws := append([]actors.WorkspacePID(nil), (*f.ws)...)
+		f.mu.Unlock()
+		ctx.Respond(&actors.EngineSnapshot{Gen: m.Gen, Workspaces: ws})
+	}
+}
+
+type harness struct {
+	system *actor.ActorSystem
+	store  *persistence.Store
+	pid    *actor.PID
+	mu     sync.Mutex
+	ws     []actors.WorkspacePID
+	asks   int
+	wg     sync.WaitGroup
+}
+
+func newHarness(t *testing.T, initial *persistence.State) *harness {
+	t.Helper()
+	h := &harness{system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))}
+	store, err := persistence.Open(filepath.Join(t.TempDir(), "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.store = store
+	engine := h.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &fakeEngine{mu: &h.mu, ws: &h.ws, asks: &h.asks}
+	}))
+	h.pid = h.system.Root.Spawn(persistence.NewActorProps(persistence.ActorConfig{
+		System:  h.system,
+		Store:   store,
+		Engine:  engine,
+		Timeout: 200 * time.Millisecond,
+		Initial: initial,
+		Go: func(f func()) {
+			h.wg.Add(1)
+			go func() { defer h.wg.Done(); f() }()
+		},
+	}))
+	t.Cleanup(func() {
+		_ = h.system.Root.PoisonFuture(h.pid).Wait()
+		_ = h.system.Root.PoisonFuture(engine).Wait()
+		h.wg.Wait()
+		store.Close()
+	})
+	return h
+}
+
+func (h *harness) addWorkspace(id, label string, silent bool) {
+	pid := h.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &fakeWorkspace{id: id, label: label, silent: silent}
+	}))
+	h.mu.Lock()
+	h.ws = append(h.ws, actors.WorkspacePID{ID: id, PID: pid})
+	h.mu.Unlock()
+}
+
+func (h *harness) commit(t *testing.T) {
+	t.Helper()
+	done := make(chan error, 1)
+	h.system.Root.Send(h.pid, &persistence.Commit{Done: func(err error) { done <- err }})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("commit not answered")
+	}
+}
+
+func (h *harness) load(t *testing.T) *persistence.State {
+	t.Helper()
+	st, problems, corrupt, err := h.store.Load()
+	if err != nil || corrupt != nil || len(problems) > 0 {
+		t.Fatalf("load: %v %v %v", err, corrupt, problems)
+	}
+	return st
+}
+
+func TestSlowWorkspaceKeepsItsEntry(t *testing.T) {
+	quiet, loud := messages.NewID(), messages.NewID()
+	initial := &persistence.State{Version: persistence.CurrentVersion, Workspaces: []persistence.WorkspaceEntry{
+		{ID: quiet, Spec: messages.WorkspaceSpec{Label: "quiet"}, StatsHistory: []messages.Sample{{TimestampMs: 7, Source: "procfs"}}},
+	}}
+	h := newHarness(t, initial)
+	h.addWorkspace(quiet, "quiet-now", true)
+	h.addWorkspace(loud, "loud", false)
+	h.commit(t)
+	st := h.load(t)
+	if len(st.Workspaces) != 2 {
+		t.Fatalf("snapshot has %d workspaces, want 2 (the silent one kept): %+v", len(st.Workspaces), st.Workspaces)
+	}
+	for _, w := range st.Workspaces {
+		if w.ID == quiet && (w.Spec.Label != "quiet" || len(w.StatsHistory) != 1) {
+			t.Errorf("silent workspace's entry is not the previous one: %+v", w)
+		}
+	}
+}
+
+func TestGroupCommitSharesWrites(t *testing.T) {
+	h := newHarness(t, nil)
+	h.addWorkspace(messages.NewID(), "one", false)
+	const n = 64
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := make(chan error, 1)
+			h.system.Root.Send(h.pid, &persistence.Commit{Done: func(err error) { done <- err }})
+			errs <- <-done
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.mu.Lock()
+	asks := h.asks
+	h.mu.Unlock()
+	if asks >= n {
+		t.Errorf("%d commits took %d snapshots; group commit should share them", n, asks)
+	}
+	t.Logf("%d concurrent commits, %d snapshots written", n, asks)
+}
+
+func TestCleanSaveIsSkipped(t *testing.T) {
+	h := newHarness(t, nil)
+	done := make(chan bool, 1)
+	h.system.Root.Send(h.pid, &persistence.SaveNow{Done: func(saved bool, err error) { done <- saved }})
+	if <-done {
+		t.Error("a save with nothing changed wrote the file")
+	}
+	h.system.Root.Send(h.pid, &persistence.MarkDirty{})
+	h.system.Root.Send(h.pid, &persistence.SaveNow{Done: func(saved bool, err error) { done <- saved }})
+	if !<-done {
+		t.Error("a dirty save did not write")
+	}
+}
