@@ -11,9 +11,14 @@ package shipote
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -44,7 +49,12 @@ type Config struct {
 	// then cgroup v1, then rlimits), "cgroup2", "cgroup1", "rlimit", or
 	// "none" (no kernel limits, process groups only).
 	Limits string
-	// CgroupParent is the cgroup subtree for workspaces; "" = "shipote".
+	// CgroupParent is the cgroup subtree for workspaces, nested under the
+	// engine's own cgroup unless absolute. At start every group left under
+	// it is killed and removed, so each engine needs its own: "" means
+	// "shipote/state-<hash of the state path>" for a persistent engine (its
+	// next start cleans up after a crash) and "shipote/mem-<pid>-<n>" for
+	// an in-memory one.
 	CgroupParent string
 	// LogRingBytes bounds each command's in-memory log; 0 = 1 MiB.
 	LogRingBytes int
@@ -119,7 +129,7 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 	}
 	backend := "none"
 	if cfg.Limits != "none" {
-		b, reason, err := limits.Detect(limits.Options{Force: forceName(cfg.Limits), Parent: cfg.CgroupParent})
+		b, reason, err := limits.Detect(limits.Options{Force: forceName(cfg.Limits), Parent: cgroupParent(cfg)})
 		if err != nil {
 			if store != nil {
 				store.Close()
@@ -207,6 +217,24 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 			zap.Strings("expired", r.Expired), zap.Strings("skipped", r.Skipped))
 	}
 	return e, nil
+}
+
+var memEngines atomic.Int64
+
+// cgroupParent picks the engine's cgroup subtree (see Config.CgroupParent).
+func cgroupParent(cfg Config) string {
+	if cfg.CgroupParent != "" {
+		return cfg.CgroupParent
+	}
+	if cfg.StatePath != "" {
+		abs, err := filepath.Abs(cfg.StatePath)
+		if err != nil {
+			abs = cfg.StatePath
+		}
+		sum := sha256.Sum256([]byte(abs))
+		return "shipote/state-" + hex.EncodeToString(sum[:6])
+	}
+	return fmt.Sprintf("shipote/mem-%d-%d", os.Getpid(), memEngines.Add(1))
 }
 
 func forceName(s string) string {

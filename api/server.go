@@ -144,6 +144,9 @@ func (s *Server) buildHandler() http.Handler {
 		start := time.Now()
 		rw := &respWriter{ResponseWriter: w}
 		p, checked := r.Context().Value(peerKey{}).(peer)
+		if !checked {
+			p = peer{uid: -1, pid: -1} // served through Handler, not Serve
+		}
 		if checked && !s.allowed(p) {
 			s.log.Warn("refused a request from another user",
 				zap.Int("uid", p.uid), zap.Int("pid", p.pid), zap.NamedError("peercred_error", p.err),

@@ -117,10 +117,12 @@ func (b *cgroup2Backend) Name() string { return NameCgroup2 }
 // where swap is accounted, so memory.max cannot be stretched by swapping;
 // the kernel OOM-kills inside the group on excess (v2 has no pause mode).
 func (b *cgroup2Backend) resources(l Limits) *cgroup2.Resources {
-	r := &cgroup2.Resources{}
+	// All three are always set, so containerd enables exactly the
+	// controllers Detect checked, even for an unlimited group.
+	r := &cgroup2.Resources{CPU: &cgroup2.CPU{}, Memory: &cgroup2.Memory{}, Pids: &cgroup2.Pids{}}
 	if l.MemoryMaxBytes > 0 {
 		limit := l.MemoryMaxBytes
-		r.Memory = &cgroup2.Memory{Max: &limit}
+		r.Memory.Max = &limit
 		if b.swap {
 			zero := int64(0)
 			r.Memory.Swap = &zero
@@ -128,11 +130,9 @@ func (b *cgroup2Backend) resources(l Limits) *cgroup2.Resources {
 	}
 	if q := l.cpuQuotaUsec(); q > 0 {
 		period := uint64(cpuPeriodUsec)
-		r.CPU = &cgroup2.CPU{Max: cgroup2.NewCPUMax(&q, &period)}
+		r.CPU.Max = cgroup2.NewCPUMax(&q, &period)
 	}
-	if l.PidsMax > 0 {
-		r.Pids = &cgroup2.Pids{Max: l.PidsMax}
-	}
+	r.Pids.Max = l.PidsMax
 	return r
 }
 

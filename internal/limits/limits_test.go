@@ -232,3 +232,37 @@ func TestRlimitBackend(t *testing.T) {
 		t.Errorf("Rlimits without nofile_max = %+v, want none", got)
 	}
 }
+
+func TestResourcesMapping(t *testing.T) {
+	l := Limits{MemoryMaxBytes: 512 << 20, CPUMax: 1.5, PidsMax: 64, NofileMax: 1024}
+
+	v2 := (&cgroup2Backend{swap: true}).resources(l)
+	if *v2.Memory.Max != 512<<20 || v2.Memory.Swap == nil || *v2.Memory.Swap != 0 {
+		t.Errorf("cgroup2 memory = max %v swap %v, want 512 MiB and no swap", v2.Memory.Max, v2.Memory.Swap)
+	}
+	if v2.CPU.Max != "150000 100000" || v2.Pids.Max != 64 {
+		t.Errorf("cgroup2 cpu.max %q pids.max %d", v2.CPU.Max, v2.Pids.Max)
+	}
+	if got := strings.Join(v2.EnabledControllers(), " "); got != "cpu memory pids" {
+		t.Errorf("cgroup2 controllers %q", got)
+	}
+	unlimited := (&cgroup2Backend{}).resources(Limits{})
+	if got := strings.Join(unlimited.EnabledControllers(), " "); got != "cpu memory pids" || len(unlimited.Values()) != 0 {
+		t.Errorf("unlimited cgroup2 group: controllers %q, values %v; want all three enabled and nothing written", got, unlimited.Values())
+	}
+
+	v1 := (&cgroup1Backend{swap: true}).resources(l)
+	if *v1.Memory.Limit != 512<<20 || *v1.Memory.Swap != 512<<20 || *v1.Memory.DisableOOMKiller {
+		t.Errorf("cgroup1 memory = %+v, want limit = memsw = 512 MiB with the OOM killer on", v1.Memory)
+	}
+	if *v1.CPU.Quota != 150000 || *v1.CPU.Period != 100000 || *v1.Pids.Limit != 64 {
+		t.Errorf("cgroup1 cpu %d/%d pids %d", *v1.CPU.Quota, *v1.CPU.Period, *v1.Pids.Limit)
+	}
+	noSwap := (&cgroup1Backend{}).resources(Limits{MemoryMaxBytes: 1 << 20})
+	if noSwap.Memory.Swap != nil {
+		t.Error("memsw set on a host without swap accounting")
+	}
+	if u := (&cgroup1Backend{}).resources(Limits{}); u.Memory.Limit != nil || u.CPU != nil || u.Pids != nil {
+		t.Errorf("unlimited cgroup1 group writes limits: %+v", u)
+	}
+}

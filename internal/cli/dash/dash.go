@@ -89,8 +89,12 @@ func Render(w io.Writer, f Frame, now time.Time) {
 				if i > 0 {
 					cells = []string{"  ", " ", " ", " "}
 				}
-				t.Row(append(cells, "→ "+to, cmdutil.FormatBytes(ch.BytesTotal),
-					cmdutil.FormatRate(ch.BytesPerSec), cmdutil.FormatBytes(ch.DroppedBytes))...)
+				rate := cmdutil.FormatRate(ch.BytesPerSec)
+				if p.State.Ended() {
+					rate = "-"
+				}
+				t.Row(append(cells, "→ "+to, cmdutil.FormatBytes(ch.BytesTotal), rate,
+					cmdutil.FormatBytes(ch.DroppedBytes))...)
 			}
 		}
 		t.Flush()

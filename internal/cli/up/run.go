@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -90,7 +91,7 @@ func upRun(ctx context.Context, o *Options) error {
 	for {
 		if tty && time.Since(lastDraw) >= o.Interval {
 			lastDraw = time.Now()
-			if err := draw(ctx, eng, tr, o, true); err != nil && ctx.Err() == nil {
+			if err := draw(ctx, eng, tr, o); err != nil && ctx.Err() == nil {
 				return errors.Join(err, stop())
 			}
 		}
@@ -101,17 +102,17 @@ func upRun(ctx context.Context, o *Options) error {
 			return errors.Join(err, stop())
 		case done:
 			if tty {
-				draw(ctx, eng, tr, o, true)
+				draw(ctx, eng, tr, o)
 			}
-			ok, sumErr := summary(ctx, eng, tr, o.IO.Out, o.Now())
+			failed, sumErr := summary(ctx, eng, tr, o.IO.Out, o.Now())
 			if err := stop(); err != nil {
 				return err
 			}
 			if sumErr != nil {
 				return sumErr
 			}
-			if !ok {
-				return &cmdutil.ExitError{Code: 1, Err: errors.New("a pipeline did not succeed")}
+			if len(failed) > 0 {
+				return fmt.Errorf("did not succeed: %s", strings.Join(failed, ", "))
 			}
 			return nil
 		}
@@ -230,7 +231,7 @@ func finished(ctx context.Context, eng *shipote.Engine, tr *tracked) (bool, erro
 	return true, nil
 }
 
-func draw(ctx context.Context, eng *shipote.Engine, tr *tracked, o *Options, clear bool) error {
+func draw(ctx context.Context, eng *shipote.Engine, tr *tracked, o *Options) error {
 	f, err := view(ctx, eng, tr)
 	if err != nil {
 		return err
@@ -238,33 +239,33 @@ func draw(ctx context.Context, eng *shipote.Engine, tr *tracked, o *Options, cle
 	f.Title = "shipote up " + o.File
 	f.ShowCommands = true
 	var buf bytes.Buffer
-	if clear {
-		buf.WriteString(cmdutil.ClearScreen)
-	}
+	buf.WriteString(cmdutil.ClearScreen)
 	dash.Render(&buf, f, o.Now())
 	buf.WriteString("\nCtrl-C stops everything.\n")
 	_, err = o.IO.Out.Write(buf.Bytes())
 	return err
 }
 
-// summary prints each pipeline's state and its flow channels' totals, and
-// each command's end; it reports whether every pipeline succeeded.
-func summary(ctx context.Context, eng *shipote.Engine, tr *tracked, w io.Writer, now time.Time) (bool, error) {
+// summary prints each pipeline's state, its flow channels' totals and the
+// last output lines of its sinks, and each command's end; it returns the
+// pipelines that did not succeed.
+func summary(ctx context.Context, eng *shipote.Engine, tr *tracked, w io.Writer, now time.Time) ([]string, error) {
 	f, err := view(ctx, eng, tr)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	labels := make(map[string]string)
 	for _, ws := range f.Workspaces {
 		labels[ws.ID] = ws.Spec.Label
 	}
-	ok := true
+	var failed []string
 	seen := make(map[string]bool)
 	fmt.Fprintln(w, "\nsummary:")
 	for _, p := range f.Pipelines {
 		seen[p.ID] = true
+		name := labels[p.Workspace] + "/" + p.Label
 		if p.State != messages.PipelineSucceeded {
-			ok = false
+			failed = append(failed, fmt.Sprintf("pipeline %s (%s)", name, p.State))
 		}
 		took := ""
 		if !p.StartedAt.IsZero() {
@@ -274,7 +275,7 @@ func summary(ctx context.Context, eng *shipote.Engine, tr *tracked, w io.Writer,
 			}
 			took = " in " + cmdutil.FormatDuration(end.Sub(p.StartedAt))
 		}
-		fmt.Fprintf(w, "  pipeline %s/%s: %s%s", labels[p.Workspace], p.Label, p.State, took)
+		fmt.Fprintf(w, "  pipeline %s: %s%s", name, p.State, took)
 		if p.Restarts > 0 {
 			fmt.Fprintf(w, " after %d restarts", p.Restarts)
 		}
@@ -291,9 +292,10 @@ func summary(ctx context.Context, eng *shipote.Engine, tr *tracked, w io.Writer,
 				fmt.Fprintf(w, "    %s → %s: %d bytes%s\n", ch.From, ch.To, ch.BytesTotal, drop)
 			}
 		}
+		sinkOutput(ctx, eng, w, p)
 	}
 	if missing := len(tr.pipelines) - len(seen); missing > 0 {
-		ok = false
+		failed = append(failed, fmt.Sprintf("%d pipeline(s) whose workspace is gone", missing))
 		fmt.Fprintf(w, "  %d pipeline(s) no longer known (their workspace is gone)\n", missing)
 	}
 	for _, c := range f.Commands {
@@ -301,7 +303,28 @@ func summary(ctx context.Context, eng *shipote.Engine, tr *tracked, w io.Writer,
 			fmt.Fprintf(w, "  command %s/%s: %s\n", labels[c.Workspace], c.Label, ps.State(c))
 		}
 	}
-	return ok, nil
+	return failed, nil
+}
+
+// sinkLines is how many last output lines of each sink the summary shows.
+const sinkLines = 3
+
+// sinkOutput prints the last output lines of each node that feeds no
+// other node: what the pipeline computed.
+func sinkOutput(ctx context.Context, eng *shipote.Engine, w io.Writer, p messages.PipelineInfo) {
+	feeds := p.Spec.Consumers()
+	for _, n := range p.Spec.Nodes {
+		if len(feeds[n.Label]) > 0 {
+			continue
+		}
+		lines, err := eng.Logs(ctx, p.Workspace, p.ID+"/"+n.Label, shipote.LogQuery{Tail: sinkLines})
+		if err != nil {
+			continue
+		}
+		for _, l := range lines {
+			fmt.Fprintf(w, "    %s: %s\n", n.Label, l.Line)
+		}
+	}
 }
 
 func newLogger(w io.Writer, level string) *zap.Logger {
