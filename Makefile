@@ -9,7 +9,7 @@
 GO       ?= go
 BIN      ?= bin
 PKGS     ?= ./...
-TESTFLAGS ?= -race -count=1 -timeout 9m
+TESTFLAGS ?= -race -short -count=1 -timeout 9m
 
 .PHONY: all build run test lint bench bench-quick soak deps clean
 

@@ -68,9 +68,6 @@ func nodeLog(t *testing.T, eng *Engine, ws, run, node string) string {
 
 func TestFanOutIsByteIdentical(t *testing.T) {
 	size := int64(256 << 20)
-	if testing.Short() {
-		size = 32 << 20
-	}
 	path, want := randomFile(t, size)
 	eng := startEngine(t, Config{})
 	ctx := testCtx(t)

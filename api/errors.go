@@ -75,36 +75,41 @@ func (e *Error) Unwrap() error {
 }
 
 // errorFor maps err, from the engine or from request parsing, to the Error
-// sent to the client.
+// sent to the client. The engine's sentinel decides the code (an exec that
+// allow_exec refuses is both refused and a field error: refused wins); a
+// *messages.FieldError in the chain gives the field.
 func errorFor(err error) *Error {
 	var ae *Error
 	if errors.As(err, &ae) {
 		return ae
 	}
+	var field string
 	var fe *messages.FieldError
+	if errors.As(err, &fe) {
+		field = fe.Field
+	}
+	code := CodeInternal
 	switch {
-	case errors.As(err, &fe):
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error(), Field: fe.Field}
-	case errors.Is(err, messages.ErrInvalid):
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error()}
-	case errors.Is(err, messages.ErrMalformed):
-		return &Error{Status: http.StatusBadRequest, Code: CodeMalformed, Message: err.Error()}
 	case errors.Is(err, messages.ErrRefused):
-		return &Error{Status: http.StatusForbidden, Code: CodeRefused, Message: err.Error()}
+		code = CodeRefused
 	case errors.Is(err, messages.ErrNotFound):
-		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error()}
+		code = CodeNotFound
 	case errors.Is(err, messages.ErrConflict):
-		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: err.Error()}
+		code = CodeConflict
 	case errors.Is(err, messages.ErrExpired):
-		return &Error{Status: http.StatusGone, Code: CodeExpired, Message: err.Error()}
+		code = CodeExpired
 	case errors.Is(err, messages.ErrStopped):
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeStopped, Message: err.Error()}
+		code = CodeStopped
+	case errors.Is(err, messages.ErrMalformed):
+		code = CodeMalformed
+	case errors.Is(err, messages.ErrInvalid):
+		code = CodeInvalid
 	case errors.Is(err, context.Canceled):
 		// The client went away or the daemon is stopping; the answer is
 		// unlikely to be read.
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeStopped, Message: "request canceled: " + err.Error()}
+		return newError(CodeStopped, "", "request canceled: "+err.Error())
 	}
-	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: err.Error()}
+	return newError(code, field, err.Error())
 }
 
 // statusCode is the status each code is sent with.

@@ -28,6 +28,10 @@ func TestErrorMapping(t *testing.T) {
 	if _, err := d.c.Exec(ctx, "dup", native("sleep", "1000")); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := d.c.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "strict",
+		Permissions: messages.Permissions{AllowExec: []string{"/nonexistent/"}}}); err != nil {
+		t.Fatal(err)
+	}
 	validPipeline := `{"label":"p","nodes":[{"label":"a","payload":{"native":{"exec":"true"}}}]}`
 	huge := `{"label":"` + strings.Repeat("x", 5<<20) + `"}`
 
@@ -46,6 +50,7 @@ func TestErrorMapping(t *testing.T) {
 		{"duplicate label", "POST", "/v1/workspaces", `{"label":"dup"}`, 409, api.CodeConflict, "", "dup"},
 		{"body too large", "POST", "/v1/workspaces", huge, 413, api.CodeMalformed, "", "larger than the limit"},
 		{"command without payload", "POST", "/v1/workspaces/dup/commands", `{"payload":{}}`, 400, api.CodeInvalid, "payload.native", "required"},
+		{"exec refused by allow_exec", "POST", "/v1/workspaces/strict/commands", `{"payload":{"native":{"exec":"/bin/true"}}}`, 403, api.CodeRefused, "payload.native.exec", "refused"},
 		{"exec in unknown workspace", "POST", "/v1/workspaces/nope/commands", `{"payload":{"native":{"exec":"true"}}}`, 404, api.CodeNotFound, "", "nope"},
 		{"unknown workspace", "GET", "/v1/workspaces/nope", ``, 404, api.CodeNotFound, "", "nope"},
 		{"unknown command", "GET", "/v1/workspaces/dup/commands/nope", ``, 404, api.CodeNotFound, "", "nope"},
@@ -98,7 +103,7 @@ func TestErrorMapping(t *testing.T) {
 	}
 	// Nothing above changed anything.
 	ws, err := d.c.Workspaces(ctx)
-	if err != nil || len(ws) != 1 {
+	if err != nil || len(ws) != 2 {
 		t.Errorf("workspaces after bad requests = %+v, %v", ws, err)
 	}
 }

@@ -68,7 +68,7 @@ type testDaemon struct {
 }
 
 // shortDir returns a fresh directory whose socket path fits in sun_path.
-func shortDir(t *testing.T) string {
+func shortDir(t testing.TB) string {
 	t.Helper()
 	d := t.TempDir()
 	if len(d) < 80 {
@@ -82,7 +82,7 @@ func shortDir(t *testing.T) string {
 	return d
 }
 
-func startEngine(t *testing.T, cfg shipote.Config) *shipote.Engine {
+func startEngine(t testing.TB, cfg shipote.Config) *shipote.Engine {
 	t.Helper()
 	cfg.Limits = "none"
 	if cfg.Grace == 0 {
@@ -104,16 +104,21 @@ func startEngine(t *testing.T, cfg shipote.Config) *shipote.Engine {
 
 // startDaemon starts an in-memory engine and serves it on a socket in a
 // fresh directory; everything stops in Cleanup.
-func startDaemon(t *testing.T) *testDaemon {
+func startDaemon(t testing.TB) *testDaemon {
 	t.Helper()
 	return serve(t, startEngine(t, shipote.Config{}), shortDir(t))
 }
 
-func serve(t *testing.T, eng *shipote.Engine, dir string) *testDaemon {
+func serve(t testing.TB, eng *shipote.Engine, dir string) *testDaemon {
+	t.Helper()
+	return serveWith(t, eng, dir, 10*time.Second)
+}
+
+func serveWith(t testing.TB, eng *shipote.Engine, dir string, shutdownTimeout time.Duration) *testDaemon {
 	t.Helper()
 	sock := dir + "/shipote.sock"
 	core, logs := observer.New(zap.DebugLevel)
-	srv := api.NewServer(eng, api.ServerOptions{Logger: zap.New(core), SocketPath: sock, ShutdownTimeout: 10 * time.Second})
+	srv := api.NewServer(eng, api.ServerOptions{Logger: zap.New(core), SocketPath: sock, ShutdownTimeout: shutdownTimeout})
 	ln, err := api.Listen(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +178,7 @@ func (d *testDaemon) raw(t *testing.T, method, path, body string) (*http.Respons
 	return resp, string(b)
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	return ctx

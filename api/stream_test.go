@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shipote/shipote"
 	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/messages"
 )
@@ -288,5 +290,47 @@ func TestStreamsEndOnShutdown(t *testing.T) {
 	// Nothing listens any more.
 	if err := d.c.Health(ctx); !errors.Is(err, api.ErrUnreachable) {
 		t.Errorf("health after shutdown: %v, want ErrUnreachable", err)
+	}
+}
+
+// TestShutdownIsBounded stops serving while a removal waits out a long
+// grace period: after ShutdownTimeout the connection is closed, the
+// request's context ends, and Serve returns.
+func TestShutdownIsBounded(t *testing.T) {
+	eng := startEngine(t, shipote.Config{})
+	d := serveWith(t, eng, shortDir(t), 200*time.Millisecond)
+	ctx := testCtx(t)
+	if _, err := d.c.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "slow"}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := native("sh", "-c", `trap "echo term" TERM; echo ready; while :; do sleep 0.1; done`)
+	cmd.Label = "stubborn"
+	if _, err := d.c.Exec(ctx, "slow", cmd); err != nil {
+		t.Fatal(err)
+	}
+	hasLine := func(s string) func() bool {
+		return func() bool {
+			lines, err := eng.Logs(ctx, "slow", "stubborn", shipote.LogQuery{})
+			return err == nil && slices.ContainsFunc(lines, func(l messages.LogLine) bool { return l.Line == s })
+		}
+	}
+	eventually(t, 10*time.Second, "the command to start", hasLine("ready"))
+	removal := make(chan error, 1)
+	go func() {
+		_, err := d.c.RemoveWorkspace(ctx, "slow", 4*time.Second)
+		removal <- err
+	}()
+	eventually(t, 10*time.Second, "the removal to send SIGTERM", hasLine("term"))
+	if err := d.stop(); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if n := d.logs.FilterMessage("graceful shutdown did not finish in time; closing the remaining connections").Len(); n != 1 {
+		t.Errorf("%d forced-shutdown log lines, want 1", n)
+	}
+	if n := d.logs.FilterMessage("some request handlers are still running after the shutdown").Len(); n != 0 {
+		t.Errorf("handlers outlived the shutdown")
+	}
+	if err := <-removal; err == nil {
+		t.Errorf("the cut removal request succeeded")
 	}
 }

@@ -1,3 +1,7 @@
+// sampler_test.go holds the testing.B side of sampler.go: one tick of
+// procstats over 200 sleepers, the raw os.ReadFile baseline and procfs, plus
+// a smoke test of RunSampler.
+
 package bench
 
 import (

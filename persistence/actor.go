@@ -96,7 +96,7 @@ type persister struct {
 	statsDirty bool
 	gen        uint64
 	cur        *gather // being gathered
-	writing    bool
+	inflight   *gather // being written
 	waiters    []func(error) // for the next snapshot
 	saves      []func(bool, error)
 	prev       map[string]*actors.WorkspaceSnapshot
@@ -154,11 +154,14 @@ func (p *persister) Receive(ctx actor.Context) {
 		for _, s := range p.saves {
 			s(false, err)
 		}
-		if p.cur != nil {
-			for _, w := range p.cur.waiters {
+		for _, g := range []*gather{p.cur, p.inflight} {
+			if g == nil {
+				continue
+			}
+			for _, w := range g.waiters {
 				w(err)
 			}
-			for _, s := range p.cur.saves {
+			for _, s := range g.saves {
 				s(false, err)
 			}
 		}
@@ -171,7 +174,7 @@ func (p *persister) Receive(ctx actor.Context) {
 		p.waiters = append(p.waiters, m.Done)
 		p.kick(ctx)
 	case *SaveNow:
-		if !p.dirty && !p.statsDirty && p.cur == nil && !p.writing && len(p.waiters) == 0 {
+		if !p.dirty && !p.statsDirty && p.cur == nil && p.inflight == nil && len(p.waiters) == 0 {
 			m.Done(false, nil)
 			return
 		}
@@ -214,7 +217,7 @@ func (p *persister) armTick() {
 // kick starts a snapshot unless one is being gathered or written; in that
 // case the waiters ride on the next one.
 func (p *persister) kick(ctx actor.Context) {
-	if p.cur != nil || p.writing {
+	if p.cur != nil || p.inflight != nil {
 		return
 	}
 	p.gen++
@@ -266,6 +269,7 @@ func (p *persister) onWorkspace(m *actors.WorkspaceSnapshot) {
 func (p *persister) finish() {
 	g := p.cur
 	p.cur = nil
+	p.inflight = g
 	g.cancel()
 	st := &State{Version: CurrentVersion, TimestampMs: time.Now().UnixMilli()}
 	if g.engine == nil {
@@ -295,8 +299,6 @@ func (p *persister) finish() {
 			st.SavedPipelines = append(st.SavedPipelines, SavedPipeline{Name: s.Name, Spec: s.Spec})
 		}
 	}
-	p.writing = true
-	p.cur = g // keep the waiters until written
 	store, send, gen, started := p.cfg.Store, p.send, g.gen, g.started
 	p.cfg.Go(func() {
 		ws := WriteStats{Workspaces: len(st.Workspaces)}
@@ -314,9 +316,11 @@ func (p *persister) finish() {
 }
 
 func (p *persister) onWritten(ctx actor.Context, m *written) {
-	g := p.cur
-	p.cur = nil
-	p.writing = false
+	g := p.inflight
+	if g == nil || g.gen != m.gen {
+		return // not the write in flight (cannot happen; be safe)
+	}
+	p.inflight = nil
 	if p.cfg.Stats != nil {
 		p.cfg.Stats(m.stats)
 	}
@@ -327,13 +331,11 @@ func (p *persister) onWritten(ctx actor.Context, m *written) {
 	} else {
 		p.last = m.state
 	}
-	if g != nil && g.gen == m.gen {
-		for _, w := range g.waiters {
-			w(err)
-		}
-		for _, s := range g.saves {
-			s(err == nil, err)
-		}
+	for _, w := range g.waiters {
+		w(err)
+	}
+	for _, s := range g.saves {
+		s(err == nil, err)
 	}
 	if len(p.waiters) > 0 || len(p.saves) > 0 {
 		p.kick(ctx)

@@ -106,7 +106,8 @@ type EventKind int
 
 const (
 	// EventNeedCredit asks for credits (Event.Want bytes) in throttled mode.
-	// The pump asks once and waits until Grant is called.
+	// The pump keeps exactly one request out: it asks again only after
+	// Grant, as soon as it has taken all the credit it holds.
 	EventNeedCredit EventKind = iota + 1
 	// EventConsumerGone reports a consumer that went away (EPIPE or another
 	// write error in Event.Err); its write end has been closed.
@@ -216,8 +217,8 @@ type sink struct {
 	full bool // the last write attempt found no room
 }
 
-// Start takes ownership of src and of every consumer's W and starts the
-// pump. notify (may be nil) is called from the pump goroutine and must not
+// Start takes ownership of src and of every consumer's W (the caller must
+// not use them afterwards) and starts the pump. notify (may be nil) is called from the pump goroutine and must not
 // block. On error nothing is owned or started: the caller keeps the files.
 //
 // A splitter that starts with no consumer feeds its taps and discards the

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/shipote/shipote/internal/proc"
 )
 
@@ -263,4 +265,27 @@ func nofileRlimits(l Limits) []proc.Rlimit {
 	}
 	n := uint64(l.NofileMax)
 	return []proc.Rlimit{{Resource: syscall.RLIMIT_NOFILE, Cur: n, Max: n}}
+}
+
+// RemoveParent removes the backend's parent directories, which Detect
+// creates and nothing else removes: for a daemon stopping cleanly, or a test
+// that used a parent of its own. It fails if a group is still there; the
+// rlimit backend has nothing to remove.
+func RemoveParent(b Backend) error {
+	var dirs []string
+	switch b := b.(type) {
+	case *cgroup1Backend:
+		for _, c := range b.hier {
+			dirs = append(dirs, b.parentDir[c])
+		}
+	case *cgroup2Backend:
+		dirs = []string{b.parentDir}
+	}
+	var errs []error
+	for _, d := range dirs {
+		if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("limits: remove parent %s: %w", d, err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -111,8 +111,8 @@ func TestDetectPicksBest(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for _, d := range parentDirs(b) {
-			_ = syscall.Rmdir(d)
+		if err := RemoveParent(b); err != nil {
+			t.Error(err)
 		}
 	})
 	t.Logf("picked %s; rejected: %q", b.Name(), why)

@@ -105,12 +105,16 @@ func testBackendParent(t *testing.T, force, parent string) Backend {
 			t.Errorf("cleanup sweep: %v", err)
 		}
 		for _, d := range parentDirs(b) {
-			left, _ := listGroupIDs(d)
-			if len(left) > 0 {
+			if left, _ := listGroupIDs(d); len(left) > 0 {
 				t.Errorf("groups left under %s: %v", d, left)
 			}
-			if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
-				t.Errorf("remove test parent %s: %v", d, err)
+		}
+		if err := RemoveParent(b); err != nil {
+			t.Error(err)
+		}
+		for _, d := range parentDirs(b) {
+			if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("parent %s left behind (%v)", d, err)
 			}
 		}
 	})

@@ -94,26 +94,74 @@ func TestBusyLoopCPU(t *testing.T) {
 	start(t, cmd)
 	r := newReader(t)
 	pid := cmd.Process.Pid
-	// Two scans about a second apart, repeated until one window shows at
-	// least 80 % of a core: a busy host may starve a window or two.
-	deadline := time.Now().Add(30 * time.Second)
-	best := 0.0
-	prev := scan(t, r)
-	prevStats, known := prev.Tree([]int{pid}, nil)
+	// On a shared 2-core host other busy processes take their share of the
+	// loop's core; as root, give it the highest weight.
+	if err := unix.Setpriority(unix.PRIO_PROCESS, pid, -20); err != nil {
+		t.Logf("cannot raise the loop's priority (%v); it competes at nice 0", err)
+	}
+	// Two scans about a second apart, repeated until one window reads at
+	// least 80 % of a core. Every reading is also checked against the
+	// kernel's own run time of the loop (/proc/<pid>/schedstat, ns) read
+	// just before and after the scan, so that a host too loaded to give the
+	// loop 80 % is told apart from a wrong reading.
+	deadline := time.Now().Add(60 * time.Second)
+	best, bestKernel := 0.0, 0.0
+	var (
+		prev      bool
+		prevStats TreeStats
+		prevRun   uint64
+		prevT0    time.Time
+		known     Known
+	)
 	for time.Now().Before(deadline) {
-		time.Sleep(time.Second)
+		t0 := time.Now()
+		before := schedRunNs(t, pid)
 		cur := scan(t, r)
+		after := schedRunNs(t, pid)
+		t1 := time.Now()
 		st, k := cur.Tree([]int{pid}, known)
 		known = k
-		pct := 100 * float64(st.CPUUsec-prevStats.CPUUsec) / float64(cur.At.Sub(prev.At).Microseconds())
-		t.Logf("busy loop: %.1f %% of a core", pct)
-		best = max(best, pct)
-		if pct >= 80 {
-			return
+		// stat reports whole clock ticks (10 ms) of utime and stime each.
+		if lo, hi := before/1000, after/1000; st.CPUUsec+30000 < lo || st.CPUUsec > hi+15000 {
+			t.Errorf("read %d us of CPU; the kernel's run time was %d..%d us around the scan", st.CPUUsec, lo, hi)
 		}
-		prev, prevStats = cur, st
+		if prev {
+			// The loop's line was read somewhere between t0 and t1 of each
+			// scan (a scan can be long on a loaded host): divide by the
+			// longest possible window, so the figure is never inflated.
+			pct := 100 * float64(st.CPUUsec-prevStats.CPUUsec) / float64(t1.Sub(prevT0).Microseconds())
+			kernel := 100 * float64(after-prevRun) / float64(t1.Sub(prevT0).Nanoseconds())
+			t.Logf("busy loop: read %.1f %% of a core; the kernel ran it %.1f %%", pct, kernel)
+			best, bestKernel = max(best, pct), max(bestKernel, kernel)
+			if pct >= 80 {
+				return
+			}
+		}
+		prev, prevStats, prevRun, prevT0 = true, st, before, t0
+		time.Sleep(time.Second)
 	}
-	t.Errorf("busy loop never read 80 %% of a core (best %.1f %%)", best)
+	// The reading's window is the widest possible one, so on a loaded host
+	// it can stay a little under the kernel's figure: fail only when the
+	// kernel clearly gave the loop its core.
+	if bestKernel < 90 {
+		t.Skipf("host too loaded: the kernel never ran the loop 90 %% of a core in a 1 s window (best %.1f %%; best reading %.1f %%)", bestKernel, best)
+	}
+	t.Errorf("busy loop never read 80 %% of a core (best %.1f %%) although the kernel ran it %.1f %%", best, bestKernel)
+}
+
+// schedRunNs is the time pid has spent on a CPU, in ns, from
+// /proc/<pid>/schedstat.
+func schedRunNs(t *testing.T, pid int) uint64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run uint64
+	if _, err := fmt.Sscan(string(data), &run); err != nil {
+		t.Fatalf("schedstat %q: %v", data, err)
+	}
+	return run
 }
 
 // readLine reads one line from r.

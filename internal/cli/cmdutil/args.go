@@ -17,11 +17,11 @@ func ExactArgs(n int, names ...string) cobra.PositionalArgs {
 		if len(args) < n {
 			missing := names[min(len(args), len(names)):]
 			if len(missing) > 0 {
-				return FlagErrorf("%s: missing %s", cmd.CommandPath(), strings.Join(missing, " "))
+				return FlagErrorf("%s: missing %s", CmdName(cmd), strings.Join(missing, " "))
 			}
-			return FlagErrorf("%s: needs %d arguments, got %d", cmd.CommandPath(), n, len(args))
+			return FlagErrorf("%s: needs %d arguments, got %d", CmdName(cmd), n, len(args))
 		}
-		return FlagErrorf("%s: unexpected argument %q", cmd.CommandPath(), args[n])
+		return FlagErrorf("%s: unexpected argument %q", CmdName(cmd), args[n])
 	}
 }
 
@@ -31,9 +31,9 @@ func RangeArgs(lo, hi int, names ...string) cobra.PositionalArgs {
 		switch {
 		case len(args) < lo:
 			missing := names[min(len(args), len(names)):min(lo, len(names))]
-			return FlagErrorf("%s: missing %s", cmd.CommandPath(), strings.Join(missing, " "))
+			return FlagErrorf("%s: missing %s", CmdName(cmd), strings.Join(missing, " "))
 		case len(args) > hi:
-			return FlagErrorf("%s: unexpected argument %q", cmd.CommandPath(), args[hi])
+			return FlagErrorf("%s: unexpected argument %q", CmdName(cmd), args[hi])
 		}
 		return nil
 	}
@@ -42,7 +42,7 @@ func RangeArgs(lo, hi int, names ...string) cobra.PositionalArgs {
 // NoArgs accepts no argument.
 func NoArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return FlagErrorf("%s: unexpected argument %q", cmd.CommandPath(), args[0])
+		return FlagErrorf("%s: unexpected argument %q", CmdName(cmd), args[0])
 	}
 	return nil
 }
@@ -60,4 +60,13 @@ func Group(cmd *cobra.Command) *cobra.Command {
 		return c.Help()
 	}
 	return cmd
+}
+
+// CmdName is cmd's path without the program name ("ws create"), for error
+// messages that Main prefixes with "shipote: ".
+func CmdName(cmd *cobra.Command) string {
+	if !cmd.HasParent() {
+		return cmd.Name()
+	}
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
 }

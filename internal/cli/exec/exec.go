@@ -49,12 +49,12 @@ to --max-backoff; after --max-restarts restarts (0 = no limit) it gives up.`,
 			dash := cmd.ArgsLenAtDash()
 			switch {
 			case len(args) == 0 || dash == 0:
-				return cmdutil.FlagErrorf("%s: missing WS", cmd.CommandPath())
+				return cmdutil.FlagErrorf("%s: missing WS", cmdutil.CmdName(cmd))
 			case len(args) == 1:
-				return cmdutil.FlagErrorf("%s: missing the command to run: shipote exec WS [flags] -- CMD [ARG...]", cmd.CommandPath())
+				return cmdutil.FlagErrorf("%s: missing the command to run: shipote exec WS [flags] -- CMD [ARG...]", cmdutil.CmdName(cmd))
 			case dash > 1:
 				return cmdutil.FlagErrorf("%s: unexpected argument %q before --: shipote exec WS [flags] -- CMD [ARG...]",
-					cmd.CommandPath(), args[1])
+					cmdutil.CmdName(cmd), args[1])
 			}
 			return nil
 		},

@@ -49,10 +49,10 @@ Ctrl-C.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ws, c, _ := strings.Cut(args[0], "/")
 			if ws == "" {
-				return cmdutil.FlagErrorf("%s: %q names no workspace", cmd.CommandPath(), args[0])
+				return cmdutil.FlagErrorf("%s: %q names no workspace", cmdutil.CmdName(cmd), args[0])
 			}
 			if strings.HasSuffix(args[0], "/") {
-				return cmdutil.FlagErrorf("%s: %q names no command after /", cmd.CommandPath(), args[0])
+				return cmdutil.FlagErrorf("%s: %q names no command after /", cmdutil.CmdName(cmd), args[0])
 			}
 			opts.Workspace, opts.Command = ws, c
 			if runF != nil {

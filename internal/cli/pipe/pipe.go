@@ -45,7 +45,7 @@ func ReadSpec(ios *cmdutil.IOStreams, path string) (messages.PipelineSpec, error
 
 func requireFile(cmd *cobra.Command, file string) error {
 	if file == "" {
-		return cmdutil.FlagErrorf("%s: required flag -f/--file not set", cmd.CommandPath())
+		return cmdutil.FlagErrorf("%s: required flag -f/--file not set", cmdutil.CmdName(cmd))
 	}
 	return nil
 }

@@ -128,7 +128,7 @@ func NewCmdStart(f *cmdutil.Factory, runF func(*StartOptions) error) *cobra.Comm
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if opts.Workspace == "" {
-				return cmdutil.FlagErrorf("%s: required flag --ws not set", cmd.CommandPath())
+				return cmdutil.FlagErrorf("%s: required flag --ws not set", cmdutil.CmdName(cmd))
 			}
 			if runF != nil {
 				return runF(opts)

@@ -46,6 +46,7 @@ func upRun(ctx context.Context, o *Options) error {
 
 	system := shipote.NewActorSystem(log)
 	defer system.Shutdown()
+	cgroupParent := "shipote-up-" + strconv.Itoa(os.Getpid())
 	eng, err := shipote.Start(system, shipote.Config{
 		Logger:    log,
 		Grace:     o.Grace,
@@ -53,9 +54,10 @@ func upRun(ctx context.Context, o *Options) error {
 		StatePath: o.StatePath,
 		// Each up gets its own cgroup subtree: an engine sweeps its subtree
 		// at start, and must not touch a daemon's or another up's.
-		CgroupParent: "shipote-up-" + strconv.Itoa(os.Getpid()),
+		CgroupParent: cgroupParent,
 	})
 	if err != nil {
+		cmdutil.RemoveCgroupParent(cgroupParent)
 		return err
 	}
 	stopped := false
@@ -66,7 +68,9 @@ func upRun(ctx context.Context, o *Options) error {
 		stopped = true
 		sctx, cancel := context.WithTimeout(context.Background(), o.Grace+30*time.Second)
 		defer cancel()
-		if err := eng.Stop(sctx); err != nil {
+		err := eng.Stop(sctx)
+		cmdutil.RemoveCgroupParent(cgroupParent)
+		if err != nil {
 			return fmt.Errorf("stop engine: %w", err)
 		}
 		return nil
@@ -119,7 +123,10 @@ func upRun(ctx context.Context, o *Options) error {
 		select {
 		case <-ctx.Done():
 			fmt.Fprintln(o.IO.ErrOut, "shipote: stopping everything")
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			sctx, cancel := context.WithTimeout(context.Background(), o.Grace+10*time.Second)
+			for id := range tr.pipelines {
+				_, _ = eng.StopPipeline(sctx, id) // an ended run answers with its final view
+			}
 			_, _ = summary(sctx, eng, tr, o.IO.Out, o.Now())
 			cancel()
 			if err := stop(); err != nil {
