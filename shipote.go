@@ -591,6 +591,11 @@ func (e *Engine) Stop(ctx context.Context) error {
 		}
 	}
 	e.rt.Spawner.Close()
+	if e.rt.Limits != nil {
+		if err := limits.RemoveParent(e.rt.Limits); err != nil {
+			e.log.Warn("removing the engine's cgroup parent", zap.Error(err))
+		}
+	}
 	if !e.rt.WaitGoroutines(10 * time.Second) {
 		errs = append(errs, errors.New("shipote: some process goroutines did not end"))
 	}

@@ -1,0 +1,287 @@
+// This file owns the test support of the CLI packages: a fake daemon
+// client holding canned answers, and running one command with arguments
+// the way the root command would.
+
+// Package clitest helps test shipote's commands without a daemon.
+package clitest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shipote/shipote/actors"
+	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/internal/cli/cmdutil"
+	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/persistence"
+)
+
+// ErrNotCanned is returned by a FakeClient method with no canned answer.
+var ErrNotCanned = errors.New("clitest: no canned answer")
+
+// FakeClient answers from its fields; Err, when set, is returned by every
+// method. Calls records each method called, in order.
+type FakeClient struct {
+	Err            error
+	VersionInfo    *api.VersionInfo
+	WorkspaceList  []messages.WorkspaceInfo
+	CommandList    []messages.CommandInfo
+	LogLines       map[string][]messages.LogLine // by command ID or label
+	Samples        []messages.Sample
+	PipelineList   []messages.PipelineInfo
+	SavedList      []actors.SavedPipeline
+	EventList      []messages.Event
+	State          *persistence.State
+	TapData        string
+	Calls          []string
+	CreatedSpec    *messages.WorkspaceSpec
+	ExecRef        *messages.CommandRef
+	PipelineSpecIn *messages.PipelineSpec
+}
+
+var _ cmdutil.Client = (*FakeClient)(nil)
+
+func (f *FakeClient) call(name string) error {
+	f.Calls = append(f.Calls, name)
+	return f.Err
+}
+
+func (f *FakeClient) workspace(ref string) (messages.WorkspaceInfo, error) {
+	for _, w := range f.WorkspaceList {
+		if w.ID == ref || w.Spec.Label == ref {
+			return w, nil
+		}
+	}
+	return messages.WorkspaceInfo{}, &api.Error{Status: 404, Code: "not_found", Message: "workspace " + ref + ": not found"}
+}
+
+// Health implements cmdutil.Client.
+func (f *FakeClient) Health(ctx context.Context) error { return f.call("Health") }
+
+// Version implements cmdutil.Client.
+func (f *FakeClient) Version(ctx context.Context) (api.VersionInfo, error) {
+	if err := f.call("Version"); err != nil {
+		return api.VersionInfo{}, err
+	}
+	if f.VersionInfo == nil {
+		return api.VersionInfo{}, ErrNotCanned
+	}
+	return *f.VersionInfo, nil
+}
+
+// CreateWorkspace implements cmdutil.Client.
+func (f *FakeClient) CreateWorkspace(ctx context.Context, spec messages.WorkspaceSpec) (messages.WorkspaceInfo, error) {
+	if err := f.call("CreateWorkspace"); err != nil {
+		return messages.WorkspaceInfo{}, err
+	}
+	f.CreatedSpec = &spec
+	return messages.WorkspaceInfo{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAV", Spec: spec}, nil
+}
+
+// Workspaces implements cmdutil.Client.
+func (f *FakeClient) Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, error) {
+	return f.WorkspaceList, f.call("Workspaces")
+}
+
+// Workspace implements cmdutil.Client.
+func (f *FakeClient) Workspace(ctx context.Context, ref string) (messages.WorkspaceInfo, error) {
+	if err := f.call("Workspace"); err != nil {
+		return messages.WorkspaceInfo{}, err
+	}
+	return f.workspace(ref)
+}
+
+// RemoveWorkspace implements cmdutil.Client.
+func (f *FakeClient) RemoveWorkspace(ctx context.Context, ref string, grace time.Duration) (messages.WorkspaceInfo, error) {
+	if err := f.call("RemoveWorkspace"); err != nil {
+		return messages.WorkspaceInfo{}, err
+	}
+	return f.workspace(ref)
+}
+
+// Exec implements cmdutil.Client.
+func (f *FakeClient) Exec(ctx context.Context, ws string, cmd messages.CommandRef) (messages.CommandInfo, error) {
+	if err := f.call("Exec"); err != nil {
+		return messages.CommandInfo{}, err
+	}
+	f.ExecRef = &cmd
+	return messages.CommandInfo{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAW", Label: cmd.Label}, nil
+}
+
+// Commands implements cmdutil.Client.
+func (f *FakeClient) Commands(ctx context.Context, ws string) ([]messages.CommandInfo, error) {
+	return f.CommandList, f.call("Commands")
+}
+
+// Command implements cmdutil.Client.
+func (f *FakeClient) Command(ctx context.Context, ws, cmd string) (messages.CommandInfo, error) {
+	if err := f.call("Command"); err != nil {
+		return messages.CommandInfo{}, err
+	}
+	for _, c := range f.CommandList {
+		if c.ID == cmd || c.Label == cmd {
+			return c, nil
+		}
+	}
+	return messages.CommandInfo{}, ErrNotCanned
+}
+
+// Logs implements cmdutil.Client.
+func (f *FakeClient) Logs(ctx context.Context, ws, cmd string, o api.LogOptions, fn func(messages.LogLine) error) error {
+	if err := f.call("Logs " + cmd); err != nil {
+		return err
+	}
+	for _, l := range f.LogLines[cmd] {
+		if o.Stream != "" && l.Stream != o.Stream {
+			continue
+		}
+		if err := fn(l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stats implements cmdutil.Client.
+func (f *FakeClient) Stats(ctx context.Context, ws string) ([]messages.Sample, error) {
+	return f.Samples, f.call("Stats")
+}
+
+// RunPipeline implements cmdutil.Client.
+func (f *FakeClient) RunPipeline(ctx context.Context, ws string, spec messages.PipelineSpec, tap bool) (messages.PipelineInfo, error) {
+	if err := f.call("RunPipeline"); err != nil {
+		return messages.PipelineInfo{}, err
+	}
+	f.PipelineSpecIn = &spec
+	return messages.PipelineInfo{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAX", Label: spec.Label, Tap: tap}, nil
+}
+
+// Pipelines implements cmdutil.Client.
+func (f *FakeClient) Pipelines(ctx context.Context, ws string) ([]messages.PipelineInfo, error) {
+	return f.PipelineList, f.call("Pipelines")
+}
+
+// Pipeline implements cmdutil.Client.
+func (f *FakeClient) Pipeline(ctx context.Context, run string) (messages.PipelineInfo, error) {
+	if err := f.call("Pipeline"); err != nil {
+		return messages.PipelineInfo{}, err
+	}
+	for _, p := range f.PipelineList {
+		if p.ID == run || p.Label == run {
+			return p, nil
+		}
+	}
+	return messages.PipelineInfo{}, &api.Error{Status: 404, Code: "not_found", Message: "pipeline " + run + ": not found"}
+}
+
+// StopPipeline implements cmdutil.Client.
+func (f *FakeClient) StopPipeline(ctx context.Context, run string) (messages.PipelineInfo, error) {
+	p, err := f.Pipeline(ctx, run)
+	if err == nil {
+		p.State = messages.PipelineStopped
+	}
+	return p, err
+}
+
+// Tap implements cmdutil.Client.
+func (f *FakeClient) Tap(ctx context.Context, run, node string) (io.ReadCloser, error) {
+	if err := f.call("Tap"); err != nil {
+		return nil, err
+	}
+	return io.NopCloser(bytes.NewReader([]byte(f.TapData))), nil
+}
+
+// SavePipeline implements cmdutil.Client.
+func (f *FakeClient) SavePipeline(ctx context.Context, name string, spec messages.PipelineSpec) error {
+	if err := f.call("SavePipeline"); err != nil {
+		return err
+	}
+	f.PipelineSpecIn = &spec
+	return nil
+}
+
+// SavedPipelines implements cmdutil.Client.
+func (f *FakeClient) SavedPipelines(ctx context.Context) ([]actors.SavedPipeline, error) {
+	return f.SavedList, f.call("SavedPipelines")
+}
+
+// DeleteSavedPipeline implements cmdutil.Client.
+func (f *FakeClient) DeleteSavedPipeline(ctx context.Context, name string) error {
+	return f.call("DeleteSavedPipeline")
+}
+
+// StartSavedPipeline implements cmdutil.Client.
+func (f *FakeClient) StartSavedPipeline(ctx context.Context, name, ws string, tap bool) (messages.PipelineInfo, error) {
+	if err := f.call("StartSavedPipeline"); err != nil {
+		return messages.PipelineInfo{}, err
+	}
+	return messages.PipelineInfo{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAY", Tap: tap}, nil
+}
+
+// Events implements cmdutil.Client.
+func (f *FakeClient) Events(ctx context.Context, follow bool, fn func(messages.Event) error) error {
+	if err := f.call("Events"); err != nil {
+		return err
+	}
+	for _, e := range f.EventList {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Snapshot implements cmdutil.Client.
+func (f *FakeClient) Snapshot(ctx context.Context) (*persistence.State, error) {
+	if err := f.call("Snapshot"); err != nil {
+		return nil, err
+	}
+	if f.State == nil {
+		return nil, ErrNotCanned
+	}
+	return f.State, nil
+}
+
+// SaveSnapshot implements cmdutil.Client.
+func (f *FakeClient) SaveSnapshot(ctx context.Context) (bool, string, error) {
+	if err := f.call("SaveSnapshot"); err != nil {
+		return false, "", err
+	}
+	return true, "/state.json", nil
+}
+
+// Factory returns a factory on test streams whose client is c and whose
+// clock is fixed at now.
+func Factory(c cmdutil.Client, now time.Time) (*cmdutil.Factory, *bytes.Buffer, *bytes.Buffer) {
+	ios, _, out, errOut := cmdutil.Test()
+	return &cmdutil.Factory{
+		IO:     ios,
+		Socket: "/tmp/test.sock",
+		Client: func() (cmdutil.Client, error) { return c, nil },
+		Now:    func() time.Time { return now },
+	}, out, errOut
+}
+
+// Run runs cmd with args as the root command would: flag errors become
+// *cmdutil.FlagError, and nothing is printed by cobra itself.
+func Run(cmd *cobra.Command, args ...string) error {
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	cmd.SilenceErrors = true
+	cmd.SilenceUsage = true
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagErrorWrap(err) })
+	_, err := cmd.ExecuteContextC(context.Background())
+	return err
+}
+
+// IsUsage reports whether err is a usage error (exit 2).
+func IsUsage(err error) bool {
+	var fe *cmdutil.FlagError
+	return errors.As(err, &fe)
+}
