@@ -67,6 +67,8 @@ type pipeline struct {
 	// still have members (a node's children outlive it in its group).
 	pgids   map[int]struct{}
 	readers *readerSet
+	// taps waiting for the current run's splitters to start.
+	pendingTaps []*PipelineRequest
 }
 
 type pnode struct {
@@ -144,6 +146,9 @@ func (p *pipeline) Receive(ctx actor.Context) {
 		}
 		for _, r := range p.stopReq {
 			r.OK(PipelineAnswer{Info: p.view()})
+		}
+		for _, m := range p.pendingTaps {
+			m.Reply.Fail(fmt.Errorf("pipeline %s stopped: %w", p.cfg.spec.Label, messages.ErrStopped))
 		}
 	case *runLaunched:
 		p.onLaunched(ctx, m)
@@ -329,6 +334,7 @@ func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
 			}
 		}
 		p.checkRunEnd(ctx)
+		p.servePendingTaps(ctx)
 		return
 	}
 	if p.stopped {
@@ -367,6 +373,7 @@ func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
 	p.rt.publish(messages.Event{Kind: messages.EventStarted, Workspace: p.cfg.workspace, Label: p.cfg.wsLabel,
 		Pipeline: p.cfg.spec.Label, Message: fmt.Sprintf("run %d of %s", p.info.Restarts+1, p.cfg.id)})
 	p.publishStatus(ctx)
+	p.servePendingTaps(ctx)
 }
 
 func (p *pipeline) onNodeExited(ctx actor.Context, m *nodeExited) {
@@ -561,6 +568,28 @@ func (p *pipeline) request(ctx actor.Context, m *PipelineRequest) {
 	}
 }
 
+// launching reports whether the current run's processes are being spawned.
+func (p *pipeline) launching() bool {
+	if p.info.State != messages.PipelineRunning {
+		return false
+	}
+	for _, n := range p.nodes {
+		if n.info.State == messages.CommandStarting {
+			return true
+		}
+	}
+	return false
+}
+
+// servePendingTaps answers the taps that waited for the run to start.
+func (p *pipeline) servePendingTaps(ctx actor.Context) {
+	pending := p.pendingTaps
+	p.pendingTaps = nil
+	for _, m := range pending {
+		p.tap(ctx, m)
+	}
+}
+
 func (p *pipeline) tap(ctx actor.Context, m *PipelineRequest) {
 	node := m.Node
 	if node == "" {
@@ -580,6 +609,11 @@ func (p *pipeline) tap(ctx actor.Context, m *PipelineRequest) {
 		return
 	}
 	pid, ok := p.split[node]
+	if !ok && p.launching() && len(p.cfg.spec.Consumers()[node]) > 0 {
+		// The run is starting: serve the tap once its splitters exist.
+		p.pendingTaps = append(p.pendingTaps, m)
+		return
+	}
 	if !ok {
 		m.Reply.Fail(fmt.Errorf("node %q of pipeline %s has no live splitter to tap (its output goes to its log; it is %s): %w",
 			node, p.cfg.spec.Label, p.nodes[node].info.State, messages.ErrConflict))

@@ -143,6 +143,10 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 	info := messages.PipelineInfo{
 		ID: id, Workspace: w.id, WorkspaceLabel: w.spec.Label, Label: spec.Label, Spec: spec,
 		State: messages.PipelineRunning, Supervised: spec.RestartOnFailure, Tap: m.Tap, StartedAt: w.rt.now(),
+		Splitters: []messages.SplitterInfo{},
+	}
+	for _, pl := range plans {
+		info.Nodes = append(info.Nodes, messages.NodeInfo{Label: pl.label, State: messages.CommandStarting})
 	}
 	w.pipes[id] = &pipelineRef{pid: pid, info: info, rings: rings}
 	w.pipeOrder = append(w.pipeOrder, id)

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/internal/cli/clitest"
+	"github.com/shipote/shipote/internal/cli/cmdutil"
+	"github.com/shipote/shipote/messages"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want ExitCode
+	}{
+		{nil, ExitOK},
+		{errors.New("boom"), ExitError},
+		{&api.Error{Status: 400, Code: "invalid", Message: "label: must not be empty"}, ExitError},
+		{cmdutil.FlagErrorf("bad flag"), ExitUsage},
+		{fmt.Errorf("wrapped: %w", cmdutil.FlagErrorf("bad flag")), ExitUsage},
+		{fmt.Errorf("list: %w", fmt.Errorf("%w: dial", api.ErrUnreachable)), ExitUnreachable},
+		{&cmdutil.ExitError{Code: 2, Err: errors.New("too new")}, ExitUsage},
+		{cmdutil.ErrInterrupted, ExitInterrupted},
+		{context.Canceled, ExitInterrupted},
+	}
+	for _, tt := range tests {
+		if got := exitCode(tt.err); got != tt.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestRun(t *testing.T) {
+	unreachable := &clitest.FakeClient{Err: fmt.Errorf("%w: dial unix /tmp/test.sock: connect: no such file or directory", api.ErrUnreachable)}
+	ws := &clitest.FakeClient{WorkspaceList: []messages.WorkspaceInfo{{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAV", Spec: messages.WorkspaceSpec{Label: "a"}}}}
+	tests := []struct {
+		name   string
+		client *clitest.FakeClient
+		args   []string
+		code   ExitCode
+		stdout string
+		stderr string
+	}{
+		{"ok", ws, []string{"ws", "ls", "-o", "json"}, ExitOK, `"label": "a"`, ""},
+		{"unknown command", ws, []string{"nope"}, ExitUsage, "", "shipote: unknown command \"nope\" for \"shipote\"\nRun 'shipote --help' for usage.\n"},
+		{"unknown flag", ws, []string{"ws", "ls", "--nope"}, ExitUsage, "", "shipote: unknown flag: --nope\nRun 'shipote ws ls --help' for usage.\n"},
+		{"missing argument", ws, []string{"ws", "rm"}, ExitUsage, "", "shipote: ws rm: missing WS\n"},
+		{"server error", ws, []string{"ws", "show", "b"}, ExitError, "", "shipote: workspace b: not found\n"},
+		{"unreachable", unreachable, []string{"ws", "ls"}, ExitUnreachable, "",
+			"shipote: list workspaces: daemon not reachable: dial unix /tmp/test.sock: connect: no such file or directory; is `shipote daemon` running?\n"},
+		{"help", ws, []string{"ws"}, ExitOK, "create", ""},
+		{"version flag", ws, []string{"--version"}, ExitOK, "shipote ", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, out, errOut := clitest.Factory(tt.client, time.Unix(0, 0))
+			code := Run(context.Background(), f, tt.args)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; stderr %q", code, tt.code, errOut.String())
+			}
+			if !strings.Contains(out.String(), tt.stdout) {
+				t.Errorf("stdout %q, want %q in it", out.String(), tt.stdout)
+			}
+			if tt.stderr == "" && errOut.Len() > 0 {
+				t.Errorf("stderr %q, want nothing", errOut.String())
+			}
+			if tt.stderr != "" && !strings.HasPrefix(errOut.String(), tt.stderr) {
+				t.Errorf("stderr %q, want %q", errOut.String(), tt.stderr)
+			}
+		})
+	}
+}
+
+// TestEveryCommandTakesSocket checks SPEC §3.3: every command takes
+// --socket, and list/show commands take -o json.
+func TestEveryCommandTakesSocket(t *testing.T) {
+	f, _, _ := clitest.Factory(&clitest.FakeClient{}, time.Unix(0, 0))
+	root := NewRootCmd(f)
+	wantOutput := map[string]bool{
+		"shipote ws ls": true, "shipote ws show": true, "shipote ps": true, "shipote pipe ls": true,
+		"shipote pipe show": true, "shipote stats": true, "shipote events": true, "shipote snapshot show": true,
+	}
+	for _, c := range allCommands(root) {
+		if c.PersistentFlags().Lookup("socket") == nil && c.InheritedFlags().Lookup("socket") == nil {
+			t.Errorf("%s: no --socket", c.CommandPath())
+		}
+		if wantOutput[c.CommandPath()] && c.Flags().ShorthandLookup("o") == nil {
+			t.Errorf("%s: no -o", c.CommandPath())
+		}
+		delete(wantOutput, c.CommandPath())
+	}
+	for p := range wantOutput {
+		t.Errorf("no command %s", p)
+	}
+}
