@@ -352,6 +352,7 @@ func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
 			BurstBytes:     d.BurstBytes,
 			SlowConsumer:   string(d.SlowConsumer),
 			BufferBytes:    int(d.BufferBytes),
+			Logger:         p.log,
 		}
 		for _, s := range m.sinks[node] {
 			cfg.Consumers = append(cfg.Consumers, flowConsumer(s.node, s.w))

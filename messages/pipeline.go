@@ -125,6 +125,8 @@ func (p *PipelineSpec) Validate() error {
 		return fieldErr("discern.max_bytes_per_sec", "must be >= 0")
 	case d.BurstBytes < 0:
 		return fieldErr("discern.burst_bytes", "must be >= 0")
+	case d.BurstBytes > 0 && d.MaxBytesPerSec == 0:
+		return fieldErr("discern.burst_bytes", "is set but max_bytes_per_sec is 0 (unlimited); set a rate or drop the burst")
 	case d.BufferBytes < 0:
 		return fieldErr("discern.buffer_bytes", "must be >= 0")
 	}
