@@ -19,7 +19,7 @@ build:
 	$(GO) build -o $(BIN)/shipote ./cmd/shipote
 
 run:
-	$(GO) run ./examples/embed
+	$(GO) run ./cmd/shipote up examples/demo.yaml
 
 # deps installs the Debian packages that tests and benchmarks use, when
 # they are missing (needs root and Debian's apt; skipped otherwise).

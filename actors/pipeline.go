@@ -455,6 +455,13 @@ func (p *pipeline) endRun(ctx actor.Context) {
 	for _, pid := range p.split {
 		ctx.Stop(pid)
 	}
+	for node, s := range p.final {
+		// Nothing flows once the run has ended.
+		for i := range s.Channels {
+			s.Channels[i].BytesPerSec = 0
+		}
+		p.final[node] = s
+	}
 	p.split = map[string]*actor.PID{}
 	p.info.EndedAt = p.rt.now()
 	success := p.info.Error == ""

@@ -39,7 +39,7 @@ type SplitterConfig struct {
 	// MaxBytesPerSec throttles the output with a token bucket; 0 = none.
 	MaxBytesPerSec int64
 	// BurstBytes is the bucket's size; 0 = the default described on
-	// throttle (exact long-run rate, ≤ ~1.09 × the rate in any 100 ms).
+	// throttle (exact long-run rate, ≤ ~1.085 × the rate in any 100 ms).
 	BurstBytes int64
 	// SlowConsumer is "block" (or "", lossless) or "drop".
 	SlowConsumer string
@@ -207,7 +207,7 @@ func (a *splitterActor) started(ctx actor.Context) {
 	if err := a.startFlow(); err != nil {
 		a.closeFiles()
 		a.finished = true
-		ctx.Send(a.parent, &SplitterFinished{Node: a.cfg.Node, Err: err})
+		a.tell(ctx, &SplitterFinished{Node: a.cfg.Node, Err: err})
 		return
 	}
 	a.rates.add(time.Now(), a.fs.Counters())
@@ -216,7 +216,7 @@ func (a *splitterActor) started(ctx actor.Context) {
 		ts, err := listenTaps(a.cfg.TapSocket, a.fs, a.cfg.BufferBytes)
 		if err != nil {
 			a.log.Warn("tap socket", zap.String("path", a.cfg.TapSocket), zap.Error(err))
-			ctx.Send(a.parent, &TapSocketFailed{Node: a.cfg.Node, Path: a.cfg.TapSocket, Err: err})
+			a.tell(ctx, &TapSocketFailed{Node: a.cfg.Node, Path: a.cfg.TapSocket, Err: err})
 		} else {
 			a.taps = ts
 		}
@@ -279,13 +279,20 @@ func (a *splitterActor) onFlowEvent(ctx actor.Context, ev flow.Event) {
 			}
 		})
 	case flow.EventConsumerGone:
-		ctx.Send(a.parent, &ConsumerDropped{Node: a.cfg.Node, Consumer: ev.Consumer, Err: ev.Err})
+		a.tell(ctx, &ConsumerDropped{Node: a.cfg.Node, Consumer: ev.Consumer, Err: ev.Err})
 	case flow.EventDone:
 		if !a.finished {
 			a.finished = true
 			a.rates.add(time.Now(), a.fs.Counters())
-			ctx.Send(a.parent, &SplitterFinished{Node: a.cfg.Node, Err: ev.Err})
+			a.tell(ctx, &SplitterFinished{Node: a.cfg.Node, Err: ev.Err})
 		}
+	}
+}
+
+// tell sends msg to the parent; a splitter spawned from the root has none.
+func (a *splitterActor) tell(ctx actor.Context, msg any) {
+	if a.parent != nil {
+		ctx.Send(a.parent, msg)
 	}
 }
 
@@ -300,14 +307,12 @@ func (a *splitterActor) armSample() {
 
 func (a *splitterActor) stats(now time.Time) *FlowStats {
 	st := &FlowStats{Node: a.cfg.Node, Channels: []ChannelStats{}}
-	if a.bucket != nil {
-		st.ThrottledMs = uint64(a.bucket.throttled.Milliseconds())
-	}
 	if a.fs == nil {
 		return st
 	}
 	c := a.fs.Counters()
 	st.BytesIn = c.BytesIn
+	st.ThrottledMs = uint64(c.Throttled.Milliseconds())
 	for _, list := range [][]flow.ChannelCounters{c.Consumers, c.Taps} {
 		for _, ch := range list {
 			st.Channels = append(st.Channels, ChannelStats{
@@ -359,21 +364,21 @@ func (a *splitterActor) stop() {
 // and both starting empty: one at the rate with a burst of 250 ms, which
 // keeps the long-run rate exact by letting the pump make up for stalls of
 // the machine (timer wake-ups here come up to ~20 ms late), and one at
-// 1.05 × the rate with a 2 ms burst, which bounds every 100 ms window to
-// about 1.09 × the rate while it does (a late step landing with the next). A burst_bytes set by the user makes
+// 1.04 × the rate with a 1.5 ms burst, which bounds every 100 ms window to
+// about 1.085 × the rate while it does (counting two late steps landing
+// with the next). A burst_bytes set by the user makes
 // it one classic bucket of that size.
 type throttle struct {
 	long, short *rate.Limiter // short is nil with a user burst
 	max         int64         // the most one grant may carry
 	step        int           // largest bytes asked for at once
-	throttled   time.Duration // sum of the delays given
 }
 
 const (
-	throttleStep       = 2 * time.Millisecond // of the rate, per step (at most maxStepBytes)
-	throttleShortBurst = 2 * time.Millisecond
+	throttleStep       = 1500 * time.Microsecond // of the rate, per step (at most maxStepBytes)
+	throttleShortBurst = 1500 * time.Microsecond
 	throttleLongBurst  = 250 * time.Millisecond
-	throttleHeadroom   = 1.05
+	throttleHeadroom   = 1.04
 )
 
 // newThrottle returns the bucket for bytesPerSec with the user's burst (0 =
@@ -401,14 +406,19 @@ func newThrottle(bytesPerSec, burst int64, now time.Time) *throttle {
 
 // reserve takes want bytes (at most one grant's worth) and says when they
 // may move.
+//
+// When the pump is behind (both buckets hold tokens) a grant carries all
+// the short bucket allows now, up to its burst, so catching up takes fewer
+// round trips.
 func (t *throttle) reserve(now time.Time, want int64) (int64, time.Duration) {
 	n := min(max(want, 1), t.max)
+	if t.short != nil {
+		ready := int64(min(t.long.TokensAt(now), t.short.TokensAt(now)))
+		n = max(n, min(ready, t.max))
+	}
 	d := t.long.ReserveN(now, int(n)).DelayFrom(now)
 	if t.short != nil {
 		d = max(d, t.short.ReserveN(now, int(n)).DelayFrom(now))
-	}
-	if d > 0 {
-		t.throttled += d
 	}
 	return n, d
 }

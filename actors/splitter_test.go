@@ -463,6 +463,36 @@ func TestSplitterActorBadConfigClosesFilesAndReports(t *testing.T) {
 	}
 }
 
+func TestSplitterActorWithoutParent(t *testing.T) {
+	_, src := splitProducer(t, "seq", "1", "1000")
+	wc, c := splitConsumer(t, "wc", "wc", "-l")
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	pid := sys.Root.Spawn(NewSplitterProps(SplitterConfig{Node: "gen", Source: src, Consumers: []flow.Consumer{c}}))
+	if err := wc.wait(t); err != nil || strings.TrimSpace(wc.out.String()) != "1000" {
+		t.Errorf("wc -l: %q, %v", wc.out.String(), err)
+	}
+	// Wait for the stop with a watcher (futures race in this protoactor).
+	gone := make(chan struct{})
+	sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		switch c.Message().(type) {
+		case *actor.Started:
+			c.Watch(pid)
+			c.Stop(pid)
+		case *actor.Terminated:
+			close(gone)
+			c.Stop(c.Self())
+		}
+	}))
+	select {
+	case <-gone:
+	case <-time.After(30 * time.Second):
+		t.Error("splitter did not stop")
+	}
+	sys.Shutdown()
+}
+
 func TestSplitterConfigValidate(t *testing.T) {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -508,9 +538,9 @@ func TestThrottleStepsAndEmptyStart(t *testing.T) {
 		wantStep          int
 		firstDelayAtLeast time.Duration
 	}{
-		{1_000_000, 0, 2_000, 2_000, 2 * time.Millisecond},
-		{10_000_000, 0, 20_000, 20_000, 2 * time.Millisecond},
-		{100_000_000, 0, 200_000, 64 << 10, 655 * time.Microsecond},
+		{1_000_000, 0, 1_500, 1_500, 1500 * time.Microsecond},
+		{10_000_000, 0, 15_000, 15_000, 1500 * time.Microsecond},
+		{100_000_000, 0, 150_000, 64 << 10, 655 * time.Microsecond},
 		{100, 0, 1, 1, 10 * time.Millisecond},
 		{1_000_000, 200_000, 200_000, 64 << 10, 65 * time.Millisecond},
 		{1_000_000, 1_000, 1_000, 1_000, time.Millisecond},

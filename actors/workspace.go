@@ -212,7 +212,7 @@ func (w *workspace) Receive(ctx actor.Context) {
 
 // info builds the workspace's view.
 func (w *workspace) info() messages.WorkspaceInfo {
-	alive := 0
+	alive, total := 0, len(w.cmds)
 	for _, c := range w.cmds {
 		if !c.info.State.Ended() {
 			alive++
@@ -220,6 +220,7 @@ func (w *workspace) info() messages.WorkspaceInfo {
 	}
 	for _, p := range w.pipes {
 		alive += p.aliveNodes()
+		total += len(p.info.Nodes)
 	}
 	wi := messages.WorkspaceInfo{
 		ID:             w.id,
@@ -227,7 +228,7 @@ func (w *workspace) info() messages.WorkspaceInfo {
 		CreatedAt:      w.created,
 		Deadline:       w.deadline(),
 		CommandsAlive:  alive,
-		CommandsTotal:  len(w.cmds),
+		CommandsTotal:  total,
 		PipelinesTotal: len(w.pipes),
 	}
 	if w.group != nil {

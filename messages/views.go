@@ -53,12 +53,14 @@ type WorkspaceInfo struct {
 	Spec      WorkspaceSpec `json:"spec"`
 	CreatedAt time.Time     `json:"created_at"`
 	// Deadline is the TTL deadline; zero when the workspace has no TTL.
-	Deadline       time.Time `json:"deadline,omitzero"`
-	CommandsAlive  int       `json:"commands_alive"`
-	CommandsTotal  int       `json:"commands_total"`
-	PipelinesTotal int       `json:"pipelines_total"`
-	LimitsBackend  string    `json:"limits_backend,omitempty"`
-	Stats          *Sample   `json:"stats,omitempty"`
+	Deadline time.Time `json:"deadline,omitzero"`
+	// CommandsAlive and CommandsTotal count the workspace's commands and
+	// the nodes of its pipelines' current runs.
+	CommandsAlive  int     `json:"commands_alive"`
+	CommandsTotal  int     `json:"commands_total"`
+	PipelinesTotal int     `json:"pipelines_total"`
+	LimitsBackend  string  `json:"limits_backend,omitempty"`
+	Stats          *Sample `json:"stats,omitempty"`
 }
 
 // Sample is one stats reading of a workspace (SPEC §1.4).

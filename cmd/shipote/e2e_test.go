@@ -912,3 +912,28 @@ func TestE2EUp(t *testing.T) {
 		}
 	})
 }
+
+// TestE2ECorruptState checks that a state file that does not parse is
+// moved aside, reported loudly, and the daemon starts empty.
+func TestE2ECorruptState(t *testing.T) {
+	dir := shortDir(t)
+	stateDir := t.TempDir()
+	state := filepath.Join(stateDir, "state.json")
+	if err := os.WriteFile(state, []byte(`{"version": 4, "workspaces": [`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, filepath.Join(dir, "s.sock"), state, newParent(t))
+	if list := getJSON[[]messages.WorkspaceInfo](t, d, "ws", "ls"); len(list) != 0 {
+		t.Errorf("ws ls = %+v, want empty", list)
+	}
+	moved, _ := filepath.Glob(state + ".corrupt-*")
+	if len(moved) != 1 {
+		t.Errorf("moved aside: %v", moved)
+	}
+	if s := d.stderr.String(); !strings.Contains(s, "CORRUPT") || (len(moved) == 1 && !strings.Contains(s, moved[0])) {
+		t.Errorf("no loud report in\n%s", s)
+	}
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("SIGTERM: exit %d", code)
+	}
+}

@@ -57,7 +57,7 @@ func Main() ExitCode {
 func Run(parent context.Context, f *cmdutil.Factory, args []string) ExitCode {
 	ctx, stop := cmdutil.SignalContext(parent)
 	defer stop()
-	context.AfterFunc(ctx, stop)
+	defer context.AfterFunc(ctx, stop)()
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)

@@ -1,3 +1,5 @@
+// This file tests package cli: the exit-code table and the command tree.
+
 package cli
 
 import (

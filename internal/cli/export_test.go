@@ -1,3 +1,5 @@
+// This file exports internals of package cli to its tests.
+
 package cli
 
 import "github.com/spf13/cobra"

@@ -160,6 +160,7 @@ type ChannelCounters struct {
 // Counters is a snapshot of a splitter's counters.
 type Counters struct {
 	BytesIn   uint64            // bytes taken from the source
+	Throttled time.Duration     // time the pump waited for credit
 	Consumers []ChannelCounters // in the order given to Start
 	Taps      []ChannelCounters // live taps, oldest first
 }
@@ -182,6 +183,8 @@ type Splitter struct {
 	stopOnce sync.Once
 	done     chan struct{}
 	bytesIn  atomic.Uint64
+	// creditWait is the time in ns the pump waited for credit.
+	creditWait atomic.Int64
 
 	// creditMu guards the following.
 	creditMu sync.Mutex
@@ -326,7 +329,11 @@ func (s *Splitter) Grant(n int64) {
 // Counters returns a snapshot of the counters. It is cheap: atomics and a
 // short lock on the tap list.
 func (s *Splitter) Counters() Counters {
-	c := Counters{BytesIn: s.bytesIn.Load(), Consumers: make([]ChannelCounters, len(s.cons))}
+	c := Counters{
+		BytesIn:   s.bytesIn.Load(),
+		Throttled: time.Duration(s.creditWait.Load()),
+		Consumers: make([]ChannelCounters, len(s.cons)),
+	}
 	for i, k := range s.cons {
 		c.Consumers[i] = k.counters()
 	}

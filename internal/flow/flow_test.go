@@ -452,6 +452,9 @@ func TestThrottledMovesOnlyGrantedBytes(t *testing.T) {
 			if in := s.Counters().BytesIn; in != size || int64(in) > granted {
 				t.Errorf("BytesIn %d, granted %d", in, granted)
 			}
+			if s.Counters().Throttled <= 0 {
+				t.Error("no time counted waiting for credit")
+			}
 		})
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -413,8 +414,10 @@ func (s *Splitter) takeCredit(want int) (int, error) {
 		if g > 0 {
 			return int(g), nil
 		}
+		began := time.Now()
 		select {
 		case <-s.creditCh:
+			s.creditWait.Add(int64(time.Since(began)))
 		case <-s.stop:
 			return 0, errStopped
 		}

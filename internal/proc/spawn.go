@@ -1,5 +1,5 @@
-// spawn.go owns the Spawner (its locked thread and the fork itself), Spec,
-// Placement and Process.
+// spawn.go owns the Spawner (its locked thread and the fork itself), Spec
+// and Placement.
 
 package proc
 
@@ -157,6 +157,10 @@ type Spawner struct {
 	done      chan struct{} // closed when the spawning goroutine returns
 	closeOnce sync.Once
 	tid       int // the spawning thread's id; set before NewSpawner returns
+	// pidfd says children are started with CLONE_PIDFD and waited for on
+	// the runtime's poller (see Process); false on kernels without pidfd
+	// support, and in tests of the os.Process fallback.
+	pidfd bool
 
 	// The spawning goroutine owns the following.
 	devNull      *os.File // opened on first use
@@ -189,9 +193,10 @@ func NewSpawner() *Spawner {
 // newSpawnerState returns a Spawner whose goroutine is not started yet.
 func newSpawnerState() *Spawner {
 	return &Spawner{
-		reqs: make(chan *request),
-		quit: make(chan struct{}),
-		done: make(chan struct{}),
+		reqs:  make(chan *request),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+		pidfd: pidfdWorks(),
 	}
 }
 
@@ -308,6 +313,10 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 		sys.UseCgroupFD = true
 		sys.CgroupFD = pl.CgroupFD
 	}
+	pidfd := -1
+	if s.pidfd {
+		sys.PidFD = &pidfd // ours; os.StartProcess keeps a duplicate (see newProcess)
+	}
 	argv := make([]string, 0, 1+len(spec.Args))
 	argv = append(argv, spec.Path)
 	argv = append(argv, spec.Args...)
@@ -326,11 +335,11 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proc: start %s: %w", spec.Path, err)
 	}
-	p := &Process{Pid: op.Pid, Started: started, proc: op}
+	p := newProcess(op, pidfd, started)
 	for _, rl := range spec.Rlimits {
 		lim := unix.Rlimit{Cur: rl.Cur, Max: rl.Max}
 		if err := unix.Prlimit(p.Pid, rl.Resource, &lim, nil); err != nil {
-			_ = op.Kill()
+			_ = p.Signal(syscall.SIGKILL)
 			p.Wait()
 			return nil, fmt.Errorf("proc: start %s: set rlimit %d to %d/%d: %w", spec.Path, rl.Resource, rl.Cur, rl.Max, err)
 		}
@@ -364,29 +373,4 @@ func writeTasks(files []string, tid int) error {
 		}
 	}
 	return nil
-}
-
-// Process is a started child. Its process group id equals Pid.
-type Process struct {
-	Pid     int       // also the child's process group id
-	Started time.Time // when execve had succeeded
-
-	proc   *os.Process // holds a pidfd: no pid-reuse race in Signal and Wait
-	once   sync.Once
-	status ExitStatus
-}
-
-// Wait blocks until the process exits, reaps it and returns its status. One
-// goroutine should own the call; any later or concurrent call blocks until the
-// first returns and gets the same status. A child that nobody Waits for stays
-// a zombie (and keeps its process group alive for Terminate).
-func (p *Process) Wait() ExitStatus {
-	p.once.Do(func() { p.status = statusOf(p.proc.Wait()) })
-	return p.status
-}
-
-// Signal sends sig to the process alone (not its group), through its pidfd.
-// It returns os.ErrProcessDone once the process has been waited for.
-func (p *Process) Signal(sig syscall.Signal) error {
-	return p.proc.Signal(sig)
 }

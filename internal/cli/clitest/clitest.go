@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,11 +43,15 @@ type FakeClient struct {
 	CreatedSpec    *messages.WorkspaceSpec
 	ExecRef        *messages.CommandRef
 	PipelineSpecIn *messages.PipelineSpec
+
+	mu sync.Mutex // guards Calls
 }
 
 var _ cmdutil.Client = (*FakeClient)(nil)
 
 func (f *FakeClient) call(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.Calls = append(f.Calls, name)
 	return f.Err
 }

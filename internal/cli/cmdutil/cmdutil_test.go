@@ -1,3 +1,6 @@
+// This file tests package cmdutil: sizes, formats, sparklines, flag values,
+// the JSON exporter and tables.
+
 package cmdutil
 
 import (

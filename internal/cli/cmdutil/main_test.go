@@ -1,3 +1,5 @@
+// This file checks that the tests of package cmdutil leave no goroutine behind.
+
 package cmdutil
 
 import (

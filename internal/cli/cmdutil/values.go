@@ -16,10 +16,10 @@ import (
 type EnvValue struct{ P *[]string }
 
 func (v EnvValue) String() string {
-	if v.P == nil {
-		return "[]"
+	if v.P == nil || len(*v.P) == 0 {
+		return ""
 	}
-	return "[" + strings.Join(*v.P, ",") + "]"
+	return strings.Join(*v.P, ",")
 }
 
 // Set implements pflag.Value.
@@ -109,8 +109,8 @@ func (v CountValue) Type() string { return "int" }
 type DurationValue struct{ P *time.Duration }
 
 func (v DurationValue) String() string {
-	if v.P == nil {
-		return "0s"
+	if v.P == nil || *v.P == 0 {
+		return "0" // pflag leaves a zero default out of the help
 	}
 	return v.P.String()
 }

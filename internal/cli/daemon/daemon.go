@@ -79,7 +79,7 @@ was written by a newer shipote.`,
 	cmdutil.EnumVarP(cmd, &opts.LogFormat, "log-format", "", "auto", []string{"auto", "json", "console"},
 		"log format: auto (console on a terminal, else json), json or console")
 	cmdutil.EnumVarP(cmd, &opts.Limits, "limits", "", "auto", []string{"auto", "cgroup2", "cgroup1", "rlimit", "none"},
-		"resource-limit backend")
+		"resource-limit backend: auto, cgroup2, cgroup1, rlimit or none")
 	flags.StringVar(&opts.CgroupParent, "cgroup-parent", "", "cgroup subtree for workspaces (default shipote, under the daemon's cgroup); one per daemon")
 	return cmd
 }

@@ -47,7 +47,7 @@ otherwise each refresh is printed after the previous one.`,
 		},
 	}
 	cmd.Flags().Var(cmdutil.DurationValue{P: &opts.Interval}, "interval", "time between refreshes")
-	cmd.Flags().Int64VarP(&opts.Iterations, "iterations", "n", 0, "stop after N refreshes (0 = until Ctrl-C)")
+	cmd.Flags().VarP(cmdutil.CountValue{P: &opts.Iterations}, "iterations", "n", "stop after N refreshes (0 = until Ctrl-C)")
 	cmd.Flags().BoolVarP(&opts.Commands, "commands", "c", false, "also list every command")
 	return cmd
 }

@@ -65,7 +65,7 @@ cleanly first).`,
 	flags.Var(cmdutil.DurationValue{P: &opts.Interval}, "interval", "live view refresh period")
 	flags.Var(cmdutil.DurationValue{P: &opts.Grace}, "grace", "time between SIGTERM and SIGKILL when stopping processes")
 	cmdutil.EnumVarP(cmd, &opts.Limits, "limits", "", "auto", []string{"auto", "cgroup2", "cgroup1", "rlimit", "none"},
-		"resource-limit backend")
+		"resource-limit backend: auto, cgroup2, cgroup1, rlimit or none")
 	cmdutil.EnumVarP(cmd, &opts.LogLevel, "log-level", "", "warn", []string{"debug", "info", "warn", "error"},
 		"engine log level (logs go to stderr)")
 	return cmd

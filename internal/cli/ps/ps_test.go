@@ -1,0 +1,50 @@
+// This file tests package ps: flag parsing (argv to options, or a usage
+// error) and what the commands print.
+
+package ps
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shipote/shipote/internal/cli/clitest"
+	"github.com/shipote/shipote/messages"
+)
+
+func TestPsRun(t *testing.T) {
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	one, two := 1, 0
+	fc := &clitest.FakeClient{
+		WorkspaceList: []messages.WorkspaceInfo{{ID: "W1", Spec: messages.WorkspaceSpec{Label: "build"}}},
+		CommandList: []messages.CommandInfo{
+			{ID: "C1", Workspace: "W1", Label: "web", Pid: 42, State: messages.CommandRunning, StartedAt: now.Add(-65 * time.Second), Restarts: 2},
+			{ID: "C2", Workspace: "W1", Label: "job", State: messages.CommandFailed, ExitCode: &one, GaveUp: true, Restarts: 3},
+			{ID: "C3", Workspace: "W9", Label: "x", State: messages.CommandExited, ExitCode: &two},
+			{ID: "C4", Workspace: "W1", Label: "k", State: messages.CommandFailed, Signal: "SIGKILL"},
+		},
+	}
+	f, out, _ := clitest.Factory(fc, now)
+	if err := clitest.Run(NewCmdPs(f, nil)); err != nil {
+		t.Fatal(err)
+	}
+	want := `ID  WORKSPACE  LABEL  PID  STATE                RESTARTS  UPTIME
+C1  build      web    42   running              2         1m05s
+C2  build      job    -    failed (1, gave up)  3         -
+C3  W9         x      -    exited (0)           0         -
+C4  build      k      -    failed (SIGKILL)     0         -
+`
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	out.Reset()
+	if err := clitest.Run(NewCmdPs(f, nil), "build", "-o", "json"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"label": "web"`) {
+		t.Errorf("json: %s", out.String())
+	}
+	if err := clitest.Run(NewCmdPs(f, nil), "a", "b"); !clitest.IsUsage(err) {
+		t.Errorf("two arguments: %v", err)
+	}
+}
