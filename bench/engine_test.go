@@ -1,8 +1,14 @@
+// engine_test.go holds the testing.B side of engine.go (Exec of /bin/true
+// through the engine), quick runs of the engine and persistence harness
+// entries, and the tests of their helpers.
+
 package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +16,8 @@ import (
 	"github.com/shipote/shipote/messages"
 )
 
+// BenchmarkEngineExecTrue execs /bin/true through the engine b.N times, one
+// Exec after the other, then waits for every exited event.
 func BenchmarkEngineExecTrue(b *testing.B) {
 	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none"})
 	if err != nil {
@@ -21,6 +29,8 @@ func BenchmarkEngineExecTrue(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	sub := eng.Events(4*b.N + 64)
+	defer sub.Cancel()
 	ref := messages.CommandRef{Payload: messages.Payload{Native: &messages.NativePayload{Exec: "/bin/true"}}}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -29,12 +39,8 @@ func BenchmarkEngineExecTrue(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	for {
-		info, _ := eng.Workspace(ctx, ws.ID)
-		if info.CommandsAlive == 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	if err := awaitExited(ctx, sub.C, ws.ID, b.N, time.Minute); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -46,11 +52,39 @@ func TestRunEngineQuick(t *testing.T) {
 	if err := RunEngine(context.Background(), r, true); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Rows()) != 3 {
+	if len(r.Rows()) != 4 {
 		t.Fatalf("rows %d", len(r.Rows()))
 	}
 	for _, row := range r.Rows() {
+		if row.Value <= 0 || row.Base <= 0 {
+			t.Errorf("row without a figure or a baseline: %s", FormatRow(row))
+		}
 		t.Log(FormatRow(row))
+	}
+}
+
+func TestAwaitExited(t *testing.T) {
+	ctx := context.Background()
+	c := make(chan messages.Event, 8)
+	c <- messages.Event{Kind: messages.EventStarted, Workspace: "w"}
+	c <- messages.Event{Kind: messages.EventExited, Workspace: "other"}
+	c <- messages.Event{Kind: messages.EventExited, Workspace: "w"}
+	c <- messages.Event{Kind: messages.EventExited, Workspace: "w"}
+	if err := awaitExited(ctx, c, "w", 2, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	c <- messages.Event{Kind: messages.EventExited, Workspace: "w"}
+	if err := awaitExited(ctx, c, "w", 2, 10*time.Millisecond); !errors.Is(err, errNotAllExited) || !strings.Contains(err.Error(), "1 of 2") {
+		t.Fatalf("err %v, want 1 of 2 exited", err)
+	}
+	close(c)
+	if err := awaitExited(ctx, c, "w", 1, time.Minute); !errors.Is(err, errNotAllExited) || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("err %v, want subscription closed", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := awaitExited(cctx, make(chan messages.Event), "w", 1, time.Minute); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
 	}
 }
 

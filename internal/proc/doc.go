@@ -12,7 +12,10 @@
 // directly inside its workspace's cgroup (v2: clone3 with CLONE_INTO_CGROUP;
 // v1: the spawning thread joins the cgroup for the fork). Its stdio are
 // *os.File passed as they are, so no goroutine copies them and Wait never
-// waits for a pipe.
+// waits for a pipe. Wait holds no OS thread either: it parks its goroutine on
+// the runtime's poller until the child's pidfd is readable, then reaps the
+// child with waitid(P_PIDFD), so thousands of waiting goroutines cost no
+// thread each.
 //
 // KillGroup and Terminate end process groups (SIGTERM, a grace period,
 // SIGKILL); Descendants finds the processes that left their group.

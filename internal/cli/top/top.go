@@ -1,15 +1,21 @@
-// This file owns `shipote top`: a dashboard of workspaces and pipelines
-// with their flow counters, redrawn every --interval until Ctrl-C.
+// This file owns the `shipote top` command: on a terminal the interactive
+// dashboard (model.go), otherwise, or with --iterations, a plain table of
+// workspaces, pipelines and flow channels printed every --interval.
 
-// Package top implements `shipote top`.
+// Package top implements `shipote top`, the live dashboard of workspaces,
+// commands, pipelines and flow channels.
 package top
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/spf13/cobra"
 
 	"github.com/shipote/shipote/internal/cli/cmdutil"
@@ -24,6 +30,10 @@ type Options struct {
 	Interval   time.Duration
 	Iterations int64 // 0 = until Ctrl-C
 	Commands   bool
+	// Socket is the daemon's socket, shown when it is not reachable.
+	Socket string
+	// ProgramOptions are added to the interactive program's (tests).
+	ProgramOptions []tea.ProgramOption
 }
 
 // NewCmdTop returns `top`; runF replaces the run for tests.
@@ -33,15 +43,30 @@ func NewCmdTop(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Use:   "top",
 		Short: "Live dashboard of workspaces, pipelines and flow channels",
 		Long: `Show workspaces, pipelines and their flow channels (bytes, bytes/s, dropped),
-refreshed every --interval until Ctrl-C. On a terminal the screen is redrawn;
-otherwise each refresh is printed after the previous one.`,
+refreshed every --interval and on every event of the daemon.
+
+On a terminal, top is interactive: a list of workspaces (commands alive/total,
+RSS and CPU with sparklines, TTL left, memory used against memory_max, quota
+state); Enter opens a workspace's commands and pipelines, and a pipeline's DAG
+with each flow channel's bytes, bytes/s, throughput history, dropped bytes and
+throttling. Keys: arrows or j/k move, Enter opens, Esc goes back, / filters,
+s sorts, x stops a pipeline or removes a workspace (after y), l follows the log
+of the selected command, q quits. When the daemon goes away top says so and
+reconnects by itself. NO_COLOR turns colors off.
+
+When stdout is not a terminal, or with --iterations, each refresh is printed
+as a plain table after the previous one (--commands adds every command).`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Interval <= 0 {
 				return cmdutil.FlagErrorf("--interval must be above 0")
 			}
+			opts.Socket = f.Socket
 			if runF != nil {
 				return runF(opts)
+			}
+			if opts.IO.IsStdoutTTY() && opts.Iterations == 0 {
+				return interactiveRun(cmd.Context(), opts)
 			}
 			return topRun(cmd.Context(), opts)
 		},
@@ -52,6 +77,37 @@ otherwise each refresh is printed after the previous one.`,
 	return cmd
 }
 
+// interactiveRun runs the dashboard until q, Ctrl-C or SIGTERM.
+func interactiveRun(ctx context.Context, o *Options) error {
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	r := newRunner(ctx, c)
+	defer r.Close()
+	m := NewModel(Config{
+		Socket:   o.Socket,
+		Interval: o.Interval,
+		Now:      o.Now,
+		Renderer: lipgloss.NewRenderer(o.IO.Out),
+	}, r)
+	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithOutput(o.IO.Out), tea.WithAltScreen()}
+	if o.IO.In != os.Stdin {
+		popts = append(popts, tea.WithInput(o.IO.In))
+	}
+	popts = append(popts, o.ProgramOptions...)
+	_, err = tea.NewProgram(m, popts...).Run()
+	switch {
+	case err == nil, errors.Is(err, tea.ErrInterrupted):
+		return nil
+	case errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil:
+		return nil // Ctrl-C or SIGTERM
+	default:
+		return fmt.Errorf("top: %w", err)
+	}
+}
+
+// topRun prints the plain dashboard every --interval.
 func topRun(ctx context.Context, o *Options) error {
 	c, err := o.Client()
 	if err != nil {

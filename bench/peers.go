@@ -1,0 +1,643 @@
+// peers.go measures shipote against pm2 and supervisord on this machine, in
+// the same run: time to start 200 long-running processes, the daemon's RSS
+// and idle CPU with them running, the restart latency of a crashing process,
+// and the time to stop them all. The drivers live in bench/peers; setup.sh
+// there installs the peers.
+
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shipote/shipote/bench/peers"
+)
+
+// System names in PeerResult.System.
+const (
+	SystemDaemon   = "shipote daemon"
+	SystemEmbedded = "shipote embedded"
+	SystemPM2      = "pm2"
+	SystemSupervd  = "supervisord"
+)
+
+// Figure names of the "peers" rows (Row.Name), also used by WriteCharts.
+const (
+	FigStart      = "start 200 x sleep, until all running"
+	FigRSSIdle    = "daemon RSS, 0 processes"
+	FigRSSRunning = "daemon RSS, 200 running"
+	FigCPUIdle    = "daemon CPU while idle, 200 running"
+	FigRestart    = "restart latency p50, crash loop"
+	FigStop       = "stop 200, until all gone"
+)
+
+// Stat is a figure's median over the runs, with its spread; N is the number
+// of runs that produced it (0 = not measured).
+type Stat struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	N      int     `json:"n"`
+}
+
+func statOf(xs []float64) Stat {
+	med, lo, hi := Median(xs)
+	return Stat{Median: med, Min: lo, Max: hi, N: len(xs)}
+}
+
+// PeerResult is one system's figures: the machine-readable peer table.
+type PeerResult struct {
+	System  string `json:"system"`
+	Version string `json:"version,omitempty"`
+	// Missing says why the system was not measured (not installed, failed).
+	Missing        string `json:"missing,omitempty"`
+	StartMs        Stat   `json:"start_200_ms"`
+	RSSIdleMiB     Stat   `json:"rss_idle_mib"`
+	RSSRunningMiB  Stat   `json:"rss_200_mib"`
+	CPUIdlePercent Stat   `json:"cpu_idle_percent"`
+	RestartP50Ms   Stat   `json:"restart_p50_ms"`
+	RestartP90Ms   Stat   `json:"restart_p90_ms"`
+	StopMs         Stat   `json:"stop_200_ms"`
+	Backoff        string `json:"backoff,omitempty"`
+	// Errors lists failed runs (the figures are from the others).
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Label is the system with its version, e.g. "pm2 7.0.4".
+func (p PeerResult) Label() string {
+	if p.Version == "" {
+		return p.System
+	}
+	return p.System + " " + p.Version
+}
+
+// PeerParams size a peer run.
+type PeerParams struct {
+	N        int           `json:"n"`         // long-running processes, 200
+	Runs     int           `json:"runs"`      // runs per system, interleaved
+	Settle   time.Duration `json:"settle_ns"` // after launch, and after the start, before reading
+	Window   time.Duration `json:"window_ns"` // idle CPU window
+	Restarts int           `json:"restarts"`  // crash-loop restarts measured
+}
+
+// PeerRun is the outcome of MeasurePeers: the machine-readable peer table.
+type PeerRun struct {
+	Params PeerParams `json:"params"`
+	// ProbeFloorMs is the crash probe's own share of a restart (sh and
+	// date starting), p50 of a plain os/exec relaunch loop.
+	ProbeFloorMs float64 `json:"probe_floor_ms"`
+	// Systems are the shipote daemon, the embedded engine, pm2 and
+	// supervisord, in that order.
+	Systems []PeerResult `json:"systems"`
+}
+
+// PeerParamsFor returns the sizes of a full or quick run.
+func PeerParamsFor(quick bool) PeerParams {
+	if quick {
+		return PeerParams{N: 200, Runs: 1, Settle: time.Second, Window: 5 * time.Second, Restarts: 10}
+	}
+	return PeerParams{N: 200, Runs: 3, Settle: 3 * time.Second, Window: 30 * time.Second, Restarts: 20}
+}
+
+// Peers runs the peer comparison. Its zero value is ready to use.
+type Peers struct {
+	// TableDir, when set, receives peers.json and peers.md: every system's
+	// figures, including the embedded engine's.
+	TableDir string
+	// Params overrides PeerParamsFor(quick) when N > 0.
+	Params PeerParams
+
+	last PeerRun
+}
+
+// RunPeers measures the shipote daemon, the embedded engine, pm2 and
+// supervisord, and adds one "peers" row per figure per peer: Value is the
+// shipote daemon's figure, Base the peer's from the same run. A peer that
+// is not installed or fails gets rows saying why; RunPeers fails only when
+// shipote cannot be measured.
+func RunPeers(ctx context.Context, r *Report, quick bool) error {
+	return new(Peers).Run(ctx, r, quick)
+}
+
+// Last returns the figures of the last Run.
+func (p *Peers) Last() PeerRun { return p.last }
+
+// Run is RunPeers, writing the table to TableDir when set.
+func (p *Peers) Run(ctx context.Context, r *Report, quick bool) error {
+	par := p.Params
+	if par.N <= 0 {
+		par = PeerParamsFor(quick)
+	}
+	run, err := MeasurePeers(ctx, par)
+	p.last = run
+	if err != nil {
+		return err
+	}
+	for _, row := range PeerRows(run) {
+		r.Add(row)
+	}
+	if p.TableDir != "" {
+		if err := WritePeerTable(p.TableDir, run); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MeasurePeers runs every system par.Runs times, rotating which goes first.
+// The error is set only when neither shipote system could be measured or
+// ctx ended.
+func MeasurePeers(ctx context.Context, par PeerParams) (out PeerRun, err error) {
+	out.Params = par
+	root, err := os.MkdirTemp("", "shipote-peers-")
+	if err != nil {
+		return out, err
+	}
+	defer os.RemoveAll(root)
+	if out.ProbeFloorMs, err = probeFloor(ctx, par.Restarts); err != nil {
+		return out, fmt.Errorf("peers: crash probe: %w", err)
+	}
+
+	results := []PeerResult{{System: SystemDaemon}, {System: SystemEmbedded}, {System: SystemPM2}, {System: SystemSupervd}}
+	defer func() { out.Systems = results }()
+	bin, buildErr := peers.BuildShipote(ctx, root)
+	if buildErr != nil {
+		results[0].Missing = "shipote daemon not built: " + buildErr.Error()
+	}
+	if _, _, err := peers.FindPM2(); err != nil {
+		results[2].Missing = "pm2 not installed: " + strings.TrimPrefix(err.Error(), peers.ErrNotInstalled.Error()+": ")
+	}
+	if _, _, _, err := peers.FindSupervisord(ctx); err != nil {
+		results[3].Missing = "supervisord not installed: " + strings.TrimPrefix(err.Error(), peers.ErrNotInstalled.Error()+": ")
+	}
+	newManager := func(i int, dir string) (peers.Manager, error) {
+		switch i {
+		case 0:
+			return peers.NewShipoteDaemon(bin, dir)
+		case 1:
+			return peers.NewShipoteEngine(), nil
+		case 2:
+			return peers.NewPM2(dir)
+		default:
+			return peers.NewSupervisord(ctx, dir)
+		}
+	}
+
+	samples := make([]peerSamples, len(results))
+	for run := range par.Runs {
+		for j := range results {
+			i := (run + j) % len(results)
+			if results[i].Missing != "" {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return out, err
+			}
+			dir := filepath.Join(root, fmt.Sprintf("run%d-%d", run, i))
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return out, err
+			}
+			m, err := newManager(i, dir)
+			if err == nil {
+				var s peerSample
+				s, err = measurePeer(ctx, m, dir, par, i != 1)
+				if err == nil {
+					samples[i].add(s)
+					results[i].Version, results[i].Backoff = m.Version(), m.Backoff()
+				}
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return out, ctx.Err()
+				}
+				results[i].Errors = append(results[i].Errors, fmt.Sprintf("run %d: %v", run+1, err))
+			}
+		}
+	}
+	for i := range results {
+		samples[i].into(&results[i])
+		if results[i].Missing == "" && results[i].StartMs.N == 0 {
+			results[i].Missing = fmt.Sprintf("%s failed: %s", results[i].System, strings.Join(results[i].Errors, "; "))
+		}
+	}
+	if results[0].Missing != "" && results[1].Missing != "" {
+		return out, fmt.Errorf("peers: shipote could not be measured: %s; %s", results[0].Missing, results[1].Missing)
+	}
+	return out, nil
+}
+
+// peerSample is one run of one system; a negative figure was not measured.
+type peerSample struct {
+	startMs, rssIdleMiB, rssRunMiB, cpuPct, p50Ms, p90Ms, stopMs float64
+}
+
+type peerSamples struct{ start, rssIdle, rssRun, cpu, p50, p90, stop []float64 }
+
+func (s *peerSamples) add(x peerSample) {
+	app := func(xs *[]float64, v float64) {
+		if v >= 0 {
+			*xs = append(*xs, v)
+		}
+	}
+	app(&s.start, x.startMs)
+	app(&s.rssIdle, x.rssIdleMiB)
+	app(&s.rssRun, x.rssRunMiB)
+	app(&s.cpu, x.cpuPct)
+	app(&s.p50, x.p50Ms)
+	app(&s.p90, x.p90Ms)
+	app(&s.stop, x.stopMs)
+}
+
+func (s *peerSamples) into(r *PeerResult) {
+	r.StartMs, r.RSSIdleMiB, r.RSSRunningMiB = statOf(s.start), statOf(s.rssIdle), statOf(s.rssRun)
+	r.CPUIdlePercent, r.RestartP50Ms, r.RestartP90Ms, r.StopMs = statOf(s.cpu), statOf(s.p50), statOf(s.p90), statOf(s.stop)
+}
+
+const mib = 1 << 20
+
+// measurePeer runs every step against a fresh daemon and closes it. With
+// daemon false (the embedded engine, whose process is this benchmark) RSS
+// and CPU are not read.
+func measurePeer(ctx context.Context, m peers.Manager, dir string, par PeerParams, daemon bool) (s peerSample, err error) {
+	s = peerSample{-1, -1, -1, -1, -1, -1, -1}
+	defer func() {
+		if cerr := m.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if err := m.Launch(ctx); err != nil {
+		return s, fmt.Errorf("launch: %w", err)
+	}
+	pid := m.PID()
+	count := func() (int, error) { return peers.CountChildren(pid, peers.SleeperArgv) }
+	if daemon {
+		if err := sleepCtx(ctx, par.Settle); err != nil {
+			return s, err
+		}
+		rss, err := peers.RSS(pid)
+		if err != nil {
+			return s, err
+		}
+		s.rssIdleMiB = float64(rss) / mib
+	}
+
+	// Start N.
+	if err := m.PrepareSleepers(ctx, par.N); err != nil {
+		return s, fmt.Errorf("prepare: %w", err)
+	}
+	t0 := time.Now()
+	if err := m.StartSleepers(ctx); err != nil {
+		return s, fmt.Errorf("start %d: %w", par.N, err)
+	}
+	if err := waitCount(ctx, count, par.N, 2*time.Minute); err != nil {
+		return s, fmt.Errorf("start %d: %w", par.N, err)
+	}
+	s.startMs = ms(time.Since(t0))
+
+	// RSS and CPU with N running and nothing asked of the daemon.
+	if daemon {
+		if err := sleepCtx(ctx, par.Settle); err != nil {
+			return s, err
+		}
+		t1, err := peers.CPUTicks(pid)
+		if err != nil {
+			return s, err
+		}
+		w0 := time.Now()
+		if err := sleepCtx(ctx, par.Window); err != nil {
+			return s, err
+		}
+		t2, err := peers.CPUTicks(pid)
+		if err != nil {
+			return s, err
+		}
+		s.cpuPct = float64(t2-t1) / peers.ClockTicks / time.Since(w0).Seconds() * 100
+		rss, err := peers.RSS(pid)
+		if err != nil {
+			return s, err
+		}
+		s.rssRunMiB = float64(rss) / mib
+		if n, err := count(); err != nil || n != par.N {
+			return s, fmt.Errorf("%d of %d processes running after the idle window (%v)", n, par.N, err)
+		}
+	}
+
+	// Stop N.
+	t0 = time.Now()
+	if err := m.StopSleepers(ctx); err != nil {
+		return s, fmt.Errorf("stop: %w", err)
+	}
+	if err := waitCount(ctx, count, 0, 2*time.Minute); err != nil {
+		return s, fmt.Errorf("stop: %w", err)
+	}
+	s.stopMs = ms(time.Since(t0))
+
+	// Crash loop.
+	file := filepath.Join(dir, "crash.log")
+	if err := m.PrepareCrasher(ctx, file); err != nil {
+		return s, fmt.Errorf("crash probe: %w", err)
+	}
+	if err := m.StartCrasher(ctx); err != nil {
+		return s, fmt.Errorf("crash probe: %w", err)
+	}
+	gaps, werr := waitRestarts(ctx, file, par.Restarts, time.Duration(par.Restarts)*3*time.Second+30*time.Second)
+	if err := m.StopCrasher(ctx); err != nil && werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return s, fmt.Errorf("crash probe: %w", werr)
+	}
+	s.p50Ms, s.p90Ms = pct(gaps, 50), pct(gaps, 90)
+	return s, nil
+}
+
+// waitCount polls count every 20 ms until it returns want.
+func waitCount(ctx context.Context, count func() (int, error), want int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		n, err := count()
+		if err == nil && n == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d processes after %v, want %d (%v)", n, limit, want, err)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// waitRestarts polls the probe's file until it holds n restarts and returns
+// the first n exit -> next start gaps.
+func waitRestarts(ctx context.Context, file string, n int, limit time.Duration) ([]time.Duration, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		_, gaps, err := peers.ReadCrashLog(file)
+		if err == nil && len(gaps) >= n {
+			return gaps[:n], nil
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%d restarts after %v, want %d", len(gaps), limit, n)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// probeFloor runs the crash probe in a plain os/exec relaunch loop: the
+// part of every peer's figure that is the probe itself (sh and date
+// starting), in ms at p50.
+func probeFloor(ctx context.Context, n int) (float64, error) {
+	f, err := os.CreateTemp("", "shipote-probe-")
+	if err != nil {
+		return 0, err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	_ = os.Truncate(f.Name(), 0)
+	for range n + 1 {
+		if err := exec.CommandContext(ctx, "/bin/sh", "-c", peers.CrashScript(f.Name())).Run(); err == nil {
+			return 0, errors.New("crash probe exited 0")
+		} else if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+	}
+	_, gaps, err := peers.ReadCrashLog(f.Name())
+	if err != nil {
+		return 0, err
+	}
+	return pct(gaps, 50), nil
+}
+
+// pct returns the p-th percentile of d in ms (nearest rank).
+func pct(d []time.Duration, p int) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*p + 99) / 100
+	return ms(s[max(0, min(len(s)-1, i-1))])
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// peerFig describes one figure of the comparison.
+type peerFig struct {
+	name, unit string
+	get        func(PeerResult) Stat
+	daemonOnly bool // not measured for the embedded engine
+	note       func(run PeerRun, self, peer PeerResult) string
+}
+
+func peerFigs() []peerFig {
+	return []peerFig{
+		{name: FigStart, unit: "ms", get: func(p PeerResult) Stat { return p.StartMs },
+			note: func(run PeerRun, _, peer PeerResult) string {
+				s := "shipote: a workspace and 200 Exec calls over the API, each answered once the process started; "
+				switch peer.System {
+				case SystemPM2:
+					s += "pm2: `pm2 start` of a 200-app ecosystem file (warm daemon)"
+				case SystemSupervd:
+					s += "supervisord: `supervisorctl update` with 200 program files (warm daemon; it reports RUNNING only after startsecs=1)"
+				}
+				return s + "; until 200 /bin/sleep children exist and the command returned"
+			}},
+		{name: FigRSSIdle, unit: "MiB", get: func(p PeerResult) Stat { return p.RSSIdleMiB }, daemonOnly: true,
+			note: func(run PeerRun, _, _ PeerResult) string {
+				return fmt.Sprintf("VmRSS of the daemon pid %v after launch", run.Params.Settle)
+			}},
+		{name: FigRSSRunning, unit: "MiB", get: func(p PeerResult) Stat { return p.RSSRunningMiB }, daemonOnly: true,
+			note: func(run PeerRun, _, peer PeerResult) string {
+				s := fmt.Sprintf("VmRSS %v after the start", run.Params.Settle+run.Params.Window)
+				if peer.System == SystemPM2 {
+					s += "; pm2's God daemon moves with V8 GC"
+				}
+				return s
+			}},
+		{name: FigCPUIdle, unit: "%", get: func(p PeerResult) Stat { return p.CPUIdlePercent }, daemonOnly: true,
+			note: func(run PeerRun, _, peer PeerResult) string {
+				s := fmt.Sprintf("%% of one core, utime+stime over %v (1 tick = %.3f %%); shipote samples stats every 1 s",
+					run.Params.Window, 100/run.Params.Window.Seconds()/peers.ClockTicks)
+				switch peer.System {
+				case SystemPM2:
+					s += "; pm2's worker runs every 30 s"
+				case SystemSupervd:
+					s += "; supervisord wakes every 1 s"
+				}
+				return s
+			}},
+		{name: FigRestart, unit: "ms", get: func(p PeerResult) Stat { return p.RestartP50Ms },
+			note: func(run PeerRun, self, peer PeerResult) string {
+				return fmt.Sprintf("exit -> next start of `sh -c 'date; date; exit 1'`, p50 of %d restarts (p90: shipote %.1f, peer %.1f ms); "+
+					"the probe's own share (os/exec relaunch loop) is %.1f ms; %s; %s",
+					run.Params.Restarts, self.RestartP90Ms.Median, peer.RestartP90Ms.Median, run.ProbeFloorMs, self.Backoff, peer.Backoff)
+			}},
+		{name: FigStop, unit: "ms", get: func(p PeerResult) Stat { return p.StopMs },
+			note: func(_ PeerRun, _, peer PeerResult) string {
+				switch peer.System {
+				case SystemPM2:
+					return "shipote: remove the workspace; pm2: `pm2 delete all`; until no /bin/sleep child is left"
+				case SystemSupervd:
+					return "shipote: remove the workspace; supervisord: `supervisorctl stop all`; until no /bin/sleep child is left"
+				}
+				return ""
+			}},
+	}
+}
+
+// PeerRows turns the results into report rows: for each figure and each
+// peer, Value is the shipote daemon's figure (the embedded engine's when
+// the daemon could not be measured) and Base the peer's.
+func PeerRows(run PeerRun) []Row {
+	res, par := run.Systems, run.Params
+	find := func(sys string) PeerResult {
+		for _, r := range res {
+			if r.System == sys {
+				return r
+			}
+		}
+		return PeerResult{System: sys, Missing: sys + " not measured"}
+	}
+	daemon, emb := find(SystemDaemon), find(SystemEmbedded)
+	var rows []Row
+	for _, f := range peerFigs() {
+		self, selfNote := daemon, ""
+		if daemon.Missing != "" || f.get(daemon).N == 0 {
+			if f.daemonOnly {
+				selfNote = "no shipote figure: " + daemon.Missing
+			} else {
+				self, selfNote = emb, "embedded engine ("+daemon.Missing+")"
+			}
+		} else if !f.daemonOnly && f.get(emb).N > 0 {
+			selfNote = fmt.Sprintf("embedded engine %.3f %s", f.get(emb).Median, f.unit)
+		}
+		for _, sys := range []string{SystemPM2, SystemSupervd} {
+			peer := find(sys)
+			st := f.get(self)
+			row := Row{Group: "peers", Name: f.name, Value: st.Median, Unit: f.unit,
+				Baseline: peer.Label(), Base: f.get(peer).Median}
+			if st.N > 1 {
+				row.Min, row.Max = st.Min, st.Max
+			}
+			var notes []string
+			if peer.Missing != "" {
+				notes = append(notes, peer.Missing)
+			} else {
+				notes = append(notes, f.note(run, self, peer))
+			}
+			if selfNote != "" {
+				notes = append(notes, selfNote)
+			}
+			if len(peer.Errors) > 0 && peer.Missing == "" {
+				notes = append(notes, "peer failures: "+strings.Join(peer.Errors, "; "))
+			}
+			if len(self.Errors) > 0 {
+				notes = append(notes, "shipote failures: "+strings.Join(self.Errors, "; "))
+			}
+			if par.Runs > 1 {
+				notes = append(notes, fmt.Sprintf("median of %d runs", par.Runs))
+			}
+			row.Note = strings.Join(notes, "; ")
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// WritePeerTable writes dir/peers.json (the PeerRun) and dir/peers.md (one
+// column per system).
+func WritePeerTable(dir string, run PeerRun) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(run, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "peers.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "peers.md"))
+	if err != nil {
+		return err
+	}
+	if err := FormatPeerTable(f, run); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// FormatPeerTable writes the results as a Markdown table: one row per
+// figure, one column per system, "median (min–max)".
+func FormatPeerTable(w io.Writer, run PeerRun) error {
+	res, par := run.Systems, run.Params
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d x `%s`, median of %d run(s) (min–max); idle CPU over %v.\n\n",
+		par.N, strings.Join(peers.SleeperArgv, " "), par.Runs, par.Window)
+	b.WriteString("| figure |")
+	for _, r := range res {
+		fmt.Fprintf(&b, " %s |", r.Label())
+	}
+	b.WriteString("\n|---|")
+	for range res {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, f := range append(peerFigs(), peerFig{name: "restart latency p90, crash loop", unit: "ms",
+		get: func(p PeerResult) Stat { return p.RestartP90Ms }}) {
+		fmt.Fprintf(&b, "| %s (%s) |", f.name, f.unit)
+		for _, r := range res {
+			st := f.get(r)
+			switch {
+			case r.Missing != "":
+				b.WriteString(" – |")
+			case st.N == 0:
+				b.WriteString(" n/a |")
+			case st.N == 1:
+				fmt.Fprintf(&b, " %.3g |", st.Median)
+			default:
+				fmt.Fprintf(&b, " %.3g (%.3g–%.3g) |", st.Median, st.Min, st.Max)
+			}
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "\nRestart latency includes the probe's own %.1f ms (sh and date starting; p50 of a plain os/exec relaunch loop).\n\n", run.ProbeFloorMs)
+	for _, r := range res {
+		switch {
+		case r.Missing != "":
+			fmt.Fprintf(&b, "- %s: %s\n", r.System, r.Missing)
+		case r.Backoff != "":
+			fmt.Fprintf(&b, "- %s\n", r.Backoff)
+		}
+		for _, e := range r.Errors {
+			fmt.Fprintf(&b, "- %s failure: %s\n", r.System, e)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,329 @@
+// shipote.go owns the shipote drivers: the daemon binary driven over its
+// API client, and the engine embedded in the calling process. Both run the
+// same workloads through the same calls.
+
+package peers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/shipote/shipote"
+	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/messages"
+)
+
+// shipoteAPI is what both the engine and the API client offer.
+type shipoteAPI interface {
+	CreateWorkspace(ctx context.Context, spec messages.WorkspaceSpec) (messages.WorkspaceInfo, error)
+	Exec(ctx context.Context, ws string, cmd messages.CommandRef) (messages.CommandInfo, error)
+	RemoveWorkspace(ctx context.Context, ref string, grace time.Duration) (messages.WorkspaceInfo, error)
+}
+
+// shipoteWork runs the workloads through a shipoteAPI.
+type shipoteWork struct {
+	n        int
+	ws, crWS string
+	crash    messages.CommandRef
+}
+
+// startSleepers creates a workspace and starts the sleepers one Exec at a
+// time, as a client would; each answer comes once the process has started.
+func (w *shipoteWork) startSleepers(ctx context.Context, c shipoteAPI) error {
+	info, err := c.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "sleepers"})
+	if err != nil {
+		return err
+	}
+	w.ws = info.ID
+	ref := messages.CommandRef{
+		Payload: messages.Payload{Native: &messages.NativePayload{Exec: SleeperArgv[0], Argv: SleeperArgv[1:]}},
+		// Restarted on any exit, like pm2's autorestart and supervisord's
+		// autorestart=true.
+		Supervision: messages.Supervision{Restart: &messages.RestartPolicy{On: messages.RestartAlways}},
+	}
+	for i := range w.n {
+		ref.Label = fmt.Sprintf("s%03d", i)
+		if _, err := c.Exec(ctx, w.ws, ref); err != nil {
+			return fmt.Errorf("exec %s: %w", ref.Label, err)
+		}
+	}
+	return nil
+}
+
+func (w *shipoteWork) stopSleepers(ctx context.Context, c shipoteAPI) error {
+	if w.ws == "" {
+		return nil
+	}
+	_, err := c.RemoveWorkspace(ctx, w.ws, 0)
+	w.ws = ""
+	return err
+}
+
+func (w *shipoteWork) prepareCrasher(file string) {
+	w.crash = messages.CommandRef{
+		Label:   "crash",
+		Payload: messages.Payload{Native: &messages.NativePayload{Exec: "/bin/sh", Argv: []string{"-c", CrashScript(file)}}},
+		Supervision: messages.Supervision{Restart: &messages.RestartPolicy{
+			On: messages.RestartAlways, BackoffMs: 1, MaxBackoffMs: 1,
+		}},
+	}
+}
+
+func (w *shipoteWork) startCrasher(ctx context.Context, c shipoteAPI) error {
+	info, err := c.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "crash"})
+	if err != nil {
+		return err
+	}
+	w.crWS = info.ID
+	_, err = c.Exec(ctx, w.crWS, w.crash)
+	return err
+}
+
+func (w *shipoteWork) stopCrasher(ctx context.Context, c shipoteAPI) error {
+	if w.crWS == "" {
+		return nil
+	}
+	_, err := c.RemoveWorkspace(ctx, w.crWS, 0)
+	w.crWS = ""
+	return err
+}
+
+const shipoteBackoff = "shipote: restart always, backoff_ms=1 (its minimum; 0 means the 200 ms default)"
+
+// BuildShipote returns the shipote binary: $SHIPOTE_BIN when set, else one
+// built into dir from the module (the caller's working directory must be
+// inside it).
+func BuildShipote(ctx context.Context, dir string) (string, error) {
+	if b := os.Getenv("SHIPOTE_BIN"); b != "" {
+		if _, err := os.Stat(b); err != nil {
+			return "", fmt.Errorf("SHIPOTE_BIN: %w", err)
+		}
+		return b, nil
+	}
+	bin := filepath.Join(dir, "shipote")
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/shipote/shipote/cmd/shipote")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/shipote: %w: %s", err, out)
+	}
+	return bin, nil
+}
+
+// ShipoteDaemon drives `shipote daemon` over its API socket, with its own
+// state file and cgroup parent.
+type ShipoteDaemon struct {
+	bin, dir, version string
+	client            *api.Client
+	cmd               *exec.Cmd
+	done              chan struct{}
+	work              shipoteWork
+}
+
+// NewShipoteDaemon returns a driver for the daemon binary bin, keeping its
+// socket, state and log under dir.
+func NewShipoteDaemon(bin, dir string) (*ShipoteDaemon, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &ShipoteDaemon{bin: bin, dir: dir}, nil
+}
+
+// Name implements Manager.
+func (d *ShipoteDaemon) Name() string { return "shipote daemon" }
+
+// Version implements Manager.
+func (d *ShipoteDaemon) Version() string { return d.version }
+
+// PID implements Manager.
+func (d *ShipoteDaemon) PID() int {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
+}
+
+// Launch implements Manager: the daemon with its default settings (limits
+// backend auto, 1 s stats sampling), ready once /v1/version answers.
+func (d *ShipoteDaemon) Launch(ctx context.Context) error {
+	sock := filepath.Join(d.dir, "shipote.sock")
+	logf, err := os.Create(filepath.Join(d.dir, "daemon.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	d.cmd = exec.Command(d.bin, "daemon", "--socket", sock,
+		"--state", filepath.Join(d.dir, "state.json"),
+		"--cgroup-parent", fmt.Sprintf("shipote-peers-%d", os.Getpid()),
+		"--log-level", "warn", "--log-format", "json")
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.cmd.Start(); err != nil {
+		d.cmd = nil
+		return err
+	}
+	d.done = make(chan struct{})
+	go func() { _ = d.cmd.Wait(); close(d.done) }()
+	d.client = api.NewClient(sock)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		v, err := d.client.Version(ctx)
+		if err == nil {
+			d.version = v.Version
+			return nil
+		}
+		select {
+		case <-d.done:
+			return fmt.Errorf("shipote daemon exited at start: %s", logTail(logf.Name(), 0))
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("shipote daemon: no answer on %s after 30 s: %w", sock, err)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// PrepareSleepers implements Manager.
+func (d *ShipoteDaemon) PrepareSleepers(_ context.Context, n int) error {
+	d.work.n = n
+	return nil
+}
+
+// StartSleepers implements Manager.
+func (d *ShipoteDaemon) StartSleepers(ctx context.Context) error {
+	return d.work.startSleepers(ctx, d.client)
+}
+
+// StopSleepers implements Manager: the workspace is removed.
+func (d *ShipoteDaemon) StopSleepers(ctx context.Context) error {
+	return d.work.stopSleepers(ctx, d.client)
+}
+
+// PrepareCrasher implements Manager.
+func (d *ShipoteDaemon) PrepareCrasher(_ context.Context, file string) error {
+	d.work.prepareCrasher(file)
+	return nil
+}
+
+// StartCrasher implements Manager.
+func (d *ShipoteDaemon) StartCrasher(ctx context.Context) error {
+	return d.work.startCrasher(ctx, d.client)
+}
+
+// StopCrasher implements Manager.
+func (d *ShipoteDaemon) StopCrasher(ctx context.Context) error {
+	return d.work.stopCrasher(ctx, d.client)
+}
+
+// Backoff implements Manager.
+func (d *ShipoteDaemon) Backoff() string { return shipoteBackoff }
+
+// Close implements Manager: SIGTERM (the daemon stops its processes and
+// exits), SIGKILL after 30 s.
+func (d *ShipoteDaemon) Close() error {
+	if d.cmd == nil {
+		return nil
+	}
+	if d.client != nil {
+		d.client.CloseIdleConnections()
+	}
+	var err error
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+		if d.cmd.ProcessState != nil && !d.cmd.ProcessState.Success() {
+			err = fmt.Errorf("shipote daemon: %v: %s", d.cmd.ProcessState, logTail(filepath.Join(d.dir, "daemon.log"), 0))
+		}
+	case <-time.After(30 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.done
+		err = errors.New("shipote daemon: still running 30 s after SIGTERM (killed)")
+	}
+	d.cmd = nil
+	return err
+}
+
+// ShipoteEngine drives a shipote engine embedded in this process (the
+// embedding API); its PID is this process.
+type ShipoteEngine struct {
+	eng  *shipote.Engine
+	work shipoteWork
+}
+
+// NewShipoteEngine returns a driver for an embedded engine.
+func NewShipoteEngine() *ShipoteEngine { return &ShipoteEngine{} }
+
+// Name implements Manager.
+func (e *ShipoteEngine) Name() string { return "shipote embedded" }
+
+// Version implements Manager.
+func (e *ShipoteEngine) Version() string { return shipote.Version }
+
+// PID implements Manager.
+func (e *ShipoteEngine) PID() int { return os.Getpid() }
+
+// Launch implements Manager: an in-memory engine with the default config.
+func (e *ShipoteEngine) Launch(context.Context) error {
+	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{})
+	if err != nil {
+		return err
+	}
+	e.eng = eng
+	return nil
+}
+
+// PrepareSleepers implements Manager.
+func (e *ShipoteEngine) PrepareSleepers(_ context.Context, n int) error {
+	e.work.n = n
+	return nil
+}
+
+// StartSleepers implements Manager.
+func (e *ShipoteEngine) StartSleepers(ctx context.Context) error {
+	return e.work.startSleepers(ctx, e.eng)
+}
+
+// StopSleepers implements Manager.
+func (e *ShipoteEngine) StopSleepers(ctx context.Context) error {
+	return e.work.stopSleepers(ctx, e.eng)
+}
+
+// PrepareCrasher implements Manager.
+func (e *ShipoteEngine) PrepareCrasher(_ context.Context, file string) error {
+	e.work.prepareCrasher(file)
+	return nil
+}
+
+// StartCrasher implements Manager.
+func (e *ShipoteEngine) StartCrasher(ctx context.Context) error {
+	return e.work.startCrasher(ctx, e.eng)
+}
+
+// StopCrasher implements Manager.
+func (e *ShipoteEngine) StopCrasher(ctx context.Context) error {
+	return e.work.stopCrasher(ctx, e.eng)
+}
+
+// Backoff implements Manager.
+func (e *ShipoteEngine) Backoff() string { return shipoteBackoff }
+
+// Close implements Manager: Engine.Stop stops every process.
+func (e *ShipoteEngine) Close() error {
+	if e.eng == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := e.eng.Stop(ctx)
+	e.eng = nil
+	return err
+}
