@@ -95,8 +95,8 @@ type persister struct {
 	dirty      bool
 	statsDirty bool
 	gen        uint64
-	cur        *gather // being gathered
-	inflight   *gather // being written
+	cur        *gather       // being gathered
+	inflight   *gather       // being written
 	waiters    []func(error) // for the next snapshot
 	saves      []func(bool, error)
 	prev       map[string]*actors.WorkspaceSnapshot
