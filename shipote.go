@@ -15,9 +15,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +31,7 @@ import (
 	"github.com/shipote/shipote/internal/eventhub"
 	"github.com/shipote/shipote/internal/flow"
 	"github.com/shipote/shipote/internal/limits"
+	"github.com/shipote/shipote/internal/logfile"
 	"github.com/shipote/shipote/internal/logring"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/messages"
@@ -68,6 +71,18 @@ type Config struct {
 	// SnapshotTimeout is how long a snapshot waits for an actor's answer
 	// before keeping its previous entry; 0 = 2 s.
 	SnapshotTimeout time.Duration
+	// LogDir holds every command's log files
+	// (<LogDir>/<workspace-id>/<label>.log, rotated by size). "" means
+	// "logs" beside the state file for a persistent engine, and no files
+	// (output in memory only) for an in-memory one.
+	LogDir string
+	// LogMaxBytes and LogMaxFiles are the rotation defaults (10 MiB, 5
+	// files); a workspace's spec may set its own.
+	LogMaxBytes int64
+	LogMaxFiles int
+	// LogRetention is how long a removed workspace's logs are kept; 0 =
+	// 24 h.
+	LogRetention time.Duration
 }
 
 // Engine runs workspaces inside an actor system.
@@ -81,6 +96,7 @@ type Engine struct {
 	backend string
 	stopped chan struct{}
 	persist *persistState
+	sweeper chan struct{} // closed to stop the log sweeper
 }
 
 // NewActorSystem returns an actor system whose own logs go to log (nil
@@ -120,12 +136,21 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("shipote: state file: %w", err)
 		}
 	}
+	if cfg.LogDir == "" && cfg.StatePath != "" {
+		cfg.LogDir = filepath.Join(filepath.Dir(cfg.StatePath), "logs")
+	}
+	if cfg.LogRetention <= 0 {
+		cfg.LogRetention = 24 * time.Hour
+	}
 	rt := &actors.Runtime{
 		System:       system,
 		Events:       eventhub.New(1000),
 		Log:          log,
 		Grace:        cfg.Grace,
 		LogRingBytes: cfg.LogRingBytes,
+		LogDir:       cfg.LogDir,
+		LogMaxBytes:  cfg.LogMaxBytes,
+		LogMaxFiles:  cfg.LogMaxFiles,
 	}
 	backend := "none"
 	if cfg.Limits != "none" {
@@ -146,7 +171,10 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 		}
 	}
 	rt.Spawner = proc.NewSpawner()
-	e := &Engine{cfg: cfg, system: system, rt: rt, log: log, backend: backend, stopped: make(chan struct{})}
+	e := &Engine{cfg: cfg, system: system, rt: rt, log: log, backend: backend, stopped: make(chan struct{}), sweeper: make(chan struct{})}
+	if cfg.LogDir != "" {
+		rt.Go(e.sweepLogs)
+	}
 	e.deadSub = subscribeDeadLetters(system)
 	ecfg := actors.EngineConfig{Runtime: rt}
 	spid, err := system.Root.SpawnNamed(actors.NewSamplerProps(actors.SamplerConfig{Runtime: rt, Interval: cfg.SampleInterval}),
@@ -358,11 +386,23 @@ func (e *Engine) openLogs(ctx context.Context, ws, cmd string) (actors.LogHandle
 // LogQuery selects log lines.
 type LogQuery = logring.Query
 
-// Logs returns a command's recent output lines.
+// Logs returns a command's output lines (cmd is its ID or label, or
+// "PIPELINE/NODE" for a pipeline node). With log files they come from the
+// files, so they outlive the command, its workspace's removal (for the
+// retention period) and engine restarts; without, from memory.
 func (e *Engine) Logs(ctx context.Context, ws, cmd string, q LogQuery) ([]messages.LogLine, error) {
-	h, err := e.openLogs(ctx, ws, cmd)
+	h, err := e.logHandle(ctx, ws, cmd)
 	if err != nil {
 		return nil, err
+	}
+	if h.Path != "" {
+		lines, err := logfile.Read(h.Path, fileQuery(q))
+		if err == nil {
+			return fromFile(lines), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) || h.Ring == nil {
+			return nil, err
+		}
 	}
 	lines, _ := h.Ring.Read(q)
 	return lines, nil
@@ -370,10 +410,39 @@ func (e *Engine) Logs(ctx context.Context, ws, cmd string, q LogQuery) ([]messag
 
 // FollowLogs calls fn with the lines matching q (the last q.Tail first),
 // then with each new batch, until ctx ends, fn returns an error, or the
-// command's log is closed (its workspace removed).
+// workspace is removed. With log files it follows the file across
+// rotations, without losing or repeating a line.
 func (e *Engine) FollowLogs(ctx context.Context, ws, cmd string, q LogQuery, fn func([]messages.LogLine) error) error {
-	h, err := e.openLogs(ctx, ws, cmd)
+	h, err := e.logHandle(ctx, ws, cmd)
 	if err != nil {
+		return err
+	}
+	if h.Path != "" {
+		fctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if h.Ring != nil {
+			// End the follow when the workspace goes (its rings close).
+			go func() {
+				_, cursor := h.Ring.Read(LogQuery{Tail: 1})
+				for {
+					_, next, wake, closed := h.Ring.Next(cursor, LogQuery{Tail: 1})
+					if closed {
+						cancel()
+						return
+					}
+					cursor = next
+					select {
+					case <-wake:
+					case <-fctx.Done():
+						return
+					}
+				}
+			}()
+		}
+		err := logfile.Follow(fctx, h.Path, fileQuery(q), func(lines []logfile.Line) error { return fn(fromFile(lines)) })
+		if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+			return nil // the workspace was removed
+		}
 		return err
 	}
 	lines, cursor := h.Ring.Read(q)
@@ -399,6 +468,70 @@ func (e *Engine) FollowLogs(ctx context.Context, ws, cmd string, q LogQuery, fn 
 		case <-wake:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+}
+
+// logHandle finds a command's output. When the workspace does not know
+// the command (it ran before a restart) or is gone (removed within the
+// retention period), it falls back to the log file named by the label.
+func (e *Engine) logHandle(ctx context.Context, ws, cmd string) (actors.LogHandle, error) {
+	h, err := e.openLogs(ctx, ws, cmd)
+	if err == nil || !errors.Is(err, messages.ErrNotFound) || e.cfg.LogDir == "" {
+		return h, err
+	}
+	wsID := ws
+	if info, werr := e.Workspace(ctx, ws); werr == nil {
+		wsID = info.ID
+	} else if !messages.IsID(ws) {
+		return h, err
+	}
+	parts := strings.Split(cmd, "/")
+	for _, p := range parts {
+		if messages.ValidateLabel(p) != nil || len(parts) > 2 {
+			return h, err
+		}
+	}
+	path := filepath.Join(append([]string{e.cfg.LogDir, strings.ToUpper(wsID)}, parts...)...) + ".log"
+	if _, serr := os.Stat(path); serr != nil {
+		if _, rerr := os.Stat(path + ".1"); rerr != nil {
+			return h, err
+		}
+	}
+	return actors.LogHandle{Command: messages.CommandInfo{Workspace: wsID, Label: cmd}, Path: path}, nil
+}
+
+func fileQuery(q LogQuery) logfile.Query {
+	return logfile.Query{Tail: q.Tail, Since: q.Since, Stream: string(q.Stream)}
+}
+
+func fromFile(lines []logfile.Line) []messages.LogLine {
+	out := make([]messages.LogLine, len(lines))
+	for i, l := range lines {
+		out[i] = messages.LogLine{Time: l.Time, Stream: messages.Stream(l.Stream), Line: l.Text}
+	}
+	return out
+}
+
+// ReopenLogs reopens every open log file (on SIGHUP, for an external
+// logrotate).
+func (e *Engine) ReopenLogs() error { return e.rt.ReopenLogs() }
+
+// sweepLogs deletes the logs of workspaces removed longer ago than the
+// retention, at start and then every ten minutes.
+func (e *Engine) sweepLogs() {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if gone, err := logfile.Sweep(e.cfg.LogDir, e.cfg.LogRetention, time.Now()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			e.log.Warn("sweeping old logs", zap.Error(err))
+		} else if len(gone) > 0 {
+			e.log.Info("deleted the logs of removed workspaces", zap.Strings("workspaces", gone))
+		}
+		select {
+		case <-t.C:
+		case <-e.sweeper:
+			return
 		}
 	}
 }
@@ -590,6 +723,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop persistence actor: %w", err))
 		}
 	}
+	close(e.sweeper)
 	e.rt.Spawner.Close()
 	if e.rt.Limits != nil {
 		if err := limits.RemoveParent(e.rt.Limits); err != nil {
@@ -613,18 +747,12 @@ func (e *Engine) Stop(ctx context.Context) error {
 // -ldflags "-X github.com/shipote/shipote.Version=...".
 var Version = "0.1.0-dev"
 
-// NodeLogs returns the recent output of a pipeline node (its stderr, and
-// its stdout when it feeds no other node).
+// NodeLogs returns the output of a pipeline node (its stderr, and its
+// stdout when it feeds no other node); run is the run ID or label.
 func (e *Engine) NodeLogs(ctx context.Context, run, node string, q LogQuery) ([]messages.LogLine, error) {
 	ws, err := e.findRun(ctx, run)
 	if err != nil {
 		return nil, err
 	}
-	r := actors.NewReply[actors.LogHandle]()
-	h, err := ask(ctx, e, &actors.OpenLogs{Workspace: ws, Command: run + "/" + node, Reply: r}, r)
-	if err != nil {
-		return nil, err
-	}
-	lines, _ := h.Ring.Read(q)
-	return lines, nil
+	return e.Logs(ctx, ws, run+"/"+node, q)
 }

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/shipote/shipote/internal/logfile"
 	"github.com/shipote/shipote/internal/logring"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/messages"
@@ -43,7 +44,8 @@ type pipelineConfig struct {
 	tap       bool
 	plans     []nodePlan
 	flowDirs  []string
-	rings     map[string]*logring.Ring // per node, made by the workspace
+	rings     map[string]*logring.Ring   // per node, made by the workspace
+	logs      map[string]*logfile.Writer // per node; empty without log files
 }
 
 type pipeline struct {
@@ -209,9 +211,13 @@ func (p *pipeline) launch(ctx actor.Context) {
 	}
 	p.publishStatus(ctx)
 	gen, rt, self := p.gen, p.rt, p.self
-	plans, spec, rings, readers := p.cfg.plans, p.cfg.spec, p.rings, p.readers
+	plans, spec, readers := p.cfg.plans, p.cfg.spec, p.readers
+	outs := make(map[string]output, len(plans))
+	for _, pl := range plans {
+		outs[pl.label] = output{ring: p.rings[pl.label], file: p.cfg.logs[pl.label]}
+	}
 	rt.Go(func() {
-		m := spawnRun(rt, plans, spec, rings, readers)
+		m := spawnRun(rt, plans, spec, outs, readers)
 		m.gen = gen
 		rt.send(self, m)
 		for node, pr := range m.procs {
@@ -225,7 +231,7 @@ func (p *pipeline) launch(ctx actor.Context) {
 
 // spawnRun makes the pipes of one run and spawns every node. On an error
 // the nodes already started are killed (their exits still arrive).
-func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, rings map[string]*logring.Ring, readers *readerSet) *runLaunched {
+func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, outs map[string]output, readers *readerSet) *runLaunched {
 	m := &runLaunched{procs: make(map[string]*proc.Process), sources: make(map[string]*os.File), sinks: make(map[string][]sinkFile)}
 	consumers := spec.Consumers()
 	stdin := make(map[string]*os.File)  // node -> read end for its stdin (child side)
@@ -285,9 +291,9 @@ func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, rings m
 			}
 			s.Stdout = w
 			logW = append(logW, w)
-			ring := rings[pl.label]
+			out := outs[pl.label]
 			readers.add(r)
-			rt.Go(func() { pump(r, messages.Stdout, ring, rt.now); readers.remove(r) })
+			rt.Go(func() { pump(r, messages.Stdout, out, rt.now); readers.remove(r) })
 		}
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -295,9 +301,9 @@ func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, rings m
 		}
 		s.Stderr = w
 		logW = append(logW, w)
-		ring := rings[pl.label]
+		out := outs[pl.label]
 		readers.add(r)
-		rt.Go(func() { pump(r, messages.Stderr, ring, rt.now); readers.remove(r) })
+		rt.Go(func() { pump(r, messages.Stderr, out, rt.now); readers.remove(r) })
 		pr, err := rt.Spawner.Start(s)
 		for _, f := range logW {
 			f.Close()

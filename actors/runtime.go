@@ -5,6 +5,8 @@
 package actors
 
 import (
+	"errors"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/shipote/shipote/internal/eventhub"
 	"github.com/shipote/shipote/internal/limits"
+	"github.com/shipote/shipote/internal/logfile"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/messages"
 )
@@ -40,8 +43,73 @@ type Runtime struct {
 	StatsChanged func()
 	// Sampler is the sampler actor; nil = no stats sampling.
 	Sampler *actor.PID
+	// LogDir holds the log files (<LogDir>/<workspace-id>/<label>.log);
+	// "" = output is kept in memory only.
+	LogDir string
+	// LogMaxBytes and LogMaxFiles are the rotation defaults.
+	LogMaxBytes int64
+	LogMaxFiles int
+
+	logMu sync.Mutex
+	logs  map[*logfile.Writer]struct{}
 
 	wg sync.WaitGroup
+}
+
+// openLog opens (creating) a log file of a workspace and registers it for
+// ReopenLogs. It returns nil when the engine keeps no log files.
+func (rt *Runtime) openLog(wsID string, maxBytes int64, maxFiles int, parts ...string) (*logfile.Writer, error) {
+	if rt.LogDir == "" {
+		return nil, nil
+	}
+	if maxBytes == 0 {
+		maxBytes = rt.LogMaxBytes
+	}
+	if maxFiles == 0 {
+		maxFiles = rt.LogMaxFiles
+	}
+	path := filepath.Join(append([]string{rt.LogDir, wsID}, parts...)...) + ".log"
+	w, err := logfile.Open(logfile.Options{Path: path, MaxBytes: maxBytes, MaxFiles: maxFiles, Logger: rt.Log})
+	if err != nil {
+		return nil, err
+	}
+	rt.logMu.Lock()
+	if rt.logs == nil {
+		rt.logs = make(map[*logfile.Writer]struct{})
+	}
+	rt.logs[w] = struct{}{}
+	rt.logMu.Unlock()
+	return w, nil
+}
+
+// closeLog closes a log file in a goroutine (Close waits for its queue to
+// reach the file).
+func (rt *Runtime) closeLog(w *logfile.Writer) {
+	if w == nil {
+		return
+	}
+	rt.logMu.Lock()
+	delete(rt.logs, w)
+	rt.logMu.Unlock()
+	rt.Go(func() { _ = w.Close() })
+}
+
+// ReopenLogs reopens every open log file (SIGHUP, for an external
+// logrotate).
+func (rt *Runtime) ReopenLogs() error {
+	rt.logMu.Lock()
+	ws := make([]*logfile.Writer, 0, len(rt.logs))
+	for w := range rt.logs {
+		ws = append(ws, w)
+	}
+	rt.logMu.Unlock()
+	var errs []error
+	for _, w := range ws {
+		if err := w.Reopen(); err != nil && !errors.Is(err, logfile.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Go runs f in a goroutine the engine waits for when it stops.

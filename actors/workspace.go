@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shipote/shipote/internal/limits"
+	"github.com/shipote/shipote/internal/logfile"
 	"github.com/shipote/shipote/internal/logring"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/messages"
@@ -48,9 +49,10 @@ type workspace struct {
 	engine  *actor.PID
 	log     *zap.Logger
 
-	cmds    map[string]*command // by ID
-	order   []string            // command IDs in creation order
-	byLabel map[string]string   // label -> newest command ID
+	cmds    map[string]*command        // by ID
+	order   []string                   // command IDs in creation order
+	byLabel map[string]string          // label -> newest command ID
+	logs    map[string]*logfile.Writer // by command label (or pipeline/node)
 	everRan bool
 
 	pipes     map[string]*pipelineRef // by run ID
@@ -82,7 +84,8 @@ type command struct {
 	path    string
 	env     []string
 	ring    *logring.Ring
-	gen     int // increases with every run; stale messages carry older gens
+	logw    *logfile.Writer // nil without log files
+	gen     int             // increases with every run; stale messages carry older gens
 	proc    *proc.Process
 	streak  int // consecutive restarts since the last long run, for backoff
 	cancel  func()
@@ -147,6 +150,7 @@ func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, grou
 			pipes:   make(map[string]*pipelineRef),
 			pgids:   make(map[int]struct{}),
 			readers: newReaderSet(),
+			logs:    make(map[string]*logfile.Writer),
 		}
 	})
 }
@@ -244,7 +248,12 @@ func (w *workspace) info() messages.WorkspaceInfo {
 func (w *workspace) commandInfos() []messages.CommandInfo {
 	out := make([]messages.CommandInfo, 0, len(w.order))
 	for _, id := range w.order {
-		out = append(out, w.cmds[id].info)
+		c := w.cmds[id]
+		info := c.info
+		if c.logw != nil {
+			info.LogDroppedBytes = c.logw.Dropped()
+		}
+		out = append(out, info)
 	}
 	return out
 }
@@ -277,6 +286,11 @@ func (w *workspace) exec(m *ExecCommand) {
 		m.Reply.Fail(fmt.Errorf("command %q is already running in workspace %s: %w", ref.Label, w.spec.Label, messages.ErrConflict))
 		return
 	}
+	logw, err := w.logWriter(ref.Label)
+	if err != nil {
+		m.Reply.Fail(fmt.Errorf("open the log file of %s: %w", ref.Label, err))
+		return
+	}
 	id := messages.NewID()
 	c := &command{
 		info: messages.CommandInfo{
@@ -285,6 +299,7 @@ func (w *workspace) exec(m *ExecCommand) {
 		path:    path,
 		env:     env,
 		ring:    logring.New(w.rt.LogRingBytes),
+		logw:    logw,
 		pending: m.Reply,
 	}
 	w.cmds[id] = c
@@ -399,9 +414,10 @@ func (w *workspace) start(c *command) {
 	gen, id := c.gen, c.info.ID
 	n := c.info.Spec.Payload.Native
 	spec := w.spawnSpec(c.path, n.Argv, c.env, c.info.Spec.Soma)
-	ring, rt, self, readers := c.ring, w.rt, w.self, w.readers
+	out := output{ring: c.ring, file: c.logw}
+	rt, self, readers := w.rt, w.self, w.readers
 	rt.Go(func() {
-		p, err := spawnWithOutput(rt, spec, ring, readers)
+		p, err := spawnWithOutput(rt, spec, out, readers)
 		rt.send(self, &spawned{cmd: id, gen: gen, proc: p, err: err})
 		if err != nil {
 			return
@@ -413,7 +429,7 @@ func (w *workspace) start(c *command) {
 
 // spawnWithOutput starts spec with stdout and stderr piped into ring, read
 // by goroutines of rt.
-func spawnWithOutput(rt *Runtime, spec proc.Spec, ring *logring.Ring, readers *readerSet) (*proc.Process, error) {
+func spawnWithOutput(rt *Runtime, spec proc.Spec, out output, readers *readerSet) (*proc.Process, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("stdout pipe: %w", err)
@@ -435,8 +451,8 @@ func spawnWithOutput(rt *Runtime, spec proc.Spec, ring *logring.Ring, readers *r
 	}
 	readers.add(outR)
 	readers.add(errR)
-	rt.Go(func() { pump(outR, messages.Stdout, ring, rt.now); readers.remove(outR) })
-	rt.Go(func() { pump(errR, messages.Stderr, ring, rt.now); readers.remove(errR) })
+	rt.Go(func() { pump(outR, messages.Stdout, out, rt.now); readers.remove(outR) })
+	rt.Go(func() { pump(errR, messages.Stderr, out, rt.now); readers.remove(errR) })
 	return p, nil
 }
 
@@ -471,23 +487,52 @@ func (r *readerSet) closeAll() {
 	}
 }
 
-// pump copies a command's output stream into its ring until EOF.
-func pump(r *os.File, s messages.Stream, ring *logring.Ring, now func() time.Time) {
+// output is where a process's output goes: its in-memory ring and, when
+// the engine keeps log files, its log file.
+type output struct {
+	ring *logring.Ring
+	file *logfile.Writer
+}
+
+// pump copies a process's output stream into its ring and its log file
+// until EOF. Writing the file never blocks (the Writer drops and counts
+// when the disk does not keep up), so the process is never slowed.
+func pump(r *os.File, s messages.Stream, out output, now func() time.Time) {
 	defer r.Close()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			ring.Write(s, now(), buf[:n])
+			t := now()
+			out.ring.Write(s, t, buf[:n])
+			if out.file != nil {
+				out.file.Write(string(s), t, buf[:n])
+			}
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				ring.Note(s, now(), "[shipote: read error: "+err.Error()+"]")
+			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
+				out.ring.Note(s, now(), "[shipote: read error: "+err.Error()+"]")
 			}
-			ring.Flush(s, now())
+			out.ring.Flush(s, now())
 			return
 		}
 	}
+}
+
+// logWriter returns the log file of a command label (or "pipeline/node"),
+// opening it on first use; nil without log files. Opening creates a file:
+// a short metadata operation, done here rather than in a goroutine so that
+// the command's first output already has its file.
+func (w *workspace) logWriter(name string) (*logfile.Writer, error) {
+	if lw, ok := w.logs[name]; ok {
+		return lw, nil
+	}
+	lw, err := w.rt.openLog(w.id, w.spec.LogMaxBytes, w.spec.LogMaxFiles, strings.Split(name, "/")...)
+	if err != nil || lw == nil {
+		return nil, err
+	}
+	w.logs[name] = lw
+	return lw, nil
 }
 
 func (w *workspace) onSpawned(m *spawned) {
@@ -681,7 +726,8 @@ func (w *workspace) openLogs(m *OpenLogs) {
 			m.Reply.Fail(fmt.Errorf("node %q of pipeline %s: %w", node, ref.info.Label, messages.ErrNotFound))
 			return
 		}
-		m.Reply.OK(LogHandle{Command: messages.CommandInfo{ID: ref.info.ID + "/" + node, Workspace: w.id, Label: ref.info.Label + "/" + node}, Ring: ring})
+		m.Reply.OK(LogHandle{Command: messages.CommandInfo{ID: ref.info.ID + "/" + node, Workspace: w.id, Label: ref.info.Label + "/" + node},
+			Ring: ring, Path: w.logPath(ref.info.Label + "/" + node)})
 		return
 	}
 	c := w.findCommand(m.Command)
@@ -689,13 +735,24 @@ func (w *workspace) openLogs(m *OpenLogs) {
 		m.Reply.Fail(fmt.Errorf("command %q in workspace %s: %w", m.Command, w.spec.Label, messages.ErrNotFound))
 		return
 	}
-	m.Reply.OK(LogHandle{Command: c.info, Ring: c.ring})
+	m.Reply.OK(LogHandle{Command: c.info, Ring: c.ring, Path: w.logPath(c.info.Label)})
 }
 
-// LogHandle gives access to a command's log ring.
+// logPath is the log file of a command label or "pipeline/node"; "" when
+// the engine keeps no log files.
+func (w *workspace) logPath(name string) string {
+	if w.rt.LogDir == "" {
+		return ""
+	}
+	return filepath.Join(append([]string{w.rt.LogDir, w.id}, strings.Split(name, "/")...)...) + ".log"
+}
+
+// LogHandle gives access to a command's output: its in-memory ring and,
+// when the engine keeps log files, the file's path.
 type LogHandle struct {
 	Command messages.CommandInfo
 	Ring    *logring.Ring
+	Path    string
 }
 
 func (w *workspace) findCommand(ref string) *command {
@@ -750,6 +807,10 @@ func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messag
 	}
 	pipes := w.stopPipelines(ctx, grace)
 	group, rt, self := w.group, w.rt, w.self
+	logDir := ""
+	if rt.LogDir != "" && reason != reasonShutdown {
+		logDir = filepath.Join(rt.LogDir, w.id)
+	}
 	rt.Go(func() {
 		tctx, cancel := context.WithTimeout(context.Background(), grace+10*time.Second)
 		defer cancel()
@@ -763,6 +824,12 @@ func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messag
 		if group != nil {
 			if gerr := group.Remove(tctx); gerr != nil {
 				err = errors.Join(err, gerr)
+			}
+		}
+		if logDir != "" {
+			// The logs stay readable for the retention period.
+			if merr := logfile.MarkRemoved(logDir); merr != nil && !errors.Is(merr, os.ErrNotExist) {
+				err = errors.Join(err, merr)
 			}
 		}
 		rt.send(self, &terminated{err: err})
@@ -804,4 +871,8 @@ func (w *workspace) stopping() {
 	}
 	// Whatever escaped the kill must not keep our readers waiting.
 	w.readers.closeAll()
+	for name, lw := range w.logs {
+		w.rt.closeLog(lw)
+		delete(w.logs, name)
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/shipote/shipote/internal/logfile"
 	"github.com/shipote/shipote/internal/logring"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/messages"
@@ -128,12 +129,21 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 		id = messages.NewID()
 	}
 	rings := make(map[string]*logring.Ring, len(plans))
+	logs := make(map[string]*logfile.Writer, len(plans))
 	for _, pl := range plans {
 		rings[pl.label] = logring.New(w.rt.LogRingBytes)
+		lw, err := w.logWriter(spec.Label + "/" + pl.label)
+		if err != nil {
+			m.Reply.Fail(fmt.Errorf("open the log file of node %s: %w", pl.label, err))
+			return
+		}
+		if lw != nil {
+			logs[pl.label] = lw
+		}
 	}
 	cfg := pipelineConfig{
 		rt: w.rt, id: id, workspace: w.id, wsLabel: w.spec.Label, spec: spec, tap: m.Tap,
-		plans: plans, flowDirs: w.spec.FlowDirs, rings: rings,
+		plans: plans, flowDirs: w.spec.FlowDirs, rings: rings, logs: logs,
 	}
 	pid, err := ctx.SpawnNamed(newPipelineProps(cfg), "pipe-"+id)
 	if err != nil {

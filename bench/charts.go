@@ -66,6 +66,7 @@ type series struct {
 func splitterChart(rows []Row, path string) (string, bool, error) {
 	var order []string
 	byName := map[string]*series{}
+	hi := 0.0
 	add := func(name string, x int, y float64) {
 		if y <= 0 || math.IsNaN(y) || math.IsInf(y, 0) {
 			return
@@ -78,6 +79,7 @@ func splitterChart(rows []Row, path string) (string, bool, error) {
 		}
 		if _, dup := s.pts[x]; !dup {
 			s.pts[x] = y
+			hi = math.Max(hi, y)
 		}
 	}
 	fanouts := map[int]bool{}
@@ -104,6 +106,7 @@ func splitterChart(rows []Row, path string) (string, bool, error) {
 	p.X.Label.Text = "consumers (1 -> N)"
 	p.Y.Label.Text = "GB/s (sum over consumers)"
 	p.Y.Min = 0
+	p.Y.Max = hi * 1.35 // room for the legend
 	p.Legend.Top, p.Legend.Left = true, true
 	var ticks []plot.Tick
 	for n := range fanouts {
@@ -145,6 +148,13 @@ type bar struct {
 }
 
 func peersChart(rows []Row, path string) (string, bool, error) {
+	// One colour per system across the panels.
+	colors := map[string]color.Color{"shipote": plotutil.Color(0)}
+	for _, r := range rows {
+		if r.Group == "peers" && r.Baseline != "" && colors[r.Baseline] == nil {
+			colors[r.Baseline] = plotutil.Color(len(colors))
+		}
+	}
 	var plots []*plot.Plot
 	for _, fig := range peerPanels {
 		var bars []bar
@@ -166,7 +176,7 @@ func peersChart(rows []Row, path string) (string, bool, error) {
 		if len(bars) == 0 {
 			continue
 		}
-		p, err := barPanel(fig, unit, bars)
+		p, err := barPanel(fig, unit, bars, colors)
 		if err != nil {
 			return "", false, err
 		}
@@ -216,7 +226,7 @@ func peersChart(rows []Row, path string) (string, bool, error) {
 
 // barPanel draws one bar per system, each in its own colour, with its value
 // written above it (a 3 ms bar beside a 1000 ms one is otherwise invisible).
-func barPanel(title, unit string, bars []bar) (*plot.Plot, error) {
+func barPanel(title, unit string, bars []bar, colors map[string]color.Color) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.Y.Label.Text = unit
@@ -235,7 +245,7 @@ func barPanel(title, unit string, bars []bar) (*plot.Plot, error) {
 			return nil, err
 		}
 		bc.XMin = float64(i)
-		bc.Color = plotutil.Color(i)
+		bc.Color = colors[b.label]
 		bc.LineStyle.Width = 0
 		p.Add(bc)
 		names[i] = b.label

@@ -343,7 +343,7 @@ func measurePeer(ctx context.Context, m peers.Manager, dir string, par PeerParam
 
 	// Crash loop.
 	file := filepath.Join(dir, "crash.log")
-	if err := m.PrepareCrasher(ctx, file); err != nil {
+	if err := m.PrepareCrasher(ctx, file, par.Restarts); err != nil {
 		return s, fmt.Errorf("crash probe: %w", err)
 	}
 	if err := m.StartCrasher(ctx); err != nil {

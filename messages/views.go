@@ -37,6 +37,9 @@ type CommandInfo struct {
 	NextStartAt time.Time    `json:"next_start_at,omitzero"`
 	// Error is the last spawn error, or why the command was killed.
 	Error string `json:"error,omitempty"`
+	// LogDroppedBytes counts output its log file lost because the disk
+	// did not keep up (the process itself is never slowed).
+	LogDroppedBytes uint64 `json:"log_dropped_bytes,omitempty"`
 }
 
 // Uptime is how long the current run has lasted, 0 unless running.

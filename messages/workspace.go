@@ -25,6 +25,12 @@ type WorkspaceSpec struct {
 	FlowDirs     []string     `json:"flow_dirs,omitempty"`
 	OnExit       ExitPolicy   `json:"on_exit,omitempty"`
 	QuotaEnforce QuotaEnforce `json:"quota_enforce,omitempty"`
+	// LogMaxBytes rotates each command's log file at this size; 0 = the
+	// engine's default (10 MiB).
+	LogMaxBytes int64 `json:"log_max_bytes,omitempty"`
+	// LogMaxFiles is how many rotated log files are kept per command; 0 =
+	// the engine's default (5).
+	LogMaxFiles int `json:"log_max_files,omitempty"`
 }
 
 // Soma is a resource envelope; a zero field means unlimited.
@@ -133,6 +139,12 @@ func (s *WorkspaceSpec) Validate() error {
 		if d == "" || !filepath.IsAbs(d) {
 			return fieldErr(fmt.Sprintf("flow_dirs[%d]", i), "%q is not an absolute path", d)
 		}
+	}
+	if s.LogMaxBytes < 0 {
+		return fieldErr("log_max_bytes", "must be >= 0")
+	}
+	if s.LogMaxFiles < 0 {
+		return fieldErr("log_max_files", "must be >= 0")
 	}
 	switch s.OnExit {
 	case "", ExitKeep, ExitReap:

@@ -58,8 +58,9 @@ type Manager interface {
 	// StopSleepers asks the daemon to stop and forget them.
 	StopSleepers(ctx context.Context) error
 	// PrepareCrasher readies one process running CrashScript(file),
-	// restarted on exit with the smallest delay the peer allows.
-	PrepareCrasher(ctx context.Context, file string) error
+	// restarted on exit with the smallest delay the peer allows, at least
+	// restarts times.
+	PrepareCrasher(ctx context.Context, file string, restarts int) error
 	// StartCrasher starts it.
 	StartCrasher(ctx context.Context) error
 	// StopCrasher stops it.

@@ -191,7 +191,7 @@ func exercise(t *testing.T, m Manager) {
 	poll(t, "sleepers after stop", 0, count)
 
 	f := filepath.Join(t.TempDir(), "crash")
-	if err := m.PrepareCrasher(ctx, f); err != nil {
+	if err := m.PrepareCrasher(ctx, f, 3); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.StartCrasher(ctx); err != nil {

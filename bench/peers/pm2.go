@@ -158,7 +158,7 @@ func (p *PM2) StopSleepers(ctx context.Context) error {
 // PrepareCrasher implements Manager: restart_delay 0 (pm2's default and
 // minimum) and max_restarts raised so that pm2 does not mark the app
 // errored after 16 unstable restarts.
-func (p *PM2) PrepareCrasher(_ context.Context, file string) error {
+func (p *PM2) PrepareCrasher(_ context.Context, file string, _ int) error {
 	zero := 0
 	return writeEcosystem(filepath.Join(p.dir, "crash.json"), []pm2App{{
 		Name: "crash", Script: "/bin/sh", Args: []string{"-c", CrashScript(file)},

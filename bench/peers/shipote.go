@@ -24,13 +24,14 @@ type shipoteAPI interface {
 	CreateWorkspace(ctx context.Context, spec messages.WorkspaceSpec) (messages.WorkspaceInfo, error)
 	Exec(ctx context.Context, ws string, cmd messages.CommandRef) (messages.CommandInfo, error)
 	RemoveWorkspace(ctx context.Context, ref string, grace time.Duration) (messages.WorkspaceInfo, error)
+	Command(ctx context.Context, ws, cmd string) (messages.CommandInfo, error)
 }
 
 // shipoteWork runs the workloads through a shipoteAPI.
 type shipoteWork struct {
-	n        int
-	ws, crWS string
-	crash    messages.CommandRef
+	n               int
+	ws, crWS, crCmd string
+	crash           messages.CommandRef
 }
 
 // startSleepers creates a workspace and starts the sleepers one Exec at a
@@ -65,12 +66,14 @@ func (w *shipoteWork) stopSleepers(ctx context.Context, c shipoteAPI) error {
 	return err
 }
 
-func (w *shipoteWork) prepareCrasher(file string) {
+// prepareCrasher sets the probe to give up after restarts+1 restarts, so
+// that stopCrasher removes a workspace with no spawn under way.
+func (w *shipoteWork) prepareCrasher(file string, restarts int) {
 	w.crash = messages.CommandRef{
 		Label:   "crash",
 		Payload: messages.Payload{Native: &messages.NativePayload{Exec: "/bin/sh", Argv: []string{"-c", CrashScript(file)}}},
 		Supervision: messages.Supervision{Restart: &messages.RestartPolicy{
-			On: messages.RestartAlways, BackoffMs: 1, MaxBackoffMs: 1,
+			On: messages.RestartAlways, BackoffMs: 1, MaxBackoffMs: 1, Max: int64(restarts) + 1,
 		}},
 	}
 }
@@ -81,17 +84,39 @@ func (w *shipoteWork) startCrasher(ctx context.Context, c shipoteAPI) error {
 		return err
 	}
 	w.crWS = info.ID
-	_, err = c.Exec(ctx, w.crWS, w.crash)
+	cmd, err := c.Exec(ctx, w.crWS, w.crash)
+	w.crCmd = cmd.ID
 	return err
 }
 
+// stopCrasher waits for the probe to give up, then removes its workspace.
+// (Removing a workspace while the engine is forking into it can, with the
+// cgroup v1 backend, signal the engine's own process: the forking thread is
+// in the workspace's cgroup for that moment.)
 func (w *shipoteWork) stopCrasher(ctx context.Context, c shipoteAPI) error {
 	if w.crWS == "" {
 		return nil
 	}
+	var errs []error
+	if w.crCmd != "" {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			info, err := c.Command(ctx, w.crWS, w.crCmd)
+			if err == nil && info.GaveUp {
+				break
+			}
+			if time.Now().After(deadline) {
+				errs = append(errs, fmt.Errorf("crash probe: not given up 30 s after its last restart (%v)", err))
+				break
+			}
+			if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
 	_, err := c.RemoveWorkspace(ctx, w.crWS, 0)
-	w.crWS = ""
-	return err
+	w.crWS, w.crCmd = "", ""
+	return errors.Join(append(errs, err)...)
 }
 
 const shipoteBackoff = "shipote: restart always, backoff_ms=1 (its minimum; 0 means the 200 ms default)"
@@ -209,8 +234,8 @@ func (d *ShipoteDaemon) StopSleepers(ctx context.Context) error {
 }
 
 // PrepareCrasher implements Manager.
-func (d *ShipoteDaemon) PrepareCrasher(_ context.Context, file string) error {
-	d.work.prepareCrasher(file)
+func (d *ShipoteDaemon) PrepareCrasher(_ context.Context, file string, restarts int) error {
+	d.work.prepareCrasher(file, restarts)
 	return nil
 }
 
@@ -298,8 +323,8 @@ func (e *ShipoteEngine) StopSleepers(ctx context.Context) error {
 }
 
 // PrepareCrasher implements Manager.
-func (e *ShipoteEngine) PrepareCrasher(_ context.Context, file string) error {
-	e.work.prepareCrasher(file)
+func (e *ShipoteEngine) PrepareCrasher(_ context.Context, file string, restarts int) error {
+	e.work.prepareCrasher(file, restarts)
 	return nil
 }
 

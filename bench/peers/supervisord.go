@@ -169,7 +169,7 @@ func (s *Supervisord) StopSleepers(ctx context.Context) error {
 // PrepareCrasher implements Manager: the sleepers' programs are removed and
 // the probe added, not started (autostart=false); startsecs=0 so that a
 // quick exit is not a failed start (which would back off by 1, 2, 3 s).
-func (s *Supervisord) PrepareCrasher(ctx context.Context, file string) error {
+func (s *Supervisord) PrepareCrasher(ctx context.Context, file string, _ int) error {
 	old, err := filepath.Glob(filepath.Join(s.dir, "conf.d", "*.conf"))
 	if err != nil {
 		return err

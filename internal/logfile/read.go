@@ -273,7 +273,9 @@ func (c *chain) read(q Query) ([]Line, int64, error) {
 // line when whole is set, else skipped. It returns the offset after the
 // last newline in f[:end] (0 when there is none).
 func scanBack(f *os.File, end int64, whole bool, fn func(raw []byte) bool) (completeEnd int64, stopped bool, err error) {
-	buf := make([]byte, min(int64(readBlock), end))
+	// Blocks grow from 16 KiB to readBlock: a short tail reads little.
+	var buf []byte
+	blk := int64(16 << 10)
 	var carry [][]byte // pieces of the line being assembled, last piece first
 	var joined []byte
 	// emit passes the line made of head and the carried pieces.
@@ -292,8 +294,12 @@ func scanBack(f *os.File, end int64, whole bool, fn func(raw []byte) bool) (comp
 	trailing := true // before the last newline
 	pos := end
 	for pos > 0 {
-		n := min(int64(len(buf)), pos)
+		n := min(blk, pos)
+		blk = min(2*blk, readBlock)
 		pos -= n
+		if int64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
 		seg := buf[:n]
 		if _, err := f.ReadAt(seg, pos); err != nil {
 			if errors.Is(err, io.EOF) {

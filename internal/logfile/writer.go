@@ -505,7 +505,7 @@ func (w *Writer) notice(t time.Time) {
 // It reports whether the line was kept.
 func (w *Writer) line1(s int, t time.Time, text []byte, notice uint64) bool {
 	n := int64(prefixLen + len(text) + 1)
-	if w.f == nil && !w.recover() {
+	if w.f == nil && !w.retryFile() {
 		if notice == 0 {
 			w.lose(uint64(len(text) + 1))
 		}
@@ -597,7 +597,7 @@ func (w *Writer) flushOut() {
 
 // rotate shifts Path.i to Path.i+1 (deleting Path.MaxFiles), renames Path to
 // Path.1 and opens a new Path. On failure the Writer has no file until
-// recover succeeds.
+// retryFile succeeds.
 func (w *Writer) rotate() bool {
 	p := w.o.Path
 	name := func(i int) string { return p + "." + strconv.Itoa(i) }
@@ -630,8 +630,8 @@ func (w *Writer) rotate() bool {
 	return false
 }
 
-// recover tries to get a usable file again, at most once per retryEvery.
-func (w *Writer) recover() bool {
+// retryFile tries to get a usable file again, at most once per retryEvery.
+func (w *Writer) retryFile() bool {
 	if time.Now().Before(w.retryAt) {
 		return false
 	}

@@ -321,7 +321,7 @@ func TestRotationBounds(t *testing.T) {
 			t.Fatalf("all[%d] = %d, want %d", i, got, first+i)
 		}
 	}
-	if last := lineNumber(t, all[len(all)-1].Text); last != n-1 || len(all) < 4*(maxBytes-200)/(64+prefixLen)-1 {
+	if last := lineNumber(t, all[len(all)-1].Text); last != n-1 || len(all) < 3*(maxBytes-200)/(64+prefixLen) {
 		t.Fatalf("read %d lines ending at %d", len(all), last)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -72,8 +73,9 @@ type snapshotMsg struct {
 	err        error
 }
 
-// poll returns a Cmd that fetches the workspaces, pipelines, commands and
-// the asked stats histories.
+// poll returns a Cmd that fetches the workspaces, the pipelines (each
+// running one with its live flow counters), the commands and the asked
+// stats histories.
 func (r *runner) poll(req pollRequest) tea.Cmd {
 	return func() tea.Msg {
 		msg := snapshotMsg{at: time.Now()}
@@ -87,6 +89,24 @@ func (r *runner) poll(req pollRequest) tea.Cmd {
 		}); err != nil {
 			msg.err = err
 			return msg
+		}
+		// The list holds no live flow counters: ask each running run.
+		msg.pipelines = slices.Clone(msg.pipelines)
+		for i, p := range msg.pipelines {
+			if p.State.Ended() {
+				continue
+			}
+			full, err := call(r.ctx, func(ctx context.Context) (messages.PipelineInfo, error) {
+				return r.client.Pipeline(ctx, p.ID)
+			})
+			if err != nil {
+				if !reachable(err) {
+					msg.err = err
+					return msg
+				}
+				continue // ended and gone meanwhile
+			}
+			msg.pipelines[i] = full
 		}
 		if msg.commands, err = call(r.ctx, func(ctx context.Context) ([]messages.CommandInfo, error) {
 			return r.client.Commands(ctx, "")

@@ -72,6 +72,7 @@ type Model struct {
 	fullStats bool // the next poll fetches every stats history
 	tickSeq   int
 	events    *feed[messages.Event]
+	eventsAt  time.Time // when the event feed was last started
 
 	// Navigation.
 	stack   []view
@@ -160,6 +161,7 @@ func (m *Model) startPoll() tea.Cmd {
 	}
 	m.polling = true
 	req := pollRequest{allHistory: m.fullStats, history: make(map[string]bool)}
+	m.fullStats = false
 	for _, w := range m.data.workspaces {
 		if _, ok := m.data.stats[w.ID]; !ok {
 			req.history[w.ID] = true
@@ -171,10 +173,13 @@ func (m *Model) startPoll() tea.Cmd {
 	return m.run.poll(req)
 }
 
+// startEvents starts following the daemon's events, at most once per
+// retryEvery (a daemon that ends the stream at once is not hammered).
 func (m *Model) startEvents() tea.Cmd {
-	if m.events != nil || m.run == nil {
+	if m.events != nil || m.run == nil || time.Since(m.eventsAt) < retryEvery {
 		return nil
 	}
+	m.eventsAt = time.Now()
 	m.events = m.run.eventFeed()
 	return next(m.run, m.events)
 }
@@ -284,25 +289,27 @@ func (m *Model) onSnapshot(msg snapshotMsg) tea.Cmd {
 		m.pollAgain = false
 		return tea.Batch(cmds...)
 	}
+	// The daemon answered, if only with an error.
+	wasDown := m.down
+	m.down, m.downErr = false, nil
+	if wasDown {
+		m.fullStats = true // it may have restarted: fetch the histories again
+		cmds = append(cmds, m.tick(m.pollEvery()))
+	}
 	if msg.err != nil {
 		m.setFlash("daemon: %v", msg.err)
 	} else {
-		wasDown := m.down
-		m.down, m.downErr, m.connected = false, nil, true
+		m.connected = true
 		if wasDown {
-			m.fullStats = true
 			m.setFlash("daemon is back")
-			cmds = append(cmds, m.tick(m.pollEvery()))
-		} else {
-			m.fullStats = false
 		}
 		m.data.apply(msg)
 		m.clampSelection()
-		cmds = append(cmds, m.startEvents())
 		if m.top() == viewLogs && m.logs == nil && wasDown {
 			cmds = append(cmds, m.reopenLogs())
 		}
 	}
+	cmds = append(cmds, m.startEvents())
 	if m.pollAgain {
 		m.pollAgain = false
 		cmds = append(cmds, m.startPoll())
@@ -372,6 +379,14 @@ func (m *Model) wsRow() (*messages.CommandInfo, *messages.PipelineInfo) {
 
 // onKey handles a key press.
 func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
+	if k.Type == tea.KeyRunes && len(k.Runes) > 1 && !k.Paste && !m.filtering {
+		// Keys typed faster than they are read come as one message.
+		var cmds []tea.Cmd
+		for _, r := range k.Runes {
+			cmds = append(cmds, m.onKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: k.Alt}))
+		}
+		return tea.Batch(cmds...)
+	}
 	key := k.String()
 	if key == "ctrl+c" {
 		return m.quit()
@@ -653,7 +668,11 @@ func (m *Model) addLogLines(lines []messages.LogLine) {
 }
 
 func (m *Model) refreshLogs() {
-	content := strings.Join(m.logLines, "\n")
+	lines := make([]string, len(m.logLines))
+	for i, l := range m.logLines {
+		lines[i] = fit(l, m.width) // the pane does not wrap
+	}
+	content := strings.Join(lines, "\n")
 	if m.logEnded != "" {
 		content += "\n" + m.st.dim.Render("— "+m.logEnded+" —")
 	}

@@ -151,7 +151,7 @@ func (m *Model) headerLine(now time.Time) string {
 	var right string
 	switch {
 	case m.down:
-		right = m.st.err.Render("○ down")
+		right = m.st.err.Render("○ down " + cmdutil.FormatDuration(now.Sub(m.downSince)))
 	case m.connected:
 		right = m.st.ok.Render("● live")
 	default:
@@ -175,8 +175,7 @@ func (m *Model) statusLine(now time.Time) string {
 		}
 		line := m.st.banner.Render(text(sock))
 		if !m.data.updated.IsZero() {
-			line += m.st.dim.Render(fmt.Sprintf(" down %s; data from %s",
-				cmdutil.FormatDuration(now.Sub(m.downSince)), m.data.updated.Format("15:04:05")))
+			line += m.st.dim.Render("  data from " + m.data.updated.Format("15:04:05"))
 		}
 		return line
 	}
@@ -242,9 +241,9 @@ type listCols struct {
 // columns spreads width over the list's columns: fixed at 80, the
 // sparklines, label and bar grow beyond.
 func columns(width int) listCols {
-	c := listCols{label: 10, id: 8, cmds: 5, rss: 6, rssSpark: 8, cpu: 5, cpuSpark: 8, ttl: 6, bar: 5, quota: 4}
-	// 2 (cursor) + columns + 9 separators + 5 (percentage).
-	used := 2 + c.label + c.id + c.cmds + c.rss + c.rssSpark + c.cpu + c.cpuSpark + c.ttl + c.bar + 5 + c.quota + 10
+	c := listCols{label: 10, id: 8, cmds: 5, rss: 6, rssSpark: 7, cpu: 5, cpuSpark: 7, ttl: 6, bar: 5, quota: 5}
+	// 2 (cursor) + columns + 5 (percentage) + 9 separators.
+	used := 2 + c.label + c.id + c.cmds + c.rss + c.rssSpark + c.cpu + c.cpuSpark + c.ttl + c.bar + 5 + c.quota + 9
 	extra := width - used
 	if extra <= 0 {
 		return c
@@ -374,11 +373,10 @@ func (m *Model) workspaceView(now time.Time, avail int) []string {
 	}
 	var out []string
 	title := m.st.title.Render("workspace "+w.Spec.Label) + "  " + w.ID +
-		fmt.Sprintf("  %d/%d alive  created %s", w.CommandsAlive, w.CommandsTotal, cmdutil.Age(now, w.CreatedAt))
+		fmt.Sprintf("  %d/%d alive", w.CommandsAlive, w.CommandsTotal)
 	if !w.Deadline.IsZero() {
 		title += "  TTL " + ws.TTLLeft(w, now)
 	}
-	out = append(out, title)
 	limits := somaString(w.Spec.Soma)
 	if w.LimitsBackend != "" {
 		limits += " (" + w.LimitsBackend + ")"
@@ -391,7 +389,7 @@ func (m *Model) workspaceView(now time.Time, avail int) []string {
 	if q, ok := m.data.quota[w.ID]; ok {
 		quota += " " + q.msg + " (" + cmdutil.Age(now, q.at) + ")"
 	}
-	out = append(out, "limits "+limits+"   "+quota)
+	out = append(out, title, "created "+cmdutil.Age(now, w.CreatedAt)+"  limits "+limits, quota)
 	hist := m.data.stats[w.ID]
 	sw := max(m.width-34, 8)
 	rssV := make([]float64, len(hist))
@@ -400,7 +398,7 @@ func (m *Model) workspaceView(now time.Time, avail int) []string {
 	var maxCPU float64
 	for j, s := range hist {
 		rssV[j], cpuV[j] = float64(s.RSSBytes), s.CPUPercent
-		peak = max(peak, s.RSSPeakBytes)
+		peak = max(peak, s.RSSPeakBytes, s.RSSBytes)
 		maxCPU = max(maxCPU, s.CPUPercent)
 	}
 	var used uint64
@@ -535,8 +533,13 @@ func (m *Model) pipelineView(now time.Time, avail int) []string {
 	if m.nodeIdx < len(p.Nodes) {
 		sel = p.Nodes[m.nodeIdx].Label
 	}
-	for _, d := range dagLines(p) {
-		s := d.prefix + d.node
+	dag := dagLines(p)
+	labelW := 0
+	for _, d := range dag {
+		labelW = max(labelW, lipgloss.Width(d.prefix+d.node))
+	}
+	for _, d := range dag {
+		s := pad(d.prefix+d.node, labelW)
 		if n, ok := nodeInfo(p, d.node); ok {
 			s += "  " + m.stateStyle(string(n.State)).Render(string(n.State))
 			if n.Pid > 0 {
@@ -712,7 +715,7 @@ func dagLines(p messages.PipelineInfo) []dagLine {
 func (m *Model) logsView(avail int) []string {
 	state := "following"
 	switch {
-	case m.logs == nil:
+	case m.logEnded != "":
 		state = "ended"
 	case !m.logFollow:
 		state = "paused (G to follow)"
