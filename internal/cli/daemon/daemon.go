@@ -34,6 +34,10 @@ type Options struct {
 	LogFormat      string // auto | json | console
 	Limits         string // auto | cgroup2 | cgroup1 | rlimit | none
 	CgroupParent   string
+	LogDir         string // "" = logs/ beside the state file
+	LogMaxBytes    int64  // 0 = 10 MiB
+	LogMaxFiles    int    // 0 = 5
+	LogRetention   time.Duration
 }
 
 // NewCmdDaemon returns `daemon`; runF replaces the run for tests.
@@ -43,21 +47,27 @@ func NewCmdDaemon(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		Socket:         func() string { return f.Socket },
 		SampleInterval: time.Second,
 		Grace:          5 * time.Second,
+		LogRetention:   24 * time.Hour,
 	}
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the shipote daemon",
 		Long: `Run the engine, restore the state file, and serve the API on the Unix socket
 until SIGTERM or SIGINT: then the state is saved, every process is stopped
-(SIGTERM, the grace period, SIGKILL) and the daemon exits 0. SIGHUP is
-logged and otherwise ignored (logs go to stderr). With NOTIFY_SOCKET set, it
-tells systemd READY=1 once it serves.
+(SIGTERM, the grace period, SIGKILL) and the daemon exits 0. Every
+command's output is written to log files beside the state file (logs/,
+rotated by size) as well as kept in memory; SIGHUP reopens them, for an
+external logrotate. With NOTIFY_SOCKET set, it tells systemd READY=1 once
+it serves.
 
 Exit codes: 0 after SIGTERM/SIGINT, 1 on an error (state file locked by
 another daemon, socket in use), 2 on usage errors and when the state file
 was written by a newer shipote.`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.LogMaxFiles < 0 {
+				return cmdutil.FlagErrorf("--log-max-files must be >= 0")
+			}
 			if opts.SampleInterval <= 0 {
 				return cmdutil.FlagErrorf("--sample-interval must be above 0")
 			}
@@ -80,6 +90,10 @@ was written by a newer shipote.`,
 		"log format: auto (console on a terminal, else json), json or console")
 	cmdutil.EnumVarP(cmd, &opts.Limits, "limits", "", "auto", []string{"auto", "cgroup2", "cgroup1", "rlimit", "none"},
 		"resource-limit backend: auto, cgroup2, cgroup1, rlimit or none")
+	flags.StringVar(&opts.LogDir, "log-dir", "", "directory of the commands' log files (default: logs/ beside the state file)")
+	flags.Var(cmdutil.SizeValue{P: &opts.LogMaxBytes}, "log-max-size", "rotate a command's log file at this size (default 10M)")
+	flags.IntVar(&opts.LogMaxFiles, "log-max-files", 0, "rotated log files kept per command (default 5)")
+	flags.Var(cmdutil.DurationValue{P: &opts.LogRetention}, "log-retention", "how long a removed workspace's logs are kept")
 	flags.StringVar(&opts.CgroupParent, "cgroup-parent", "", "cgroup subtree for workspaces (default shipote, under the daemon's cgroup); one per daemon")
 	return cmd
 }
@@ -121,6 +135,10 @@ func Run(ctx context.Context, o *Options) error {
 		Limits:         o.Limits,
 		CgroupParent:   o.CgroupParent,
 		StatePath:      state,
+		LogDir:         o.LogDir,
+		LogMaxBytes:    o.LogMaxBytes,
+		LogMaxFiles:    o.LogMaxFiles,
+		LogRetention:   o.LogRetention,
 	})
 	switch {
 	case errors.Is(err, persistence.ErrTooNew):
@@ -170,7 +188,11 @@ loop:
 	for {
 		select {
 		case <-hup:
-			log.Info("reopening logs (SIGHUP): logs go to stderr, nothing to reopen")
+			if err := eng.ReopenLogs(); err != nil {
+				log.Warn("reopening the commands' log files (SIGHUP)", zap.Error(err))
+			} else {
+				log.Info("reopened the commands' log files (SIGHUP)")
+			}
 		case <-ctx.Done():
 			log.Info("stopping: saving state, then stopping every process")
 			_ = notify("STOPPING=1")

@@ -35,8 +35,9 @@ type splitKey struct{ run, node string }
 
 // throttle is what the dashboard saw of a splitter's throttled_ms.
 type throttle struct {
-	ms     uint64 // last reading
-	growth uint64 // increase since the reading before
+	ms     uint64    // last reading
+	at     time.Time // when it was taken
+	growth uint64    // increase since the reading before
 }
 
 // quotaState is the last quota event of a workspace.
@@ -55,6 +56,7 @@ type state struct {
 	stats map[string][]messages.Sample
 	// rates is each channel's bytes/s readings, oldest first.
 	rates     map[chanKey][]float64
+	rateAt    map[chanKey]time.Time // when the last reading was added
 	throttles map[splitKey]throttle
 	quota     map[string]quotaState
 	events    []messages.Event
@@ -66,13 +68,17 @@ func newState() state {
 	return state{
 		stats:     make(map[string][]messages.Sample),
 		rates:     make(map[chanKey][]float64),
+		rateAt:    make(map[chanKey]time.Time),
 		throttles: make(map[splitKey]throttle),
 		quota:     make(map[string]quotaState),
 	}
 }
 
-// apply takes in a successful poll.
-func (s *state) apply(m snapshotMsg) {
+// apply takes in a successful poll. A bytes/s reading less than minGap
+// after the last one of its channel replaces it, so that the throughput
+// sparklines keep an even pace when events bring extra polls; throttling
+// is measured over minGap at least too.
+func (s *state) apply(m snapshotMsg, minGap time.Duration) {
 	s.workspaces = m.workspaces
 	s.pipelines = m.pipelines
 	s.commands = m.commands
@@ -108,24 +114,36 @@ func (s *state) apply(m snapshotMsg) {
 			k := splitKey{p.ID, sp.Node}
 			seenSplit[k] = true
 			old, ok := s.throttles[k]
-			t := throttle{ms: sp.ThrottledMs}
-			if ok && sp.ThrottledMs > old.ms {
-				t.growth = sp.ThrottledMs - old.ms
+			switch {
+			case !ok:
+				s.throttles[k] = throttle{ms: sp.ThrottledMs, at: m.at}
+			case m.at.Sub(old.at) >= minGap:
+				t := throttle{ms: sp.ThrottledMs, at: m.at}
+				if sp.ThrottledMs > old.ms {
+					t.growth = sp.ThrottledMs - old.ms
+				}
+				s.throttles[k] = t
 			}
-			s.throttles[k] = t
 			for _, c := range sp.Channels {
 				ck := chanKey{p.ID, c.From, c.To, c.Tap}
 				seenChan[ck] = true
 				if p.State.Ended() {
 					continue // an ended run has no rate
 				}
-				s.rates[ck] = keepLast(append(s.rates[ck], float64(c.BytesPerSec)), rateKeep)
+				r := s.rates[ck]
+				if n := len(r); n > 0 && m.at.Sub(s.rateAt[ck]) < minGap {
+					r[n-1] = float64(c.BytesPerSec)
+					continue
+				}
+				s.rates[ck] = keepLast(append(r, float64(c.BytesPerSec)), rateKeep)
+				s.rateAt[ck] = m.at
 			}
 		}
 	}
 	for k := range s.rates {
 		if !seenChan[k] {
 			delete(s.rates, k)
+			delete(s.rateAt, k)
 		}
 	}
 	for k := range s.throttles {

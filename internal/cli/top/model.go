@@ -303,7 +303,7 @@ func (m *Model) onSnapshot(msg snapshotMsg) tea.Cmd {
 		if wasDown {
 			m.setFlash("daemon is back")
 		}
-		m.data.apply(msg)
+		m.data.apply(msg, m.cfg.Interval/2)
 		m.clampSelection()
 		if m.top() == viewLogs && m.logs == nil && wasDown {
 			cmds = append(cmds, m.reopenLogs())

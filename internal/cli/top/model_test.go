@@ -185,7 +185,7 @@ func lineWith(s, sub string) string {
 func TestListView(t *testing.T) {
 	m := newTestModel(t, 80, 24, plainRenderer())
 	s := screen(m)
-	mustContain(t, s, "shipote top", "2 workspaces", "1 pipelines", "LABEL", "QUOTA", "● live")
+	mustContain(t, s, "shipote top", "2 workspaces", "1 pipeline ", "LABEL", "QUOTA", "● live")
 	build := rowOf(s, "build")
 	// RSS sparkline over the 7 newest samples (the column is 7 wide at 80).
 	var rss, cpu []float64
@@ -325,8 +325,18 @@ func TestPipelineCard(t *testing.T) {
 	m := newTestModel(t, 100, 30, plainRenderer())
 	rates := [][2]uint64{{1000, 100}, {4000, 200}, {8000, 400}, {2000, 800}}
 	for i, r := range rates {
-		send(m, fixture{rates: r, throttled: uint64(i) * 40, rss: 128 << 20}.snapshot())
+		snap := fixture{rates: r, throttled: uint64(i) * 40, rss: 128 << 20}.snapshot()
+		snap.at = t0.Add(time.Duration(i+1) * time.Second)
+		send(m, snap)
 	}
+	// A poll soon after the last (brought by an event) replaces the last
+	// reading rather than adding one.
+	snap := fixture{rates: [2]uint64{2000, 800}, throttled: 120, rss: 128 << 20}.snapshot()
+	snap.at = t0.Add(4100 * time.Millisecond)
+	send(m, snap)
+	snap.at = t0.Add(4200 * time.Millisecond)
+	snap.pipelines[0].Splitters[0].ThrottledMs = 160
+	send(m, snap)
 	keys(m, "enter", "j", "j", "enter")
 	s := screen(m)
 	mustContain(t, s, "pipeline build/fan", runFan, "backoff",
@@ -353,9 +363,14 @@ func TestPipelineCard(t *testing.T) {
 	mustContain(t, count, "2.0K", "2.0K/s", cmdutil.Sparkline([]float64{1024, 1000, 4000, 8000, 2000}), "0B")
 	hash := lineWith(s, "gen → hash")
 	mustContain(t, hash, "800B/s", cmdutil.Sparkline([]float64{2048, 100, 200, 400, 800}), "300B")
-	// throttled_ms grew by 40 since the poll before.
-	mustContain(t, s, "gen: in 4.0K · throttled 120ms total · THROTTLED +40ms")
-	send(m, fixture{rates: rates[3], throttled: 120, rss: 128 << 20}.snapshot())
+	// throttled_ms grew by 40 over the last second (the polls 100 and
+	// 200 ms later are too close to tell).
+	mustContain(t, s, "gen: in 4.0K · throttled 160ms total · THROTTLED +40ms")
+	snap.at = t0.Add(6 * time.Second)
+	send(m, snap)
+	mustContain(t, screen(m), "THROTTLED +40ms")
+	snap.at = t0.Add(7 * time.Second)
+	send(m, snap)
 	mustContain(t, screen(m), "not throttled now")
 
 	// x asks, n cancels.

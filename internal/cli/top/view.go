@@ -134,6 +134,14 @@ func (m *Model) bar(used uint64, limit int64, w int) string {
 		padLeft(strconv.Itoa(int(math.Round(ratio*100)))+"%", 5)
 }
 
+// plural prints n things.
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return strconv.Itoa(n) + " " + thing + "s"
+}
+
 // shortID is the first 8 characters of an ID.
 func shortID(id string) string {
 	if len(id) > 8 {
@@ -143,8 +151,8 @@ func shortID(id string) string {
 }
 
 func (m *Model) headerLine(now time.Time) string {
-	left := m.st.title.Render("shipote top") + fmt.Sprintf("  %d workspaces  %d pipelines  sort %s",
-		len(m.data.workspaces), len(m.data.pipelines), m.sort)
+	left := m.st.title.Render("shipote top") + fmt.Sprintf("  %s  %s  sort %s",
+		plural(len(m.data.workspaces), "workspace"), plural(len(m.data.pipelines), "pipeline"), m.sort)
 	if f := m.filter.Value(); f != "" && !m.filtering {
 		left += fmt.Sprintf("  filter %q", f)
 	}
@@ -174,8 +182,9 @@ func (m *Model) statusLine(now time.Time) string {
 			sock = "…" + sock[extra+1:]
 		}
 		line := m.st.banner.Render(text(sock))
-		if !m.data.updated.IsZero() {
-			line += m.st.dim.Render("  data from " + m.data.updated.Format("15:04:05"))
+		if suffix := "  data from " + m.data.updated.Format("15:04:05"); !m.data.updated.IsZero() &&
+			lipgloss.Width(line)+len(suffix) <= m.width {
+			line += m.st.dim.Render(suffix)
 		}
 		return line
 	}
