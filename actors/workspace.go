@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -197,8 +198,7 @@ func (w *workspace) Receive(ctx actor.Context) {
 	case *RemoveWorkspace:
 		w.remove(ctx, m.Grace, m.reason, m.Reply)
 	case *spawned:
-		w.onSpawned(m)
-		w.tellSampler(ctx)
+		w.onSpawned(ctx, m)
 	case *exited:
 		w.onExited(m)
 		w.tellSampler(ctx)
@@ -430,11 +430,11 @@ func (w *workspace) start(c *command) {
 // spawnWithOutput starts spec with stdout and stderr piped into ring, read
 // by goroutines of rt.
 func spawnWithOutput(rt *Runtime, spec proc.Spec, out output, readers *readerSet) (*proc.Process, error) {
-	outR, outW, err := os.Pipe()
+	outR, outW, err := outputPipe()
 	if err != nil {
 		return nil, fmt.Errorf("stdout pipe: %w", err)
 	}
-	errR, errW, err := os.Pipe()
+	errR, errW, err := outputPipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
@@ -454,6 +454,22 @@ func spawnWithOutput(rt *Runtime, spec proc.Spec, out output, readers *readerSet
 	rt.Go(func() { pump(outR, messages.Stdout, out, rt.now); readers.remove(outR) })
 	rt.Go(func() { pump(errR, messages.Stderr, out, rt.now); readers.remove(errR) })
 	return p, nil
+}
+
+// outputPipe makes a pipe for a child's output: the read end non-blocking
+// for the runtime's poller, the write end blocking and never registered
+// with the poller (the child inherits it; we only close it).
+func outputPipe() (r, w *os.File, err error) {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		return nil, nil, err
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), "|0"), os.NewFile(uintptr(fds[1]), "|1"), nil
 }
 
 // readerSet holds the read ends of output pipes still being read, so that
@@ -535,7 +551,7 @@ func (w *workspace) logWriter(name string) (*logfile.Writer, error) {
 	return lw, nil
 }
 
-func (w *workspace) onSpawned(m *spawned) {
+func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	c, ok := w.cmds[m.cmd]
 	if !ok || c.gen != m.gen {
 		return
@@ -565,7 +581,8 @@ func (w *workspace) onSpawned(m *spawned) {
 		kind = messages.EventRestarted
 	}
 	w.rt.publish(messages.Event{Kind: kind, Workspace: w.id, Label: w.spec.Label, Command: c.info.Label,
-		Message: fmt.Sprintf("pid %d", c.info.Pid)})
+		Message: "pid " + strconv.Itoa(c.info.Pid)})
+	w.tellSampler(ctx)
 	if first {
 		c.pending.OK(c.info)
 		c.pending = nil

@@ -129,7 +129,7 @@ func BuildShipote(ctx context.Context, dir string) (string, error) {
 		if _, err := os.Stat(b); err != nil {
 			return "", fmt.Errorf("SHIPOTE_BIN: %w", err)
 		}
-		return b, nil
+		return filepath.Abs(b)
 	}
 	bin := filepath.Join(dir, "shipote")
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)

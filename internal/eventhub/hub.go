@@ -13,8 +13,9 @@ import (
 type Hub struct {
 	keep int
 
-	mu     sync.Mutex // guards the following
-	recent []messages.Event
+	mu     sync.Mutex       // guards the following
+	recent []messages.Event // ring of the last keep events
+	head   int              // index of the oldest once the ring is full
 	subs   map[*Subscription]struct{}
 	closed bool
 }
@@ -41,9 +42,11 @@ func (h *Hub) Publish(ev messages.Event) {
 	if h.closed {
 		return
 	}
-	h.recent = append(h.recent, ev)
-	if len(h.recent) > h.keep {
-		h.recent = append(h.recent[:0], h.recent[len(h.recent)-h.keep:]...)
+	if len(h.recent) < h.keep {
+		h.recent = append(h.recent, ev)
+	} else if h.keep > 0 {
+		h.recent[h.head] = ev
+		h.head = (h.head + 1) % h.keep
 	}
 	for s := range h.subs {
 		select {
@@ -60,7 +63,9 @@ func (h *Hub) Publish(ev messages.Event) {
 func (h *Hub) Recent() []messages.Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]messages.Event(nil), h.recent...)
+	out := make([]messages.Event, 0, len(h.recent))
+	out = append(out, h.recent[h.head:]...)
+	return append(out, h.recent[:h.head]...)
 }
 
 // Subscribe returns a subscription buffered for buf events.
