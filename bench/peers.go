@@ -210,7 +210,9 @@ func MeasurePeers(ctx context.Context, par PeerParams) (out PeerRun, err error) 
 			if err == nil {
 				var s peerSample
 				s, err = measurePeer(ctx, m, dir, par, i != 1)
-				if err == nil {
+				// A run that measured everything counts even when
+				// cleaning up failed; its error is still reported.
+				if err == nil || s.p50Ms >= 0 {
 					samples[i].add(s)
 					results[i].Version, results[i].Backoff = m.Version(), m.Backoff()
 				}

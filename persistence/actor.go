@@ -78,6 +78,7 @@ type (
 )
 
 type gather struct {
+	state   *State // once assembled
 	gen     uint64
 	started time.Time
 	waiters []func(error)
@@ -96,6 +97,7 @@ type persister struct {
 	statsDirty bool
 	gen        uint64
 	cur        *gather       // being gathered
+	ready      *gather       // gathered, waiting for the write in flight to end
 	inflight   *gather       // being written
 	waiters    []func(error) // for the next snapshot
 	saves      []func(bool, error)
@@ -154,7 +156,7 @@ func (p *persister) Receive(ctx actor.Context) {
 		for _, s := range p.saves {
 			s(false, err)
 		}
-		for _, g := range []*gather{p.cur, p.inflight} {
+		for _, g := range []*gather{p.cur, p.ready, p.inflight} {
 			if g == nil {
 				continue
 			}
@@ -174,7 +176,7 @@ func (p *persister) Receive(ctx actor.Context) {
 		p.waiters = append(p.waiters, m.Done)
 		p.kick(ctx)
 	case *SaveNow:
-		if !p.dirty && !p.statsDirty && p.cur == nil && p.inflight == nil && len(p.waiters) == 0 {
+		if !p.dirty && !p.statsDirty && p.cur == nil && p.ready == nil && p.inflight == nil && len(p.waiters) == 0 {
 			m.Done(false, nil)
 			return
 		}
@@ -214,10 +216,12 @@ func (p *persister) armTick() {
 	p.stopTick = func() { t.Stop() }
 }
 
-// kick starts a snapshot unless one is being gathered or written; in that
-// case the waiters ride on the next one.
+// kick starts gathering a snapshot unless one is being gathered or is
+// waiting to be written; in that case the waiters ride on the next one.
+// Gathering overlaps the write in flight, so under a stream of commits the
+// disk is kept busy.
 func (p *persister) kick(ctx actor.Context) {
-	if p.cur != nil || p.inflight != nil {
+	if p.cur != nil || p.ready != nil {
 		return
 	}
 	p.gen++
@@ -265,12 +269,22 @@ func (p *persister) onWorkspace(m *actors.WorkspaceSnapshot) {
 	}
 }
 
-// finish assembles the state and hands it to a writer goroutine.
+// finish assembles the state and writes it, or keeps it until the write in
+// flight has ended.
 func (p *persister) finish() {
 	g := p.cur
 	p.cur = nil
-	p.inflight = g
 	g.cancel()
+	g.state = p.assemble(g)
+	if p.inflight != nil {
+		p.ready = g
+		return
+	}
+	p.write(g)
+}
+
+// assemble builds the state of a finished gather.
+func (p *persister) assemble(g *gather) *State {
 	st := &State{Version: CurrentVersion, TimestampMs: time.Now().UnixMilli()}
 	if g.engine == nil {
 		// The engine did not answer: write what the last snapshot had.
@@ -299,6 +313,13 @@ func (p *persister) finish() {
 			st.SavedPipelines = append(st.SavedPipelines, SavedPipeline{Name: s.Name, Spec: s.Spec})
 		}
 	}
+	return st
+}
+
+// write hands a gathered state to a writer goroutine.
+func (p *persister) write(g *gather) {
+	p.inflight = g
+	st := g.state
 	store, send, gen, started := p.cfg.Store, p.send, g.gen, g.started
 	p.cfg.Go(func() {
 		ws := WriteStats{Workspaces: len(st.Workspaces)}
@@ -336,6 +357,11 @@ func (p *persister) onWritten(ctx actor.Context, m *written) {
 	}
 	for _, s := range g.saves {
 		s(err == nil, err)
+	}
+	if p.ready != nil {
+		next := p.ready
+		p.ready = nil
+		p.write(next)
 	}
 	if len(p.waiters) > 0 || len(p.saves) > 0 {
 		p.kick(ctx)

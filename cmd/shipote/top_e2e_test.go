@@ -31,11 +31,9 @@ edges:
 // server.
 type topPane struct {
 	t        *testing.T
-	server   string // tmux -L name
+	server   string // the tmux server's socket (tmux -S)
 	exitFile string
 }
-
-var topSeq int
 
 // startTop runs `shipote top --socket sock` in a w×h tmux pane; the exit
 // status is written to a file when top ends. It skips the test when tmux
@@ -45,23 +43,22 @@ func startTop(t *testing.T, sock string, w, h int) *topPane {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (Debian package tmux; make deps installs it)")
 	}
-	topSeq++
-	p := &topPane{t: t, server: fmt.Sprintf("shipote-top-%d-%d", os.Getpid(), topSeq),
-		exitFile: filepath.Join(t.TempDir(), "exit")}
+	dir := shortDir(t)
+	p := &topPane{t: t, server: filepath.Join(dir, "tmux"), exitFile: filepath.Join(dir, "exit")}
 	shell := fmt.Sprintf("%s top --socket %s; echo EXIT=$? > %s", bin, sock, p.exitFile)
-	cmd := exec.Command("tmux", "-L", p.server, "-f", "/dev/null", "new-session", "-d", "-s", "top",
+	cmd := exec.Command("tmux", "-S", p.server, "-f", "/dev/null", "new-session", "-d", "-s", "top",
 		"-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "sh", "-c", shell)
 	cmd.Env = append(os.Environ(), "TERM=xterm-256color")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tmux new-session: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("tmux", "-L", p.server, "kill-server").Run() })
+	t.Cleanup(func() { _ = exec.Command("tmux", "-S", p.server, "kill-server").Run() })
 	return p
 }
 
 // screen returns the pane's text ("" once the pane is gone).
 func (p *topPane) screen() string {
-	out, err := exec.Command("tmux", "-L", p.server, "capture-pane", "-p", "-t", "top").Output()
+	out, err := exec.Command("tmux", "-S", p.server, "capture-pane", "-p", "-t", "top").Output()
 	if err != nil {
 		return ""
 	}
@@ -71,7 +68,7 @@ func (p *topPane) screen() string {
 // send types keys (tmux key names such as Enter, Escape, or text).
 func (p *topPane) send(keys ...string) {
 	p.t.Helper()
-	args := append([]string{"-L", p.server, "send-keys", "-t", "top"}, keys...)
+	args := append([]string{"-S", p.server, "send-keys", "-t", "top"}, keys...)
 	if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
 		p.t.Fatalf("tmux send-keys %v: %v\n%s", keys, err, out)
 	}

@@ -50,6 +50,9 @@ const MaxLine = 64 << 10
 // flushAt is the size of formatted output buffered before a write(2).
 const flushAt = 256 << 10
 
+// outPool holds the formatting buffers of idle Writers.
+var outPool = sync.Pool{New: func() any { b := make([]byte, 0, flushAt+MaxLine+prefixLen+1); return &b }}
+
 // retryEvery is how often a Writer without a usable file tries again.
 const retryEvery = time.Second
 
@@ -366,11 +369,22 @@ func (w *Writer) run() {
 		}
 		w.flushPartials(false)
 		w.flushOut()
+		if w.out != nil && w.idle() { // an idle command keeps no buffer
+			outPool.Put(&w.out)
+			w.out = nil
+		}
 		timer.Stop()
 		if d, ok := w.nextPartialDeadline(); ok {
 			timer.Reset(d)
 		}
 	}
+}
+
+// idle reports whether nothing is queued.
+func (w *Writer) idle() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.q.recs) == 0
 }
 
 // drain processes the output queued so far.
@@ -526,6 +540,9 @@ func (w *Writer) line1(s int, t time.Time, text []byte, notice uint64) bool {
 		t = w.last
 	}
 	w.last = t
+	if w.out == nil {
+		w.out = *outPool.Get().(*[]byte)
+	}
 	w.out = w.stamp.appendTo(w.out, t)
 	w.out = append(w.out, ' ')
 	w.out = append(w.out, streamNames[s]...)

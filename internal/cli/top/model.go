@@ -190,11 +190,16 @@ func (m *Model) push(v view) { m.stack = append(m.stack, v) }
 
 func (m *Model) pop() {
 	if len(m.stack) > 1 {
-		if m.top() == viewLogs {
-			m.closeLogs()
-		}
-		m.stack = m.stack[:len(m.stack)-1]
+		m.truncate(len(m.stack) - 1)
 	}
+}
+
+// truncate keeps the first n views, closing the log pane if it goes.
+func (m *Model) truncate(n int) {
+	if n < len(m.stack) && m.top() == viewLogs {
+		m.closeLogs()
+	}
+	m.stack = m.stack[:n]
 }
 
 func (m *Model) setFlash(format string, args ...any) {
@@ -333,13 +338,13 @@ func (m *Model) clampSelection() {
 		case viewWorkspace:
 			if _, ok := m.data.workspace(m.selWS); !ok {
 				m.setFlash("workspace %s is gone", shortID(m.selWS))
-				m.stack = m.stack[:1]
+				m.truncate(1)
 				return
 			}
 		case viewPipeline:
 			if _, ok := m.data.pipeline(m.pipeID); !ok {
 				m.setFlash("pipeline %s is gone", shortID(m.pipeID))
-				m.stack = m.stack[:2]
+				m.truncate(2)
 				return
 			}
 		}
@@ -455,9 +460,7 @@ func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
 	case "enter":
 		return m.open()
 	case "/":
-		if m.top() != viewList {
-			m.stack = m.stack[:1]
-		}
+		m.truncate(1)
 		m.filtering = true
 		return m.filter.Focus()
 	case "s":

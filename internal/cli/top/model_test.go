@@ -319,6 +319,22 @@ func TestWorkspaceCard(t *testing.T) {
 	mustContain(t, lineWith(screen(m), "fan"), cursorMark)
 	keys(m, "esc")
 	mustContain(t, screen(m), "LABEL", "QUOTA")
+
+	// The open pipeline card, then the workspace, go away.
+	keys(m, "enter", "j", "j", "enter", "l")
+	snap := fixture{}.snapshot()
+	snap.pipelines = nil
+	send(m, snap)
+	s = screen(m)
+	mustContain(t, s, "pipeline 01ARZ3ND is gone", "workspace build")
+	if m.logRef[1] == "" || m.logs != nil || m.top() != viewWorkspace {
+		t.Errorf("after the run went: view %d", m.top())
+	}
+	snap.workspaces = snap.workspaces[:1] // web only
+	send(m, snap)
+	s = screen(m)
+	mustContain(t, s, "workspace 01ARZ3ND is gone", cursorMark+"web")
+	mustNotContain(t, s, "build ")
 }
 
 func TestPipelineCard(t *testing.T) {
@@ -463,6 +479,11 @@ func TestDaemonGoneBanner(t *testing.T) {
 	s = screen(m)
 	mustNotContain(t, s, "not reachable")
 	mustContain(t, s, "daemon: boom")
+	// A daemon that is not there from the start.
+	m3 := NewModel(Config{Socket: "/tmp/none.sock", Renderer: plainRenderer()}, nil)
+	mustContain(t, screen(m3), "○ connecting", "waiting for the daemon")
+	send(m3, snapshotMsg{err: gone})
+	mustContain(t, screen(m3), "daemon not reachable at /tmp/none.sock — retrying", "waiting for the daemon")
 	// A long socket path is shortened from the left, keeping "retrying".
 	long := "/tmp/" + strings.Repeat("d", 120) + "/s.sock"
 	m2 := NewModel(Config{Socket: long, Renderer: plainRenderer()}, nil)

@@ -51,7 +51,7 @@ state); Enter opens a workspace's commands and pipelines, and a pipeline's DAG
 with each flow channel's bytes, bytes/s, throughput history, dropped bytes and
 throttling. Keys: arrows or j/k move, Enter opens, Esc goes back, / filters,
 s sorts, x stops a pipeline or removes a workspace (after y), l follows the log
-of the selected command, q quits. When the daemon goes away top says so and
+of the selected command, r refreshes now, q quits. When the daemon goes away top says so and
 reconnects by itself. NO_COLOR turns colors off.
 
 When stdout is not a terminal, or with --iterations, each refresh is printed
