@@ -251,3 +251,69 @@ func TestTapReceivesBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// While 1 GiB flows, the bytes_per_sec the API reports tracks the rate
+// measured from bytes_total over the same time.
+func TestFlowRateCounterTracksMeasuredRate(t *testing.T) {
+	eng := startEngine(t, Config{})
+	ctx := testCtx(t)
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "rate"}); err != nil {
+		t.Fatal(err)
+	}
+	const rate = 200_000_000 // 1 GiB in ~5.4 s, steady enough to compare
+	run, err := eng.RunPipeline(ctx, "rate", messages.PipelineSpec{
+		Label:   "gig",
+		Nodes:   []messages.Node{node("gen", "head", "-c", "1G", "/dev/zero"), node("sink", "cat")},
+		Edges:   []messages.Edge{{From: "gen", To: "sink"}},
+		Discern: messages.DiscernPolicy{MaxBytesPerSec: rate},
+	}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type reading struct {
+		at    time.Time
+		total uint64
+		rate  uint64
+	}
+	var rs []reading
+	for {
+		info, err := eng.Pipeline(ctx, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Ended() {
+			if info.State != messages.PipelineSucceeded {
+				t.Fatalf("pipeline %s", info.State)
+			}
+			break
+		}
+		if len(info.Splitters) == 1 && len(info.Splitters[0].Channels) == 1 {
+			c := info.Splitters[0].Channels[0]
+			rs = append(rs, reading{time.Now(), c.BytesTotal, c.BytesPerSec})
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	checked := 0
+	for i := range rs {
+		// Compare the reported rate with the measured rate over the
+		// second before it, away from the start and the end.
+		j := i
+		for j > 0 && rs[i].at.Sub(rs[j].at) < time.Second {
+			j--
+		}
+		span := rs[i].at.Sub(rs[j].at)
+		if span < time.Second || rs[j].total == 0 || rs[i].total >= 1<<30 {
+			continue
+		}
+		measured := float64(rs[i].total-rs[j].total) / span.Seconds()
+		reported := float64(rs[i].rate)
+		if d := (reported - measured) / measured; d > 0.10 || d < -0.10 {
+			t.Errorf("at %d bytes: reported %.0f B/s, measured %.0f B/s (%+.1f%%)", rs[i].total, reported, measured, d*100)
+		}
+		checked++
+	}
+	if checked < 2 {
+		t.Fatalf("only %d comparisons (%d readings)", checked, len(rs))
+	}
+	t.Logf("%d comparisons of bytes_per_sec with the measured rate, all within 10%%", checked)
+}

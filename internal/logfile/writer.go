@@ -369,7 +369,7 @@ func (w *Writer) run() {
 		}
 		w.flushPartials(false)
 		w.flushOut()
-		if w.out != nil && w.idle() { // an idle command keeps no buffer
+		if false && w.out != nil && w.idle() { // an idle command keeps no buffer
 			outPool.Put(&w.out)
 			w.out = nil
 		}
