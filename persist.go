@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,7 +41,49 @@ type persistState struct {
 	pid     *actor.PID
 	enabled atomic.Bool
 	report  RestoreReport
+
+	mu    sync.Mutex // guards stats
+	stats SnapshotStats
 }
+
+// SnapshotStats describes the snapshots written since start.
+type SnapshotStats struct {
+	Writes         uint64        // snapshots written
+	Failures       uint64        // writes that failed
+	LastBytes      int           // size of the last snapshot
+	LastBuild      time.Duration // gathering + encoding of the last one
+	LastWrite      time.Duration // write, fsync, rename, directory fsync of the last one
+	TotalBuild     time.Duration
+	TotalWrite     time.Duration
+	LastWorkspaces int
+}
+
+func (ps *persistState) record(w persistence.WriteStats) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if w.Err != nil {
+		ps.stats.Failures++
+		return
+	}
+	ps.stats.Writes++
+	ps.stats.LastBytes, ps.stats.LastBuild, ps.stats.LastWrite, ps.stats.LastWorkspaces = w.Bytes, w.Build, w.Write, w.Workspaces
+	ps.stats.TotalBuild += w.Build
+	ps.stats.TotalWrite += w.Write
+}
+
+// SnapshotStats returns the figures of the snapshots written since start
+// (zero for an in-memory engine).
+func (e *Engine) SnapshotStats() SnapshotStats {
+	if e.persist == nil {
+		return SnapshotStats{}
+	}
+	e.persist.mu.Lock()
+	defer e.persist.mu.Unlock()
+	return e.persist.stats
+}
+
+// MailboxStats returns the messages queued and posted per actor kind.
+func (e *Engine) MailboxStats() []actors.MailboxStats { return e.rt.Mailboxes.Read() }
 
 // openState opens and locks the state file and loads it. A file that does
 // not parse is moved aside; a newer version is refused.

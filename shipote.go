@@ -232,6 +232,7 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 			Log:      log,
 			Initial:  state,
 			Go:       rt.Go,
+			Stats:    e.persist.record,
 		}), "shipote-persistence-"+messages.NewID())
 		if err != nil {
 			_ = e.Stop(context.Background())

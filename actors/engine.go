@@ -55,7 +55,7 @@ func NewEngineProps(cfg EngineConfig) *actor.Props {
 			byLabel: make(map[string]*wsEntry),
 			saved:   make(map[string]messages.PipelineSpec),
 		}
-	}, actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, func(reason any) actor.Directive {
+	}, cfg.Runtime.mailbox(KindEngine), actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, func(reason any) actor.Directive {
 		// A workspace actor that panics is resumed: its processes and
 		// state stay as they were; the message that panicked is lost.
 		cfg.Runtime.Log.Error("workspace actor panicked; resuming", zap.Any("reason", reason))

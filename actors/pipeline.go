@@ -127,7 +127,7 @@ func newPipelineProps(cfg pipelineConfig) *actor.Props {
 				Tap:            cfg.tap,
 			},
 		}
-	})
+	}, cfg.rt.mailbox(KindPipeline))
 }
 
 func (p *pipeline) Receive(ctx actor.Context) {
@@ -366,7 +366,7 @@ func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
 		if p.cfg.tap && len(p.cfg.flowDirs) > 0 {
 			cfg.TapSocket = filepath.Join(p.cfg.flowDirs[0], p.cfg.spec.Label, node+".sock")
 		}
-		pid, err := ctx.SpawnNamed(NewSplitterProps(cfg), "split-"+node+"-"+fmt.Sprint(p.gen))
+		pid, err := ctx.SpawnNamed(NewSplitterProps(cfg).Configure(p.rt.mailbox(KindSplitter)), "split-"+node+"-"+fmt.Sprint(p.gen))
 		if err != nil {
 			p.log.Error("spawn splitter", zap.String("node", node), zap.Error(err))
 			src.Close()

@@ -49,6 +49,8 @@ type Runtime struct {
 	// LogMaxBytes and LogMaxFiles are the rotation defaults.
 	LogMaxBytes int64
 	LogMaxFiles int
+	// Mailboxes counts the messages queued per actor kind.
+	Mailboxes Mailboxes
 
 	logMu sync.Mutex
 	logs  map[*logfile.Writer]struct{}

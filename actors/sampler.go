@@ -81,7 +81,7 @@ type sampler struct {
 func NewSamplerProps(cfg SamplerConfig) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &sampler{cfg: cfg, rt: cfg.Runtime, ws: make(map[string]*sampled), reader: cfg.Reader}
-	})
+	}, cfg.Runtime.mailbox(KindSampler))
 }
 
 func (s *sampler) Receive(ctx actor.Context) {

@@ -153,7 +153,7 @@ func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, grou
 			readers: newReaderSet(),
 			logs:    make(map[string]*logfile.Writer),
 		}
-	})
+	}, rt.mailbox(KindWorkspace))
 }
 
 func (w *workspace) deadline() time.Time {

@@ -369,8 +369,9 @@ func (w *Writer) run() {
 		}
 		w.flushPartials(false)
 		w.flushOut()
-		if false && w.out != nil && w.idle() { // an idle command keeps no buffer
-			outPool.Put(&w.out)
+		if w.out != nil && w.idle() { // an idle command keeps no buffer
+			b := w.out[:0]
+			outPool.Put(&b)
 			w.out = nil
 		}
 		timer.Stop()
