@@ -28,6 +28,7 @@ var suites = []suite{
 	{"sampler", bench.RunSampler},
 	{"snapshot", bench.RunSnapshot},
 	{"persist", bench.RunPersist},
+	{"logs", bench.RunLogs},
 }
 
 func main() {
