@@ -34,6 +34,7 @@ type wsEntry struct {
 	id    string
 	label string
 	pid   *actor.PID
+	spec  messages.WorkspaceSpec
 }
 
 type engine struct {
@@ -295,7 +296,7 @@ func (e *engine) create(ctx actor.Context, m *CreateWorkspace) {
 		m.Reply.Fail(fmt.Errorf("spawn workspace actor: %w", err))
 		return
 	}
-	en := &wsEntry{id: id, label: spec.Label, pid: pid}
+	en := &wsEntry{id: id, label: spec.Label, pid: pid, spec: spec}
 	e.byID[id] = en
 	e.byLabel[spec.Label] = en
 	created, _ := messages.IDTime(id)

@@ -24,10 +24,13 @@ type EngineSnapshot struct {
 	Saved      []SavedPipeline
 }
 
-// WorkspacePID is a registry entry with its actor.
+// WorkspacePID is a registry entry with its actor and its spec (which
+// never changes), so that a snapshot can hold a workspace whose actor did
+// not answer in time even when no earlier snapshot had it.
 type WorkspacePID struct {
-	ID  string
-	PID *actor.PID
+	ID   string
+	PID  *actor.PID
+	Spec messages.WorkspaceSpec
 }
 
 // SnapshotWorkspace asks a workspace for its WorkspaceSnapshot.
@@ -52,7 +55,7 @@ type LivePipeline struct {
 func (e *engine) snapshot(ctx actor.Context, m *SnapshotEngine) {
 	out := &EngineSnapshot{Gen: m.Gen, Workspaces: make([]WorkspacePID, 0, len(e.byID))}
 	for id, en := range e.byID {
-		out.Workspaces = append(out.Workspaces, WorkspacePID{ID: id, PID: en.pid})
+		out.Workspaces = append(out.Workspaces, WorkspacePID{ID: id, PID: en.pid, Spec: en.spec})
 	}
 	sortWorkspacePIDs(out.Workspaces)
 	for name, spec := range e.saved {

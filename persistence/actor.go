@@ -300,7 +300,8 @@ func (p *persister) assemble(g *gather) *State {
 				e = p.prev[w.ID]
 			}
 			if e == nil {
-				continue // new and silent: nothing known to write yet
+				// New and silent: what the engine knows of it.
+				e = &actors.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec}
 			}
 			next[w.ID] = e
 			st.Workspaces = append(st.Workspaces, WorkspaceEntry{ID: e.ID, Spec: e.Spec, StatsHistory: e.History})

@@ -43,6 +43,8 @@ func fullWorkspace(label string) messages.WorkspaceSpec {
 		FlowDirs:     []string{"/run/user/1000/" + label + "-flows"},
 		OnExit:       messages.ExitReap,
 		QuotaEnforce: messages.QuotaKill,
+		LogMaxBytes:  1 << 20,
+		LogMaxFiles:  3,
 	}
 }
 
