@@ -344,14 +344,16 @@ func TestSparkline(t *testing.T) {
 		{"empty", nil, 10, ""},
 		{"zero width", []float64{1, 2}, 0, ""},
 		{"ramp", []float64{0, 1, 2, 3, 4, 5, 6, 7}, 8, "▁▂▃▄▅▆▇█"},
-		{"constant", []float64{5, 5, 5}, 10, "▁▁▁"},
-		{"single", []float64{42}, 5, "▁"},
+		{"constant", []float64{5, 5, 5}, 10, "███"},
+		{"constant zero", []float64{0, 0}, 10, "▁▁"},
+		{"single", []float64{42}, 5, "█"},
+		{"upper half scales from the lowest", []float64{100, 90, 95}, 3, "█▁▅"},
 		{"last width values", []float64{100, 0, 7}, 2, "▁█"},
 		{"min..max not 0..max", []float64{10, 20, 15}, 3, "▁█▅"},
 		{"negative", []float64{-1, 1}, 2, "▁█"},
 		{"rounding", []float64{0, 0.49, 0.51, 1}, 4, "▁▄▅█"},
-		{"nan is blank", []float64{0, math.NaN(), 7}, 3, "▁ █"},
-		{"inf is blank", []float64{math.Inf(1), 0, 1}, 3, " ▁█"},
+		{"nan is lowest", []float64{0, math.NaN(), 7}, 3, "▁▁█"},
+		{"inf is lowest", []float64{math.Inf(1), 0, 1}, 3, "▁▁█"},
 	}
 	for _, tt := range tests {
 		if got := Sparkline(tt.values, tt.width); got != tt.want {

@@ -11,10 +11,12 @@ import (
 // sparkBlocks are the eight block heights, lowest first.
 var sparkBlocks = []rune("▁▂▃▄▅▆▇█")
 
-// Sparkline renders the last width values as block characters scaled from
-// their minimum (▁) to their maximum (█). A constant series is all ▁; NaN
-// and infinite values render as a space and do not affect the scale. It
-// returns "" when width <= 0 or there are no values.
+// Sparkline draws the last width values as one bar each. Bars scale from
+// 0 to the highest value, or from the lowest when every value lies in the
+// upper half (so that small changes of a large figure show). Equal values
+// draw as full bars (empty when 0). NaN, infinite and negative values draw
+// as the lowest bar and do not affect the scale. It returns "" when width
+// <= 0 or there are no values.
 func Sparkline(values []float64, width int) string {
 	if width <= 0 || len(values) == 0 {
 		return ""
@@ -22,27 +24,32 @@ func Sparkline(values []float64, width int) string {
 	if len(values) > width {
 		values = values[len(values)-width:]
 	}
-	lo, hi := math.Inf(1), math.Inf(-1)
+	lo, hi := math.Inf(1), 0.0
 	for _, v := range values {
-		if finite(v) {
+		if usable(v) {
 			lo, hi = min(lo, v), max(hi, v)
 		}
 	}
+	if lo < hi/2 || math.IsInf(lo, 1) {
+		lo = 0
+	}
+	top := len(sparkBlocks) - 1
 	var b strings.Builder
 	b.Grow(len(values) * 3)
-	top := float64(len(sparkBlocks) - 1)
 	for _, v := range values {
+		i := 0
 		switch {
-		case !finite(v):
-			b.WriteByte(' ')
+		case !usable(v):
 		case hi == lo:
-			b.WriteRune(sparkBlocks[0])
+			if v > 0 {
+				i = top
+			}
 		default:
-			i := int(math.Round((v - lo) / (hi - lo) * top))
-			b.WriteRune(sparkBlocks[i])
+			i = int(math.Round((v - lo) / (hi - lo) * float64(top)))
 		}
+		b.WriteRune(sparkBlocks[min(max(i, 0), top)])
 	}
 	return b.String()
 }
 
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+func usable(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) && v >= 0 }

@@ -5,8 +5,7 @@ package cmdutil
 
 import (
 	"fmt"
-	"math"
-	"strings"
+	"github.com/shipote/shipote/internal/procstats"
 	"time"
 )
 
@@ -29,46 +28,9 @@ func FormatDuration(d time.Duration) string {
 	}
 }
 
-// sparkBars are the eight levels of a sparkline, lowest first.
-var sparkBars = []rune("▁▂▃▄▅▆▇█")
-
-// Sparkline draws values as one bar each. Bars scale from 0 to the
-// highest value, or from the lowest when every value lies in the upper
-// half (so that small changes of a large figure show). Equal values draw
-// as full bars (empty when 0). NaN, infinite and negative values draw as
-// the lowest bar. An empty input gives "".
-func Sparkline(values []float64) string {
-	if len(values) == 0 {
-		return ""
-	}
-	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) && v >= 0 }
-	lo, hi := math.Inf(1), 0.0
-	for _, v := range values {
-		if finite(v) {
-			lo = min(lo, v)
-			hi = max(hi, v)
-		}
-	}
-	if lo < hi/2 || math.IsInf(lo, 1) {
-		lo = 0
-	}
-	top := len(sparkBars) - 1
-	var b strings.Builder
-	for _, v := range values {
-		i := 0
-		switch {
-		case !finite(v):
-		case hi == lo:
-			if v > 0 {
-				i = top
-			}
-		default:
-			i = int(math.Round((v - lo) / (hi - lo) * float64(top)))
-		}
-		b.WriteRune(sparkBars[min(max(i, 0), top)])
-	}
-	return b.String()
-}
+// Sparkline draws values as one bar each (▁▂▃▄▅▆▇█); see
+// procstats.Sparkline for the scale.
+func Sparkline(values []float64) string { return procstats.Sparkline(values, len(values)) }
 
 // Age prints how long ago t was ("3m05s ago"); a zero t is "-".
 func Age(now, t time.Time) string {
