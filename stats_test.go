@@ -309,3 +309,32 @@ func TestCgroupV1Limits(t *testing.T) {
 		t.Errorf("cgroup directories left after the engine stopped: %v", dirs)
 	}
 }
+
+// Removing a workspace while the engine forks into its cgroup must not
+// signal the engine itself (on cgroup v1 the spawning thread sits in the
+// group during a fork, so the group lists the engine's pid).
+func TestCgroupV1RemoveDuringForksSparesTheEngine(t *testing.T) {
+	cgroupV1Usable(t)
+	eng, err := Start(NewActorSystem(nil), Config{Limits: "cgroup1", Grace: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Stop(context.Background())
+	ctx := testCtx(t)
+	for i := range 25 {
+		label := fmt.Sprintf("loop-%d", i)
+		if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: label}); err != nil {
+			t.Fatal(err)
+		}
+		ref := native("true")
+		ref.Supervision.Restart = &messages.RestartPolicy{On: messages.RestartAlways, BackoffMs: 1, MaxBackoffMs: 1}
+		if _, err := eng.Exec(ctx, label, ref); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if _, err := eng.RemoveWorkspace(ctx, label, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Reaching this line means the engine's process was not killed.
+}

@@ -12,10 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -621,19 +623,21 @@ func FormatPeerTable(w io.Writer, run PeerRun) error {
 			case st.N == 0:
 				b.WriteString(" n/a |")
 			case st.N == 1:
-				fmt.Fprintf(&b, " %.3g |", st.Median)
+				fmt.Fprintf(&b, " %s |", fmtNum(st.Median))
 			default:
-				fmt.Fprintf(&b, " %.3g (%.3g–%.3g) |", st.Median, st.Min, st.Max)
+				fmt.Fprintf(&b, " %s (%s–%s) |", fmtNum(st.Median), fmtNum(st.Min), fmtNum(st.Max))
 			}
 		}
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "\nRestart latency includes the probe's own %.1f ms (sh and date starting; p50 of a plain os/exec relaunch loop).\n\n", run.ProbeFloorMs)
+	seen := map[string]bool{}
 	for _, r := range res {
 		switch {
 		case r.Missing != "":
 			fmt.Fprintf(&b, "- %s: %s\n", r.System, r.Missing)
-		case r.Backoff != "":
+		case r.Backoff != "" && !seen[r.Backoff]:
+			seen[r.Backoff] = true
 			fmt.Fprintf(&b, "- %s\n", r.Backoff)
 		}
 		for _, e := range r.Errors {
@@ -642,4 +646,18 @@ func FormatPeerTable(w io.Writer, run PeerRun) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// fmtNum prints a figure with three significant digits, without exponents.
+func fmtNum(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case a >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	default:
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
 }

@@ -109,8 +109,8 @@ func TestWritePeerTable(t *testing.T) {
 	}
 	for _, want := range []string{
 		"| figure | shipote daemon 0.1.0 | shipote embedded 0.1.0 | pm2 | supervisord 4.2.5 |",
-		"| restart latency p50, crash loop (ms) | 3 | 2.5 | – | 1.02e+03 |",
-		"| daemon RSS, 200 running (MiB) | 20 | n/a | – | 30 |",
+		"| restart latency p50, crash loop (ms) | 3.00 | 2.50 | – | 1018 |",
+		"| daemon RSS, 200 running (MiB) | 20.0 | n/a | – | 30.0 |",
 		"- pm2: pm2 not installed",
 		"- supervisord failure: run 2: timeout",
 	} {
@@ -144,6 +144,14 @@ func TestPct(t *testing.T) {
 	for _, tt := range tests {
 		if got := pct(tt.d, tt.p); got != tt.want {
 			t.Errorf("pct(%v, %d) = %v, want %v", tt.d, tt.p, got, tt.want)
+		}
+	}
+}
+
+func TestFmtNum(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 0.0667: "0.0667", 4.185: "4.18", 47.58: "47.6", 1235.6: "1236", -3: "-3.00"} {
+		if got := fmtNum(v); got != want {
+			t.Errorf("fmtNum(%v) = %q, want %q", v, got, want)
 		}
 	}
 }

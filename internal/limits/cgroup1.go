@@ -280,7 +280,10 @@ func (g *cgroup1Group) Rlimits() []proc.Rlimit { return slices.Clone(g.rlimits) 
 
 // Procs implements Group: the union over the hierarchies, since only root
 // can move a process out of one of them but not the others.
-func (g *cgroup1Group) Procs() ([]int, error) { return unionPids(g.procs) }
+func (g *cgroup1Group) Procs() ([]int, error) {
+	pids, err := unionPids(g.procs)
+	return withoutSelf(pids), err
+}
 
 // Usage implements Group.
 func (g *cgroup1Group) Usage() (Usage, bool, error) {

@@ -186,12 +186,27 @@ func unionPids(files []string) ([]int, error) {
 // error.
 func signalAll(pids []int, sig syscall.Signal) error {
 	var errs []error
-	for _, pid := range pids {
+	for _, pid := range withoutSelf(pids) {
 		if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
 			errs = append(errs, fmt.Errorf("kill %d: %w", pid, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// withoutSelf drops the engine's own process from a member list. On cgroup
+// v1 the spawning thread joins a workspace's group for the instant of a
+// fork (see proc.Placement), and cgroup.procs then lists the whole engine:
+// signalling it would kill the engine itself.
+func withoutSelf(pids []int) []int {
+	self := os.Getpid()
+	out := pids[:0:0]
+	for _, pid := range pids {
+		if pid != self {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // killUntilEmpty sends SIGKILL to every member listed by list, again and
@@ -205,6 +220,7 @@ func killUntilEmpty(ctx context.Context, list func() ([]int, error)) error {
 		if err != nil {
 			return err
 		}
+		pids = withoutSelf(pids)
 		if len(pids) == 0 {
 			return nil
 		}
