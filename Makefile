@@ -11,7 +11,7 @@ BIN      ?= bin
 PKGS     ?= ./...
 TESTFLAGS ?= -race -short -count=1 -timeout 9m
 
-.PHONY: all build run test lint bench bench-quick soak deps clean
+.PHONY: all build run test lint bench bench-quick bench-setup soak deps clean
 
 all: build
 
@@ -47,11 +47,18 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
 
-bench: deps build
-	$(GO) run ./bench/cmd/shipote-bench -out docs/benchmarks.md
+# bench-setup installs the peers measured beside shipote: pm2 from the npm
+# registry into a private prefix, supervisor from Debian's packages (its
+# system service left stopped). A peer that cannot be installed gets a row
+# saying why.
+bench-setup:
+	sh bench/peers/setup.sh
 
-bench-quick: deps build
-	$(GO) run ./bench/cmd/shipote-bench -quick
+bench: deps build bench-setup
+	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote $(GO) run ./bench/cmd/shipote-bench -out docs/benchmarks.md -charts docs/bench
+
+bench-quick: deps build bench-setup
+	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote $(GO) run ./bench/cmd/shipote-bench -quick
 
 soak:
 	SHIPOTE_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Soak|FaultInjection' ./...

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -29,12 +30,14 @@ var suites = []suite{
 	{"snapshot", bench.RunSnapshot},
 	{"persist", bench.RunPersist},
 	{"logs", bench.RunLogs},
+	{"peers", (&bench.Peers{TableDir: "docs/bench"}).Run},
 }
 
 func main() {
 	quick := flag.Bool("quick", false, "a fast subset: smaller sizes, one run each")
 	out := flag.String("out", "", "write the results as Markdown to this file")
 	only := flag.String("only", "", "comma-separated suites to run ("+names()+")")
+	charts := flag.String("charts", "", "write PNG charts to this directory")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -57,8 +60,23 @@ func main() {
 			break
 		}
 	}
+	var chartFiles []string
+	if *charts != "" {
+		paths, err := bench.WriteCharts(r.Rows(), *charts)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "shipote-bench: charts:", err)
+		}
+		chartFiles = paths
+		for _, p := range paths {
+			fmt.Println("wrote", p)
+		}
+	}
 	if *out != "" {
-		if err := os.WriteFile(*out, []byte(markdown(r.Rows(), *quick, time.Since(started))), 0o644); err != nil {
+		md := markdown(r.Rows(), *quick, time.Since(started))
+		for _, p := range chartFiles {
+			md += fmt.Sprintf("\n![%s](%s)\n", filepath.Base(p), relTo(*out, p))
+		}
+		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "shipote-bench:", err)
 			os.Exit(1)
 		}
@@ -68,6 +86,15 @@ func main() {
 		fmt.Fprintf(os.Stderr, "shipote-bench: failed suites: %s\n", strings.Join(failed, ", "))
 		os.Exit(1)
 	}
+}
+
+// relTo returns target relative to the directory of file, for links.
+func relTo(file, target string) string {
+	rel, err := filepath.Rel(filepath.Dir(file), target)
+	if err != nil {
+		return target
+	}
+	return rel
 }
 
 func names() string {
