@@ -338,7 +338,7 @@ func (e *Engine) Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, erro
 // Workspace returns one workspace by ID or label.
 func (e *Engine) Workspace(ctx context.Context, ref string) (messages.WorkspaceInfo, error) {
 	r := actors.NewReply[messages.WorkspaceInfo]()
-	return ask(ctx, e, &actors.GetWorkspace{Workspace: ref, Reply: r}, r)
+	return askWorkspace(ctx, e, ref, &actors.GetWorkspace{Workspace: ref, Reply: r}, r)
 }
 
 // RemoveWorkspace stops every process of a workspace (SIGTERM, grace,
@@ -352,13 +352,36 @@ func (e *Engine) RemoveWorkspace(ctx context.Context, ref string, grace time.Dur
 // started.
 func (e *Engine) Exec(ctx context.Context, ws string, cmd messages.CommandRef) (messages.CommandInfo, error) {
 	r := actors.NewReply[messages.CommandInfo]()
-	return ask(ctx, e, &actors.ExecCommand{Workspace: ws, Command: cmd, Reply: r}, r)
+	return askWorkspace(ctx, e, ws, &actors.ExecCommand{Workspace: ws, Command: cmd, Reply: r}, r)
+}
+
+// askWorkspace sends msg straight to the workspace's actor when the
+// directory knows it (one mailbox hop fewer), else through the engine
+// actor, which resolves the reference or answers "not found".
+func askWorkspace[T any](ctx context.Context, e *Engine, ws string, msg any, reply actors.Reply[T]) (T, error) {
+	pid, ok := e.rt.Directory.Lookup(ws)
+	if !ok {
+		return ask(ctx, e, msg, reply)
+	}
+	var zero T
+	select {
+	case <-e.stopped:
+		return zero, messages.ErrStopped
+	default:
+	}
+	e.system.Root.Send(pid, msg)
+	select {
+	case r := <-reply:
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
 }
 
 // Commands lists a workspace's commands.
 func (e *Engine) Commands(ctx context.Context, ws string) ([]messages.CommandInfo, error) {
 	r := actors.NewReply[[]messages.CommandInfo]()
-	return ask(ctx, e, &actors.ListCommands{Workspace: ws, Reply: r}, r)
+	return askWorkspace(ctx, e, ws, &actors.ListCommands{Workspace: ws, Reply: r}, r)
 }
 
 // Command returns one command of a workspace by ID or label.

@@ -89,6 +89,7 @@ func (e *engine) Receive(ctx actor.Context) {
 			if e.byLabel[en.label] == en {
 				delete(e.byLabel, en.label)
 			}
+			e.rt.Directory.remove(en.id, en.label, en.pid)
 		}
 		info := m.info
 		e.commit(func(err error) {
@@ -130,6 +131,9 @@ func (e *engine) Receive(ctx actor.Context) {
 		e.commit(m.f)
 	case *engineShutdown:
 		e.stopped = true
+		for _, en := range e.byID {
+			e.rt.Directory.remove(en.id, en.label, en.pid)
+		}
 		m.done <- e.refs()
 	case routed:
 		e.route(ctx, m)
@@ -142,6 +146,7 @@ func (e *engine) Receive(ctx actor.Context) {
 				if e.byLabel[en.label] == en {
 					delete(e.byLabel, en.label)
 				}
+				e.rt.Directory.remove(en.id, en.label, en.pid)
 			}
 		}
 	}
@@ -299,6 +304,7 @@ func (e *engine) create(ctx actor.Context, m *CreateWorkspace) {
 	en := &wsEntry{id: id, label: spec.Label, pid: pid, spec: spec}
 	e.byID[id] = en
 	e.byLabel[spec.Label] = en
+	e.rt.Directory.add(id, spec.Label, pid)
 	created, _ := messages.IDTime(id)
 	info := messages.WorkspaceInfo{ID: id, Spec: spec, CreatedAt: created}
 	if spec.TTLMs > 0 {

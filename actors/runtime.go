@@ -51,6 +51,10 @@ type Runtime struct {
 	LogMaxFiles int
 	// Mailboxes counts the messages queued per actor kind.
 	Mailboxes Mailboxes
+	// Directory maps workspace IDs and labels to their actors. Only the
+	// engine actor writes it; callers outside the actor world read it to
+	// send a request straight to a workspace.
+	Directory Directory
 
 	logMu sync.Mutex
 	logs  map[*logfile.Writer]struct{}
@@ -171,4 +175,30 @@ func (rt *Runtime) send(pid *actor.PID, msg any) {
 func (rt *Runtime) after(d time.Duration, pid *actor.PID, msg any) func() {
 	t := time.AfterFunc(d, func() { rt.send(pid, msg) })
 	return func() { t.Stop() }
+}
+
+// Directory is a concurrent copy of the engine's registry, ID or label ->
+// workspace PID. A request sent to a PID found here that reaches a stopped
+// workspace is failed by the dead-letter hook, as any other.
+type Directory struct {
+	m sync.Map // string -> *actor.PID
+}
+
+// Lookup returns the PID of the workspace with that ID or label.
+func (d *Directory) Lookup(ref string) (*actor.PID, bool) {
+	v, ok := d.m.Load(ref)
+	if !ok {
+		return nil, false
+	}
+	return v.(*actor.PID), true
+}
+
+func (d *Directory) add(id, label string, pid *actor.PID) {
+	d.m.Store(id, pid)
+	d.m.Store(label, pid)
+}
+
+func (d *Directory) remove(id, label string, pid *actor.PID) {
+	d.m.CompareAndDelete(id, pid)
+	d.m.CompareAndDelete(label, pid)
 }

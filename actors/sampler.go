@@ -279,11 +279,9 @@ func (w *workspace) killAllForQuota(msg string) {
 // roots lists the live processes of the workspace: commands and pipeline
 // nodes (each the leader of its process group).
 func (w *workspace) roots() []int {
-	var out []int
-	for _, c := range w.cmds {
-		if c.proc != nil {
-			out = append(out, c.proc.Pid)
-		}
+	out := make([]int, 0, len(w.live))
+	for pid := range w.live {
+		out = append(out, pid)
 	}
 	for _, r := range w.pipes {
 		for _, n := range r.info.Nodes {
@@ -295,8 +293,29 @@ func (w *workspace) roots() []int {
 	return out
 }
 
-// tellSampler sends the sampler the current roots.
+// rootsDelay batches the updates of a workspace's roots to the sampler:
+// a burst of starts and exits costs one message.
+const rootsDelay = 50 * time.Millisecond
+
+// flushRoots sends the batched roots update.
+type flushRoots struct{}
+
+// tellSampler schedules sending the sampler the current roots. The first
+// one goes at once (a new workspace is sampled from its first tick).
 func (w *workspace) tellSampler(ctx actor.Context) {
+	if w.rt.Sampler == nil || w.removing != nil || w.rootsPending {
+		return
+	}
+	if !w.rootsSent {
+		w.sendRoots(ctx)
+		return
+	}
+	w.rootsPending = true
+	w.cancelRoots = w.rt.after(rootsDelay, w.self, &flushRoots{})
+}
+
+func (w *workspace) sendRoots(ctx actor.Context) {
+	w.rootsPending, w.rootsSent = false, true
 	if w.rt.Sampler == nil || w.removing != nil {
 		return
 	}

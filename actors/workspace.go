@@ -65,12 +65,17 @@ type workspace struct {
 	// members may still live (a command's children outlive it in its
 	// group); removal signals them all.
 	pgids           map[int]struct{}
+	live            map[int]struct{} // pids of the commands running now
 	exitsSincePrune int
 	readers         *readerSet
 
 	cancelTTL func()
 	removing  *removal
 	overQuota bool // a quota warning was given for the current excursion
+
+	rootsSent    bool // the sampler has had this workspace's roots once
+	rootsPending bool // a flushRoots is scheduled
+	cancelRoots  func()
 }
 
 type removal struct {
@@ -150,6 +155,7 @@ func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, grou
 			byLabel: make(map[string]string),
 			pipes:   make(map[string]*pipelineRef),
 			pgids:   make(map[int]struct{}),
+			live:    make(map[int]struct{}),
 			readers: newReaderSet(),
 			logs:    make(map[string]*logfile.Writer),
 		}
@@ -193,6 +199,8 @@ func (w *workspace) Receive(ctx actor.Context) {
 		}
 	case *Reading:
 		w.onReading(m)
+	case *flushRoots:
+		w.sendRoots(ctx)
 	case *GetStats:
 		m.Reply.OK(append([]messages.Sample(nil), w.history...))
 	case *RemoveWorkspace:
@@ -515,7 +523,9 @@ type output struct {
 // when the disk does not keep up), so the process is never slowed.
 func pump(r *os.File, s messages.Stream, out output, now func() time.Time) {
 	defer r.Close()
-	buf := make([]byte, 32<<10)
+	bp := pumpBuffers.Get().(*[]byte)
+	defer pumpBuffers.Put(bp)
+	buf := *bp
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
@@ -534,6 +544,10 @@ func pump(r *os.File, s messages.Stream, out output, now func() time.Time) {
 		}
 	}
 }
+
+// pumpBuffers recycles the pumps' read buffers: most commands print little
+// and exit, and a fresh 32 KiB per stream per spawn is GC churn.
+var pumpBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // logWriter returns the log file of a command label (or "pipeline/node"),
 // opening it on first use; nil without log files. Opening creates a file:
@@ -571,6 +585,7 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	}
 	c.proc = m.proc
 	w.pgids[m.proc.Pid] = struct{}{}
+	w.live[m.proc.Pid] = struct{}{}
 	c.info.State = messages.CommandRunning
 	c.info.Pid = m.proc.Pid
 	c.info.StartedAt = m.proc.Started
@@ -619,6 +634,7 @@ func (w *workspace) onExited(m *exited) {
 		return
 	}
 	ran := m.at.Sub(c.info.StartedAt)
+	delete(w.live, m.pid)
 	w.prunePgids(m.pid)
 	c.info.ExitedAt = m.at
 	c.info.Pid = 0
@@ -869,6 +885,9 @@ func (w *workspace) onTerminated(ctx actor.Context, m *terminated) {
 func (w *workspace) stopping() {
 	if w.cancelTTL != nil {
 		w.cancelTTL()
+	}
+	if w.cancelRoots != nil {
+		w.cancelRoots()
 	}
 	for pg := range w.pgids {
 		// Stopped without a removal: no grace left.
