@@ -52,7 +52,7 @@ func TestRunEngineQuick(t *testing.T) {
 	if err := RunEngine(context.Background(), r, true); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Rows()) != 4 {
+	if len(r.Rows()) != 5 {
 		t.Fatalf("rows %d", len(r.Rows()))
 	}
 	for _, row := range r.Rows() {
