@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/shipote/shipote/messages"
 )
 
@@ -171,3 +175,65 @@ func TestLogFollowAcrossRotations(t *testing.T) {
 }
 
 var errDone = fmt.Errorf("done")
+
+// Environment values never reach the engine's log or the event stream,
+// and the state file holds what specs declare, not the daemon's own
+// environment.
+func TestSecretsStayOutOfLogsAndEvents(t *testing.T) {
+	t.Setenv("SHIPOTE_DAEMON_ONLY_SECRET", "daemon-secret-7c1f")
+	core, observed := observer.New(zapcore.DebugLevel)
+	path := filepath.Join(t.TempDir(), "state.json")
+	eng := startEngine(t, Config{Logger: zap.New(core), StatePath: path, SampleInterval: 50 * time.Millisecond})
+	ctx := testCtx(t)
+	sub := eng.Events(256)
+	defer sub.Cancel()
+	const secret = "ws-secret-52d9"
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "sec",
+		Permissions: messages.Permissions{Env: map[string]string{"TOKEN": secret}},
+		Soma:        messages.Soma{MemoryMaxBytes: 1 << 20}}); err != nil {
+		t.Fatal(err)
+	}
+	ref := native("sh", "-c", "exit 3")
+	ref.Payload.Native.Envp = []string{"PASSWORD=" + secret + "-cmd"}
+	ref.Supervision.Restart = &messages.RestartPolicy{BackoffMs: 10, Max: 2}
+	if _, err := eng.Exec(ctx, "sec", ref); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the command to give up", func() bool {
+		c, err := eng.Command(ctx, "sec", "sh")
+		return err == nil && c.GaveUp
+	})
+	if _, err := eng.Exec(ctx, "sec", native("no-such-binary-"+secret)); err == nil {
+		t.Fatal("a missing binary started")
+	}
+	if _, err := eng.RemoveWorkspace(ctx, "sec", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range observed.All() {
+		line := e.Message
+		for k, v := range e.ContextMap() {
+			line += fmt.Sprintf(" %s=%v", k, v)
+		}
+		if strings.Contains(line, secret+"-cmd") || strings.Contains(line, "TOKEN="+secret) || strings.Contains(line, "daemon-secret-7c1f") {
+			t.Errorf("an environment value reached the log: %s", line)
+		}
+	}
+	for {
+		select {
+		case ev := <-sub.C:
+			if strings.Contains(fmt.Sprintf("%+v", ev), "PASSWORD=") || strings.Contains(ev.Message, secret+"-cmd") {
+				t.Errorf("an environment value reached the events: %+v", ev)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "daemon-secret-7c1f") {
+		t.Error("the daemon's own environment reached the state file")
+	}
+}

@@ -201,9 +201,9 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 				system.Root.Send(ps.pid, &persistence.StatsChanged{})
 			}
 		}
-		ecfg.Commit = func(done func(error)) {
+		ecfg.Commit = func(ws []string, done func(error)) {
 			if ps.enabled.Load() {
-				system.Root.Send(ps.pid, &persistence.Commit{Done: done})
+				system.Root.Send(ps.pid, &persistence.Commit{Workspaces: ws, Done: done})
 			} else {
 				done(nil)
 			}

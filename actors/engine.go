@@ -27,7 +27,9 @@ type EngineConfig struct {
 	// function that answers the caller; it must call done once a snapshot
 	// containing the mutation is durable (or with the error that prevented
 	// it). Nil answers at once (in-memory engine).
-	Commit func(done func(error))
+	// ws names the workspaces whose own entry the mutation changed (they
+	// must be asked again); a new workspace is asked anyway.
+	Commit func(ws []string, done func(error))
 }
 
 type wsEntry struct {
@@ -65,11 +67,16 @@ func NewEngineProps(cfg EngineConfig) *actor.Props {
 }
 
 func (e *engine) commit(reply func(error)) {
+	e.commitWorkspaces(nil, reply)
+}
+
+// commitWorkspaces is commit for a mutation of the entries of ws.
+func (e *engine) commitWorkspaces(ws []string, reply func(error)) {
 	if e.cfg.Commit == nil {
 		reply(nil)
 		return
 	}
-	e.cfg.Commit(reply)
+	e.cfg.Commit(ws, reply)
 }
 
 func (e *engine) Receive(ctx actor.Context) {
@@ -128,7 +135,7 @@ func (e *engine) Receive(ctx actor.Context) {
 	case *SnapshotEngine:
 		e.snapshot(ctx, m)
 	case *commitThen:
-		e.commit(m.f)
+		e.commitWorkspaces(m.ws, m.f)
 	case *engineShutdown:
 		e.stopped = true
 		for _, en := range e.byID {
@@ -202,7 +209,7 @@ func (e *engine) route(ctx actor.Context, m routed) {
 			fwd := *rm
 			fwd.Reply = NewReply[messages.PipelineInfo]()
 			ctx.Send(en.pid, &fwd)
-			durableReply(e.rt, ctx.Self(), fwd.Reply, rm.Reply)
+			durableReply(e.rt, ctx.Self(), en.id, fwd.Reply, rm.Reply)
 			return
 		}
 	case *PipelineRequest:
@@ -210,7 +217,7 @@ func (e *engine) route(ctx actor.Context, m routed) {
 			fwd := *rm
 			fwd.Reply = NewReply[PipelineAnswer]()
 			ctx.Send(en.pid, &fwd)
-			durableReply(e.rt, ctx.Self(), fwd.Reply, rm.Reply)
+			durableReply(e.rt, ctx.Self(), en.id, fwd.Reply, rm.Reply)
 			return
 		}
 	}
@@ -219,14 +226,14 @@ func (e *engine) route(ctx actor.Context, m routed) {
 
 // durableReply waits (in a goroutine) for the answer on inner, then has the
 // engine commit a snapshot, and only then answers outer.
-func durableReply[T any](rt *Runtime, engine *actor.PID, inner, outer Reply[T]) {
+func durableReply[T any](rt *Runtime, engine *actor.PID, ws string, inner, outer Reply[T]) {
 	rt.Go(func() {
 		res := <-inner
 		if res.Err != nil {
 			outer.Fail(res.Err)
 			return
 		}
-		rt.send(engine, &commitThen{f: func(err error) {
+		rt.send(engine, &commitThen{ws: []string{ws}, f: func(err error) {
 			if err != nil {
 				outer.Fail(fmt.Errorf("done but not saved: %w", err))
 				return
@@ -236,8 +243,12 @@ func durableReply[T any](rt *Runtime, engine *actor.PID, inner, outer Reply[T]) 
 	})
 }
 
-// commitThen runs f once a snapshot is durable.
-type commitThen struct{ f func(error) }
+// commitThen runs f once a snapshot holding the current entries of ws is
+// durable.
+type commitThen struct {
+	ws []string
+	f  func(error)
+}
 
 func (m *commitThen) fail(err error) { m.f(err) }
 

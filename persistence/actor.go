@@ -58,10 +58,17 @@ type (
 	StatsChanged struct{}
 	// Commit asks for a snapshot containing every mutation made before
 	// it; Done is called once it is durable, or with the error that
-	// prevented it.
-	Commit struct{ Done func(error) }
-	// SaveNow saves if anything changed (declared state or stats) and
-	// calls Done; Done(nil, false) means nothing had changed.
+	// prevented it. Workspaces names the workspaces whose own entries the
+	// mutation changed: they are asked again; the others keep the entry of
+	// the previous snapshot (their specs never change; their stats ride
+	// along with the periodic full snapshot).
+	Commit struct {
+		Workspaces []string
+		Done       func(error)
+	}
+	// SaveNow saves if anything changed (declared state or stats), asking
+	// every workspace, and calls Done; Done(nil, false) means nothing had
+	// changed.
 	SaveNow struct{ Done func(saved bool, err error) }
 	// GetLast returns the last snapshot written (or restored).
 	GetLast struct{ Done func(*State) }
@@ -78,7 +85,9 @@ type (
 )
 
 type gather struct {
-	state   *State // once assembled
+	full    bool            // ask every workspace
+	ask     map[string]bool // else ask these (and new ones)
+	state   *State          // once assembled
 	gen     uint64
 	started time.Time
 	waiters []func(error)
@@ -101,6 +110,8 @@ type persister struct {
 	inflight   *gather       // being written
 	waiters    []func(error) // for the next snapshot
 	saves      []func(bool, error)
+	ask        map[string]bool // workspaces the next snapshot must ask
+	full       bool            // the next snapshot asks every workspace
 	prev       map[string]*actors.WorkspaceSnapshot
 	last       *State
 	stopTick   func()
@@ -173,6 +184,12 @@ func (p *persister) Receive(ctx actor.Context) {
 		p.statsDirty = true
 	case *Commit:
 		p.dirty = true
+		for _, id := range m.Workspaces {
+			if p.ask == nil {
+				p.ask = make(map[string]bool)
+			}
+			p.ask[id] = true
+		}
 		p.waiters = append(p.waiters, m.Done)
 		p.kick(ctx)
 	case *SaveNow:
@@ -181,12 +198,14 @@ func (p *persister) Receive(ctx actor.Context) {
 			return
 		}
 		p.saves = append(p.saves, m.Done)
+		p.full = true
 		p.kick(ctx)
 	case *GetLast:
 		m.Done(p.last)
 	case *tick:
 		p.armTick()
 		if p.dirty || p.statsDirty {
+			p.full = true
 			p.kick(ctx)
 		}
 	case *actors.EngineSnapshot:
@@ -230,11 +249,16 @@ func (p *persister) kick(ctx actor.Context) {
 		started: time.Now(),
 		waiters: p.waiters,
 		saves:   p.saves,
+		full:    p.full || p.statsDirty,
+		ask:     p.ask,
 		entries: make(map[string]*actors.WorkspaceSnapshot),
 		pending: make(map[string]bool),
 	}
-	p.waiters, p.saves = nil, nil
-	p.dirty, p.statsDirty = false, false
+	p.waiters, p.saves, p.ask, p.full = nil, nil, nil, false
+	p.dirty = false
+	if g.full {
+		p.statsDirty = false
+	}
 	p.cur = g
 	gen := g.gen
 	t := time.AfterFunc(p.cfg.Timeout, func() { p.send(&gatherTimeout{gen: gen}) })
@@ -249,6 +273,10 @@ func (p *persister) onEngine(ctx actor.Context, m *actors.EngineSnapshot) {
 	}
 	g.engine = m
 	for _, w := range m.Workspaces {
+		if prev := p.prev[w.ID]; prev != nil && !g.full && !g.ask[w.ID] {
+			g.entries[w.ID] = prev // unchanged since the last snapshot
+			continue
+		}
 		g.pending[w.ID] = true
 		ctx.Request(w.PID, &actors.SnapshotWorkspace{Gen: g.gen})
 	}

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,11 +20,15 @@ type fakeWorkspace struct {
 	id     string
 	label  string
 	silent bool
+	asked  *atomic.Int64
 }
 
 func (f *fakeWorkspace) Receive(ctx actor.Context) {
-	if m, ok := ctx.Message().(*actors.SnapshotWorkspace); ok && !f.silent {
-		ctx.Respond(&actors.WorkspaceSnapshot{Gen: m.Gen, ID: f.id, Spec: messages.WorkspaceSpec{Label: f.label}})
+	if m, ok := ctx.Message().(*actors.SnapshotWorkspace); ok {
+		f.asked.Add(1)
+		if !f.silent {
+			ctx.Respond(&actors.WorkspaceSnapshot{Gen: m.Gen, ID: f.id, Spec: messages.WorkspaceSpec{Label: f.label}})
+		}
 	}
 }
 
@@ -87,13 +92,59 @@ func newHarness(t *testing.T, initial *persistence.State) *harness {
 	return h
 }
 
-func (h *harness) addWorkspace(id, label string, silent bool) {
+func (h *harness) addWorkspace(id, label string, silent bool) *atomic.Int64 {
+	asked := new(atomic.Int64)
 	pid := h.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &fakeWorkspace{id: id, label: label, silent: silent}
+		return &fakeWorkspace{id: id, label: label, silent: silent, asked: asked}
 	}))
 	h.mu.Lock()
-	h.ws = append(h.ws, actors.WorkspacePID{ID: id, PID: pid})
+	h.ws = append(h.ws, actors.WorkspacePID{ID: id, PID: pid, Spec: messages.WorkspaceSpec{Label: label}})
 	h.mu.Unlock()
+	return asked
+}
+
+func (h *harness) commitWorkspaces(t *testing.T, ws ...string) {
+	t.Helper()
+	done := make(chan error, 1)
+	h.system.Root.Send(h.pid, &persistence.Commit{Workspaces: ws, Done: func(err error) { done <- err }})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("commit not answered")
+	}
+}
+
+// A snapshot asks the workspaces a mutation named and new ones; the others
+// keep their previous entries. A full save asks everyone.
+func TestSnapshotAsksOnlyChangedWorkspaces(t *testing.T) {
+	h := newHarness(t, nil)
+	a, b := messages.NewID(), messages.NewID()
+	askedA, askedB := h.addWorkspace(a, "a", false), h.addWorkspace(b, "b", false)
+	h.commit(t)
+	if askedA.Load() != 1 || askedB.Load() != 1 {
+		t.Fatalf("first snapshot asked a %d, b %d times; want 1 each (new)", askedA.Load(), askedB.Load())
+	}
+	h.commit(t)
+	if askedA.Load() != 1 || askedB.Load() != 1 {
+		t.Fatalf("an unchanged workspace was asked again: a %d, b %d", askedA.Load(), askedB.Load())
+	}
+	h.commitWorkspaces(t, b)
+	if askedA.Load() != 1 || askedB.Load() != 2 {
+		t.Fatalf("a commit naming b asked a %d, b %d times", askedA.Load(), askedB.Load())
+	}
+	if st := h.load(t); len(st.Workspaces) != 2 {
+		t.Fatalf("snapshot has %d workspaces", len(st.Workspaces))
+	}
+	h.system.Root.Send(h.pid, &persistence.MarkDirty{})
+	done := make(chan bool, 1)
+	h.system.Root.Send(h.pid, &persistence.SaveNow{Done: func(saved bool, err error) { done <- saved }})
+	<-done
+	if askedA.Load() != 2 || askedB.Load() != 3 {
+		t.Fatalf("a full save asked a %d, b %d times; want everyone once more", askedA.Load(), askedB.Load())
+	}
 }
 
 func (h *harness) commit(t *testing.T) {
@@ -125,9 +176,18 @@ func TestSlowWorkspaceKeepsItsEntry(t *testing.T) {
 		{ID: quiet, Spec: messages.WorkspaceSpec{Label: "quiet"}, StatsHistory: []messages.Sample{{TimestampMs: 7, Source: "procfs"}}},
 	}}
 	h := newHarness(t, initial)
-	h.addWorkspace(quiet, "quiet-now", true)
+	askedQuiet := h.addWorkspace(quiet, "quiet-now", true)
 	h.addWorkspace(loud, "loud", false)
-	h.commit(t)
+	// A full save asks every workspace; the silent one times out.
+	h.system.Root.Send(h.pid, &persistence.MarkDirty{})
+	done := make(chan error, 1)
+	h.system.Root.Send(h.pid, &persistence.SaveNow{Done: func(saved bool, err error) { done <- err }})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if askedQuiet.Load() != 1 {
+		t.Fatalf("the silent workspace was asked %d times", askedQuiet.Load())
+	}
 	st := h.load(t)
 	if len(st.Workspaces) != 2 {
 		t.Fatalf("snapshot has %d workspaces, want 2 (the silent one kept): %+v", len(st.Workspaces), st.Workspaces)
