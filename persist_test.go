@@ -240,7 +240,7 @@ func TestFaultInjectionKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
-	want := map[string]string{} // acknowledged: label -> ID ("" = removed)
+	want := map[string]string{}    // acknowledged: label -> ID ("" = removed)
 	uncertain := map[string]bool{} // removes sent but not acknowledged when killed
 	next := 0
 	var oldPids []int
