@@ -384,6 +384,42 @@ func (e *Engine) Commands(ctx context.Context, ws string) ([]messages.CommandInf
 	return askWorkspace(ctx, e, ws, &actors.ListCommands{Workspace: ws, Reply: r}, r)
 }
 
+// AllCommands lists the commands of every workspace, in the order of
+// Workspaces. The workspaces are asked all at once, each through its own
+// mailbox, so the answer takes about as long as the slowest of them; a
+// workspace removed meanwhile is left out.
+func (e *Engine) AllCommands(ctx context.Context) ([]messages.CommandInfo, error) {
+	r := actors.NewReply[[]actors.WorkspaceRef]()
+	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r}, r)
+	if err != nil {
+		return nil, err
+	}
+	replies := make([]actors.Reply[[]messages.CommandInfo], len(refs))
+	for i, ref := range refs {
+		replies[i] = actors.NewReply[[]messages.CommandInfo]()
+		msg := &actors.ListCommands{Workspace: ref.ID, Reply: replies[i]}
+		if pid, ok := e.rt.Directory.Lookup(ref.ID); ok {
+			e.system.Root.Send(pid, msg)
+		} else {
+			e.system.Root.Send(e.pid, msg)
+		}
+	}
+	out := []messages.CommandInfo{}
+	for _, reply := range replies {
+		select {
+		case res := <-reply:
+			if res.Err == nil {
+				out = append(out, res.Val...)
+			} else if !errors.Is(res.Err, messages.ErrNotFound) {
+				return nil, res.Err
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
 // Command returns one command of a workspace by ID or label.
 func (e *Engine) Command(ctx context.Context, ws, cmd string) (messages.CommandInfo, error) {
 	h, err := e.openLogs(ctx, ws, cmd)

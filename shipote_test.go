@@ -469,3 +469,37 @@ func TestChildrenDieWithKilledEmbedder(t *testing.T) {
 	eventually(t, 5*time.Second, "child of the killed embedder gone", func() bool { return !alive(child) })
 	t.Logf("child gone %v after the embedder was killed", time.Since(killed).Round(time.Millisecond))
 }
+
+func TestAllCommandsAcrossWorkspaces(t *testing.T) {
+	eng := startEngine(t, Config{})
+	ctx := testCtx(t)
+	want := map[string]string{} // command ID -> workspace ID
+	for i := range 3 {
+		ws, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: fmt.Sprintf("all%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range i + 1 {
+			c, err := eng.Exec(ctx, ws.ID, native("true"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[c.ID] = ws.ID
+		}
+	}
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "empty"}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := eng.AllCommands(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(want) {
+		t.Fatalf("AllCommands returned %d commands, want %d: %v", len(all), len(want), all)
+	}
+	for _, c := range all {
+		if want[c.ID] != c.Workspace {
+			t.Errorf("command %s in workspace %q, want %q", c.ID, c.Workspace, want[c.ID])
+		}
+	}
+}

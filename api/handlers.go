@@ -122,20 +122,9 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
 // allCommands lists the commands of every workspace; a workspace removed
 // meanwhile is left out.
 func (s *Server) allCommands(w http.ResponseWriter, r *http.Request) error {
-	wss, err := s.eng.Workspaces(r.Context())
+	out, err := s.eng.AllCommands(r.Context())
 	if err != nil {
 		return err
-	}
-	out := []messages.CommandInfo{}
-	for _, ws := range wss {
-		cmds, err := s.eng.Commands(r.Context(), ws.ID)
-		if errors.Is(err, messages.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		out = append(out, cmds...)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
