@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -521,32 +520,61 @@ type output struct {
 // pump copies a process's output stream into its ring and its log file
 // until EOF. Writing the file never blocks (the Writer drops and counts
 // when the disk does not keep up), so the process is never slowed.
+//
+// The read buffer is taken from a pool only once the pipe is readable and
+// given back after each read: a quiet process, the common case for a
+// long-running service, holds no buffer while its pumps wait.
 func pump(r *os.File, s messages.Stream, out output, now func() time.Time) {
 	defer r.Close()
-	bp := pumpBuffers.Get().(*[]byte)
-	defer pumpBuffers.Put(bp)
-	buf := *bp
+	rc, err := r.SyscallConn()
+	if err != nil {
+		out.ring.Note(s, now(), "[shipote: read error: "+err.Error()+"]")
+		out.ring.Flush(s, now())
+		return
+	}
 	for {
-		n, err := r.Read(buf)
-		if n > 0 {
+		var (
+			n    int
+			rerr error
+			bp   *[]byte
+		)
+		// An error of rc.Read itself means the read end was closed under
+		// the pump (a stopping workspace ends its readers).
+		cerr := rc.Read(func(fd uintptr) bool {
+			bp = pumpBuffers.Get().(*[]byte)
+			n, rerr = unix.Read(int(fd), *bp)
+			if errors.Is(rerr, unix.EAGAIN) {
+				pumpBuffers.Put(bp)
+				bp = nil
+				return false // wait for the poller
+			}
+			return true
+		})
+		if n > 0 && bp != nil {
 			t := now()
-			out.ring.Write(s, t, buf[:n])
+			out.ring.Write(s, t, (*bp)[:n])
 			if out.file != nil {
-				out.file.Write(string(s), t, buf[:n])
+				out.file.Write(string(s), t, (*bp)[:n])
 			}
 		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
-				out.ring.Note(s, now(), "[shipote: read error: "+err.Error()+"]")
-			}
-			out.ring.Flush(s, now())
-			return
+		if bp != nil {
+			pumpBuffers.Put(bp)
 		}
+		switch {
+		case cerr != nil:
+		case errors.Is(rerr, unix.EINTR):
+			continue
+		case rerr != nil:
+			out.ring.Note(s, now(), "[shipote: read error: "+rerr.Error()+"]")
+		case n > 0:
+			continue
+		}
+		out.ring.Flush(s, now()) // EOF, closed or failed
+		return
 	}
 }
 
-// pumpBuffers recycles the pumps' read buffers: most commands print little
-// and exit, and a fresh 32 KiB per stream per spawn is GC churn.
+// pumpBuffers recycles the pumps' read buffers between reads.
 var pumpBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // logWriter returns the log file of a command label (or "pipeline/node"),

@@ -115,27 +115,48 @@ func RunEngine(ctx context.Context, r *Report, quick bool) error {
 	}
 	r.Add(cpuRow)
 
-	restarts := 300
+	restarts, rruns := 100, 5
 	if quick {
-		restarts = 60
+		restarts, rruns = 60, 1
 	}
-	eP50, eP99, err := engineRestartLatency(ctx, eng, restarts)
-	if err != nil {
-		return err
+	var e50, e99, r50, r99 []float64
+	for i := range rruns {
+		// Sides alternate who goes first.
+		for j := range 2 {
+			if (i+j)%2 == 0 {
+				p50, p99, err := engineRestartLatency(ctx, eng, restarts)
+				if err != nil {
+					return err
+				}
+				e50, e99 = append(e50, ms(p50)), append(e99, ms(p99))
+			} else {
+				p50, p99, err := rawRestartLatency(restarts)
+				if err != nil {
+					return err
+				}
+				r50, r99 = append(r50, ms(p50)), append(r99, ms(p99))
+			}
+		}
 	}
-	rP50, rP99, err := rawRestartLatency(restarts)
-	if err != nil {
-		return err
+	note := fmt.Sprintf("%d restarts per run, median of the runs' percentiles over %d runs, sides alternated; backoff_ms=1", restarts, rruns)
+	p50Row := Row{
+		Group: "engine", Name: "restart latency p50 (exit -> next exec, above backoff)",
+		Unit: "ms", Baseline: "os/exec relaunch loop p50", Note: note,
 	}
-	r.Add(Row{
-		Group: "engine", Name: "restart latency p50 (exit -> next exec, above backoff)", Value: ms(eP50),
-		Unit: "ms", Baseline: "os/exec relaunch loop p50", Base: ms(rP50),
-		Target: "p50 <= 1 ms", Met: Bool(eP50 <= time.Millisecond),
-	})
-	r.Add(Row{
-		Group: "engine", Name: "restart latency p99 (exit -> next exec, above backoff)", Value: ms(eP99),
-		Unit: "ms", Baseline: "os/exec relaunch loop p99", Base: ms(rP99),
-	})
+	p50Row.Value, p50Row.Min, p50Row.Max = Median(e50)
+	p50Row.Base, _, _ = Median(r50)
+	p50Row.Target, p50Row.Met = "p50 <= 1 ms", Bool(p50Row.Value <= 1)
+	p99Row := Row{
+		Group: "engine", Name: "restart latency p99 (exit -> next exec, above backoff)",
+		Unit: "ms", Baseline: "os/exec relaunch loop p99", Note: note,
+	}
+	p99Row.Value, p99Row.Min, p99Row.Max = Median(e99)
+	p99Row.Base, _, _ = Median(r99)
+	if rruns == 1 {
+		p50Row.Min, p50Row.Max, p99Row.Min, p99Row.Max = 0, 0, 0, 0
+	}
+	r.Add(p50Row)
+	r.Add(p99Row)
 	return nil
 }
 

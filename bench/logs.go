@@ -52,12 +52,12 @@ type logsResult struct {
 // files, 5 rotated, 1 MiB queue), from spawn until Close returns, against
 // the same command with its stdout on /dev/null, on a plain file, and on a
 // pipe copied by the same reader loop to a plain file. Figures are kept
-// input lines/s and MB/s (decimal; dropped bytes do not count), median of 3
+// input lines/s and MB/s (decimal; dropped bytes do not count), median of 5
 // runs (quick: 1), the modes alternating who goes first. The Writer never
 // blocks its reader, so under this flood the kept fraction is the figure
 // that matters; the note gives the drop share and the files left.
 func RunLogs(ctx context.Context, r *Report, quick bool) error {
-	size, runs := int64(512<<20), 3
+	size, runs := int64(512<<20), 5
 	if quick {
 		size, runs = 64<<20, 1
 	}

@@ -1,8 +1,9 @@
 // peers.go measures shipote against pm2 and supervisord on this machine, in
 // the same run: time to start 200 long-running processes, the daemon's RSS
-// and idle CPU with them running, the restart latency of a crashing process,
-// and the time to stop them all. The drivers live in bench/peers; setup.sh
-// there installs the peers.
+// and idle CPU with them running (every daemon idling side by side over one
+// shared window), the restart latency of a crashing process, and the time to
+// stop them all; each figure is a median over several runs. The drivers live
+// in bench/peers; setup.sh there installs the peers.
 
 package bench
 
@@ -84,10 +85,10 @@ func (p PeerResult) Label() string {
 
 // PeerParams size a peer run.
 type PeerParams struct {
-	N        int           `json:"n"`         // long-running processes, 200
-	Runs     int           `json:"runs"`      // runs per system, interleaved
-	Settle   time.Duration `json:"settle_ns"` // after launch, and after the start, before reading
-	Window   time.Duration `json:"window_ns"` // idle CPU window
+	N        int           `json:"n"`         // long-running processes per system, 200
+	Runs     int           `json:"runs"`      // runs, each measuring every system (figures are medians)
+	Settle   time.Duration `json:"settle_ns"` // after the launches, and after the starts, before reading
+	Window   time.Duration `json:"window_ns"` // idle window shared by the daemons: CPU, then RSS with N
 	Restarts int           `json:"restarts"`  // crash-loop restarts measured
 }
 
@@ -107,7 +108,7 @@ func PeerParamsFor(quick bool) PeerParams {
 	if quick {
 		return PeerParams{N: 200, Runs: 1, Settle: time.Second, Window: 5 * time.Second, Restarts: 10}
 	}
-	return PeerParams{N: 200, Runs: 3, Settle: 3 * time.Second, Window: 30 * time.Second, Restarts: 20}
+	return PeerParams{N: 200, Runs: 5, Settle: 3 * time.Second, Window: 30 * time.Second, Restarts: 20}
 }
 
 // Peers runs the peer comparison. Its zero value is ready to use.
@@ -155,9 +156,10 @@ func (p *Peers) Run(ctx context.Context, r *Report, quick bool) error {
 	return nil
 }
 
-// MeasurePeers runs every system par.Runs times, rotating which goes first.
-// The error is set only when neither shipote system could be measured or
-// ctx ended.
+// MeasurePeers runs every system par.Runs times. One run launches every
+// system at once and measures them phase by phase (see measureRun),
+// rotating which goes first in each phase. The error is set only when
+// neither shipote system could be measured or ctx ended.
 func MeasurePeers(ctx context.Context, par PeerParams) (out PeerRun, err error) {
 	out.Params = par
 	root, err := os.MkdirTemp("", "shipote-peers-")
@@ -196,34 +198,34 @@ func MeasurePeers(ctx context.Context, par PeerParams) (out PeerRun, err error) 
 
 	samples := make([]peerSamples, len(results))
 	for run := range par.Runs {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		var systems []*peerSys
 		for j := range results {
 			i := (run + j) % len(results)
 			if results[i].Missing != "" {
 				continue
 			}
-			if err := ctx.Err(); err != nil {
-				return out, err
-			}
 			dir := filepath.Join(root, fmt.Sprintf("run%d-%d", run, i))
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return out, err
 			}
-			m, err := newManager(i, dir)
-			if err == nil {
-				var s peerSample
-				s, err = measurePeer(ctx, m, dir, par, i != 1)
-				// A run that measured everything counts even when
-				// cleaning up failed; its error is still reported.
-				if err == nil || s.p50Ms >= 0 {
-					samples[i].add(s)
-					results[i].Version, results[i].Backoff = m.Version(), m.Backoff()
-				}
+			systems = append(systems, &peerSys{i: i, dir: dir, daemon: i != 1})
+		}
+		if err := measureRun(ctx, par, systems, newManager); err != nil {
+			return out, err
+		}
+		for _, p := range systems {
+			i := p.i
+			// A run that measured everything counts even when
+			// cleaning up failed; its error is still reported.
+			if p.m != nil && (p.err == nil || p.s.p50Ms >= 0) {
+				samples[i].add(p.s)
+				results[i].Version, results[i].Backoff = p.m.Version(), p.m.Backoff()
 			}
-			if err != nil {
-				if ctx.Err() != nil {
-					return out, ctx.Err()
-				}
-				results[i].Errors = append(results[i].Errors, fmt.Sprintf("run %d: %v", run+1, err))
+			if p.err != nil {
+				results[i].Errors = append(results[i].Errors, fmt.Sprintf("run %d: %v", run+1, p.err))
 			}
 		}
 	}
@@ -268,100 +270,208 @@ func (s *peerSamples) into(r *PeerResult) {
 
 const mib = 1 << 20
 
-// measurePeer runs every step against a fresh daemon and closes it. With
-// daemon false (the embedded engine, whose process is this benchmark) RSS
-// and CPU are not read.
-func measurePeer(ctx context.Context, m peers.Manager, dir string, par PeerParams, daemon bool) (s peerSample, err error) {
-	s = peerSample{-1, -1, -1, -1, -1, -1, -1}
+// peerSys is one system during one run of measureRun.
+type peerSys struct {
+	i      int    // index in PeerRun.Systems
+	dir    string // its private directory for this run
+	daemon bool   // false for the embedded engine: no RSS or CPU figures
+	m      peers.Manager
+	pid    int
+	s      peerSample
+	// err is the system's first failure; it takes no further part in the
+	// run, and the others go on.
+	err error
+
+	ticks0 uint64    // CPU ticks at the start of the idle window
+	at0    time.Time // when they were read
+}
+
+func (p *peerSys) count() (int, error) { return peers.CountChildren(p.pid, peers.SleeperArgv) }
+
+// measureRun measures every system of one run, all launched at once, phase
+// by phase, each phase taking the systems in the order given:
+//
+//  1. launch every manager, wait par.Settle, and read each daemon's RSS with
+//     no process;
+//  2. for each system in turn, start par.N sleepers, timed until they all
+//     exist (the other daemons idle meanwhile);
+//  3. wait par.Settle, then hold one idle window of par.Window shared by
+//     every daemon: each daemon's own utime+stime is read at its start and
+//     end, its RSS at the end, and each must still have its par.N sleepers;
+//  4. for each system in turn, stop the sleepers, timed until none is left;
+//  5. for each system in turn, the crash loop;
+//  6. close every manager (always).
+//
+// A system that fails records the error in its peerSys and skips the later
+// phases; the others go on. With daemon false (the embedded engine, whose
+// process is this benchmark) RSS and CPU are not read. The error is set only
+// when ctx ended.
+func measureRun(ctx context.Context, par PeerParams, systems []*peerSys, newManager func(i int, dir string) (peers.Manager, error)) (err error) {
+	for _, p := range systems {
+		p.s = peerSample{-1, -1, -1, -1, -1, -1, -1}
+	}
 	defer func() {
-		if cerr := m.Close(); cerr != nil && err == nil {
-			err = cerr
+		for _, p := range systems {
+			if p.m == nil {
+				continue
+			}
+			if cerr := p.m.Close(); cerr != nil && p.err == nil {
+				p.err = cerr
+			}
 		}
 	}()
-	if err := m.Launch(ctx); err != nil {
-		return s, fmt.Errorf("launch: %w", err)
+	// each runs f on every system still in the run, in order; a failure
+	// takes that system out, unless ctx ended, which ends the run.
+	each := func(daemonsOnly bool, f func(p *peerSys) error) error {
+		for _, p := range systems {
+			if p.err != nil || (daemonsOnly && !p.daemon) {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := f(p); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				p.err = err
+			}
+		}
+		return ctx.Err()
 	}
-	pid := m.PID()
-	count := func() (int, error) { return peers.CountChildren(pid, peers.SleeperArgv) }
-	if daemon {
+	anyDaemon := func() bool {
+		for _, p := range systems {
+			if p.err == nil && p.daemon {
+				return true
+			}
+		}
+		return false
+	}
+
+	// 1. Launch, and RSS with no process.
+	if err := each(false, func(p *peerSys) error {
+		m, err := newManager(p.i, p.dir)
+		if err != nil {
+			return err
+		}
+		p.m = m
+		if err := m.Launch(ctx); err != nil {
+			return fmt.Errorf("launch: %w", err)
+		}
+		p.pid = m.PID()
+		return nil
+	}); err != nil {
+		return err
+	}
+	if anyDaemon() {
 		if err := sleepCtx(ctx, par.Settle); err != nil {
-			return s, err
+			return err
 		}
-		rss, err := peers.RSS(pid)
-		if err != nil {
-			return s, err
+		if err := each(true, func(p *peerSys) error {
+			rss, err := peers.RSS(p.pid)
+			if err != nil {
+				return fmt.Errorf("RSS with 0 processes: %w", err)
+			}
+			p.s.rssIdleMiB = float64(rss) / mib
+			return nil
+		}); err != nil {
+			return err
 		}
-		s.rssIdleMiB = float64(rss) / mib
 	}
 
-	// Start N.
-	if err := m.PrepareSleepers(ctx, par.N); err != nil {
-		return s, fmt.Errorf("prepare: %w", err)
+	// 2. Start N, one system at a time.
+	if err := each(false, func(p *peerSys) error {
+		if err := p.m.PrepareSleepers(ctx, par.N); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		t0 := time.Now()
+		if err := p.m.StartSleepers(ctx); err != nil {
+			return fmt.Errorf("start %d: %w", par.N, err)
+		}
+		if err := waitCount(ctx, p.count, par.N, 2*time.Minute); err != nil {
+			return fmt.Errorf("start %d: %w", par.N, err)
+		}
+		p.s.startMs = ms(time.Since(t0))
+		return nil
+	}); err != nil {
+		return err
 	}
-	t0 := time.Now()
-	if err := m.StartSleepers(ctx); err != nil {
-		return s, fmt.Errorf("start %d: %w", par.N, err)
-	}
-	if err := waitCount(ctx, count, par.N, 2*time.Minute); err != nil {
-		return s, fmt.Errorf("start %d: %w", par.N, err)
-	}
-	s.startMs = ms(time.Since(t0))
 
-	// RSS and CPU with N running and nothing asked of the daemon.
-	if daemon {
+	// 3. CPU and RSS with N running and nothing asked of any daemon: one
+	// window shared by all of them.
+	if anyDaemon() {
 		if err := sleepCtx(ctx, par.Settle); err != nil {
-			return s, err
+			return err
 		}
-		t1, err := peers.CPUTicks(pid)
-		if err != nil {
-			return s, err
+		if err := each(true, func(p *peerSys) error {
+			t, err := peers.CPUTicks(p.pid)
+			if err != nil {
+				return fmt.Errorf("CPU ticks at the idle window's start: %w", err)
+			}
+			p.ticks0, p.at0 = t, time.Now()
+			return nil
+		}); err != nil {
+			return err
 		}
-		w0 := time.Now()
-		if err := sleepCtx(ctx, par.Window); err != nil {
-			return s, err
+		if anyDaemon() {
+			if err := sleepCtx(ctx, par.Window); err != nil {
+				return err
+			}
 		}
-		t2, err := peers.CPUTicks(pid)
-		if err != nil {
-			return s, err
-		}
-		s.cpuPct = float64(t2-t1) / peers.ClockTicks / time.Since(w0).Seconds() * 100
-		rss, err := peers.RSS(pid)
-		if err != nil {
-			return s, err
-		}
-		s.rssRunMiB = float64(rss) / mib
-		if n, err := count(); err != nil || n != par.N {
-			return s, fmt.Errorf("%d of %d processes running after the idle window (%v)", n, par.N, err)
+		if err := each(true, func(p *peerSys) error {
+			t, err := peers.CPUTicks(p.pid)
+			if err != nil {
+				return fmt.Errorf("CPU ticks at the idle window's end: %w", err)
+			}
+			cpu := float64(t-p.ticks0) / peers.ClockTicks / time.Since(p.at0).Seconds() * 100
+			rss, err := peers.RSS(p.pid)
+			if err != nil {
+				return fmt.Errorf("RSS with %d processes: %w", par.N, err)
+			}
+			if n, err := p.count(); err != nil || n != par.N {
+				return fmt.Errorf("%d of %d processes running after the idle window (%v)", n, par.N, err)
+			}
+			p.s.cpuPct, p.s.rssRunMiB = cpu, float64(rss)/mib
+			return nil
+		}); err != nil {
+			return err
 		}
 	}
 
-	// Stop N.
-	t0 = time.Now()
-	if err := m.StopSleepers(ctx); err != nil {
-		return s, fmt.Errorf("stop: %w", err)
+	// 4. Stop N, one system at a time.
+	if err := each(false, func(p *peerSys) error {
+		t0 := time.Now()
+		if err := p.m.StopSleepers(ctx); err != nil {
+			return fmt.Errorf("stop: %w", err)
+		}
+		if err := waitCount(ctx, p.count, 0, 2*time.Minute); err != nil {
+			return fmt.Errorf("stop: %w", err)
+		}
+		p.s.stopMs = ms(time.Since(t0))
+		return nil
+	}); err != nil {
+		return err
 	}
-	if err := waitCount(ctx, count, 0, 2*time.Minute); err != nil {
-		return s, fmt.Errorf("stop: %w", err)
-	}
-	s.stopMs = ms(time.Since(t0))
 
-	// Crash loop.
-	file := filepath.Join(dir, "crash.log")
-	if err := m.PrepareCrasher(ctx, file, par.Restarts); err != nil {
-		return s, fmt.Errorf("crash probe: %w", err)
-	}
-	if err := m.StartCrasher(ctx); err != nil {
-		return s, fmt.Errorf("crash probe: %w", err)
-	}
-	gaps, werr := waitRestarts(ctx, file, par.Restarts, time.Duration(par.Restarts)*3*time.Second+30*time.Second)
-	if err := m.StopCrasher(ctx); err != nil && werr == nil {
-		werr = err
-	}
-	if werr != nil {
-		return s, fmt.Errorf("crash probe: %w", werr)
-	}
-	s.p50Ms, s.p90Ms = pct(gaps, 50), pct(gaps, 90)
-	return s, nil
+	// 5. Crash loop, one system at a time.
+	return each(false, func(p *peerSys) error {
+		file := filepath.Join(p.dir, "crash.log")
+		if err := p.m.PrepareCrasher(ctx, file, par.Restarts); err != nil {
+			return fmt.Errorf("crash probe: %w", err)
+		}
+		if err := p.m.StartCrasher(ctx); err != nil {
+			return fmt.Errorf("crash probe: %w", err)
+		}
+		gaps, werr := waitRestarts(ctx, file, par.Restarts, time.Duration(par.Restarts)*3*time.Second+30*time.Second)
+		if err := p.m.StopCrasher(ctx); err != nil && werr == nil {
+			werr = err
+		}
+		if werr != nil {
+			return fmt.Errorf("crash probe: %w", werr)
+		}
+		p.s.p50Ms, p.s.p90Ms = pct(gaps, 50), pct(gaps, 90)
+		return nil
+	})
 }
 
 // waitCount polls count every 20 ms until it returns want.
@@ -472,11 +582,12 @@ func peerFigs() []peerFig {
 			}},
 		{name: FigRSSIdle, unit: "MiB", get: func(p PeerResult) Stat { return p.RSSIdleMiB }, daemonOnly: true,
 			note: func(run PeerRun, _, _ PeerResult) string {
-				return fmt.Sprintf("VmRSS of the daemon pid %v after launch", run.Params.Settle)
+				return fmt.Sprintf("VmRSS of the daemon pid, read %v after every daemon launched, before any process starts", run.Params.Settle)
 			}},
 		{name: FigRSSRunning, unit: "MiB", get: func(p PeerResult) Stat { return p.RSSRunningMiB }, daemonOnly: true,
 			note: func(run PeerRun, _, peer PeerResult) string {
-				s := fmt.Sprintf("VmRSS %v after the start", run.Params.Settle+run.Params.Window)
+				s := fmt.Sprintf("VmRSS of the daemon pid at the end of one %v idle window shared by the daemons idling side by side, each with its %d processes",
+					run.Params.Window, run.Params.N)
 				if peer.System == SystemPM2 {
 					s += "; pm2's God daemon moves with V8 GC"
 				}
@@ -484,8 +595,8 @@ func peerFigs() []peerFig {
 			}},
 		{name: FigCPUIdle, unit: "%", get: func(p PeerResult) Stat { return p.CPUIdlePercent }, daemonOnly: true,
 			note: func(run PeerRun, _, peer PeerResult) string {
-				s := fmt.Sprintf("%% of one core, utime+stime over %v (1 tick = %.3f %%); shipote samples stats every 1 s",
-					run.Params.Window, 100/run.Params.Window.Seconds()/peers.ClockTicks)
+				s := fmt.Sprintf("%% of one core: each daemon's own utime+stime from /proc over one %v window shared by the daemons idling side by side, each with its %d processes (1 tick = %.3f %%); shipote samples stats every 1 s",
+					run.Params.Window, run.Params.N, 100/run.Params.Window.Seconds()/peers.ClockTicks)
 				switch peer.System {
 				case SystemPM2:
 					s += "; pm2's worker runs every 30 s"
@@ -601,8 +712,8 @@ func WritePeerTable(dir string, run PeerRun) error {
 func FormatPeerTable(w io.Writer, run PeerRun) error {
 	res, par := run.Systems, run.Params
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d x `%s`, median of %d run(s) (min–max); idle CPU over %v.\n\n",
-		par.N, strings.Join(peers.SleeperArgv, " "), par.Runs, par.Window)
+	fmt.Fprintf(&b, "%d x `%s`, median of %d run(s) (min–max); idle CPU and RSS with %d running over one %v window shared by the daemons idling side by side.\n\n",
+		par.N, strings.Join(peers.SleeperArgv, " "), par.Runs, par.N, par.Window)
 	b.WriteString("| figure |")
 	for _, r := range res {
 		fmt.Fprintf(&b, " %s |", r.Label())

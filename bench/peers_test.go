@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -339,4 +343,229 @@ func BenchmarkCrashLoopRestart(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(pct(gaps, 50), "p50-ms")
+}
+
+var errFake = errors.New("fake failure")
+
+// fakeManager is a peers.Manager whose daemon is a real /bin/sh that starts
+// and stops real sleepers on request (read from its stdin); its crash loop
+// relaunches the real probe. failAt names the step that fails.
+type fakeManager struct {
+	name, failAt string
+	log          *[]string
+	cmd          *exec.Cmd
+	in           io.WriteCloser
+	n, restarts  int
+	file         string
+	crashDone    chan struct{}
+}
+
+const fakeDaemon = `pids=
+while read c n; do
+	case $c in
+	start) i=0; while [ $i -lt $n ]; do /bin/sleep 100000 & pids="$pids $!"; i=$((i+1)); done ;;
+	stop) kill $pids; wait; pids= ;;
+	esac
+done
+if [ -n "$pids" ]; then kill $pids; fi
+wait`
+
+func (f *fakeManager) step(s string) error {
+	*f.log = append(*f.log, f.name+":"+s)
+	if f.failAt == s {
+		return fmt.Errorf("%s: %w", s, errFake)
+	}
+	return nil
+}
+
+func (f *fakeManager) Name() string    { return f.name }
+func (f *fakeManager) Version() string { return "1.0" }
+func (f *fakeManager) Backoff() string { return f.name + " backoff" }
+func (f *fakeManager) PID() int        { return f.cmd.Process.Pid }
+
+func (f *fakeManager) Launch(context.Context) error {
+	if err := f.step("Launch"); err != nil {
+		return err
+	}
+	f.cmd = exec.Command("/bin/sh", "-c", fakeDaemon)
+	in, err := f.cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	f.in = in
+	return f.cmd.Start()
+}
+
+func (f *fakeManager) PrepareSleepers(_ context.Context, n int) error {
+	f.n = n
+	return f.step("PrepareSleepers")
+}
+
+func (f *fakeManager) StartSleepers(context.Context) error {
+	if err := f.step("StartSleepers"); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(f.in, "start %d\n", f.n)
+	return err
+}
+
+func (f *fakeManager) StopSleepers(context.Context) error {
+	if err := f.step("StopSleepers"); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(f.in, "stop\n")
+	return err
+}
+
+func (f *fakeManager) PrepareCrasher(_ context.Context, file string, restarts int) error {
+	f.file, f.restarts = file, restarts
+	return f.step("PrepareCrasher")
+}
+
+func (f *fakeManager) StartCrasher(context.Context) error {
+	if err := f.step("StartCrasher"); err != nil {
+		return err
+	}
+	f.crashDone = make(chan struct{})
+	go func() {
+		defer close(f.crashDone)
+		for range f.restarts + 1 {
+			_ = exec.Command("/bin/sh", "-c", peers.CrashScript(f.file)).Run()
+		}
+	}()
+	return nil
+}
+
+func (f *fakeManager) StopCrasher(context.Context) error {
+	if err := f.step("StopCrasher"); err != nil {
+		return err
+	}
+	<-f.crashDone
+	return nil
+}
+
+func (f *fakeManager) Close() error {
+	serr := f.step("Close")
+	if f.crashDone != nil {
+		<-f.crashDone
+	}
+	if f.cmd == nil || f.cmd.Process == nil {
+		return serr
+	}
+	f.in.Close()
+	return errors.Join(serr, f.cmd.Wait())
+}
+
+// fakeSystems returns one peerSys per failAt ("" = never fails), and the
+// managers newManager hands out for them.
+func fakeSystems(t *testing.T, log *[]string, failAt ...string) ([]*peerSys, []*fakeManager, func(int, string) (peers.Manager, error)) {
+	var systems []*peerSys
+	var fakes []*fakeManager
+	for i, f := range failAt {
+		systems = append(systems, &peerSys{i: i, dir: t.TempDir(), daemon: true})
+		fakes = append(fakes, &fakeManager{name: fmt.Sprintf("m%d", i), failAt: f, log: log})
+	}
+	return systems, fakes, func(i int, _ string) (peers.Manager, error) { return fakes[i], nil }
+}
+
+// waitNoFakeSleepers checks that every fake daemon was waited for and left
+// no sleeper.
+func waitNoFakeSleepers(t *testing.T, fakes []*fakeManager) {
+	t.Helper()
+	for _, f := range fakes {
+		if f.cmd == nil || f.cmd.Process == nil {
+			continue
+		}
+		if f.cmd.ProcessState == nil {
+			t.Errorf("%s: daemon not waited for", f.name)
+		}
+		if n, _ := peers.CountChildren(f.cmd.Process.Pid, peers.SleeperArgv); n != 0 {
+			t.Errorf("%s: %d sleepers left", f.name, n)
+		}
+	}
+}
+
+// TestPeerMeasureRun runs the phases of one run against real fake daemons:
+// a failing system is taken out and the others are measured, every manager
+// is closed, and a run whose only failure is Close still counts.
+func TestPeerMeasureRun(t *testing.T) {
+	var log []string
+	systems, fakes, newManager := fakeSystems(t, &log, "", "StartSleepers", "Close", "Launch")
+	par := PeerParams{N: 5, Runs: 1, Settle: 10 * time.Millisecond, Window: 300 * time.Millisecond, Restarts: 3}
+	if err := measureRun(context.Background(), par, systems, newManager); err != nil {
+		t.Fatal(err)
+	}
+	waitNoFakeSleepers(t, fakes)
+
+	ok, startFail, closeFail, launchFail := systems[0], systems[1], systems[2], systems[3]
+	for _, p := range []*peerSys{ok, closeFail} {
+		s := p.s
+		for name, v := range map[string]float64{"start": s.startMs, "rssIdle": s.rssIdleMiB, "rssRun": s.rssRunMiB,
+			"cpu": s.cpuPct, "p50": s.p50Ms, "p90": s.p90Ms, "stop": s.stopMs} {
+			if v < 0 || (v == 0 && name != "cpu") {
+				t.Errorf("system %d: %s = %v", p.i, name, v)
+			}
+		}
+	}
+	if ok.err != nil {
+		t.Errorf("ok system: %v", ok.err)
+	}
+	if !errors.Is(closeFail.err, errFake) || !strings.Contains(closeFail.err.Error(), "Close") {
+		t.Errorf("close failure: %v", closeFail.err)
+	}
+	if !errors.Is(startFail.err, errFake) || !strings.HasPrefix(startFail.err.Error(), "start 5: ") {
+		t.Errorf("start failure: %v", startFail.err)
+	}
+	if s := startFail.s; s.rssIdleMiB <= 0 || s.startMs >= 0 || s.cpuPct >= 0 || s.p50Ms >= 0 {
+		t.Errorf("start failure sample: %+v", s)
+	}
+	if !errors.Is(launchFail.err, errFake) || !strings.HasPrefix(launchFail.err.Error(), "launch: ") {
+		t.Errorf("launch failure: %v", launchFail.err)
+	}
+
+	// Phase by phase: every launch, then every start, ..., then every close.
+	phase := map[string]int{"Launch": 1, "PrepareSleepers": 2, "StartSleepers": 2, "StopSleepers": 3,
+		"PrepareCrasher": 4, "StartCrasher": 4, "StopCrasher": 4, "Close": 5}
+	last := 0
+	for _, e := range log {
+		ph := phase[e[strings.Index(e, ":")+1:]]
+		if ph < last {
+			t.Errorf("%s out of phase order: %q", e, log)
+		}
+		last = ph
+	}
+	for _, want := range []string{"m0:Close", "m1:Close", "m2:Close", "m3:Close", "m0:StopCrasher", "m2:StopCrasher"} {
+		if !slices.Contains(log, want) {
+			t.Errorf("no %s: %q", want, log)
+		}
+	}
+	for _, never := range []string{"m1:StopSleepers", "m3:PrepareSleepers"} {
+		if slices.Contains(log, never) {
+			t.Errorf("%s after its system failed: %q", never, log)
+		}
+	}
+}
+
+// TestPeerMeasureRunCancel ends ctx inside the shared idle window: the run
+// returns at once with ctx's error and closes every manager.
+func TestPeerMeasureRunCancel(t *testing.T) {
+	var log []string
+	systems, fakes, newManager := fakeSystems(t, &log, "", "")
+	par := PeerParams{N: 5, Runs: 1, Settle: 10 * time.Millisecond, Window: time.Minute, Restarts: 3}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	err := measureRun(ctx, par, systems, newManager)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(t0) > 20*time.Second {
+		t.Fatalf("measureRun = %v after %v", err, time.Since(t0))
+	}
+	waitNoFakeSleepers(t, fakes)
+	for _, p := range systems {
+		if p.s.startMs <= 0 || p.s.cpuPct >= 0 {
+			t.Errorf("system %d: %+v", p.i, p.s)
+		}
+	}
+	if !slices.Contains(log, "m0:Close") || !slices.Contains(log, "m1:Close") || slices.Contains(log, "m0:StopSleepers") {
+		t.Errorf("log %q", log)
+	}
 }

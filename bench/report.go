@@ -34,6 +34,34 @@ func (r Row) Ratio() float64 {
 	return r.Value / r.Base
 }
 
+// Verdict says in one line where the figure stands: against its target
+// when it has one, otherwise how it compares with its baseline.
+func (r Row) Verdict() string {
+	if r.Met != nil {
+		if *r.Met {
+			return "met"
+		}
+		return "**not met**"
+	}
+	ratio := r.Ratio()
+	if ratio <= 0 || r.Value <= 0 {
+		return "no target"
+	}
+	better := ratio >= 1 == r.HigherIsBetter
+	factor := ratio
+	if factor < 1 {
+		factor = 1 / factor
+	}
+	switch {
+	case factor < 1.05:
+		return "no target; level with the baseline"
+	case better:
+		return fmt.Sprintf("no target; %.2fx better than the baseline", factor)
+	default:
+		return fmt.Sprintf("no target; %.2fx behind the baseline", factor)
+	}
+}
+
 // Report collects rows and prints each one as it is added.
 type Report struct {
 	mu   sync.Mutex

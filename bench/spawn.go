@@ -22,11 +22,11 @@ const spawnTrue = "/bin/true"
 // The two sides alternate spawn by spawn, so a load that drifts during the
 // run (this is a shared 2-core machine) weighs on both alike; each side's
 // rate is its spawns over its own summed time (divided by the goroutines).
-// Rows are in spawns/s, median of 5 runs of 2000 spawns per side (quick: 1
+// Rows are in spawns/s, median of 5 runs of 1000 spawns per side (quick: 1
 // run of 200). Both sides run /bin/true with an empty environment, so the
 // rows compare the mechanisms, not environment sizes.
 func RunSpawn(ctx context.Context, r *Report, quick bool) error {
-	n, runs := 2000, 5
+	n, runs := 1000, 5
 	if quick {
 		n, runs = 200, 1
 	}

@@ -217,6 +217,9 @@ func (d *ShipoteDaemon) Launch(ctx context.Context) error {
 	}
 }
 
+// Client returns the API client of the launched daemon (nil before Launch).
+func (d *ShipoteDaemon) Client() *api.Client { return d.client }
+
 // PrepareSleepers implements Manager.
 func (d *ShipoteDaemon) PrepareSleepers(_ context.Context, n int) error {
 	d.work.n = n

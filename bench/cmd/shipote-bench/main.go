@@ -30,6 +30,7 @@ var suites = []suite{
 	{"snapshot", bench.RunSnapshot},
 	{"persist", bench.RunPersist},
 	{"logs", bench.RunLogs},
+	{"daemon", bench.RunDaemon},
 	{"peers", (&bench.Peers{TableDir: "docs/bench"}).Run},
 }
 
@@ -151,10 +152,7 @@ func markdown(rows []bench.Row, quick bool, took time.Duration) string {
 		if r.Min != 0 || r.Max != 0 {
 			val += fmt.Sprintf(" (%.3f–%.3f)", r.Min, r.Max)
 		}
-		verdict := ""
-		if r.Met != nil {
-			verdict = map[bool]string{true: "met", false: "**not met**"}[*r.Met]
-		}
+		verdict := r.Verdict()
 		note := ""
 		if r.Note != "" {
 			note = " — " + r.Note
