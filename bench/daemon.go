@@ -42,7 +42,7 @@ func DaemonParamsFor(quick bool) DaemonParams {
 	if quick {
 		return DaemonParams{N: 200, Runs: 1, Settle: time.Second, Seq: 50, Clients: 64, PerClient: 3}
 	}
-	return DaemonParams{N: 1000, Runs: 5, Settle: 1500 * time.Millisecond, Seq: 50, Clients: 64, PerClient: 3}
+	return DaemonParams{N: 1000, Runs: 5, Settle: time.Second, Seq: 50, Clients: 64, PerClient: 3}
 }
 
 // RunDaemon runs the daemon suite with DaemonParamsFor(quick).

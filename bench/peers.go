@@ -108,7 +108,7 @@ func PeerParamsFor(quick bool) PeerParams {
 	if quick {
 		return PeerParams{N: 200, Runs: 1, Settle: time.Second, Window: 5 * time.Second, Restarts: 10}
 	}
-	return PeerParams{N: 200, Runs: 5, Settle: 3 * time.Second, Window: 30 * time.Second, Restarts: 20}
+	return PeerParams{N: 200, Runs: 5, Settle: 2 * time.Second, Window: 30 * time.Second, Restarts: 12}
 }
 
 // Peers runs the peer comparison. Its zero value is ready to use.
