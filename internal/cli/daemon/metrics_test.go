@@ -210,8 +210,10 @@ func TestMetricsScrape(t *testing.T) {
 		pr, _ := f.value("shipote_pipeline_restarts_total", "workspace", "mx", "pipeline", "pipe")
 		gaveUp, _ := f.value("shipote_pipelines", "state", string(messages.PipelineGaveUp))
 		alive, _ := f.value("shipote_commands_alive", "workspace", "mx")
-		_, rss := f.value("shipote_workspace_rss_bytes", "workspace", "mx")
-		return cr == 3 && pr == 2 && gaveUp == 1 && alive == 1 && rss
+		// A sample taken while the sleeper was still starting may read no
+		// RSS yet; the next one (1 s later) does.
+		rss, _ := f.value("shipote_workspace_rss_bytes", "workspace", "mx")
+		return cr == 3 && pr == 2 && gaveUp == 1 && alive == 1 && rss > 0
 	})
 
 	checks := []struct {
