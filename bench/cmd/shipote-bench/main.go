@@ -22,6 +22,8 @@ type suite struct {
 	run  func(context.Context, *bench.Report, bool) error
 }
 
+var charts = flag.String("charts", "", "write PNG charts, and the peer table, to this directory")
+
 var suites = []suite{
 	{"spawn", bench.RunSpawn},
 	{"engine", bench.RunEngine},
@@ -31,14 +33,17 @@ var suites = []suite{
 	{"persist", bench.RunPersist},
 	{"logs", bench.RunLogs},
 	{"daemon", bench.RunDaemon},
-	{"peers", (&bench.Peers{TableDir: "docs/bench"}).Run},
+	// The peer table (peers.md, peers.json) is written beside the charts,
+	// so that a quick run leaves the committed tables alone.
+	{"peers", func(ctx context.Context, r *bench.Report, quick bool) error {
+		return (&bench.Peers{TableDir: *charts}).Run(ctx, r, quick)
+	}},
 }
 
 func main() {
 	quick := flag.Bool("quick", false, "a fast subset: smaller sizes, one run each")
 	out := flag.String("out", "", "write the results as Markdown to this file")
 	only := flag.String("only", "", "comma-separated suites to run ("+names()+")")
-	charts := flag.String("charts", "", "write PNG charts to this directory")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -158,7 +163,10 @@ func markdown(rows []bench.Row, quick bool, took time.Duration) string {
 			note = " — " + r.Note
 		}
 		fmt.Fprintf(&b, "| %s | %s%s | %s | %s | %.3f %s | %.2fx | %s | %s |\n",
-			r.Group, r.Name, note, val, r.Baseline, r.Base, r.Unit, r.Ratio(), r.Target, verdict)
+			cell(r.Group), cell(r.Name), cell(note), val, cell(r.Baseline), r.Base, r.Unit, r.Ratio(), cell(r.Target), verdict)
 	}
 	return b.String()
 }
+
+// cell escapes the pipes of a table cell ("yes|head"), which would end it.
+func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
