@@ -126,17 +126,13 @@ func naiveCreatesOnce(creates int) (float64, error) {
 	return float64(creates) / time.Since(start).Seconds(), nil
 }
 
-func persistSnapshot(ctx context.Context, r *Report, n, runs int) error {
-	dir, err := os.MkdirTemp("", "shipote-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "state.json")
+// RestorableState is SnapshotState(n, 16) with fresh IDs, no TTL, no
+// workdir or uid/gid and no live pipelines, so that every entry restores
+// on this machine, and its encoding.
+func RestorableState(n int) (*persistence.State, []byte, error) {
 	st := SnapshotState(n, 16)
 	now := time.Now()
 	for i := range st.Workspaces {
-		// Fresh IDs and no TTL, so that every entry restores.
 		st.Workspaces[i].ID = messages.NewIDAt(now)
 		st.Workspaces[i].Spec.TTLMs = 0
 		st.Workspaces[i].Spec.Permissions.Workdir = ""
@@ -145,6 +141,17 @@ func persistSnapshot(ctx context.Context, r *Report, n, runs int) error {
 	}
 	st.LivePipelines = nil
 	data, err := persistence.Encode(st)
+	return st, data, err
+}
+
+func persistSnapshot(ctx context.Context, r *Report, n, runs int) error {
+	dir, err := os.MkdirTemp("", "shipote-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "state.json")
+	st, data, err := RestorableState(n)
 	if err != nil {
 		return err
 	}

@@ -149,7 +149,9 @@ func markdown(rows []bench.Row, quick bool, took time.Duration) string {
 	fmt.Fprintf(&b, "Measured %s on %s; `make bench%s`, %v in all.\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(), map[bool]string{true: "-quick", false: ""}[quick], took.Round(time.Second))
 	fmt.Fprintf(&b, "Every figure is beside a baseline measured in the same run; the ratio is figure ÷ baseline. "+
-		"Medians of the runs, with min–max where there were several.\n\n")
+		"Medians of the runs, with min–max where there were several.\n")
+	fmt.Fprintf(&b, "The Go side of each figure is also a `testing.B` benchmark, for `benchstat` across commits: "+
+		"`go test -run '^$' -bench . ./bench/ ./api/ ./internal/proc/`.\n\n")
 	fmt.Fprintf(&b, "| group | figure | shipote | baseline | baseline value | ratio | target | verdict |\n")
 	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
