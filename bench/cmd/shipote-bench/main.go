@@ -36,9 +36,14 @@ var suites = []suite{
 	// The peer table (peers.md, peers.json) is written beside the charts,
 	// so that a quick run leaves the committed tables alone.
 	{"peers", func(ctx context.Context, r *bench.Report, quick bool) error {
-		return (&bench.Peers{TableDir: *charts}).Run(ctx, r, quick)
+		peerSuite.TableDir = *charts
+		return peerSuite.Run(ctx, r, quick)
 	}},
 }
+
+// peerSuite keeps the last peer run, whose three-way table goes into the
+// Markdown report.
+var peerSuite = &bench.Peers{}
 
 func main() {
 	quick := flag.Bool("quick", false, "a fast subset: smaller sizes, one run each")
@@ -79,6 +84,12 @@ func main() {
 	}
 	if *out != "" {
 		md := markdown(r.Rows(), *quick, time.Since(started))
+		if run := peerSuite.Last(); len(run.Systems) > 0 {
+			var t strings.Builder
+			if err := bench.FormatPeerTable(&t, run); err == nil {
+				md += "\n## Peers side by side\n\n" + t.String()
+			}
+		}
 		for _, p := range chartFiles {
 			md += fmt.Sprintf("\n![%s](%s)\n", filepath.Base(p), relTo(*out, p))
 		}
