@@ -309,7 +309,8 @@ func (e *Engine) RestoreWorkspace(ctx context.Context, id string, spec messages.
 	return ask(ctx, e, &actors.CreateWorkspace{Spec: spec, ID: id, Reply: r}, r)
 }
 
-// Workspaces lists every workspace.
+// Workspaces lists every workspace. The workspaces are asked all at once,
+// each through its own mailbox.
 func (e *Engine) Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, error) {
 	r := actors.NewReply[[]actors.WorkspaceRef]()
 	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r}, r)
@@ -319,7 +320,7 @@ func (e *Engine) Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, erro
 	replies := make([]actors.Reply[messages.WorkspaceInfo], len(refs))
 	for i, ref := range refs {
 		replies[i] = actors.NewReply[messages.WorkspaceInfo]()
-		e.system.Root.Send(e.pid, &actors.GetWorkspace{Workspace: ref.ID, Reply: replies[i]})
+		e.sendWorkspace(ref.ID, &actors.GetWorkspace{Workspace: ref.ID, Reply: replies[i]})
 	}
 	out := make([]messages.WorkspaceInfo, 0, len(refs))
 	for _, reply := range replies {
@@ -384,6 +385,17 @@ func (e *Engine) Commands(ctx context.Context, ws string) ([]messages.CommandInf
 	return askWorkspace(ctx, e, ws, &actors.ListCommands{Workspace: ws, Reply: r}, r)
 }
 
+// sendWorkspace sends msg straight to the workspace's actor when the
+// directory knows it, else through the engine actor, which routes it (or
+// answers that the workspace is gone).
+func (e *Engine) sendWorkspace(id string, msg any) {
+	if pid, ok := e.rt.Directory.Lookup(id); ok {
+		e.system.Root.Send(pid, msg)
+		return
+	}
+	e.system.Root.Send(e.pid, msg)
+}
+
 // AllCommands lists the commands of every workspace, in the order of
 // Workspaces. The workspaces are asked all at once, each through its own
 // mailbox, so the answer takes about as long as the slowest of them; a
@@ -397,12 +409,7 @@ func (e *Engine) AllCommands(ctx context.Context) ([]messages.CommandInfo, error
 	replies := make([]actors.Reply[[]messages.CommandInfo], len(refs))
 	for i, ref := range refs {
 		replies[i] = actors.NewReply[[]messages.CommandInfo]()
-		msg := &actors.ListCommands{Workspace: ref.ID, Reply: replies[i]}
-		if pid, ok := e.rt.Directory.Lookup(ref.ID); ok {
-			e.system.Root.Send(pid, msg)
-		} else {
-			e.system.Root.Send(e.pid, msg)
-		}
+		e.sendWorkspace(ref.ID, &actors.ListCommands{Workspace: ref.ID, Reply: replies[i]})
 	}
 	out := []messages.CommandInfo{}
 	for _, reply := range replies {

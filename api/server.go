@@ -15,11 +15,13 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
@@ -217,14 +219,24 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, e)
 }
 
-// writeJSON answers v with status. A write error means the client went
-// away; there is nobody left to tell.
+// writeJSON answers v with status. The bytes are those of encoding/json's
+// Encoder without HTML escaping (a test holds it to that), made by
+// github.com/goccy/go-json, about twice as fast on the large lists of
+// `ws ls` and `ps`. A write error means the client went away; there is
+// nobody left to tell.
 func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := gojson.MarshalWithOption(v, gojson.DisableHTMLEscape())
+	if err != nil {
+		// Not expected of the API's own types; say so rather than send
+		// half an answer.
+		b, _ = json.Marshal(errorBody{Error: errorFields{Code: CodeInternal, Message: "encoding the answer: " + err.Error()}})
+		status = http.StatusInternalServerError
+	}
+	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	_, _ = w.Write(b)
 	return nil
 }
 
