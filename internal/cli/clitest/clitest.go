@@ -10,7 +10,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -289,4 +291,40 @@ func Run(cmd *cobra.Command, args ...string) error {
 func IsUsage(err error) bool {
 	var fe *cmdutil.FlagError
 	return errors.As(err, &fe)
+}
+
+// ErrCaptured is what a test's runF returns once it has kept the options a
+// command would run with, so that the command stops there.
+var ErrCaptured = errors.New("clitest: options captured")
+
+// ExpectParsed runs cmd with args (see Run); its runF must return
+// ErrCaptured. With usage set, the command must fail with a usage error
+// containing it, and ExpectParsed returns false; otherwise it must have
+// reached its runF, and ExpectParsed returns true.
+func ExpectParsed(t testing.TB, cmd *cobra.Command, args []string, usage string) bool {
+	t.Helper()
+	err := Run(cmd, args...)
+	if usage != "" {
+		if !IsUsage(err) || !strings.Contains(err.Error(), usage) {
+			t.Fatalf("err = %v, want a usage error with %q", err, usage)
+		}
+		return false
+	}
+	if !errors.Is(err, ErrCaptured) {
+		t.Fatalf("err = %v", err)
+	}
+	return true
+}
+
+// Parse builds the command newCmd makes on a factory with an empty
+// FakeClient, runs it with args as ExpectParsed does, and returns the
+// options it would have run with, or nil when usage was expected.
+func Parse[O any](t testing.TB, newCmd func(*cmdutil.Factory, func(*O) error) *cobra.Command, args []string, usage string) *O {
+	t.Helper()
+	f, _, _ := Factory(&FakeClient{}, time.Now())
+	var got *O
+	if !ExpectParsed(t, newCmd(f, func(o *O) error { got = o; return ErrCaptured }), args, usage) {
+		return nil
+	}
+	return got
 }

@@ -5,7 +5,6 @@ package daemon
 
 import (
 	"encoding/json"
-	"errors"
 	"net"
 	"path/filepath"
 	"reflect"
@@ -18,8 +17,6 @@ import (
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 	"github.com/shipote/shipote/persistence"
 )
-
-var errCaptured = errors.New("captured")
 
 func TestNewCmdDaemon(t *testing.T) {
 	defaults := Options{SampleInterval: time.Second, Grace: 5 * time.Second, LogLevel: "info", LogFormat: "auto", Limits: "auto",
@@ -47,17 +44,9 @@ func TestNewCmdDaemon(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, _, _ := clitest.Factory(&clitest.FakeClient{}, time.Now())
-			var got *Options
-			err := clitest.Run(NewCmdDaemon(f, func(o *Options) error { got = o; return errCaptured }), tt.args...)
-			if tt.usage != "" {
-				if !clitest.IsUsage(err) || !strings.Contains(err.Error(), tt.usage) {
-					t.Fatalf("err = %v, want a usage error with %q", err, tt.usage)
-				}
+			got := clitest.Parse(t, NewCmdDaemon, tt.args, tt.usage)
+			if got == nil {
 				return
-			}
-			if !errors.Is(err, errCaptured) {
-				t.Fatalf("err = %v", err)
 			}
 			if got.Socket() != "/tmp/test.sock" {
 				t.Errorf("socket %q", got.Socket())

@@ -4,17 +4,13 @@
 package exec
 
 import (
-	"errors"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/shipote/shipote/internal/cli/clitest"
 	"github.com/shipote/shipote/messages"
 )
-
-var errCaptured = errors.New("captured")
 
 func TestNewCmdExec(t *testing.T) {
 	tests := []struct {
@@ -76,17 +72,9 @@ func TestNewCmdExec(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, _, _ := clitest.Factory(&clitest.FakeClient{}, time.Now())
-			var got *Options
-			err := clitest.Run(NewCmdExec(f, func(o *Options) error { got = o; return errCaptured }), tt.args...)
-			if tt.usage != "" {
-				if !clitest.IsUsage(err) || !strings.Contains(err.Error(), tt.usage) {
-					t.Fatalf("err = %v, want a usage error with %q", err, tt.usage)
-				}
+			got := clitest.Parse(t, NewCmdExec, tt.args, tt.usage)
+			if got == nil {
 				return
-			}
-			if !errors.Is(err, errCaptured) {
-				t.Fatalf("err = %v", err)
 			}
 			if got.Workspace != tt.ws {
 				t.Errorf("workspace %q, want %q", got.Workspace, tt.ws)

@@ -4,7 +4,6 @@
 package pipe
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +13,6 @@ import (
 	"github.com/shipote/shipote/internal/cli/clitest"
 	"github.com/shipote/shipote/messages"
 )
-
-var errCaptured = errors.New("captured")
 
 func TestNewCmdPipe(t *testing.T) {
 	type parsed struct {
@@ -51,7 +48,7 @@ func TestNewCmdPipe(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, _, _ := clitest.Factory(&clitest.FakeClient{}, time.Now())
 			var got parsed
-			capture := func(p parsed) error { got = p; return errCaptured }
+			capture := func(p parsed) error { got = p; return clitest.ErrCaptured }
 			root := NewCmdPipe(f)
 			for _, c := range root.Commands() {
 				root.RemoveCommand(c)
@@ -64,15 +61,8 @@ func TestNewCmdPipe(t *testing.T) {
 				NewCmdShow(f, func(o *ShowOptions) error { return capture(parsed{run: o.Run, output: o.Output}) }),
 				NewCmdStop(f, func(o *StopOptions) error { return capture(parsed{run: o.Run}) }),
 			)
-			err := clitest.Run(root, tt.args...)
-			if tt.usage != "" {
-				if !clitest.IsUsage(err) || !strings.Contains(err.Error(), tt.usage) {
-					t.Fatalf("err = %v, want a usage error with %q", err, tt.usage)
-				}
+			if !clitest.ExpectParsed(t, root, tt.args, tt.usage) {
 				return
-			}
-			if !errors.Is(err, errCaptured) {
-				t.Fatalf("err = %v", err)
 			}
 			if got != tt.want {
 				t.Errorf("parsed %+v, want %+v", got, tt.want)

@@ -17,8 +17,6 @@ import (
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 )
 
-var errCaptured = errors.New("captured")
-
 func TestNewCmdUp(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -40,17 +38,9 @@ func TestNewCmdUp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, _, _ := clitest.Factory(&clitest.FakeClient{}, time.Now())
-			var got *Options
-			err := clitest.Run(NewCmdUp(f, func(o *Options) error { got = o; return errCaptured }), tt.args...)
-			if tt.usage != "" {
-				if !clitest.IsUsage(err) || !strings.Contains(err.Error(), tt.usage) {
-					t.Fatalf("err = %v, want a usage error with %q", err, tt.usage)
-				}
+			got := clitest.Parse(t, NewCmdUp, tt.args, tt.usage)
+			if got == nil {
 				return
-			}
-			if !errors.Is(err, errCaptured) {
-				t.Fatalf("err = %v", err)
 			}
 			got.IO, got.Now = nil, nil
 			if !reflect.DeepEqual(*got, tt.want) {

@@ -4,7 +4,6 @@
 package ws
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,8 +15,6 @@ import (
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 	"github.com/shipote/shipote/messages"
 )
-
-var errCaptured = errors.New("captured")
 
 func TestNewCmdCreate(t *testing.T) {
 	tests := []struct {
@@ -60,18 +57,9 @@ func TestNewCmdCreate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, _, _ := clitest.Factory(&clitest.FakeClient{}, time.Now())
-			var got *CreateOptions
-			cmd := NewCmdCreate(f, func(o *CreateOptions) error { got = o; return errCaptured })
-			err := clitest.Run(cmd, tt.args...)
-			if tt.usage != "" {
-				if !clitest.IsUsage(err) || !strings.Contains(err.Error(), tt.usage) {
-					t.Fatalf("err = %v, want a usage error with %q", err, tt.usage)
-				}
+			got := clitest.Parse(t, NewCmdCreate, tt.args, tt.usage)
+			if got == nil {
 				return
-			}
-			if !errors.Is(err, errCaptured) {
-				t.Fatalf("err = %v", err)
 			}
 			if !reflect.DeepEqual(got.Flags, tt.want) {
 				t.Errorf("flags = %+v\nwant    %+v", got.Flags, tt.want)
