@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shipote/shipote/messages"
 )
 
 func TestParseSize(t *testing.T) {
@@ -182,5 +184,21 @@ func TestTable(t *testing.T) {
 	want := "ID  NAME\n1   -\n22  a b\n"
 	if buf.String() != want {
 		t.Errorf("got %q, want %q", buf.String(), want)
+	}
+}
+
+func TestFormatSoma(t *testing.T) {
+	tests := []struct {
+		soma messages.Soma
+		want string
+	}{
+		{messages.Soma{}, "none"},
+		{messages.Soma{MemoryMaxBytes: 1 << 30}, "memory 1.0G"},
+		{messages.Soma{MemoryMaxBytes: 64 << 20, CPUMax: 1.5, PidsMax: 64, NofileMax: 1024}, "memory 64.0M, cpu 1.5, pids 64, nofile 1024"},
+	}
+	for _, tt := range tests {
+		if got := FormatSoma(tt.soma, ", "); got != tt.want {
+			t.Errorf("FormatSoma(%+v) = %q, want %q", tt.soma, got, tt.want)
+		}
 	}
 }

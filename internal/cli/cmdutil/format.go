@@ -1,12 +1,16 @@
-// This file owns the human forms of times, durations and histories:
-// compact durations, ages and sparklines.
+// This file owns the human forms of times, durations, histories and
+// limits: compact durations, ages, sparklines and a workspace's soma.
 
 package cmdutil
 
 import (
 	"fmt"
-	"github.com/shipote/shipote/internal/procstats"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/shipote/shipote/internal/procstats"
+	"github.com/shipote/shipote/messages"
 )
 
 // FormatDuration prints d compactly: 850ms, 42s, 3m05s, 2h04m, 3d04h.
@@ -38,4 +42,26 @@ func Age(now, t time.Time) string {
 		return "-"
 	}
 	return FormatDuration(now.Sub(t)) + " ago"
+}
+
+// FormatSoma prints a workspace's limits joined by sep ("memory 1.0G, cpu
+// 2, pids 64"), or "none".
+func FormatSoma(s messages.Soma, sep string) string {
+	var parts []string
+	if s.MemoryMaxBytes > 0 {
+		parts = append(parts, "memory "+FormatBytes(uint64(s.MemoryMaxBytes)))
+	}
+	if s.CPUMax > 0 {
+		parts = append(parts, "cpu "+strconv.FormatFloat(s.CPUMax, 'f', -1, 64))
+	}
+	if s.PidsMax > 0 {
+		parts = append(parts, "pids "+strconv.FormatInt(s.PidsMax, 10))
+	}
+	if s.NofileMax > 0 {
+		parts = append(parts, "nofile "+strconv.FormatInt(s.NofileMax, 10))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, sep)
 }

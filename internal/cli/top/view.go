@@ -386,7 +386,7 @@ func (m *Model) workspaceView(now time.Time, avail int) []string {
 	if !w.Deadline.IsZero() {
 		title += "  TTL " + ws.TTLLeft(w, now)
 	}
-	limits := somaString(w.Spec.Soma)
+	limits := cmdutil.FormatSoma(w.Spec.Soma, " · ")
 	if w.LimitsBackend != "" {
 		limits += " (" + w.LimitsBackend + ")"
 	}
@@ -482,27 +482,6 @@ func (m *Model) workspaceView(now time.Time, avail int) []string {
 		row++
 	}
 	return crop(out, focus, avail)
-}
-
-// somaString prints a workspace's limits.
-func somaString(s messages.Soma) string {
-	var parts []string
-	if s.MemoryMaxBytes > 0 {
-		parts = append(parts, "memory "+cmdutil.FormatBytes(uint64(s.MemoryMaxBytes)))
-	}
-	if s.CPUMax > 0 {
-		parts = append(parts, "cpu "+strconv.FormatFloat(s.CPUMax, 'f', -1, 64))
-	}
-	if s.PidsMax > 0 {
-		parts = append(parts, "pids "+strconv.FormatInt(s.PidsMax, 10))
-	}
-	if s.NofileMax > 0 {
-		parts = append(parts, "nofile "+strconv.FormatInt(s.NofileMax, 10))
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, " · ")
 }
 
 // stateStyle colors a command or pipeline state.

@@ -83,7 +83,7 @@ func WriteDetails(w io.Writer, ws messages.WorkspaceInfo, hist []messages.Sample
 	} else {
 		line("TTL", fmt.Sprintf("%s left (deadline %s)", TTLLeft(ws, now), ws.Deadline.Local().Format(time.DateTime)))
 	}
-	line("Limits", somaString(s.Soma)+limitsBackend(ws.LimitsBackend))
+	line("Limits", cmdutil.FormatSoma(s.Soma, ", ")+limitsBackend(ws.LimitsBackend))
 	line("Allow exec", strings.Join(s.Permissions.AllowExec, ", "))
 	line("Workdir", s.Permissions.Workdir)
 	line("Env", envString(s.Permissions.Env))
@@ -133,26 +133,6 @@ func History(hist []messages.Sample, n int) (rss, cpu string) {
 	}
 	return fmt.Sprintf("%s  max %s", cmdutil.Sparkline(r), cmdutil.FormatBytes(maxRSS)),
 		fmt.Sprintf("%s  max %.1f%%", cmdutil.Sparkline(c), maxCPU)
-}
-
-func somaString(s messages.Soma) string {
-	var parts []string
-	if s.MemoryMaxBytes > 0 {
-		parts = append(parts, "memory "+cmdutil.FormatBytes(uint64(s.MemoryMaxBytes)))
-	}
-	if s.CPUMax > 0 {
-		parts = append(parts, "cpu "+strconv.FormatFloat(s.CPUMax, 'f', -1, 64))
-	}
-	if s.PidsMax > 0 {
-		parts = append(parts, "pids "+strconv.FormatInt(s.PidsMax, 10))
-	}
-	if s.NofileMax > 0 {
-		parts = append(parts, "nofile "+strconv.FormatInt(s.NofileMax, 10))
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, ", ")
 }
 
 func limitsBackend(b string) string {
