@@ -9,51 +9,20 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
-	"strconv"
 	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/shipote/shipote/internal/testproc"
 )
 
 // helperEnv selects a helper mode when the test binary is re-executed.
 const helperEnv = "SHIPOTE_PROCSTATS_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	switch os.Getenv(helperEnv) {
-	case "":
-		goleak.VerifyTestMain(m)
-	case "spin":
-		for i := 0; ; i++ {
-			_ = i * i
-		}
-	case "alloc":
-		helperAlloc()
-	case "spawner":
-		helperSpawner()
-	default:
-		fmt.Fprintf(os.Stderr, "unknown helper mode %q\n", os.Getenv(helperEnv))
-		os.Exit(2)
-	}
-}
-
-// helperAlloc allocates and touches SHIPOTE_TEST_MIB MiB, says "ready" and
-// holds the memory until stdin closes.
-func helperAlloc() {
-	mib, err := strconv.Atoi(os.Getenv("SHIPOTE_TEST_MIB"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "SHIPOTE_TEST_MIB:", err)
-		os.Exit(2)
-	}
-	buf := make([]byte, mib<<20)
-	for i := 0; i < len(buf); i += 4096 {
-		buf[i] = 1
-	}
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	runtime.KeepAlive(buf)
-	os.Exit(0)
+	testproc.Run(helperEnv, map[string]func(){"spawner": helperSpawner})
+	goleak.VerifyTestMain(m)
 }
 
 // helperSpawner starts an allocator in a new session whose stdin is fd 3,
@@ -81,9 +50,8 @@ func helperSpawner() {
 	os.Exit(0)
 }
 
-// helperCmd returns a command re-executing the test binary in mode.
+// helperCmd returns a command re-executing the test binary in mode
+// ("alloc", "spin" or "spawner").
 func helperCmd(mode string, env ...string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append([]string{helperEnv + "=" + mode, "PATH=" + os.Getenv("PATH")}, env...)
-	return cmd
+	return testproc.Command(helperEnv, mode, env...)
 }
