@@ -548,16 +548,8 @@ func pct(d []time.Duration, p int) float64 {
 	return ms(s[max(0, min(len(s)-1, i-1))])
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// sleepCtx waits d, or until ctx ends.
+var sleepCtx = peers.SleepCtx
 
 // peerFig describes one figure of the comparison.
 type peerFig struct {

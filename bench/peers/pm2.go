@@ -105,7 +105,7 @@ func (p *PM2) Launch(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("pm2: no live daemon pid in %s/pm2.pid", p.home)
 		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+		if err := SleepCtx(ctx, 20*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -206,7 +206,8 @@ func (p *PM2) Close() error {
 	return err
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// SleepCtx waits d, or until ctx ends (its error).
+func SleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

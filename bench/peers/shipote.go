@@ -109,7 +109,7 @@ func (w *shipoteWork) stopCrasher(ctx context.Context, c shipoteAPI) error {
 				errs = append(errs, fmt.Errorf("crash probe: not given up 30 s after its last restart (%v)", err))
 				break
 			}
-			if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+			if err := SleepCtx(ctx, 10*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -211,7 +211,7 @@ func (d *ShipoteDaemon) Launch(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("shipote daemon: no answer on %s after 30 s: %w", sock, err)
 		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+		if err := SleepCtx(ctx, 20*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -134,7 +134,7 @@ func (s *Supervisord) Launch(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("supervisord: not answering on its socket after 30 s (pid %q, %v)", got, err)
 		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+		if err := SleepCtx(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
