@@ -14,7 +14,9 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 
 	gojson "github.com/goccy/go-json"
 
@@ -43,6 +45,129 @@ type State struct {
 	Workspaces     []WorkspaceEntry `json:"workspaces"`
 	SavedPipelines []SavedPipeline  `json:"saved_pipelines"`
 	LivePipelines  []LivePipeline   `json:"live_pipelines"`
+	// Kept holds entries that are not in effect; Encode writes each back
+	// into its section after the entries in effect.
+	Kept []KeptEntry `json:"-"`
+	// Original is true when the file was written by the original daemon
+	// (its serde shapes), so the caller keeps a copy before overwriting it.
+	Original bool `json:"-"`
+
+	// src is the document s was decoded from, for KeepEntry; nil for a
+	// State built in memory.
+	src *source
+}
+
+// Sections of a state document that hold entries, in file order.
+const (
+	SectionWorkspaces     = "workspaces"
+	SectionSavedPipelines = "saved_pipelines"
+	SectionLivePipelines  = "live_pipelines"
+)
+
+// KeptEntry is an entry of the state file that is not in effect (it could
+// not be decoded, or the engine could not restore it) and is written back,
+// byte for byte, on every save until it restores or the user drops it.
+type KeptEntry struct {
+	// Section is SectionWorkspaces, SectionSavedPipelines or
+	// SectionLivePipelines.
+	Section string
+	// Raw is the entry exactly as read, never re-encoded.
+	Raw json.RawMessage
+	// ID is the workspace ID, live pipeline run ID or saved pipeline name;
+	// "" if unreadable.
+	ID string
+	// Label is the workspace or pipeline label when readable, else "".
+	Label string
+	// Workspace is, for a live pipeline, its workspace ID when readable.
+	Workspace string
+	// Reason says why the entry is not in effect.
+	Reason string
+}
+
+// KeepEntry returns the KeptEntry for entry pos of section, with its exact
+// bytes from the document s was decoded from, and the reason. ok is false
+// when s was not decoded from bytes, section is not a section, or pos is out
+// of range. s is not modified: the caller appends the result to s.Kept (and
+// removes the entry from the entries in effect) when it decides to keep it.
+func (s *State) KeepEntry(section string, pos int, reason string) (KeptEntry, bool) {
+	if s == nil || s.src == nil || pos < 0 {
+		return KeptEntry{}, false
+	}
+	list, ok := s.src.section(section)
+	if !ok || pos >= len(list) {
+		return KeptEntry{}, false
+	}
+	return newKept(section, list[pos], reason), true
+}
+
+// newKept builds the KeptEntry for raw, reading what it can of its ID,
+// label and workspace.
+func newKept(section string, raw json.RawMessage, reason string) KeptEntry {
+	k := KeptEntry{Section: section, Raw: raw, Reason: reason}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return k
+	}
+	switch section {
+	case SectionWorkspaces:
+		k.ID = stringMember(m, "id")
+	case SectionSavedPipelines:
+		k.ID = stringMember(m, "name")
+	case SectionLivePipelines:
+		k.ID = stringMember(m, "id")
+		k.Workspace = stringMember(m, "workspace")
+	}
+	var spec map[string]json.RawMessage
+	if json.Unmarshal(m["spec"], &spec) == nil {
+		k.Label = stringMember(spec, "label")
+	}
+	return k
+}
+
+// stringMember returns m[key] when it is a JSON string, else "".
+func stringMember(m map[string]json.RawMessage, key string) string {
+	var s string
+	if json.Unmarshal(m[key], &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// source is a decoded document with its sections split into raw entries on
+// first use.
+type source struct {
+	data     []byte
+	once     sync.Once
+	sections map[string][]json.RawMessage
+}
+
+func newSource(data []byte) *source { return &source{data: data} }
+
+// section returns the raw entries of a section, in file order. ok is false
+// for a name that is not a section.
+func (s *source) section(name string) ([]json.RawMessage, bool) {
+	switch name {
+	case SectionWorkspaces, SectionSavedPipelines, SectionLivePipelines:
+	default:
+		return nil, false
+	}
+	s.once.Do(func() {
+		if s.sections != nil {
+			return
+		}
+		s.sections = make(map[string][]json.RawMessage, 3)
+		var doc map[string]json.RawMessage
+		if json.Unmarshal(s.data, &doc) != nil {
+			return
+		}
+		for _, sec := range []string{SectionWorkspaces, SectionSavedPipelines, SectionLivePipelines} {
+			var list []json.RawMessage
+			if json.Unmarshal(doc[sec], &list) == nil {
+				s.sections[sec] = list
+			}
+		}
+	})
+	return s.sections[name], true
 }
 
 // WorkspaceEntry is one workspace with its ID and its recent stats.
@@ -51,12 +176,22 @@ type WorkspaceEntry struct {
 	Spec messages.WorkspaceSpec `json:"spec"`
 	// StatsHistory holds the last samples, oldest first (SPEC keeps 16).
 	StatsHistory []messages.Sample `json:"stats_history"`
+	// Pos is the entry's index in its section of the file it was decoded
+	// from (-1 or any value for entries built in memory; Encode ignores it).
+	Pos int `json:"-"`
+	// Extra holds the entry's JSON members, at any depth, that this version
+	// does not know (see messages.SplitUnknown); Encode writes them back.
+	// nil when none.
+	Extra json.RawMessage `json:"-"`
 }
 
 // SavedPipeline is a named pipeline spec, started later into a workspace.
 type SavedPipeline struct {
 	Name string                `json:"name"`
 	Spec messages.PipelineSpec `json:"spec"`
+	// Pos and Extra are as in WorkspaceEntry.
+	Pos   int             `json:"-"`
+	Extra json.RawMessage `json:"-"`
 }
 
 // LivePipeline is a supervised pipeline to relaunch at start.
@@ -68,6 +203,9 @@ type LivePipeline struct {
 	Workspace string                `json:"workspace"`
 	Spec      messages.PipelineSpec `json:"spec"`
 	Tap       bool                  `json:"tap"`
+	// Pos and Extra are as in WorkspaceEntry.
+	Pos   int             `json:"-"`
+	Extra json.RawMessage `json:"-"`
 }
 
 // Problem is one entry of a state file that could not be read and was left
@@ -112,6 +250,16 @@ func Decode(data []byte) (*State, []Problem, error) {
 		if err := checkVersion(st.Version); err != nil {
 			return nil, nil, err
 		}
+		for i := range st.Workspaces {
+			st.Workspaces[i].Pos = i
+		}
+		for i := range st.SavedPipelines {
+			st.SavedPipelines[i].Pos = i
+		}
+		for i := range st.LivePipelines {
+			st.LivePipelines[i].Pos = i
+		}
+		st.src = newSource(data)
 		return &st, nil, nil
 	}
 	return decodeLenient(data)
@@ -131,19 +279,33 @@ func decodeStrict(data []byte, v any) error {
 	return nil
 }
 
-// decodeEntry decodes one entry (or part of one) the way the one-pass decode
-// does, so that an entry is read the same on both paths. On failure, the
-// error comes from messages.DecodeJSON, which names the field's whole path;
-// it wraps messages.ErrMalformed.
-func decodeEntry(data []byte, v any) error {
-	err := decodeStrict(data, v)
-	if err == nil {
-		return nil
+// decodeEntry decodes one entry (or part of one) on the lenient path. Members
+// that v's type does not know are not errors: they are returned as extra (see
+// messages.DecodeJSONKeepUnknown), for Encode to write back. On failure, the
+// error names the field's whole path and wraps messages.ErrMalformed.
+func decodeEntry(data []byte, v any) (extra json.RawMessage, err error) {
+	if decodeStrict(data, v) == nil {
+		return nil, nil
 	}
-	if detailed := messages.DecodeJSON(data, v); detailed != nil {
-		return detailed
+	return messages.DecodeJSONKeepUnknown(data, v)
+}
+
+// withMember returns the overlay object extra with the member key: val
+// added (extra may be nil).
+func withMember(extra json.RawMessage, key string, val json.RawMessage) json.RawMessage {
+	k, _ := json.Marshal(key) // a string always marshals
+	var buf bytes.Buffer
+	if len(extra) < 2 || string(extra) == "{}" {
+		buf.WriteByte('{')
+	} else {
+		buf.Write(extra[:len(extra)-1])
+		buf.WriteByte(',')
 	}
-	return fmt.Errorf("%w: %w", messages.ErrMalformed, err)
+	buf.Write(k)
+	buf.WriteByte(':')
+	buf.Write(val)
+	buf.WriteByte('}')
+	return buf.Bytes()
 }
 
 func checkVersion(v int) error {
@@ -181,7 +343,7 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 	if err := checkVersion(version); err != nil {
 		return nil, nil, err
 	}
-	st := &State{Version: version}
+	st := &State{Version: version, src: newSource(data)}
 	var problems []Problem
 	if raw, ok := doc["timestamp_ms"]; ok {
 		if err := json.Unmarshal(raw, &st.TimestampMs); err != nil {
@@ -211,6 +373,14 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 	for _, k := range unknown {
 		problems = append(problems, Problem{Path: k, Err: errors.New("unknown field; ignored")})
 	}
+	st.src.sections = map[string][]json.RawMessage{
+		SectionWorkspaces:     workspaces,
+		SectionSavedPipelines: saved,
+		SectionLivePipelines:  live,
+	}
+	keep := func(section string, raw json.RawMessage, err error) {
+		st.Kept = append(st.Kept, newKept(section, raw, err.Error()))
+	}
 
 	for i, raw := range workspaces {
 		path := fmt.Sprintf("workspaces[%d]", i)
@@ -219,36 +389,47 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 			Spec         messages.WorkspaceSpec `json:"spec"`
 			StatsHistory json.RawMessage        `json:"stats_history"`
 		}
-		if err := decodeEntry(raw, &e); err != nil {
+		extra, err := decodeEntry(raw, &e)
+		if err != nil {
 			problems = append(problems, Problem{Path: path, ID: peekString(raw, "id"), Err: err})
+			keep(SectionWorkspaces, raw, err)
 			continue
 		}
-		entry := WorkspaceEntry{ID: e.ID, Spec: e.Spec}
+		entry := WorkspaceEntry{ID: e.ID, Spec: e.Spec, Pos: i, Extra: extra}
 		if len(e.StatsHistory) > 0 {
-			if err := decodeEntry(e.StatsHistory, &entry.StatsHistory); err != nil {
+			hx, err := decodeEntry(e.StatsHistory, &entry.StatsHistory)
+			if err != nil {
 				entry.StatsHistory = nil
 				problems = append(problems, Problem{Path: path + ".stats_history", ID: e.ID,
 					Err: fmt.Errorf("%w; history dropped, workspace kept", err)})
+			} else if hx != nil {
+				entry.Extra = withMember(entry.Extra, "stats_history", hx)
 			}
 		}
 		st.Workspaces = append(st.Workspaces, entry)
 	}
 	for i, raw := range saved {
 		var e SavedPipeline
-		if err := decodeEntry(raw, &e); err != nil {
+		extra, err := decodeEntry(raw, &e)
+		if err != nil {
 			problems = append(problems, Problem{Path: fmt.Sprintf("saved_pipelines[%d]", i),
 				ID: peekString(raw, "name"), Err: err})
+			keep(SectionSavedPipelines, raw, err)
 			continue
 		}
+		e.Pos, e.Extra = i, extra
 		st.SavedPipelines = append(st.SavedPipelines, e)
 	}
 	for i, raw := range live {
 		var e LivePipeline
-		if err := decodeEntry(raw, &e); err != nil {
+		extra, err := decodeEntry(raw, &e)
+		if err != nil {
 			problems = append(problems, Problem{Path: fmt.Sprintf("live_pipelines[%d]", i),
 				ID: peekString(raw, "id"), Err: err})
+			keep(SectionLivePipelines, raw, err)
 			continue
 		}
+		e.Pos, e.Extra = i, extra
 		st.LivePipelines = append(st.LivePipelines, e)
 	}
 	return st, problems, nil
@@ -342,6 +523,12 @@ func Encode(s *State) ([]byte, error) {
 	if out.LivePipelines == nil {
 		out.LivePipelines = []LivePipeline{}
 	}
+	if len(out.Kept) > 0 || hasExtra(&out) {
+		if hasNonFinite(&out) {
+			out.Workspaces = finiteSamples(out.Workspaces)
+		}
+		return encodeSpliced(&out)
+	}
 	data, err := gojson.Marshal(&out)
 	if err != nil && hasNonFinite(&out) {
 		out.Workspaces = finiteSamples(out.Workspaces)
@@ -351,6 +538,101 @@ func Encode(s *State) ([]byte, error) {
 		return nil, fmt.Errorf("persistence: encode state: %w", err)
 	}
 	return data, nil
+}
+
+// hasExtra reports whether an entry of s carries unknown members.
+func hasExtra(s *State) bool {
+	for i := range s.Workspaces {
+		if len(s.Workspaces[i].Extra) > 0 {
+			return true
+		}
+	}
+	for i := range s.SavedPipelines {
+		if len(s.SavedPipelines[i].Extra) > 0 {
+			return true
+		}
+	}
+	for i := range s.LivePipelines {
+		if len(s.LivePipelines[i].Extra) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// encodeSpliced writes s entry by entry: each entry in effect as Marshal
+// writes it with its Extra merged back, then the kept entries of its section
+// byte for byte. Without Kept or Extra it writes what gojson.Marshal(s)
+// writes.
+func encodeSpliced(s *State) ([]byte, error) {
+	kept := make(map[string][]json.RawMessage, 3)
+	for i, k := range s.Kept {
+		switch k.Section {
+		case SectionWorkspaces, SectionSavedPipelines, SectionLivePipelines:
+		default:
+			return nil, fmt.Errorf("persistence: encode state: kept entry %d: unknown section %q", i, k.Section)
+		}
+		if !json.Valid(k.Raw) {
+			return nil, fmt.Errorf("persistence: encode state: kept entry %d (%s %q): its bytes are not valid JSON",
+				i, k.Section, k.ID)
+		}
+		kept[k.Section] = append(kept[k.Section], k.Raw)
+	}
+	var buf bytes.Buffer
+	buf.WriteString(`{"version":`)
+	buf.WriteString(strconv.Itoa(s.Version))
+	buf.WriteString(`,"timestamp_ms":`)
+	buf.WriteString(strconv.FormatInt(s.TimestampMs, 10))
+	err := writeSection(&buf, SectionWorkspaces, s.Workspaces, kept,
+		func(e *WorkspaceEntry) json.RawMessage { return e.Extra })
+	if err == nil {
+		err = writeSection(&buf, SectionSavedPipelines, s.SavedPipelines, kept,
+			func(e *SavedPipeline) json.RawMessage { return e.Extra })
+	}
+	if err == nil {
+		err = writeSection(&buf, SectionLivePipelines, s.LivePipelines, kept,
+			func(e *LivePipeline) json.RawMessage { return e.Extra })
+	}
+	if err != nil {
+		return nil, err
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// writeSection writes `,"name":[...]` with the entries in effect, each with
+// its Extra merged back, then the kept entries of the section.
+func writeSection[E any](buf *bytes.Buffer, name string, list []E, kept map[string][]json.RawMessage,
+	extra func(*E) json.RawMessage) error {
+	buf.WriteString(`,"`)
+	buf.WriteString(name)
+	buf.WriteString(`":[`)
+	n := 0
+	for i := range list {
+		data, err := gojson.Marshal(&list[i])
+		if err != nil {
+			return fmt.Errorf("persistence: encode state: %s[%d]: %w", name, i, err)
+		}
+		if x := extra(&list[i]); len(x) > 0 {
+			if data, err = messages.MergeUnknown(data, x, &list[i]); err != nil {
+				return fmt.Errorf("persistence: encode state: %s[%d]: unknown members: %w", name, i, err)
+			}
+		}
+		if n > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(data)
+		n++
+	}
+	for _, raw := range kept[name] {
+		if n > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(raw)
+		n++
+	}
+	buf.WriteByte(']')
+	return nil
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

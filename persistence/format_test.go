@@ -5,6 +5,7 @@
 package persistence_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,7 +89,7 @@ func fullState() *persistence.State {
 		TimestampMs: 1728990000123,
 		Workspaces: []persistence.WorkspaceEntry{
 			{ID: ws1, Spec: fullWorkspace("build"), StatsHistory: samples(16, 1728989985000)},
-			{ID: ws2, Spec: fullWorkspace("web"), StatsHistory: samples(16, 1728989986000)},
+			{ID: ws2, Spec: fullWorkspace("web"), StatsHistory: samples(16, 1728989986000), Pos: 1},
 		},
 		SavedPipelines: []persistence.SavedPipeline{
 			{Name: "fanout", Spec: fullPipeline("fanout", "build")},
@@ -101,6 +102,8 @@ func fullState() *persistence.State {
 
 // checkAllSet fails the test when any field reachable from v is its zero
 // value, so that a field added to a spec later is covered by the round trip.
+// Fields that are not written as JSON members (json:"-", unexported) are
+// not looked at.
 func checkAllSet(t *testing.T, path string, v reflect.Value) {
 	t.Helper()
 	switch v.Kind() {
@@ -112,7 +115,11 @@ func checkAllSet(t *testing.T, path string, v reflect.Value) {
 		checkAllSet(t, path, v.Elem())
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
-			checkAllSet(t, path+"."+v.Type().Field(i).Name, v.Field(i))
+			f := v.Type().Field(i)
+			if !f.IsExported() || f.Tag.Get("json") == "-" {
+				continue
+			}
+			checkAllSet(t, path+"."+f.Name, v.Field(i))
 		}
 	case reflect.Slice:
 		if v.Len() == 0 {
@@ -146,7 +153,7 @@ func TestRoundTripKeepsEverything(t *testing.T) {
 	if len(problems) != 0 {
 		t.Fatalf("problems: %v", problems)
 	}
-	if !reflect.DeepEqual(got, want) {
+	if !reflect.DeepEqual(persistence.Comparable(got), want) {
 		t.Fatalf("round trip differs:\n got %+v\nwant %+v", got, want)
 	}
 	if len(got.Workspaces[0].StatsHistory) != 16 {
@@ -410,7 +417,7 @@ func TestFixtures(t *testing.T) {
 
 // normalize makes nil and empty top-level sections compare equal.
 func normalize(s *persistence.State) *persistence.State {
-	c := *s
+	c := *persistence.Comparable(s)
 	if len(c.Workspaces) == 0 {
 		c.Workspaces = nil
 	}
@@ -508,8 +515,9 @@ func TestDecodeEmptyCurrentDocument(t *testing.T) {
 	}
 }
 
-func TestDecodeBadEntriesAreSkippedWithProblems(t *testing.T) {
-	st, problems, err := persistence.Decode(readFixture(t, "state-bad-entry.json"))
+func TestDecodeBadEntriesAreKeptWithProblems(t *testing.T) {
+	data := readFixture(t, "state-bad-entry.json")
+	st, problems, err := persistence.Decode(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,24 +525,35 @@ func TestDecodeBadEntriesAreSkippedWithProblems(t *testing.T) {
 	for _, w := range st.Workspaces {
 		ids = append(ids, w.ID+":"+w.Spec.Label)
 	}
-	wantIDs := []string{ws1 + ":build", "01JA2QF00D5E6F7G8H9J0K1M2P:cache"}
+	// web-2 misspells a member: the known part is in effect, the
+	// misspelled member is carried in Extra.
+	wantIDs := []string{ws1 + ":build", "01JA2QE0CD5E6F7G8H9J0K1M2N:web-2", "01JA2QF00D5E6F7G8H9J0K1M2P:cache"}
 	if !reflect.DeepEqual(ids, wantIDs) {
-		t.Fatalf("workspaces kept %v, want %v", ids, wantIDs)
+		t.Fatalf("workspaces in effect %v, want %v", ids, wantIDs)
 	}
-	if len(st.Workspaces[0].StatsHistory) != 3 || st.Workspaces[1].StatsHistory != nil {
-		t.Fatalf("stats histories: %d and %v", len(st.Workspaces[0].StatsHistory), st.Workspaces[1].StatsHistory)
+	if got := string(st.Workspaces[1].Extra); got != `{"spec":{"soma":{"memroy_max_bytes":1}}}` {
+		t.Errorf("web-2 Extra = %s", got)
 	}
-	if len(st.SavedPipelines) != 2 || st.SavedPipelines[1].Name != "tail-logs" {
-		t.Fatalf("saved pipelines kept: %+v", st.SavedPipelines)
+	if st.Workspaces[1].Spec.Soma.MemoryMaxBytes != 0 || st.Workspaces[1].Spec.Permissions.Env["PORT"] != "8000" {
+		t.Errorf("web-2 spec = %+v", st.Workspaces[1].Spec)
 	}
-	if len(st.LivePipelines) != 1 || st.LivePipelines[0].ID != run {
-		t.Fatalf("live pipelines kept: %+v", st.LivePipelines)
+	if len(st.Workspaces[0].StatsHistory) != 3 || st.Workspaces[2].StatsHistory != nil {
+		t.Fatalf("stats histories: %d and %v", len(st.Workspaces[0].StatsHistory), st.Workspaces[2].StatsHistory)
+	}
+	for i, w := range st.Workspaces {
+		if w.Pos != i {
+			t.Errorf("workspaces[%d].Pos = %d", i, w.Pos)
+		}
+	}
+	if len(st.SavedPipelines) != 2 || st.SavedPipelines[1].Name != "tail-logs" || st.SavedPipelines[1].Pos != 1 {
+		t.Fatalf("saved pipelines in effect: %+v", st.SavedPipelines)
+	}
+	if len(st.LivePipelines) != 2 || st.LivePipelines[0].ID != run || string(st.LivePipelines[1].Extra) != `{"pid":4242}` {
+		t.Fatalf("live pipelines in effect: %+v", st.LivePipelines)
 	}
 	want := []struct{ path, id, contains string }{
-		{"workspaces[1]", "01JA2QE0CD5E6F7G8H9J0K1M2N", `unknown field "spec.soma.memroy_max_bytes"`},
 		{"workspaces[2].stats_history", "01JA2QF00D5E6F7G8H9J0K1M2P", "rss_bytes"},
-		{"saved_pipelines[2]", "broken", "nodes"},
-		{"live_pipelines[1]", "", `unknown field "pid"`},
+		{"saved_pipelines[2]", "broken", "spec.nodes"},
 		{"comment", "", "unknown field; ignored"},
 	}
 	var got []string
@@ -561,7 +580,224 @@ func TestDecodeBadEntriesAreSkippedWithProblems(t *testing.T) {
 			t.Errorf("%s: problem %q does not start with the path and contain %q", w.path, p.Error(), w.contains)
 		}
 	}
-	if !errors.Is(byPath["workspaces[1]"], messages.ErrMalformed) {
-		t.Errorf("entry problem does not wrap messages.ErrMalformed: %v", byPath["workspaces[1]"])
+	if !errors.Is(byPath["saved_pipelines[2]"], messages.ErrMalformed) {
+		t.Errorf("entry problem does not wrap messages.ErrMalformed: %v", byPath["saved_pipelines[2]"])
+	}
+
+	// The entry that cannot be decoded is kept, byte for byte.
+	if len(st.Kept) != 1 {
+		t.Fatalf("kept: %+v", st.Kept)
+	}
+	k := st.Kept[0]
+	wantRaw := sectionEntry(t, data, "saved_pipelines", 2)
+	if k.Section != persistence.SectionSavedPipelines || k.ID != "broken" || k.Label != "broken" ||
+		!bytes.Equal(k.Raw, wantRaw) || !strings.Contains(k.Reason, "spec.nodes") {
+		t.Fatalf("kept entry %+v (raw %s)", k, k.Raw)
+	}
+	if !bytes.Contains(k.Raw, []byte("\n        \"nodes\": \"gen\"")) {
+		t.Fatalf("kept entry is not the bytes as read: %s", k.Raw)
+	}
+
+	// Written back after the entries in effect, and read back the same.
+	out, err := persistence.Encode(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(out) {
+		t.Fatalf("Encode wrote invalid JSON: %s", out)
+	}
+	if !bytes.Contains(out, wantRaw) {
+		t.Fatal("the kept entry's bytes are not in the output")
+	}
+	again, problems2, err := persistence.Decode(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Kept) != 1 || !reflect.DeepEqual(again.Kept[0], k) {
+		t.Fatalf("kept after a round trip: %+v, want %+v", again.Kept, k)
+	}
+	if len(problems2) != 1 || problems2[0].Path != "saved_pipelines[2]" {
+		t.Fatalf("problems after a round trip: %v", problems2)
+	}
+	if string(again.Workspaces[1].Extra) != string(st.Workspaces[1].Extra) ||
+		string(again.LivePipelines[1].Extra) != `{"pid":4242}` {
+		t.Fatalf("extras after a round trip: %s %s", again.Workspaces[1].Extra, again.LivePipelines[1].Extra)
+	}
+	if again.Workspaces[2].StatsHistory != nil {
+		t.Fatal("a dropped history came back")
+	}
+}
+
+// sectionEntry returns the raw bytes of entry i of section in the document
+// data, as encoding/json splits them.
+func sectionEntry(t *testing.T, data []byte, section string, i int) json.RawMessage {
+	t.Helper()
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(doc[section], &list); err != nil {
+		t.Fatal(err)
+	}
+	return list[i]
+}
+
+func TestKeepEntry(t *testing.T) {
+	data := readFixture(t, "state-v4.json")
+	st, problems, err := persistence.Decode(data)
+	if err != nil || len(problems) != 0 {
+		t.Fatalf("%v %v", err, problems)
+	}
+	for _, sec := range []string{persistence.SectionWorkspaces, persistence.SectionSavedPipelines, persistence.SectionLivePipelines} {
+		var doc map[string]json.RawMessage
+		if err := json.Unmarshal(data, &doc); err != nil {
+			t.Fatal(err)
+		}
+		var list []json.RawMessage
+		if err := json.Unmarshal(doc[sec], &list); err != nil || len(list) == 0 {
+			t.Fatalf("fixture has no %s: %v", sec, err)
+		}
+		for i, raw := range list {
+			k, ok := st.KeepEntry(sec, i, "workdir /srv/x is missing")
+			if !ok {
+				t.Fatalf("KeepEntry(%s, %d) not ok", sec, i)
+			}
+			if k.Section != sec || !bytes.Equal(k.Raw, raw) || k.Reason != "workdir /srv/x is missing" {
+				t.Fatalf("KeepEntry(%s, %d) = %+v", sec, i, k)
+			}
+			switch sec {
+			case persistence.SectionWorkspaces:
+				w := st.Workspaces[i]
+				if w.Pos != i || k.ID != w.ID || k.Label != w.Spec.Label || k.Workspace != "" {
+					t.Errorf("workspace %d: %+v", i, k)
+				}
+			case persistence.SectionSavedPipelines:
+				p := st.SavedPipelines[i]
+				if p.Pos != i || k.ID != p.Name || k.Label != p.Spec.Label {
+					t.Errorf("saved pipeline %d: %+v", i, k)
+				}
+			case persistence.SectionLivePipelines:
+				p := st.LivePipelines[i]
+				if p.Pos != i || k.ID != p.ID || k.Label != p.Spec.Label || k.Workspace != p.Workspace || k.Workspace == "" {
+					t.Errorf("live pipeline %d: %+v", i, k)
+				}
+			}
+		}
+		if _, ok := st.KeepEntry(sec, len(list), "x"); ok {
+			t.Errorf("KeepEntry(%s, past the end) ok", sec)
+		}
+		if _, ok := st.KeepEntry(sec, -1, "x"); ok {
+			t.Errorf("KeepEntry(%s, -1) ok", sec)
+		}
+	}
+	if _, ok := st.KeepEntry("live_commands", 0, "x"); ok {
+		t.Error("KeepEntry of an unknown section ok")
+	}
+	if _, ok := fullState().KeepEntry(persistence.SectionWorkspaces, 0, "x"); ok {
+		t.Error("KeepEntry on a state built in memory ok")
+	}
+	var nilState *persistence.State
+	if _, ok := nilState.KeepEntry(persistence.SectionWorkspaces, 0, "x"); ok {
+		t.Error("KeepEntry on nil ok")
+	}
+}
+
+func TestKeptEntryIsWrittenBackAndReadsBack(t *testing.T) {
+	// A workspace the engine could not restore: moved from the entries in
+	// effect to Kept, it is written back as read and, decoding fine, is in
+	// effect again on the next load.
+	data := readFixture(t, "state-v4.json")
+	st, _, err := persistence.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, ok := st.KeepEntry(persistence.SectionWorkspaces, 0, "workdir missing")
+	if !ok {
+		t.Fatal("KeepEntry not ok")
+	}
+	first := st.Workspaces[0]
+	st.Workspaces = st.Workspaces[1:]
+	st.Kept = append(st.Kept, k)
+	out, err := persistence.Encode(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out, k.Raw) || !json.Valid(out) {
+		t.Fatalf("output lacks the kept bytes or is invalid:\n%s", out)
+	}
+	again, problems, err := persistence.Decode(out)
+	if err != nil || len(problems) != 0 {
+		t.Fatalf("%v %v", err, problems)
+	}
+	last := again.Workspaces[len(again.Workspaces)-1]
+	if last.ID != first.ID || !reflect.DeepEqual(last.Spec, first.Spec) || last.Pos != len(again.Workspaces)-1 {
+		t.Fatalf("kept workspace read back as %+v", last)
+	}
+}
+
+func TestEncodeKeptEdgeCases(t *testing.T) {
+	in := &persistence.State{
+		Kept: []persistence.KeptEntry{
+			{Section: persistence.SectionLivePipelines, Raw: json.RawMessage("{\n  \"workspace\": 7\n}")},
+			{Section: persistence.SectionLivePipelines, Raw: json.RawMessage(`"not an object"`)},
+		},
+	}
+	out, err := persistence.Encode(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"version":4,"timestamp_ms":0,"workspaces":[],"saved_pipelines":[],"live_pipelines":[{` + "\n" +
+		`  "workspace": 7` + "\n" + `},"not an object"]}`
+	if string(out) != want {
+		t.Fatalf("Encode = %s\nwant    %s", out, want)
+	}
+	st, problems, err := persistence.Decode(out)
+	if err != nil || len(problems) != 2 || len(st.Kept) != 2 {
+		t.Fatalf("%v %v %+v", err, problems, st)
+	}
+	for i := range in.Kept {
+		if !bytes.Equal(st.Kept[i].Raw, in.Kept[i].Raw) {
+			t.Fatalf("kept %d read back as %s", i, st.Kept[i].Raw)
+		}
+	}
+
+	for _, tt := range []struct {
+		name string
+		kept persistence.KeptEntry
+		want string
+	}{
+		{"unknown section", persistence.KeptEntry{Section: "live_commands", Raw: json.RawMessage(`{}`)}, `unknown section "live_commands"`},
+		{"empty section", persistence.KeptEntry{Raw: json.RawMessage(`{}`)}, `unknown section ""`},
+		{"invalid bytes", persistence.KeptEntry{Section: persistence.SectionWorkspaces, ID: "w", Raw: json.RawMessage(`{"id":`)}, "not valid JSON"},
+		{"no bytes", persistence.KeptEntry{Section: persistence.SectionWorkspaces}, "not valid JSON"},
+		{"two values", persistence.KeptEntry{Section: persistence.SectionWorkspaces, Raw: json.RawMessage(`{} {}`)}, "not valid JSON"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := persistence.Encode(&persistence.State{Kept: []persistence.KeptEntry{tt.kept}})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Encode error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEncodeWithKeptMatchesPlainEncodeOtherwise(t *testing.T) {
+	// The entries in effect are written the same whether or not a kept
+	// entry makes Encode write entry by entry.
+	st := fullState()
+	plain, err := persistence.Encode(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Kept = []persistence.KeptEntry{{Section: persistence.SectionWorkspaces, Raw: json.RawMessage(`{"id":"x"}`)}}
+	spliced, err := persistence.Encode(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(plain, []byte(`],"saved_pipelines"`))
+	want := string(plain[:i]) + `,{"id":"x"}` + string(plain[i:])
+	if string(spliced) != want {
+		t.Fatalf("spliced encoding differs:\n got %s\nwant %s", spliced, want)
 	}
 }
