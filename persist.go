@@ -30,7 +30,15 @@ type RestoreReport struct {
 	// engine was down; they are not restored.
 	Expired []string
 	// Skipped lists entries that could not be restored, with the reason.
+	// Each of them is kept in the state file (see Kept), not dropped.
 	Skipped []string
+	// Kept counts the entries not in effect that the state file keeps,
+	// byte for byte, until they restore at a later start or the user
+	// drops them.
+	Kept int
+	// Original is set when the file was written by the original daemon
+	// (its format is read, and a copy is kept before the first write).
+	Original bool
 	// CorruptMovedTo is set when the file did not parse and was moved
 	// aside; the engine then started empty.
 	CorruptMovedTo string
@@ -41,6 +49,11 @@ type persistState struct {
 	pid     *actor.PID
 	enabled atomic.Bool
 	report  RestoreReport
+	// degraded holds the error of the failing writes while the state file
+	// cannot be written; nil when it can.
+	degraded atomic.Pointer[error]
+	// kept counts the entries kept but not in effect.
+	kept atomic.Int64
 
 	mu    sync.Mutex // guards stats
 	stats SnapshotStats
@@ -111,54 +124,183 @@ func openState(path string, log *zap.Logger) (*persistence.Store, *persistence.S
 }
 
 // restore recreates what st declares: workspaces with their IDs (expired
-// ones skipped), their stats history, saved pipelines, then supervised
-// pipelines relaunched with their run IDs.
+// ones dropped), their stats history, saved pipelines, then supervised
+// pipelines relaunched with their run IDs. An entry that cannot be
+// restored is not dropped: it moves from st's entries to st.Kept, with the
+// reason, and the state file keeps it byte for byte. st is left holding
+// exactly what is in effect plus what is kept.
 func (e *Engine) restore(ctx context.Context, st *persistence.State, rep *RestoreReport) {
 	live := make(map[string]bool)
+	expired := make(map[string]bool)
+	kept := make(map[string]bool) // workspace IDs kept
+	keep := func(section string, pos int, what string, err error) {
+		reason := err.Error()
+		if k, ok := st.KeepEntry(section, pos, reason); ok {
+			st.Kept = append(st.Kept, k)
+		}
+		rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s: %s (kept in the state file)", what, reason))
+		e.log.Warn("keeping an entry that could not be restored", zap.String("entry", what), zap.String("reason", reason))
+	}
+	var workspaces []persistence.WorkspaceEntry
 	for _, w := range st.Workspaces {
 		info, err := e.RestoreWorkspace(ctx, w.ID, w.Spec)
 		switch {
 		case errors.Is(err, messages.ErrExpired):
+			expired[w.ID] = true
 			rep.Expired = append(rep.Expired, fmt.Sprintf("%s (%s)", w.Spec.Label, w.ID))
 			e.log.Warn("not restoring an expired workspace", zap.String("id", w.ID), zap.String("label", w.Spec.Label))
 			e.rt.Events.Publish(messages.Event{Time: time.Now(), Kind: messages.EventExpired, Workspace: w.ID, Label: w.Spec.Label,
 				Message: "expired while the engine was down"})
 			continue
 		case err != nil:
-			rep.Skipped = append(rep.Skipped, fmt.Sprintf("workspace %s (%s): %v", w.Spec.Label, w.ID, err))
-			e.log.Warn("skipping a workspace", zap.String("id", w.ID), zap.Error(err))
+			kept[w.ID] = true
+			keep("workspaces", w.Pos, fmt.Sprintf("workspace %s (%s)", w.Spec.Label, w.ID), err)
 			continue
 		}
 		live[info.ID] = true
+		workspaces = append(workspaces, w)
 		rep.Workspaces++
 		if len(w.StatsHistory) > 0 {
-			e.system.Root.Send(e.pid, &actors.SeedHistory{Workspace: info.ID, Samples: w.StatsHistory})
+			samples := make([]messages.Sample, len(w.StatsHistory))
+			for i, s := range w.StatsHistory {
+				s.Source = messages.SourcePersisted
+				samples[i] = s
+			}
+			e.system.Root.Send(e.pid, &actors.SeedHistory{Workspace: info.ID, Samples: samples})
 		}
 	}
+	st.Workspaces = workspaces
+	var saved []persistence.SavedPipeline
 	for _, sp := range st.SavedPipelines {
 		r := actors.NewReply[actors.SavedPipeline]()
 		if _, err := ask(ctx, e, &actors.SavePipeline{Name: sp.Name, Spec: sp.Spec, Restore: true, Reply: r}, r); err != nil {
-			rep.Skipped = append(rep.Skipped, fmt.Sprintf("saved pipeline %s: %v", sp.Name, err))
+			keep("saved_pipelines", sp.Pos, "saved pipeline "+sp.Name, err)
 			continue
 		}
+		saved = append(saved, sp)
 		rep.SavedPipelines++
 	}
+	st.SavedPipelines = saved
+	var pipes []persistence.LivePipeline
 	for _, lp := range st.LivePipelines {
-		if !live[lp.Workspace] {
-			rep.Skipped = append(rep.Skipped, fmt.Sprintf("live pipeline %s: workspace %s was not restored", lp.Spec.Label, lp.Workspace))
+		what := fmt.Sprintf("live pipeline %s (%s)", lp.Spec.Label, lp.ID)
+		switch {
+		case expired[lp.Workspace]:
+			continue // it goes with its workspace
+		case !live[lp.Workspace]:
+			why := fmt.Errorf("workspace %s %w", lp.Workspace, errNotRestored(kept[lp.Workspace]))
+			keep("live_pipelines", lp.Pos, what, why)
 			continue
 		}
 		id := lp.ID
 		if id == "" {
 			id = messages.NewID()
+			lp.ID = id
 		}
 		if _, err := e.RestorePipeline(ctx, lp.Workspace, id, lp.Spec, lp.Tap); err != nil {
-			rep.Skipped = append(rep.Skipped, fmt.Sprintf("live pipeline %s: %v", lp.Spec.Label, err))
-			e.log.Warn("skipping a live pipeline", zap.String("pipeline", lp.Spec.Label), zap.Error(err))
+			keep("live_pipelines", lp.Pos, what, err)
 			continue
 		}
+		pipes = append(pipes, lp)
 		rep.LivePipelines++
 	}
+	st.LivePipelines = pipes
+	rep.Kept = len(st.Kept)
+	rep.Original = st.Original
+}
+
+// errNotRestored says why a live pipeline's workspace is not there.
+func errNotRestored(kept bool) error {
+	if kept {
+		return errors.New("is not restored (it is kept in the state file too)")
+	}
+	return errors.New("is not in the state file")
+}
+
+// Degraded returns the error of the failing writes while the state file
+// cannot be written (mutations are refused then), and nil when it can or
+// the engine has no state file.
+func (e *Engine) Degraded() error {
+	if e.persist == nil {
+		return nil
+	}
+	if p := e.persist.degraded.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// KeptCount returns how many entries of the state file are kept but not
+// in effect (0 without a state file).
+func (e *Engine) KeptCount() int {
+	if e.persist == nil {
+		return 0
+	}
+	return int(e.persist.kept.Load())
+}
+
+// KeptEntries returns the state file's entries that are kept but not in
+// effect: they could not be restored, and are written back on every save
+// until they restore at a later start or are dropped.
+func (e *Engine) KeptEntries(ctx context.Context) ([]persistence.KeptEntry, error) {
+	if e.persist == nil {
+		return nil, nil
+	}
+	if err := e.live(); err != nil {
+		return nil, err
+	}
+	ch := make(chan []persistence.KeptEntry, 1)
+	e.system.Root.Send(e.persist.pid, &persistence.GetKept{Done: func(k []persistence.KeptEntry) { ch <- k }})
+	select {
+	case k := <-ch:
+		return k, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// DropKept removes the kept entry ref names (ID, label, saved pipeline
+// name, or SECTION[N]) from the state file, durably, and returns it.
+// Unknown references wrap messages.ErrNotFound, ambiguous ones
+// messages.ErrConflict.
+func (e *Engine) DropKept(ctx context.Context, ref string) (persistence.KeptEntry, error) {
+	if e.persist == nil {
+		return persistence.KeptEntry{}, fmt.Errorf("shipote: the engine has no state file: %w", messages.ErrNotFound)
+	}
+	if err := e.live(); err != nil {
+		return persistence.KeptEntry{}, err
+	}
+	type res struct {
+		k   persistence.KeptEntry
+		err error
+	}
+	ch := make(chan res, 1)
+	e.system.Root.Send(e.persist.pid, &persistence.DropKept{Ref: ref, Done: func(k persistence.KeptEntry, err error) { ch <- res{k, err} }})
+	select {
+	case r := <-ch:
+		switch {
+		case errors.Is(r.err, persistence.ErrKeptNotFound):
+			return r.k, fmt.Errorf("%w: %w", messages.ErrNotFound, r.err)
+		case errors.Is(r.err, persistence.ErrKeptAmbiguous):
+			return r.k, fmt.Errorf("%w: %w", messages.ErrConflict, r.err)
+		case r.err != nil:
+			return r.k, r.err
+		}
+		e.rt.Events.Publish(messages.Event{Time: time.Now(), Kind: messages.EventStateDropped,
+			Message: fmt.Sprintf("dropped kept %s entry %s", r.k.Section, firstNonEmpty(r.k.ID, r.k.Label))})
+		return r.k, nil
+	case <-ctx.Done():
+		return persistence.KeptEntry{}, ctx.Err()
+	}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
 }
 
 // RestoreReport returns what Start restored (zero without a state path).

@@ -223,16 +223,35 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		e.restore(ctx, state, &e.persist.report)
 		cancel()
+		if r := e.persist.report; r.Kept > 0 || r.Original || len(r.Skipped) > 0 {
+			// A restore that did not take everything in, or a file of the
+			// original daemon: keep the file as read before overwriting it.
+			store.KeepCopyBeforeWrite()
+		}
+		ps := e.persist
 		ppid, err := system.Root.SpawnNamed(persistence.NewActorProps(persistence.ActorConfig{
-			System:   system,
-			Store:    store,
-			Engine:   pid,
-			Timeout:  cfg.SnapshotTimeout,
-			Interval: cfg.SnapshotInterval,
-			Log:      log,
-			Initial:  state,
-			Go:       rt.Go,
-			Stats:    e.persist.record,
+			System:        system,
+			Store:         store,
+			Engine:        pid,
+			Timeout:       cfg.SnapshotTimeout,
+			Interval:      cfg.SnapshotInterval,
+			CheckInterval: cfg.SampleInterval,
+			Log:           log,
+			Initial:       state,
+			Go:            rt.Go,
+			Stats:         ps.record,
+			KeptChanged:   func(n int) { ps.kept.Store(int64(n)) },
+			Degraded: func(err error) {
+				ev := messages.Event{Kind: messages.EventStateWritable, Message: "the state file is writable again"}
+				if err != nil {
+					ps.degraded.Store(&err)
+					ev = messages.Event{Kind: messages.EventStateDegraded, Message: "state not writable: " + err.Error()}
+				} else {
+					ps.degraded.Store(nil)
+				}
+				ev.Time = time.Now()
+				rt.Events.Publish(ev)
+			},
 		}), "shipote-persistence-"+messages.NewID())
 		if err != nil {
 			_ = e.Stop(context.Background())
@@ -243,7 +262,13 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 		r := e.persist.report
 		log.Info("state restored", zap.String("path", cfg.StatePath), zap.Int("workspaces", r.Workspaces),
 			zap.Int("saved_pipelines", r.SavedPipelines), zap.Int("live_pipelines", r.LivePipelines),
-			zap.Strings("expired", r.Expired), zap.Strings("skipped", r.Skipped))
+			zap.Strings("expired", r.Expired), zap.Int("kept_not_restored", r.Kept), zap.Bool("original_format", r.Original))
+		if r.Kept > 0 {
+			log.Warn("entries of the state file are kept but not in effect; see 'shipote state ls'",
+				zap.Int("count", r.Kept), zap.Strings("entries", r.Skipped))
+			rt.Events.Publish(messages.Event{Time: time.Now(), Kind: messages.EventUnrestored,
+				Message: fmt.Sprintf("%d entries of the state file are kept but not restored (shipote state ls)", r.Kept)})
+		}
 	}
 	return e, nil
 }
@@ -279,6 +304,16 @@ func (e *Engine) LimitsBackend() string { return e.backend }
 // PID is the engine actor's PID, for programs that send it messages of
 // package actors directly.
 func (e *Engine) PID() *actor.PID { return e.pid }
+
+// live returns ErrStopped once Stop has begun.
+func (e *Engine) live() error {
+	select {
+	case <-e.stopped:
+		return messages.ErrStopped
+	default:
+		return nil
+	}
+}
 
 // ask sends msg to the engine actor and waits for its reply.
 func ask[T any](ctx context.Context, e *Engine, msg any, reply actors.Reply[T]) (T, error) {

@@ -37,26 +37,41 @@ type wsEntry struct {
 	label string
 	pid   *actor.PID
 	spec  messages.WorkspaceSpec
+	// removal is set once the user asked to remove the workspace: the
+	// workspace is left out of snapshots, and it is stopped only once a
+	// snapshot without it is durable.
+	removal *pendingRemoval
+}
+
+// pendingRemoval is a user's removal of a workspace waiting for its
+// durable write (durable false) or under way (durable true).
+type pendingRemoval struct {
+	durable bool
+	waiting []*RemoveWorkspace
 }
 
 type engine struct {
-	cfg     EngineConfig
-	rt      *Runtime
-	byID    map[string]*wsEntry
-	byLabel map[string]*wsEntry
-	saved   map[string]messages.PipelineSpec
-	stopped bool
+	cfg      EngineConfig
+	rt       *Runtime
+	self     *actor.PID
+	byID     map[string]*wsEntry
+	byLabel  map[string]*wsEntry
+	saved    map[string]messages.PipelineSpec
+	savedVer map[string]uint64 // version of each name's current value
+	verSeq   uint64
+	stopped  bool
 }
 
 // NewEngineProps returns the props of the engine actor.
 func NewEngineProps(cfg EngineConfig) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &engine{
-			cfg:     cfg,
-			rt:      cfg.Runtime,
-			byID:    make(map[string]*wsEntry),
-			byLabel: make(map[string]*wsEntry),
-			saved:   make(map[string]messages.PipelineSpec),
+			cfg:      cfg,
+			rt:       cfg.Runtime,
+			byID:     make(map[string]*wsEntry),
+			byLabel:  make(map[string]*wsEntry),
+			saved:    make(map[string]messages.PipelineSpec),
+			savedVer: make(map[string]uint64),
 		}
 	}, cfg.Runtime.mailbox(KindEngine), actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, func(reason any) actor.Directive {
 		// A workspace actor that panics is resumed: its processes and
@@ -66,21 +81,46 @@ func NewEngineProps(cfg EngineConfig) *actor.Props {
 	})))
 }
 
-func (e *engine) commit(reply func(error)) {
-	e.commitWorkspaces(nil, reply)
+// commit asks for a snapshot holding every mutation made so far and runs
+// then, inside the engine's Receive, with the outcome of its write.
+func (e *engine) commit(then func(error)) {
+	e.commitWorkspaces(nil, then)
 }
 
 // commitWorkspaces is commit for a mutation of the entries of ws.
-func (e *engine) commitWorkspaces(ws []string, reply func(error)) {
+//
+// The outcome comes back as a message to the engine, so that undoing a
+// mutation whose write failed happens in the engine's mailbox before the
+// engine answers the next snapshot request: a refused mutation never rides
+// on a later snapshot. The persistence actor reports failures newest
+// first, so undo steps apply in reverse order.
+func (e *engine) commitWorkspaces(ws []string, then func(error)) {
 	if e.cfg.Commit == nil {
-		reply(nil)
+		then(nil)
 		return
 	}
-	e.cfg.Commit(ws, reply)
+	rt, self := e.rt, e.self
+	e.cfg.Commit(ws, func(err error) { rt.send(self, &committed{then: then, err: err}) })
+}
+
+// committed carries the outcome of a commit back into the engine.
+type committed struct {
+	then func(error)
+	err  error
+}
+
+// notSaved wraps a write failure for the client: the mutation is not in
+// effect.
+func notSaved(what string, err error) error {
+	return fmt.Errorf("%s: %w (nothing changed): %w", what, messages.ErrNotSaved, err)
 }
 
 func (e *engine) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		e.self = ctx.Self()
+	case *committed:
+		m.then(m.err)
 	case *CreateWorkspace:
 		e.create(ctx, m)
 	case *ListWorkspaces:
@@ -91,14 +131,29 @@ func (e *engine) Receive(ctx actor.Context) {
 		sort.Slice(refs, func(i, j int) bool { return refs[i].ID < refs[j].ID })
 		m.Reply.OK(refs)
 	case *workspaceGone:
+		durable := false
 		if en, ok := e.byID[m.id]; ok {
-			delete(e.byID, m.id)
-			if e.byLabel[en.label] == en {
-				delete(e.byLabel, en.label)
+			if r := en.removal; r != nil {
+				durable = r.durable
+				// A removal still waiting for its write: the workspace
+				// went anyway (TTL, reap); its callers get the outcome.
+				for _, w := range r.waiting {
+					m.replies = append(m.replies, w.Reply)
+				}
+				r.waiting = nil
 			}
-			e.rt.Directory.remove(en.id, en.label, en.pid)
+			e.forget(en)
 		}
 		info := m.info
+		if durable || m.undo {
+			// Already off the disk (a user's removal, committed before
+			// anything was stopped, or a creation that was never saved).
+			e.rt.dirty()
+			for _, r := range m.replies {
+				r.OK(info)
+			}
+			return
+		}
 		e.commit(func(err error) {
 			for _, r := range m.replies {
 				if err != nil {
@@ -122,9 +177,16 @@ func (e *engine) Receive(ctx actor.Context) {
 			m.Reply.Fail(fmt.Errorf("saved pipeline %q: %w", m.Name, messages.ErrNotFound))
 			return
 		}
-		delete(e.saved, m.Name)
+		undo := e.setSaved(m.Name, nil)
 		e.rt.dirty()
-		e.commit(func(err error) { m.Reply.send(Result[struct{}]{Err: err}) })
+		e.commit(func(err error) {
+			if err != nil {
+				undo()
+				m.Reply.Fail(notSaved(fmt.Sprintf("saved pipeline %q not deleted", m.Name), err))
+				return
+			}
+			m.Reply.OK(struct{}{})
+		})
 	case *StartSavedPipeline:
 		spec, ok := e.saved[m.Name]
 		if !ok {
@@ -147,16 +209,93 @@ func (e *engine) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		// A workspace actor stopped without saying goodbye (it was stopped
 		// by the engine's own stop): forget it.
-		for id, en := range e.byID {
+		for _, en := range e.byID {
 			if en.pid.Equal(m.Who) {
-				delete(e.byID, id)
-				if e.byLabel[en.label] == en {
-					delete(e.byLabel, en.label)
-				}
-				e.rt.Directory.remove(en.id, en.label, en.pid)
+				e.forget(en)
 			}
 		}
 	}
+}
+
+// forget drops a workspace from the registry.
+func (e *engine) forget(en *wsEntry) {
+	if e.byID[en.id] != en {
+		return
+	}
+	delete(e.byID, en.id)
+	if e.byLabel[en.label] == en {
+		delete(e.byLabel, en.label)
+	}
+	e.rt.Directory.remove(en.id, en.label, en.pid)
+	if r := en.removal; r != nil && !r.durable {
+		for _, w := range r.waiting {
+			w.Reply.Fail(fmt.Errorf("workspace %s: %w", en.label, messages.ErrNotFound))
+		}
+		r.waiting = nil
+	}
+}
+
+// setSaved sets (spec != nil) or deletes a saved pipeline and returns the
+// step that undoes it while no later mutation of the same name replaced it.
+// Undo steps of failed writes run newest first, so each restores the
+// value and version its mutation found.
+func (e *engine) setSaved(name string, spec *messages.PipelineSpec) (undo func()) {
+	prevSpec, had := e.saved[name]
+	prevVer := e.savedVer[name]
+	e.verSeq++
+	ver := e.verSeq
+	if spec != nil {
+		e.saved[name] = *spec
+	} else {
+		delete(e.saved, name)
+	}
+	e.savedVer[name] = ver
+	return func() {
+		if e.savedVer[name] != ver {
+			return // a later mutation replaced it
+		}
+		if had {
+			e.saved[name] = prevSpec
+		} else {
+			delete(e.saved, name)
+		}
+		e.savedVer[name] = prevVer
+	}
+}
+
+// removeDurably handles a user's removal: the workspace leaves the next
+// snapshot, and only once that snapshot is durable is it stopped. When the
+// write fails, the workspace stays as it was and the caller is told why.
+func (e *engine) removeDurably(ctx actor.Context, en *wsEntry, m *RemoveWorkspace) {
+	if r := en.removal; r != nil {
+		if r.durable {
+			ctx.Send(en.pid, m) // the workspace adds the caller to its removal
+		} else {
+			r.waiting = append(r.waiting, m)
+		}
+		return
+	}
+	r := &pendingRemoval{waiting: []*RemoveWorkspace{m}}
+	en.removal = r
+	e.rt.dirty()
+	e.commit(func(err error) {
+		if e.byID[en.id] != en || en.removal != r {
+			return // gone meanwhile; forget answered the callers
+		}
+		waiting := r.waiting
+		r.waiting = nil
+		if err != nil {
+			en.removal = nil
+			for _, w := range waiting {
+				w.Reply.Fail(notSaved(fmt.Sprintf("workspace %s not removed", en.label), err))
+			}
+			return
+		}
+		r.durable = true
+		for _, w := range waiting {
+			e.rt.send(en.pid, w)
+		}
+	})
 }
 
 func sortWorkspacePIDs(ws []WorkspacePID) {
@@ -203,39 +342,40 @@ func (e *engine) route(ctx actor.Context, m routed) {
 		return
 	}
 	switch rm := m.(type) {
+	case *RemoveWorkspace:
+		if rm.reason == "" && e.cfg.Commit != nil {
+			e.removeDurably(ctx, en, rm)
+			return
+		}
 	case *RunPipeline:
-		if rm.Spec.RestartOnFailure && rm.ID == "" {
+		if rm.Spec.RestartOnFailure && rm.ID == "" && e.cfg.Commit != nil {
 			// A supervised pipeline is declared state: answer once durable.
 			fwd := *rm
 			fwd.Reply = NewReply[messages.PipelineInfo]()
 			ctx.Send(en.pid, &fwd)
-			durableReply(e.rt, ctx.Self(), en.id, fwd.Reply, rm.Reply)
-			return
-		}
-	case *PipelineRequest:
-		if rm.Op == OpStop {
-			fwd := *rm
-			fwd.Reply = NewReply[PipelineAnswer]()
-			ctx.Send(en.pid, &fwd)
-			durableReply(e.rt, ctx.Self(), en.id, fwd.Reply, rm.Reply)
+			durableStart(e.rt, ctx.Self(), en, fwd.Reply, rm.Reply)
 			return
 		}
 	}
 	ctx.Send(en.pid, m)
 }
 
-// durableReply waits (in a goroutine) for the answer on inner, then has the
-// engine commit a snapshot, and only then answers outer.
-func durableReply[T any](rt *Runtime, engine *actor.PID, ws string, inner, outer Reply[T]) {
+// durableStart waits (in a goroutine) for the workspace's answer to a
+// supervised pipeline's start, then has the engine commit a snapshot, and
+// only then answers outer. When the write fails, the run is stopped (and
+// left out of snapshots at once) and the caller gets the cause.
+func durableStart(rt *Runtime, engine *actor.PID, en *wsEntry, inner, outer Reply[messages.PipelineInfo]) {
 	rt.Go(func() {
 		res := <-inner
 		if res.Err != nil {
 			outer.Fail(res.Err)
 			return
 		}
-		rt.send(engine, &commitThen{ws: []string{ws}, f: func(err error) {
+		rt.send(engine, &commitThen{ws: []string{en.id}, f: func(err error) {
 			if err != nil {
-				outer.Fail(fmt.Errorf("done but not saved: %w", err))
+				rt.send(en.pid, &PipelineRequest{Workspace: en.id, Run: res.Val.ID, Op: OpStop,
+					Reply: NewReply[PipelineAnswer](), undo: true})
+				outer.Fail(notSaved(fmt.Sprintf("pipeline %s not started", res.Val.Label), err))
 				return
 			}
 			outer.OK(res.Val)
@@ -324,21 +464,24 @@ func (e *engine) create(ctx actor.Context, m *CreateWorkspace) {
 	if group != nil {
 		info.LimitsBackend = group.Source()
 	}
-	kind := messages.EventCreated
 	if restoring {
-		kind = messages.EventRestored
-	}
-	e.rt.publish(messages.Event{Kind: kind, Workspace: id, Label: spec.Label})
-	if restoring {
+		e.rt.publish(messages.Event{Kind: messages.EventRestored, Workspace: id, Label: spec.Label})
 		m.Reply.OK(info)
 		return
 	}
 	e.rt.dirty()
 	e.commit(func(err error) {
 		if err != nil {
-			m.Reply.Fail(fmt.Errorf("workspace created but not saved: %w", err))
+			// Not durable, so not in effect: the workspace goes away
+			// before the engine answers another snapshot request.
+			if e.byID[id] == en {
+				e.forget(en)
+				e.rt.send(pid, &RemoveWorkspace{Workspace: id, reason: reasonUndo})
+			}
+			m.Reply.Fail(notSaved(fmt.Sprintf("workspace %s not created", spec.Label), err))
 			return
 		}
+		e.rt.publish(messages.Event{Kind: messages.EventCreated, Workspace: id, Label: spec.Label})
 		m.Reply.OK(info)
 	})
 }
@@ -391,7 +534,8 @@ func (e *engine) savePipeline(m *SavePipeline) {
 		m.Reply.Fail(err)
 		return
 	}
-	e.saved[m.Name] = m.Spec
+	spec := m.Spec
+	undo := e.setSaved(m.Name, &spec)
 	sp := SavedPipeline{Name: m.Name, Spec: m.Spec}
 	if m.Restore {
 		m.Reply.OK(sp)
@@ -400,7 +544,8 @@ func (e *engine) savePipeline(m *SavePipeline) {
 	e.rt.dirty()
 	e.commit(func(err error) {
 		if err != nil {
-			m.Reply.Fail(fmt.Errorf("pipeline saved in memory but not on disk: %w", err))
+			undo()
+			m.Reply.Fail(notSaved(fmt.Sprintf("pipeline %q not saved", m.Name), err))
 			return
 		}
 		m.Reply.OK(sp)

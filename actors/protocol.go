@@ -156,6 +156,9 @@ type PipelineRequest struct {
 	TapBuf    int
 	Grace     time.Duration // for OpStop; 0 = the engine's default
 	Reply     Reply[PipelineAnswer]
+	// undo stops a supervised run whose start could not be written to the
+	// state file: no commit of its own.
+	undo bool
 }
 
 func (m *PipelineRequest) fail(err error)       { m.Reply.Fail(err) }

@@ -55,6 +55,9 @@ type LivePipeline struct {
 func (e *engine) snapshot(ctx actor.Context, m *SnapshotEngine) {
 	out := &EngineSnapshot{Gen: m.Gen, Workspaces: make([]WorkspacePID, 0, len(e.byID))}
 	for id, en := range e.byID {
+		if en.removal != nil {
+			continue // a user's removal: off the disk before it is stopped
+		}
 		out.Workspaces = append(out.Workspaces, WorkspacePID{ID: id, PID: en.pid, Spec: en.spec})
 	}
 	sortWorkspacePIDs(out.Workspaces)
@@ -72,7 +75,7 @@ func (w *workspace) snapshot(ctx actor.Context, m *SnapshotWorkspace) {
 	}
 	for _, id := range w.pipeOrder {
 		r := w.pipes[id]
-		if r.info.Supervised && !r.info.State.Ended() {
+		if r.info.Supervised && !r.info.State.Ended() && r.stop == nil {
 			out.Live = append(out.Live, LivePipeline{ID: id, Spec: r.info.Spec, Tap: r.info.Tap})
 		}
 	}

@@ -36,6 +36,10 @@ import (
 // workspace stays declared.
 const reasonShutdown messages.EventKind = "shutdown"
 
+// reasonUndo marks the removal of a workspace whose creation could not be
+// written to the state file: it was never in effect, so no event.
+const reasonUndo messages.EventKind = "undo"
+
 // HistorySize is how many stats samples a workspace keeps in memory.
 const HistorySize = 300
 
@@ -134,6 +138,7 @@ type (
 		id      string
 		replies []Reply[messages.WorkspaceInfo]
 		info    messages.WorkspaceInfo
+		undo    bool // a creation whose write failed, undone
 	}
 )
 
@@ -902,11 +907,11 @@ func (w *workspace) onTerminated(ctx actor.Context, m *terminated) {
 		w.log.Warn("workspace cleanup", zap.Error(m.err))
 	}
 	r := w.removing
-	if r.reason != reasonShutdown {
+	if r.reason != reasonShutdown && r.reason != reasonUndo {
 		w.rt.publish(messages.Event{Kind: r.reason, Workspace: w.id, Label: w.spec.Label})
 		w.rt.dirty()
 	}
-	ctx.Send(w.engine, &workspaceGone{id: w.id, replies: r.replies, info: r.info})
+	ctx.Send(w.engine, &workspaceGone{id: w.id, replies: r.replies, info: r.info, undo: r.reason == reasonUndo})
 	ctx.Stop(w.self)
 }
 

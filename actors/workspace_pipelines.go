@@ -23,6 +23,25 @@ type pipelineRef struct {
 	pid   *actor.PID
 	info  messages.PipelineInfo
 	rings map[string]*logring.Ring
+	// stop is set once a supervised run is being stopped: the run is left
+	// out of snapshots, and it is stopped only once a snapshot without it
+	// is durable.
+	stop *pendingStop
+}
+
+// pendingStop is a stop of a supervised run waiting for its durable write
+// (durable false) or under way (durable true).
+type pendingStop struct {
+	durable bool
+	waiting []*PipelineRequest
+}
+
+// stopCommitted carries the outcome of the write that took a supervised
+// run off the disk.
+type stopCommitted struct {
+	run  string
+	stop *pendingStop
+	err  error
 }
 
 func (r *pipelineRef) aliveNodes() int {
@@ -51,10 +70,13 @@ func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
 			m.Reply.Fail(fmt.Errorf("pipeline %q in workspace %s: %w", m.Run, w.spec.Label, messages.ErrNotFound))
 			return
 		}
-		if m.Op == OpStop && ref.info.Supervised {
-			w.rt.dirty()
+		if m.Op == OpStop && ref.info.Supervised && !ref.info.State.Ended() {
+			w.stopDurably(ctx, ref, m)
+			return
 		}
 		ctx.Send(ref.pid, m)
+	case *stopCommitted:
+		w.onStopCommitted(m)
 	case *pipelineStatus:
 		if ref, ok := w.pipes[m.id]; ok {
 			ref.info = m.info
@@ -63,6 +85,55 @@ func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
 				w.maybeReap()
 			}
 		}
+	}
+}
+
+// stopDurably stops a supervised run once the state file no longer holds
+// it: a stop whose write fails leaves the run as it was, and the caller is
+// told why.
+func (w *workspace) stopDurably(ctx actor.Context, ref *pipelineRef, m *PipelineRequest) {
+	w.rt.dirty()
+	if m.undo {
+		ref.stop = &pendingStop{durable: true}
+		ctx.Send(ref.pid, m)
+		return
+	}
+	if ref.stop != nil {
+		if ref.stop.durable {
+			ctx.Send(ref.pid, m)
+		} else {
+			ref.stop.waiting = append(ref.stop.waiting, m)
+		}
+		return
+	}
+	st := &pendingStop{waiting: []*PipelineRequest{m}}
+	ref.stop = st
+	rt, self, run := w.rt, w.self, ref.info.ID
+	ctx.Send(w.engine, &commitThen{ws: []string{w.id}, f: func(err error) {
+		rt.send(self, &stopCommitted{run: run, stop: st, err: err})
+	}})
+}
+
+func (w *workspace) onStopCommitted(m *stopCommitted) {
+	ref, ok := w.pipes[m.run]
+	if !ok || ref.stop != m.stop {
+		for _, r := range m.stop.waiting {
+			r.Reply.Fail(fmt.Errorf("pipeline %s: %w", m.run, messages.ErrNotFound))
+		}
+		return
+	}
+	waiting := m.stop.waiting
+	m.stop.waiting = nil
+	if m.err != nil {
+		ref.stop = nil
+		for _, r := range waiting {
+			r.Reply.Fail(notSaved(fmt.Sprintf("pipeline %s not stopped", ref.info.Label), m.err))
+		}
+		return
+	}
+	m.stop.durable = true
+	for _, r := range waiting {
+		w.rt.send(ref.pid, r)
 	}
 }
 

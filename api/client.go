@@ -493,3 +493,23 @@ func (c *Client) SaveSnapshot(ctx context.Context) (saved bool, path string, err
 	}
 	return r.Saved, r.Path, nil
 }
+
+// StateFile returns the state file's path, whether it can be written, and the
+// entries it keeps but that are not in effect.
+func (c *Client) StateFile(ctx context.Context) (StateInfo, error) {
+	var st StateInfo
+	err := c.call(ctx, http.MethodGet, "/v1/state", nil, nil, &st)
+	return st, err
+}
+
+// DropKept removes a kept entry (by ID, label, name or SECTION[N]) from
+// the state file, durably, and returns it.
+func (c *Client) DropKept(ctx context.Context, ref string) (KeptEntry, error) {
+	p, err := seg("ref", ref)
+	if err != nil {
+		return KeptEntry{}, err
+	}
+	var k KeptEntry
+	err = c.call(ctx, http.MethodDelete, "/v1/state/kept/"+p, nil, nil, &k)
+	return k, err
+}

@@ -22,6 +22,7 @@ const (
 	CodeConflict         = "conflict"           // 409: label taken, or a state that does not allow it
 	CodeExpired          = "expired"            // 410: the workspace's TTL has passed
 	CodeStopped          = "stopped"            // 503: the engine is stopping
+	CodeNotSaved         = "state_not_writable" // 503: the state file could not be written; nothing changed
 	CodeInternal         = "internal"           // 500
 )
 
@@ -70,6 +71,8 @@ func (e *Error) Unwrap() error {
 		return messages.ErrExpired
 	case CodeStopped:
 		return messages.ErrStopped
+	case CodeNotSaved:
+		return messages.ErrNotSaved
 	}
 	return nil
 }
@@ -90,6 +93,8 @@ func errorFor(err error) *Error {
 	}
 	code := CodeInternal
 	switch {
+	case errors.Is(err, messages.ErrNotSaved):
+		code = CodeNotSaved
 	case errors.Is(err, messages.ErrRefused):
 		code = CodeRefused
 	case errors.Is(err, messages.ErrNotFound):
@@ -122,6 +127,7 @@ var statusCode = map[string]int{
 	CodeConflict:         http.StatusConflict,
 	CodeExpired:          http.StatusGone,
 	CodeStopped:          http.StatusServiceUnavailable,
+	CodeNotSaved:         http.StatusServiceUnavailable,
 	CodeInternal:         http.StatusInternalServerError,
 }
 

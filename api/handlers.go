@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"github.com/shipote/shipote"
 	"github.com/shipote/shipote/actors"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/persistence"
 )
 
 const (
@@ -44,7 +46,19 @@ func startStream(w http.ResponseWriter, contentType string) {
 }
 
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) error {
-	return writeJSON(w, http.StatusOK, HealthInfo{Status: "ok", Version: shipote.Version})
+	h := HealthInfo{Status: "ok", Version: shipote.Version, Degraded: s.degraded()}
+	if h.Degraded != "" {
+		h.Status = "degraded"
+	}
+	return writeJSON(w, http.StatusOK, h)
+}
+
+// degraded says why the state is degraded, or "".
+func (s *Server) degraded() string {
+	if err := s.eng.Degraded(); err != nil {
+		return "state not writable: " + err.Error()
+	}
+	return ""
 }
 
 func (s *Server) version(w http.ResponseWriter, _ *http.Request) error {
@@ -54,7 +68,48 @@ func (s *Server) version(w http.ResponseWriter, _ *http.Request) error {
 		LimitsBackend: s.eng.LimitsBackend(),
 		StatePath:     s.eng.StatePath(),
 		Socket:        s.opts.SocketPath,
+		Degraded:      s.degraded(),
 	})
+}
+
+func (s *Server) getState(w http.ResponseWriter, r *http.Request) error {
+	if s.eng.StatePath() == "" {
+		return errNoState()
+	}
+	kept, err := s.eng.KeptEntries(r.Context())
+	if err != nil {
+		return err
+	}
+	out := StateInfo{Path: s.eng.StatePath(), Degraded: s.degraded(), Kept: keptEntries(kept)}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) dropKept(w http.ResponseWriter, r *http.Request) error {
+	if s.eng.StatePath() == "" {
+		return errNoState()
+	}
+	k, err := s.eng.DropKept(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, keptEntries([]persistence.KeptEntry{k})[0])
+}
+
+// keptEntries converts kept entries for the wire, each with the reference
+// that names it for a drop.
+func keptEntries(kept []persistence.KeptEntry) []KeptEntry {
+	out := make([]KeptEntry, 0, len(kept))
+	n := map[string]int{}
+	for _, k := range kept {
+		ref := k.ID
+		if ref == "" {
+			ref = fmt.Sprintf("%s[%d]", k.Section, n[k.Section])
+		}
+		n[k.Section]++
+		out = append(out, KeptEntry{Section: k.Section, Ref: ref, ID: k.ID, Label: k.Label,
+			Workspace: k.Workspace, Reason: k.Reason, Entry: k.Raw})
+	}
+	return out
 }
 
 func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) error {

@@ -110,6 +110,8 @@ func routes() []route {
 		{"GET /v1/events", []string{"follow"}, (*Server).events},
 		{"GET /v1/snapshot", nil, (*Server).getSnapshot},
 		{"POST /v1/snapshot", nil, (*Server).saveSnapshot},
+		{"GET /v1/state", nil, (*Server).getState},
+		{"DELETE /v1/state/kept/{ref}", nil, (*Server).dropKept},
 	}
 }
 

@@ -3,10 +3,16 @@
 
 package api
 
+import "encoding/json"
+
 // HealthInfo is the answer of GET /healthz.
 type HealthInfo struct {
+	// Status is "ok", or "degraded" while the state file cannot be
+	// written (reads are served; mutations are refused).
 	Status  string `json:"status"`
 	Version string `json:"version"`
+	// Degraded says why the state is degraded; "" when it is not.
+	Degraded string `json:"degraded,omitempty"`
 }
 
 // VersionInfo is the answer of GET /v1/version.
@@ -21,6 +27,33 @@ type VersionInfo struct {
 	StatePath string `json:"state_path"`
 	// Socket is the socket the daemon listens on, as it was told.
 	Socket string `json:"socket"`
+	// Degraded is "state not writable: <cause>" while the state file
+	// cannot be written; "" when it can.
+	Degraded string `json:"degraded,omitempty"`
+}
+
+// StateInfo is the answer of GET /v1/state: the state file, whether it
+// can be written, and the entries it keeps but that are not in effect.
+type StateInfo struct {
+	Path     string      `json:"path"`
+	Degraded string      `json:"degraded,omitempty"`
+	Kept     []KeptEntry `json:"kept"`
+}
+
+// KeptEntry is an entry of the state file that could not be restored. It
+// is written back on every save, byte for byte, until it restores at a
+// later start or is dropped (DELETE /v1/state/kept/{ref}).
+type KeptEntry struct {
+	// Section is "workspaces", "saved_pipelines" or "live_pipelines".
+	Section string `json:"section"`
+	// Ref names it for a drop: ID, label or name, or SECTION[N].
+	Ref       string `json:"ref"`
+	ID        string `json:"id,omitempty"`
+	Label     string `json:"label,omitempty"`
+	Workspace string `json:"workspace,omitempty"`
+	Reason    string `json:"reason"`
+	// Entry is the entry as the file holds it.
+	Entry json.RawMessage `json:"entry"`
 }
 
 // SnapshotResult is the answer of POST /v1/snapshot.

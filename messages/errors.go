@@ -77,4 +77,7 @@ var (
 	ErrStopped = errors.New("engine stopped")
 	// ErrExpired: the workspace's TTL deadline has passed.
 	ErrExpired = errors.New("expired")
+	// ErrNotSaved: the state file could not be written, so a mutation of
+	// declared state is not in effect (the cause is wrapped beside it).
+	ErrNotSaved = errors.New("state not writable")
 )

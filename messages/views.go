@@ -80,6 +80,9 @@ type Sample struct {
 	Source        string  `json:"source"`
 }
 
+// SourcePersisted is the Source of a sample read back from the state file.
+const SourcePersisted = "persisted"
+
 // Stream names a command's output stream.
 type Stream string
 
@@ -113,6 +116,15 @@ const (
 	EventFailed    EventKind = "failed"
 	EventStopped   EventKind = "stopped"
 	EventSucceeded EventKind = "succeeded"
+	// EventUnrestored counts, at start, the state file's entries that are
+	// kept but not in effect (see shipote state ls).
+	EventUnrestored EventKind = "unrestored"
+	// EventStateDegraded: the state file cannot be written; mutations are
+	// refused until it can. EventStateWritable: it can again.
+	EventStateDegraded EventKind = "state_degraded"
+	EventStateWritable EventKind = "state_writable"
+	// EventStateDropped: the user dropped a kept entry.
+	EventStateDropped EventKind = "state_dropped"
 )
 
 // Event is a lifecycle event.

@@ -6,12 +6,23 @@
 // being built or written share the next write (group commit). It receives
 // MarkDirty, StatsChanged, Commit, SaveNow and its own gather and write
 // messages.
+//
+// A write that fails leaves the state "degraded": every mutation that rode
+// on it (or on a snapshot gathered while it was in flight) is refused,
+// newest first, so the engine undoes them in reverse order; the actor
+// retries with backoff until a write succeeds. It also checks the file
+// after every interval and rewrites one that was deleted or replaced, and
+// it keeps the entries that could not be restored, writing them back on
+// every save until the user drops them.
 
 package persistence
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -38,6 +49,20 @@ type ActorConfig struct {
 	Go func(func())
 	// Stats receives the figures of every write (may be nil).
 	Stats func(WriteStats)
+	// CheckInterval is how often the file is checked for deletion or
+	// replacement; 0 = 1 s.
+	CheckInterval time.Duration
+	// Degraded, when set, is told each time the state turns degraded
+	// (a non-nil error: writes fail) or writable again (nil). It is called
+	// from the actor's Receive and must not block.
+	Degraded func(error)
+	// KeptChanged, when set, is told how many kept entries there are, at
+	// start and after each change. It is called from the actor's Receive
+	// and must not block.
+	KeptChanged func(n int)
+	// RetryMin and RetryMax bound the backoff between retries while
+	// degraded; 0 = 250 ms and 30 s.
+	RetryMin, RetryMax time.Duration
 }
 
 // WriteStats describes one snapshot write.
@@ -72,10 +97,26 @@ type (
 	SaveNow struct{ Done func(saved bool, err error) }
 	// GetLast returns the last snapshot written (or restored).
 	GetLast struct{ Done func(*State) }
+	// GetKept returns the entries kept but not in effect.
+	GetKept struct{ Done func([]KeptEntry) }
+	// DropKept removes the kept entry that Ref names (its ID, label or
+	// saved pipeline name) durably: Done gets the entry once a snapshot
+	// without it is on disk, or the error (then it is kept still).
+	DropKept struct {
+		Ref  string
+		Done func(KeptEntry, error)
+	}
 )
 
 type (
-	tick          struct{}
+	tick        struct{}
+	checkTick   struct{}
+	retryTick   struct{}
+	fileChecked struct{ problem string }
+	saveChecked struct {
+		done    func(bool, error)
+		problem string
+	}
 	gatherTimeout struct{ gen uint64 }
 	written       struct {
 		gen   uint64
@@ -115,6 +156,22 @@ type persister struct {
 	prev       map[string]*actors.WorkspaceSnapshot
 	last       *State
 	stopTick   func()
+	stopCheck  func()
+	stopRetry  func()
+	checking   bool
+	// degraded is the error of the last failed write, nil once a write
+	// succeeds again; retry is the next backoff.
+	degraded error
+	retry    time.Duration
+	// kept are the entries not in effect, written back on every save.
+	// The slice is replaced, never changed in place: a snapshot being
+	// written shares it.
+	kept []KeptEntry
+	// extra holds the unknown members of restored entries, written back
+	// while the entry lives: by workspace ID, live run ID, saved name.
+	wsExtra    map[string]json.RawMessage
+	liveExtra  map[string]json.RawMessage
+	savedExtra map[string]SavedPipeline
 }
 
 // NewActorProps returns the props of the persistence actor.
@@ -127,6 +184,15 @@ func NewActorProps(cfg ActorConfig) *actor.Props {
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
+	}
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = time.Second
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 250 * time.Millisecond
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 30 * time.Second
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		p := &persister{cfg: cfg, log: cfg.Log.Named("persistence"), prev: make(map[string]*actors.WorkspaceSnapshot), last: cfg.Initial}
@@ -146,6 +212,25 @@ func (p *persister) seed(st *State) {
 	for _, w := range st.Workspaces {
 		p.prev[w.ID] = &actors.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec, History: w.StatsHistory, Live: live[w.ID]}
 	}
+	p.kept = st.Kept
+	p.wsExtra = make(map[string]json.RawMessage)
+	p.liveExtra = make(map[string]json.RawMessage)
+	p.savedExtra = make(map[string]SavedPipeline)
+	for _, w := range st.Workspaces {
+		if len(w.Extra) > 0 {
+			p.wsExtra[w.ID] = w.Extra
+		}
+	}
+	for _, lp := range st.LivePipelines {
+		if len(lp.Extra) > 0 && lp.ID != "" {
+			p.liveExtra[lp.ID] = lp.Extra
+		}
+	}
+	for _, sp := range st.SavedPipelines {
+		if len(sp.Extra) > 0 {
+			p.savedExtra[sp.Name] = sp
+		}
+	}
 }
 
 func (p *persister) Receive(ctx actor.Context) {
@@ -153,9 +238,13 @@ func (p *persister) Receive(ctx actor.Context) {
 	case *actor.Started:
 		p.self = ctx.Self()
 		p.armTick()
+		p.armCheck()
+		p.keptChanged()
 	case *actor.Stopping:
-		if p.stopTick != nil {
-			p.stopTick()
+		for _, stop := range []func(){p.stopTick, p.stopCheck, p.stopRetry} {
+			if stop != nil {
+				stop()
+			}
 		}
 		if p.cur != nil && p.cur.cancel != nil {
 			p.cur.cancel()
@@ -194,14 +283,50 @@ func (p *persister) Receive(ctx actor.Context) {
 		p.kick(ctx)
 	case *SaveNow:
 		if !p.dirty && !p.statsDirty && p.cur == nil && p.ready == nil && p.inflight == nil && len(p.waiters) == 0 {
-			m.Done(false, nil)
+			// Clean: skip the write only if the file is still the one
+			// last written (a missing or replaced file is rewritten).
+			store, send, done := p.cfg.Store, p.send, m.Done
+			p.cfg.Go(func() { send(&saveChecked{done: done, problem: store.Check(true)}) })
 			return
 		}
 		p.saves = append(p.saves, m.Done)
 		p.full = true
 		p.kick(ctx)
+	case *saveChecked:
+		if m.problem == "" {
+			m.done(false, nil)
+			return
+		}
+		p.log.Warn("the state file was "+m.problem+"; writing it again", zap.String("path", p.cfg.Store.Path()))
+		p.dirty, p.full = true, true
+		p.saves = append(p.saves, m.done)
+		p.kick(ctx)
+	case *checkTick:
+		p.armCheck()
+		if !p.checking && p.degraded == nil {
+			p.checking = true
+			store, send := p.cfg.Store, p.send
+			p.cfg.Go(func() { send(&fileChecked{problem: store.Check(false)}) })
+		}
+	case *fileChecked:
+		p.checking = false
+		if m.problem != "" && p.degraded == nil {
+			p.log.Warn("the state file was "+m.problem+"; writing it again", zap.String("path", p.cfg.Store.Path()))
+			p.dirty, p.full = true, true
+			p.kick(ctx)
+		}
+	case *retryTick:
+		p.stopRetry = nil
+		if p.degraded != nil {
+			p.dirty, p.full = true, true
+			p.kick(ctx)
+		}
 	case *GetLast:
 		m.Done(p.last)
+	case *GetKept:
+		m.Done(p.kept)
+	case *DropKept:
+		p.dropKept(ctx, m)
 	case *tick:
 		p.armTick()
 		if p.dirty || p.statsDirty {
@@ -233,6 +358,106 @@ func (p *persister) send(msg any) { p.cfg.System.Root.Send(p.self, msg) }
 func (p *persister) armTick() {
 	t := time.AfterFunc(p.cfg.Interval, func() { p.send(&tick{}) })
 	p.stopTick = func() { t.Stop() }
+}
+
+func (p *persister) armCheck() {
+	t := time.AfterFunc(p.cfg.CheckInterval, func() { p.send(&checkTick{}) })
+	p.stopCheck = func() { t.Stop() }
+}
+
+func (p *persister) keptChanged() {
+	if p.cfg.KeptChanged != nil {
+		p.cfg.KeptChanged(len(p.kept))
+	}
+}
+
+// dropKept removes a kept entry, durably; it comes back if the write fails.
+func (p *persister) dropKept(ctx actor.Context, m *DropKept) {
+	idx, err := findKept(p.kept, m.Ref)
+	if err != nil {
+		m.Done(KeptEntry{}, err)
+		return
+	}
+	entry := p.kept[idx]
+	next := make([]KeptEntry, 0, len(p.kept)-1)
+	next = append(append(next, p.kept[:idx]...), p.kept[idx+1:]...)
+	p.kept = next
+	p.keptChanged()
+	p.dirty = true
+	done := m.Done
+	p.waiters = append(p.waiters, func(err error) {
+		if err != nil {
+			// Not durable, so not in effect: put it back where it was.
+			back := make([]KeptEntry, 0, len(p.kept)+1)
+			at := min(idx, len(p.kept))
+			back = append(append(append(back, p.kept[:at]...), entry), p.kept[at:]...)
+			p.kept = back
+			p.keptChanged()
+			done(KeptEntry{}, fmt.Errorf("%s not dropped: the state file could not be written, so nothing changed: %w", describeKept(entry), err))
+			return
+		}
+		done(entry, nil)
+	})
+	p.kick(ctx)
+}
+
+// ErrKeptNotFound is wrapped by DropKept's error when no kept entry
+// matches the reference; ErrKeptAmbiguous when several do.
+var (
+	ErrKeptNotFound  = errors.New("no kept entry matches")
+	ErrKeptAmbiguous = errors.New("several kept entries match")
+)
+
+// findKept finds the kept entry ref names: its ID (any case), its label,
+// or its saved pipeline name; "SECTION[N]" (e.g. "workspaces[0]") picks
+// the Nth kept entry of a section when IDs and labels do not tell them
+// apart.
+func findKept(kept []KeptEntry, ref string) (int, error) {
+	var hits []int
+	for i, k := range kept {
+		if k.ID != "" && strings.EqualFold(k.ID, ref) {
+			return i, nil
+		}
+	}
+	for i, k := range kept {
+		if k.Label != "" && k.Label == ref {
+			hits = append(hits, i)
+		}
+	}
+	if len(hits) == 0 {
+		n := map[string]int{}
+		for i, k := range kept {
+			if fmt.Sprintf("%s[%d]", k.Section, n[k.Section]) == ref {
+				hits = append(hits, i)
+			}
+			n[k.Section]++
+		}
+	}
+	switch len(hits) {
+	case 0:
+		return -1, fmt.Errorf("%q: %w (see shipote state ls)", ref, ErrKeptNotFound)
+	case 1:
+		return hits[0], nil
+	}
+	var names []string
+	for _, i := range hits {
+		names = append(names, describeKept(kept[i]))
+	}
+	return -1, fmt.Errorf("%q: %w: %s; name one by ID", ref, ErrKeptAmbiguous, strings.Join(names, ", "))
+}
+
+// describeKept names a kept entry for a message.
+func describeKept(k KeptEntry) string {
+	what := strings.TrimSuffix(strings.ReplaceAll(k.Section, "_", " "), "s")
+	switch {
+	case k.Label != "" && k.ID != "" && k.Label != k.ID:
+		return fmt.Sprintf("%s %s (%s)", what, k.Label, k.ID)
+	case k.ID != "":
+		return what + " " + k.ID
+	case k.Label != "":
+		return what + " " + k.Label
+	}
+	return what
 }
 
 // kick starts gathering a snapshot unless one is being gathered or is
@@ -332,16 +557,21 @@ func (p *persister) assemble(g *gather) *State {
 				e = &actors.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec}
 			}
 			next[w.ID] = e
-			st.Workspaces = append(st.Workspaces, WorkspaceEntry{ID: e.ID, Spec: e.Spec, StatsHistory: e.History})
+			st.Workspaces = append(st.Workspaces, WorkspaceEntry{ID: e.ID, Spec: e.Spec, StatsHistory: e.History, Extra: p.wsExtra[e.ID]})
 			for _, lp := range e.Live {
-				st.LivePipelines = append(st.LivePipelines, LivePipeline{ID: lp.ID, Workspace: e.ID, Spec: lp.Spec, Tap: lp.Tap})
+				st.LivePipelines = append(st.LivePipelines, LivePipeline{ID: lp.ID, Workspace: e.ID, Spec: lp.Spec, Tap: lp.Tap, Extra: p.liveExtra[lp.ID]})
 			}
 		}
 		p.prev = next
 		for _, s := range g.engine.Saved {
-			st.SavedPipelines = append(st.SavedPipelines, SavedPipeline{Name: s.Name, Spec: s.Spec})
+			sp := SavedPipeline{Name: s.Name, Spec: s.Spec}
+			if x, ok := p.savedExtra[s.Name]; ok && reflect.DeepEqual(x.Spec, s.Spec) {
+				sp.Extra = x.Extra // unchanged since restored
+			}
+			st.SavedPipelines = append(st.SavedPipelines, sp)
 		}
 	}
+	st.Kept = p.kept
 	return st
 }
 
@@ -376,25 +606,77 @@ func (p *persister) onWritten(ctx actor.Context, m *written) {
 	}
 	err := m.stats.Err
 	if err != nil {
-		p.log.Error("snapshot write failed", zap.Error(err))
-		p.dirty = true // try again with the next mutation or tick
+		p.writeFailed(g, err)
 	} else {
 		p.last = m.state
-	}
-	for _, w := range g.waiters {
-		w(err)
-	}
-	for _, s := range g.saves {
-		s(err == nil, err)
-	}
-	if p.ready != nil {
-		next := p.ready
-		p.ready = nil
-		p.write(next)
+		if p.degraded != nil {
+			p.log.Info("the state file is writable again", zap.String("path", p.cfg.Store.Path()))
+			p.degraded = nil
+			p.retry = 0
+			if p.stopRetry != nil {
+				p.stopRetry()
+				p.stopRetry = nil
+			}
+			if p.cfg.Degraded != nil {
+				p.cfg.Degraded(nil)
+			}
+		}
+		for _, w := range g.waiters {
+			w(nil)
+		}
+		for _, s := range g.saves {
+			s(true, nil)
+		}
+		if p.ready != nil {
+			next := p.ready
+			p.ready = nil
+			p.write(next)
+		}
 	}
 	if len(p.waiters) > 0 || len(p.saves) > 0 {
 		p.kick(ctx)
 	}
+}
+
+// writeFailed refuses every mutation that rode on the failed write g, or
+// on a snapshot gathered while g was in flight (it holds g's mutations
+// too), newest first: the engine undoes them in reverse order, before it
+// answers another snapshot request. The state turns degraded and a retry
+// is scheduled; the next snapshot asks every workspace again, since the
+// entries kept from the failed one may hold undone mutations.
+func (p *persister) writeFailed(g *gather, err error) {
+	p.log.Error("snapshot write failed; the changes it carried are refused", zap.Error(err))
+	p.dirty, p.full = true, true
+	gathers := []*gather{p.cur, p.ready, g} // newest first
+	p.cur, p.ready = nil, nil
+	for _, x := range gathers {
+		if x == nil {
+			continue
+		}
+		if x.cancel != nil {
+			x.cancel()
+		}
+		for i := len(x.waiters) - 1; i >= 0; i-- {
+			x.waiters[i](err)
+		}
+		for i := len(x.saves) - 1; i >= 0; i-- {
+			x.saves[i](false, err)
+		}
+	}
+	if p.degraded == nil && p.cfg.Degraded != nil {
+		p.cfg.Degraded(err)
+	}
+	p.degraded = err
+	if p.retry == 0 {
+		p.retry = p.cfg.RetryMin
+	} else {
+		p.retry = min(2*p.retry, p.cfg.RetryMax)
+	}
+	if p.stopRetry != nil {
+		p.stopRetry()
+	}
+	t := time.AfterFunc(p.retry, func() { p.send(&retryTick{}) })
+	p.stopRetry = func() { t.Stop() }
 }
 
 // ErrNoSnapshot is returned when no snapshot has been written or restored.

@@ -233,6 +233,11 @@ func TestGroupCommitSharesWrites(t *testing.T) {
 func TestCleanSaveIsSkipped(t *testing.T) {
 	h := newHarness(t, nil)
 	done := make(chan bool, 1)
+	// No file yet: a save is never skipped then.
+	h.system.Root.Send(h.pid, &persistence.SaveNow{Done: func(saved bool, err error) { done <- saved }})
+	if !<-done {
+		t.Error("a save with no state file on disk was skipped")
+	}
 	h.system.Root.Send(h.pid, &persistence.SaveNow{Done: func(saved bool, err error) { done <- saved }})
 	if <-done {
 		t.Error("a save with nothing changed wrote the file")

@@ -9,10 +9,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
+
+// PreCopies is how many copies of files as read (<path>.pre-<unix-ms>) a
+// Store keeps; older ones are removed.
+const PreCopies = 3
 
 // ErrClosed is returned by a Store's methods after Close.
 var ErrClosed = errors.New("persistence: store is closed")
@@ -69,6 +76,23 @@ type Store struct {
 	// hook, when set (tests only), is called before each step of a save and
 	// fails the save with the error it returns.
 	hook func(step string) error
+	// ident is the device and inode of the file last read or written
+	// (nil before either), to notice a file deleted or replaced.
+	ident *fileIdent
+	// read is the file as Load read it, and keepRead says it is to be
+	// copied to <path>.pre-<unix-ms> before the next write.
+	read     []byte
+	keepRead bool
+}
+
+type fileIdent struct{ dev, ino uint64 }
+
+func identOf(fi os.FileInfo) *fileIdent {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	return &fileIdent{dev: uint64(st.Dev), ino: st.Ino}
 }
 
 // Open prepares the state file at path: it creates the file's directory
@@ -87,6 +111,9 @@ func Open(path string) (*Store, error) {
 	dir := filepath.Dir(abs)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("persistence: create state directory: %w", err)
+	}
+	if err := privateDir(dir); err != nil {
+		return nil, err
 	}
 	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
 		return nil, fmt.Errorf("persistence: state file %s is a directory", abs)
@@ -138,6 +165,10 @@ func (s *Store) Load() (*State, []Problem, *CorruptError, error) {
 	st, problems, err := Decode(data)
 	switch {
 	case err == nil:
+		s.read = data
+		if fi, serr := os.Stat(s.path); serr == nil {
+			s.ident = identOf(fi)
+		}
 		return st, problems, nil, nil
 	case errors.Is(err, ErrCorrupt):
 		moved, merr := s.moveAside()
@@ -204,6 +235,12 @@ func (s *Store) SaveRaw(data []byte) (err error) {
 	if err := step("create"); err != nil {
 		return fmt.Errorf("persistence: save: %w", err)
 	}
+	if s.keepRead {
+		if err := s.writeCopy(); err != nil {
+			return err
+		}
+		s.keepRead = false
+	}
 	f, err := os.CreateTemp(s.dir, filepath.Base(s.path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("persistence: save: %w", err)
@@ -228,7 +265,11 @@ func (s *Store) SaveRaw(data []byte) (err error) {
 			err = f.Sync()
 		}
 	}
+	var ident *fileIdent
 	if err == nil {
+		if fi, serr := f.Stat(); serr == nil {
+			ident = identOf(fi)
+		}
 		if err = step("close"); err == nil {
 			err = f.Close()
 		}
@@ -242,6 +283,7 @@ func (s *Store) SaveRaw(data []byte) (err error) {
 		return fmt.Errorf("persistence: save %s: %w", s.path, err)
 	}
 	renamed = true
+	s.ident = ident
 	if err = step("syncdir"); err == nil {
 		err = syncDir(s.dir)
 	}
@@ -249,6 +291,123 @@ func (s *Store) SaveRaw(data []byte) (err error) {
 		return fmt.Errorf("persistence: save %s: written, but the directory sync failed: %w", s.path, err)
 	}
 	return nil
+}
+
+// privateDir makes the state directory 0700 even when it already existed,
+// since it holds the state file and its copies. A shared sticky directory
+// such as /tmp (the last-resort default path) is left as it is: the file
+// itself is 0600 there.
+func privateDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("persistence: state directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("persistence: state directory %s is not a directory", dir)
+	}
+	mode := fi.Mode()
+	if mode&os.ModeSticky != 0 && mode.Perm()&0o002 != 0 {
+		return nil
+	}
+	if mode.Perm() == 0o700 {
+		return nil
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("persistence: the state directory %s is mode %04o and could not be made 0700 (%w); fix its owner or mode, or choose another --state path",
+			dir, mode.Perm(), err)
+	}
+	return nil
+}
+
+// KeepCopyBeforeWrite makes the next write first copy the file as Load
+// read it to <path>.pre-<unix-ms> (keeping the newest PreCopies such
+// copies), for a restore that did not take everything in, or a file of
+// another format. It does nothing when Load read no file.
+func (s *Store) KeepCopyBeforeWrite() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keepRead = s.read != nil
+}
+
+// writeCopy writes the file as read to <path>.pre-<unix-ms>, durably, and
+// prunes older copies. s.mu must be held.
+func (s *Store) writeCopy() error {
+	target := s.path + ".pre-" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+	if _, err := os.Lstat(target); err == nil {
+		target += "-2"
+	}
+	if err := writeFileSync(target, s.read); err != nil {
+		return fmt.Errorf("persistence: keep a copy of the state file as read: %w", err)
+	}
+	matches, err := filepath.Glob(s.path + ".pre-*")
+	if err != nil {
+		return nil
+	}
+	sort.Slice(matches, func(i, j int) bool { return preTime(matches[i]) < preTime(matches[j]) })
+	for len(matches) > PreCopies {
+		_ = os.Remove(matches[0])
+		matches = matches[1:]
+	}
+	return nil
+}
+
+// preTime returns the Unix ms of a copy's name, for ordering.
+func preTime(name string) int64 {
+	i := strings.LastIndex(name, ".pre-")
+	ms, _ := strconv.ParseInt(strings.SplitN(name[i+len(".pre-"):], "-", 2)[0], 10, 64)
+	return ms
+}
+
+// writeFileSync writes data to a new file at path (0600) and fsyncs it.
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+	}
+	return err
+}
+
+// Check says whether the state file is still the one last read or
+// written: "" when it is, "deleted" when it is gone, "replaced" when
+// another file stands at the path. With strict, a file that was never
+// there counts as deleted too (a save must not be skipped then). An error
+// other than a missing file reads as "" (it cannot tell).
+func (s *Store) Check(strict bool) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ""
+	}
+	fi, err := os.Stat(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if s.ident != nil || strict {
+			return "deleted"
+		}
+		return ""
+	case err != nil:
+		return ""
+	}
+	if s.ident == nil {
+		if strict {
+			return "replaced"
+		}
+		return ""
+	}
+	if id := identOf(fi); id != nil && *id != *s.ident {
+		return "replaced"
+	}
+	return ""
 }
 
 // syncDir fsyncs a directory so that a rename in it is durable.

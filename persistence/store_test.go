@@ -160,14 +160,31 @@ func TestSaveIs0600WhateverTheUmaskAndOldMode(t *testing.T) {
 	}
 }
 
-func TestOpenKeepsExistingDirectoryMode(t *testing.T) {
+func TestOpenMakesExistingDirectoryPrivate(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	openStore(t, filepath.Join(dir, "state.json"))
-	if m := mode(t, dir); m != 0o755 {
-		t.Fatalf("Open changed an existing directory's mode to %o", m)
+	if m := mode(t, dir); m != 0o700 {
+		t.Fatalf("Open left an existing state directory at %o, want 700", m)
+	}
+}
+
+func TestOpenLeavesSharedStickyDirectoryAlone(t *testing.T) {
+	// The last-resort default path is /tmp/shipote-state-<uid>.json: a
+	// shared sticky directory is never made private (the file is 0600).
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	openStore(t, filepath.Join(dir, "state.json"))
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o777 || fi.Mode()&os.ModeSticky == 0 {
+		t.Fatalf("Open changed a shared sticky directory to %v", fi.Mode())
 	}
 }
 

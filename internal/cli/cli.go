@@ -24,6 +24,7 @@ import (
 	"github.com/shipote/shipote/internal/cli/pipe"
 	"github.com/shipote/shipote/internal/cli/ps"
 	"github.com/shipote/shipote/internal/cli/snapshot"
+	"github.com/shipote/shipote/internal/cli/state"
 	"github.com/shipote/shipote/internal/cli/stats"
 	"github.com/shipote/shipote/internal/cli/tap"
 	"github.com/shipote/shipote/internal/cli/top"
@@ -160,6 +161,7 @@ daemon.`,
 		exec.NewCmdExec(f, nil),
 		pipe.NewCmdPipe(f),
 		snapshot.NewCmdSnapshot(f),
+		state.NewCmdState(f),
 	)
 	add("inspect",
 		ps.NewCmdPs(f, nil),

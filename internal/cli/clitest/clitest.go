@@ -40,6 +40,7 @@ type FakeClient struct {
 	SavedList      []actors.SavedPipeline
 	EventList      []messages.Event
 	State          *persistence.State
+	StateInfo      *api.StateInfo
 	TapData        string
 	Calls          []string
 	CreatedSpec    *messages.WorkspaceSpec
@@ -260,6 +261,33 @@ func (f *FakeClient) SaveSnapshot(ctx context.Context) (bool, string, error) {
 		return false, "", err
 	}
 	return true, "/state.json", nil
+}
+
+// StateFile implements cmdutil.Client.
+func (f *FakeClient) StateFile(ctx context.Context) (api.StateInfo, error) {
+	if err := f.call("StateFile"); err != nil {
+		return api.StateInfo{}, err
+	}
+	if f.StateInfo == nil {
+		return api.StateInfo{}, ErrNotCanned
+	}
+	return *f.StateInfo, nil
+}
+
+// DropKept implements cmdutil.Client.
+func (f *FakeClient) DropKept(ctx context.Context, ref string) (api.KeptEntry, error) {
+	if err := f.call("DropKept " + ref); err != nil {
+		return api.KeptEntry{}, err
+	}
+	if f.StateInfo == nil {
+		return api.KeptEntry{}, ErrNotCanned
+	}
+	for _, k := range f.StateInfo.Kept {
+		if k.Ref == ref || k.ID == ref || k.Label == ref {
+			return k, nil
+		}
+	}
+	return api.KeptEntry{}, &api.Error{Status: 404, Code: api.CodeNotFound, Message: "no kept entry matches " + ref}
 }
 
 // Factory returns a factory on test streams whose client is c and whose

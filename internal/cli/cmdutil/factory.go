@@ -41,6 +41,8 @@ type Client interface {
 	Events(ctx context.Context, follow bool, fn func(messages.Event) error) error
 	Snapshot(ctx context.Context) (*persistence.State, error)
 	SaveSnapshot(ctx context.Context) (saved bool, path string, err error)
+	StateFile(ctx context.Context) (api.StateInfo, error)
+	DropKept(ctx context.Context, ref string) (api.KeptEntry, error)
 }
 
 var _ Client = (*api.Client)(nil)

@@ -135,6 +135,11 @@ var (
 	descSnapLastWrite = prometheus.NewDesc("shipote_snapshot_last_write_seconds",
 		"Time spent writing the last snapshot.", nil, nil)
 
+	descStateDegraded = prometheus.NewDesc("shipote_state_degraded",
+		"1 while the state file cannot be written (mutations are refused), else 0.", nil, nil)
+	descStateKept = prometheus.NewDesc("shipote_state_unrestored_entries",
+		"Entries of the state file kept but not restored (shipote state ls).", nil, nil)
+
 	descMailboxQueued = prometheus.NewDesc("shipote_actor_mailbox_queued",
 		"Messages waiting in the mailboxes of every actor of a kind.", []string{"kind"}, nil)
 	descMailboxPosted = prometheus.NewDesc("shipote_actor_messages_total",
@@ -146,6 +151,7 @@ var allDescs = []*prometheus.Desc{
 	descWorkspaces, descAlive, descCommands, descRSS, descRSSPeak, descCPU, descCPUPercent, descUptime, descCmdRestarts,
 	descPipelines, descPipeRestarts, descFlow, descFlowRate, descDropped, descSplitIn, descSplitThrottled,
 	descSnapWrites, descSnapFailures, descSnapBuild, descSnapWrite, descSnapLastBytes, descSnapLastBuild, descSnapLastWrite,
+	descStateDegraded, descStateKept,
 	descMailboxQueued, descMailboxPosted,
 }
 
@@ -187,9 +193,18 @@ func (c *engineCollector) collectSnapshots(ch chan<- prometheus.Metric) {
 		{descSnapLastBytes, prometheus.GaugeValue, float64(s.LastBytes)},
 		{descSnapLastBuild, prometheus.GaugeValue, s.LastBuild.Seconds()},
 		{descSnapLastWrite, prometheus.GaugeValue, s.LastWrite.Seconds()},
+		{descStateDegraded, prometheus.GaugeValue, boolGauge(c.eng.Degraded() != nil)},
+		{descStateKept, prometheus.GaugeValue, float64(c.eng.KeptCount())},
 	} {
 		ch <- prometheus.MustNewConstMetric(m.d, m.t, m.v)
 	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (c *engineCollector) collectMailboxes(ch chan<- prometheus.Metric) {

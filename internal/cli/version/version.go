@@ -90,6 +90,9 @@ func versionRun(ctx context.Context, o *Options) error {
 		}
 		fmt.Fprintf(o.IO.Out, "daemon: shipote %s (%s), limits %s, state %s, socket %s\n",
 			d.Version, d.GoVersion, d.LimitsBackend, state, d.Socket)
+		if d.Degraded != "" {
+			fmt.Fprintf(o.IO.Out, "degraded: %s\n", d.Degraded)
+		}
 	} else {
 		fmt.Fprintf(o.IO.Out, "daemon: not reachable (%s)\n", info.DaemonError)
 	}

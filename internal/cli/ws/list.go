@@ -5,6 +5,7 @@ package ws
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -54,7 +55,23 @@ func listRun(ctx context.Context, o *ListOptions) error {
 		return cmdutil.WriteJSON(o.IO.Out, list)
 	}
 	WriteTable(o.IO.Out, list, o.Now())
+	writeStateNote(ctx, o.IO.ErrOut, c)
 	return nil
+}
+
+// writeStateNote adds one line to a listing while the state file keeps
+// entries that are not in effect, or cannot be written.
+func writeStateNote(ctx context.Context, w io.Writer, c cmdutil.Client) {
+	st, err := c.StateFile(ctx)
+	if err != nil {
+		return // an in-memory daemon, or an older one: nothing to say
+	}
+	if st.Degraded != "" {
+		fmt.Fprintf(w, "note: %s; changes are refused until it can be written\n", st.Degraded)
+	}
+	if n := len(st.Kept); n > 0 {
+		fmt.Fprintf(w, "note: %d %s of the state file not restored (kept on disk); see 'shipote state ls'\n", n, map[bool]string{true: "entry", false: "entries"}[n == 1])
+	}
 }
 
 // WriteTable prints workspaces as a table: ID, LABEL, ALIVE, RSS, CPU,
