@@ -209,6 +209,10 @@ func TestFailedWriteIsNotInEffect(t *testing.T) {
 			if err := eng.SavePipeline(ctx, "p1", supervisedSleeper("p1")); err != nil {
 				t.Fatal(err)
 			}
+			live0, err := eng.RunPipeline(ctx, "a", supervisedSleeper("live0"), false)
+			if err != nil {
+				t.Fatal(err)
+			}
 
 			fix := tc.brk(t, dir)
 			fixed := false
@@ -253,12 +257,17 @@ func TestFailedWriteIsNotInEffect(t *testing.T) {
 					return false
 				}
 				for _, p := range ps {
-					if !p.State.Ended() {
+					if p.Label == "live" && !p.State.Ended() {
 						return false
 					}
 				}
 				return true
 			})
+			_, err = eng.StopPipeline(ctx, live0.ID)
+			refused("stop a supervised pipeline", err)
+			if p, err := eng.Pipeline(ctx, live0.ID); err != nil || p.State.Ended() {
+				t.Fatalf("a refused stop stopped the pipeline: %+v %v", p.State, err)
+			}
 			// Reads go on.
 			if _, err := eng.Workspaces(ctx); err != nil {
 				t.Fatalf("reads while degraded: %v", err)
@@ -291,8 +300,9 @@ func TestFailedWriteIsNotInEffect(t *testing.T) {
 			if len(saved) != 1 || saved[0].Name != "p1" {
 				t.Fatalf("restored saved pipelines %+v; want p1 only", saved)
 			}
-			if ps, _ := eng2.Pipelines(ctx, "a"); len(ps) != 0 {
-				t.Fatalf("a refused supervised pipeline came back: %+v", ps)
+			ps, _ := eng2.Pipelines(ctx, "a")
+			if len(ps) != 1 || ps[0].ID != live0.ID {
+				t.Fatalf("restored pipelines %+v; want live0 (%s) only, the refused start not", ps, live0.ID)
 			}
 		})
 	}
