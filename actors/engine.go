@@ -209,8 +209,11 @@ func (e *engine) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		// A workspace actor stopped without saying goodbye (it was stopped
 		// by the engine's own stop): forget it.
+		// A durable removal is left to the workspaceGone that follows
+		// (Terminated, a system message, may overtake it): it answers
+		// the callers without another write.
 		for _, en := range e.byID {
-			if en.pid.Equal(m.Who) {
+			if en.pid.Equal(m.Who) && (en.removal == nil || !en.removal.durable) {
 				e.forget(en)
 			}
 		}
