@@ -99,6 +99,11 @@ type command struct {
 	streak  int // consecutive restarts since the last long run, for backoff
 	cancel  func()
 	pending Reply[messages.CommandInfo] // exec waiting for the first start
+	// stop is a stop in progress (command_control.go).
+	stop *cmdStop
+	// restarting marks a start by start/restart: its pending reply is
+	// answered like a first start, and the event is "restarted".
+	restarting bool
 }
 
 // SeedHistory puts restored stats samples (oldest first) at the start of a
@@ -209,6 +214,18 @@ func (w *workspace) Receive(ctx actor.Context) {
 		m.Reply.OK(append([]messages.Sample(nil), w.history...))
 	case *RemoveWorkspace:
 		w.remove(ctx, m.Grace, m.reason, m.Reply)
+	case *ControlCommand:
+		w.control(m)
+	case *StopCommands:
+		w.stopAll(m)
+	case *stopTimeout:
+		w.onStopTimeout(m)
+	case *signalSent:
+		if m.err != nil {
+			m.reply.Fail(m.err)
+		} else {
+			m.reply.OK(m.info)
+		}
 	case *spawned:
 		w.onSpawned(ctx, m)
 	case *exited:
@@ -603,9 +620,18 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	if !ok || c.gen != m.gen {
 		return
 	}
-	first := c.pending != nil
+	first := c.pending != nil && !c.restarting
 	if m.err != nil {
 		c.info.Error = m.err.Error()
+		if c.restarting {
+			c.restarting = false
+			c.pending.Fail(fmt.Errorf("start %s: %w", c.info.Label, m.err))
+			c.pending = nil
+			c.info.State = messages.CommandFailed
+			c.info.StopReason = ""
+			w.maybeReap()
+			return
+		}
 		if first {
 			// Nothing started: the command does not exist.
 			c.pending.Fail(fmt.Errorf("start %s: %w", c.info.Label, m.err))
@@ -631,12 +657,15 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	w.rt.publish(messages.Event{Kind: kind, Workspace: w.id, Label: w.spec.Label, Command: c.info.Label,
 		Message: "pid " + strconv.Itoa(c.info.Pid)})
 	w.tellSampler(ctx)
-	if first {
+	if c.pending != nil {
 		c.pending.OK(c.info)
 		c.pending = nil
 	}
+	c.restarting = false
 	if w.removing != nil {
 		_ = proc.KillGroup(c.proc.Pid, unix.SIGKILL)
+	} else if c.stop != nil {
+		w.sendStop(c) // a stop asked while it was starting
 	}
 }
 
@@ -707,12 +736,17 @@ func (w *workspace) afterRun(c *command, st proc.ExitStatus, ran time.Duration) 
 		code := st.Code
 		c.info.ExitCode = &code
 	}
+	if c.stop != nil {
+		w.finishStop(c)
+		return
+	}
+	ok := st.Err == nil && messages.IsSuccess(c.info.Spec.SuccessExitCodes, st.Code, int(st.Signal))
 	final := messages.CommandExited
-	if !st.Success() {
+	if !ok {
 		final = messages.CommandFailed
 	}
 	r := c.info.Spec.Supervision.Restart
-	restart := r != nil && w.removing == nil && (r.On == messages.RestartAlways || !st.Success())
+	restart := r != nil && w.removing == nil && (r.On == messages.RestartAlways || !ok)
 	if !restart {
 		c.info.State = final
 		w.maybeReap()
@@ -721,6 +755,7 @@ func (w *workspace) afterRun(c *command, st proc.ExitStatus, ran time.Duration) 
 	if r.Max > 0 && int64(c.info.Restarts) >= r.Max {
 		c.info.State = messages.CommandFailed
 		c.info.GaveUp = true
+		c.info.StopReason = messages.StopGaveUp
 		w.log.Warn("command gave up", zap.String("command", c.info.Label), zap.Int("restarts", c.info.Restarts))
 		w.rt.publish(messages.Event{Kind: messages.EventGaveUp, Workspace: w.id, Label: w.spec.Label,
 			Command: c.info.Label, Message: fmt.Sprintf("after %d restarts", c.info.Restarts)})

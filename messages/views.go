@@ -15,10 +15,24 @@ const (
 	CommandBackoff  CommandState = "backoff"
 	CommandExited   CommandState = "exited"
 	CommandFailed   CommandState = "failed"
+	// CommandStopped: stopped on purpose (StopReason says why); it is not
+	// restarted until started again.
+	CommandStopped CommandState = "stopped"
 )
 
 // Ended reports whether the state is final (nothing left to restart).
-func (s CommandState) Ended() bool { return s == CommandExited || s == CommandFailed }
+func (s CommandState) Ended() bool {
+	return s == CommandExited || s == CommandFailed || s == CommandStopped
+}
+
+// Why a command stopped (CommandInfo.StopReason).
+const (
+	StopUser   = "user"
+	StopTTL    = "ttl"
+	StopQuota  = "quota"
+	StopOOM    = "oom"
+	StopGaveUp = "gave_up"
+)
 
 // CommandInfo is the view of one command.
 type CommandInfo struct {
@@ -37,6 +51,12 @@ type CommandInfo struct {
 	NextStartAt time.Time    `json:"next_start_at,omitzero"`
 	// Error is the last spawn error, or why the command was killed.
 	Error string `json:"error,omitempty"`
+	// StopReason says why a command stopped: user, ttl, quota, oom or
+	// gave_up; "" while it runs or when it ended on its own.
+	StopReason string `json:"stop_reason,omitempty"`
+	// StopResult says how the last stop ended: "stopped by SIGTERM after
+	// 120 ms" or "killed after the 5 s timeout".
+	StopResult string `json:"stop_result,omitempty"`
 	// LogDroppedBytes counts output its log file lost because the disk
 	// did not keep up (the process itself is never slowed).
 	LogDroppedBytes uint64 `json:"log_dropped_bytes,omitempty"`

@@ -222,6 +222,16 @@ type CommandRef struct {
 	Payload     Payload     `json:"payload"`
 	Soma        Soma        `json:"soma,omitzero"`
 	Supervision Supervision `json:"supervision,omitzero"`
+	// StopSignal is sent to the command's process group on a stop
+	// ("SIGTERM", "TERM", "15"); "" = SIGTERM.
+	StopSignal string `json:"stop_signal,omitempty"`
+	// StopTimeoutMs is how long a stop waits after StopSignal before
+	// SIGKILL; 0 = the daemon's --grace.
+	StopTimeoutMs int64 `json:"stop_timeout_ms,omitempty"`
+	// SuccessExitCodes are the exits that count as success (for restart
+	// on-failure); nil = [0]. A code above 128 also matches death by
+	// signal code-128, as a shell reports it (143 = SIGTERM).
+	SuccessExitCodes []int `json:"success_exit_codes,omitempty"`
 }
 
 // Payload is what a command runs. Only native executables exist today.
@@ -253,7 +263,34 @@ func (c *CommandRef) Validate() error {
 	if err := c.Soma.validate("soma"); err != nil {
 		return err
 	}
+	if c.StopSignal != "" {
+		if _, err := ParseSignal(c.StopSignal); err != nil {
+			return fieldErr("stop_signal", "%v", err)
+		}
+	}
+	if c.StopTimeoutMs < 0 {
+		return fieldErr("stop_timeout_ms", "must be ≥ 0, got %d", c.StopTimeoutMs)
+	}
+	for i, code := range c.SuccessExitCodes {
+		if code < 0 || code > 255 {
+			return fieldErr(fmt.Sprintf("success_exit_codes[%d]", i), "%d is not an exit code (0 to 255)", code)
+		}
+	}
 	return c.Supervision.validate("supervision")
+}
+
+// IsSuccess reports whether a run that ended with exit code code (signal
+// 0) or by signal sig counts as success under codes (nil = [0]).
+func IsSuccess(codes []int, code int, sig int) bool {
+	if len(codes) == 0 {
+		return sig == 0 && code == 0
+	}
+	for _, c := range codes {
+		if sig == 0 && c == code || sig != 0 && c > 128 && c-128 == sig {
+			return true
+		}
+	}
+	return false
 }
 
 // ValidateIn checks the command against its workspace's spec: its soma must

@@ -1,0 +1,306 @@
+// This file is the command-control side of the workspace actor: stop,
+// start, restart, signal and forget one command, and stop them all. A stop
+// sends the command's stop_signal to its process group, and SIGKILL after
+// its stop_timeout_ms; the signals go out from goroutines, and the outcome
+// comes back with the command's exit.
+
+package actors
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/proc"
+	"github.com/shipote/shipote/messages"
+)
+
+// CommandOp is what a ControlCommand asks.
+type CommandOp int
+
+// Command operations.
+const (
+	CmdStop CommandOp = iota
+	CmdStart
+	CmdRestart
+	CmdSignal
+	CmdRemove
+)
+
+func (op CommandOp) String() string {
+	switch op {
+	case CmdStop:
+		return "stop"
+	case CmdStart:
+		return "start"
+	case CmdRestart:
+		return "restart"
+	case CmdSignal:
+		return "signal"
+	case CmdRemove:
+		return "rm"
+	}
+	return fmt.Sprintf("op %d", int(op))
+}
+
+// ControlCommand stops, starts, restarts, signals or forgets one command.
+// Stop answers once the command has ended; start and restart once the new
+// process runs; signal once the signal is sent; remove at once.
+type ControlCommand struct {
+	Workspace string
+	Command   string // label or ID
+	Op        CommandOp
+	Signal    syscall.Signal // CmdSignal
+	Reply     Reply[messages.CommandInfo]
+}
+
+func (m *ControlCommand) fail(err error)       { m.Reply.Fail(err) }
+func (m *ControlCommand) workspaceRef() string { return m.Workspace }
+
+// StopCommands stops every running command of a workspace (not its
+// pipelines) and answers with their views once all have ended.
+type StopCommands struct {
+	Workspace string
+	Reply     Reply[[]messages.CommandInfo]
+}
+
+func (m *StopCommands) fail(err error)       { m.Reply.Fail(err) }
+func (m *StopCommands) workspaceRef() string { return m.Workspace }
+
+// cmdStop is a stop in progress.
+type cmdStop struct {
+	at      time.Time
+	sig     syscall.Signal
+	timeout time.Duration
+	killed  bool // the timeout passed and SIGKILL went out
+	replies []Reply[messages.CommandInfo]
+	// then runs once the command has ended (a restart's start).
+	then   func()
+	cancel func()
+}
+
+type stopTimeout struct {
+	cmd string
+	gen int
+}
+
+type signalSent struct {
+	reply Reply[messages.CommandInfo]
+	info  messages.CommandInfo
+	err   error
+}
+
+func (w *workspace) control(m *ControlCommand) {
+	c := w.findCommand(m.Command)
+	if c == nil {
+		m.Reply.Fail(fmt.Errorf("command %q in workspace %s: %w", m.Command, w.spec.Label, messages.ErrNotFound))
+		return
+	}
+	if w.removing != nil && m.Op != CmdStop {
+		m.Reply.Fail(fmt.Errorf("workspace %s is being removed: %w", w.spec.Label, messages.ErrConflict))
+		return
+	}
+	switch m.Op {
+	case CmdStop:
+		if c.info.State.Ended() {
+			m.Reply.Fail(fmt.Errorf("command %s is not running (%s): %w", c.info.Label, c.info.State, messages.ErrConflict))
+			return
+		}
+		w.stopCommand(c, m.Reply, nil)
+	case CmdStart:
+		if !c.info.State.Ended() {
+			m.Reply.Fail(fmt.Errorf("command %s is already %s: %w", c.info.Label, c.info.State, messages.ErrConflict))
+			return
+		}
+		w.startAgain(c, m.Reply)
+	case CmdRestart:
+		if c.info.State.Ended() {
+			w.startAgain(c, m.Reply)
+			return
+		}
+		reply := m.Reply
+		w.stopCommand(c, nil, func() { w.startAgain(c, reply) })
+	case CmdSignal:
+		if c.info.State != messages.CommandRunning || c.proc == nil {
+			m.Reply.Fail(fmt.Errorf("command %s is not running (%s): %w", c.info.Label, c.info.State, messages.ErrConflict))
+			return
+		}
+		pgid, sig, info, reply, rt, self := c.proc.Pid, m.Signal, c.info, m.Reply, w.rt, w.self
+		rt.Go(func() {
+			err := proc.KillGroup(pgid, sig)
+			rt.send(self, &signalSent{reply: reply, info: info, err: err})
+		})
+	case CmdRemove:
+		if !c.info.State.Ended() {
+			m.Reply.Fail(fmt.Errorf("command %s is %s; stop it first: %w", c.info.Label, c.info.State, messages.ErrConflict))
+			return
+		}
+		info := c.info
+		w.forget(c)
+		c.ring.Close()
+		w.rt.dirty()
+		m.Reply.OK(info)
+	}
+}
+
+// stopCommand stops c gracefully; reply (if any) gets its view once it
+// has ended, then runs.
+func (w *workspace) stopCommand(c *command, reply Reply[messages.CommandInfo], then func()) {
+	if s := c.stop; s != nil {
+		if reply != nil {
+			s.replies = append(s.replies, reply)
+		}
+		if then != nil {
+			prev := s.then
+			s.then = func() {
+				if prev != nil {
+					prev()
+				}
+				then()
+			}
+		}
+		return
+	}
+	if c.info.State == messages.CommandBackoff {
+		// Nothing runs: it just does not restart.
+		if c.cancel != nil {
+			c.cancel()
+			c.cancel = nil
+		}
+		c.info.NextStartAt = time.Time{}
+		w.markStopped(c, messages.StopUser, "stopped while waiting to restart")
+		if reply != nil {
+			reply.OK(c.info)
+		}
+		if then != nil {
+			then()
+		}
+		return
+	}
+	sig := unix.SIGTERM
+	if c.info.Spec.StopSignal != "" {
+		if s, err := messages.ParseSignal(c.info.Spec.StopSignal); err == nil {
+			sig = s
+		}
+	}
+	timeout := w.rt.Grace
+	if ms := c.info.Spec.StopTimeoutMs; ms > 0 {
+		timeout = time.Duration(ms) * time.Millisecond
+	}
+	s := &cmdStop{at: w.rt.now(), sig: sig, timeout: timeout, then: then}
+	if reply != nil {
+		s.replies = append(s.replies, reply)
+	}
+	c.stop = s
+	if c.proc != nil {
+		w.sendStop(c)
+	} // else: the spawn is in flight; onSpawned sends it
+}
+
+// sendStop signals a running command's group and arms the timeout.
+func (w *workspace) sendStop(c *command) {
+	s := c.stop
+	pgid, sig := c.proc.Pid, s.sig
+	w.rt.Go(func() { _ = proc.KillGroup(pgid, sig) })
+	s.cancel = w.rt.after(s.timeout, w.self, &stopTimeout{cmd: c.info.ID, gen: c.gen})
+}
+
+func (w *workspace) onStopTimeout(m *stopTimeout) {
+	c, ok := w.cmds[m.cmd]
+	if !ok || c.gen != m.gen || c.stop == nil || c.proc == nil {
+		return
+	}
+	c.stop.killed = true
+	pgid := c.proc.Pid
+	w.rt.Go(func() { _ = proc.KillGroup(pgid, unix.SIGKILL) })
+}
+
+// finishStop records how a stop ended, once the command's run is over.
+func (w *workspace) finishStop(c *command) {
+	s := c.stop
+	c.stop = nil
+	if s.cancel != nil {
+		s.cancel()
+	}
+	var result string
+	if s.killed {
+		result = fmt.Sprintf("killed after the %s timeout", s.timeout)
+	} else {
+		result = fmt.Sprintf("stopped by %s after %s", proc.SignalName(s.sig), w.rt.now().Sub(s.at).Round(time.Millisecond))
+	}
+	w.markStopped(c, messages.StopUser, result)
+	for _, r := range s.replies {
+		r.OK(c.info)
+	}
+	if s.then != nil {
+		s.then()
+	}
+}
+
+// markStopped puts c in state stopped, with why and how.
+func (w *workspace) markStopped(c *command, reason, result string) {
+	c.info.State = messages.CommandStopped
+	c.info.StopReason = reason
+	c.info.StopResult = result
+	w.rt.publish(messages.Event{Kind: messages.EventStopped, Workspace: w.id, Label: w.spec.Label,
+		Command: c.info.Label, Message: result})
+	w.maybeReap()
+}
+
+// startAgain starts an ended command again with the same ID; reply gets
+// its view once the process runs.
+func (w *workspace) startAgain(c *command, reply Reply[messages.CommandInfo]) {
+	if w.removing != nil {
+		reply.Fail(fmt.Errorf("workspace %s is being removed: %w", w.spec.Label, messages.ErrConflict))
+		return
+	}
+	if old, ok := w.byLabel[c.info.Label]; ok && old != c.info.ID && !w.cmds[old].info.State.Ended() {
+		reply.Fail(fmt.Errorf("another command labelled %q runs in workspace %s (%s): %w", c.info.Label, w.spec.Label, old, messages.ErrConflict))
+		return
+	}
+	w.byLabel[c.info.Label] = c.info.ID
+	c.streak = 0
+	c.info.GaveUp = false
+	c.info.StopReason = ""
+	c.info.NextStartAt = time.Time{}
+	if c.pending != nil {
+		c.pending.Fail(fmt.Errorf("command %s was started again: %w", c.info.Label, messages.ErrConflict))
+	}
+	c.pending = reply
+	c.restarting = true
+	w.start(c)
+}
+
+// stopAll stops every command of the workspace that has not ended.
+func (w *workspace) stopAll(m *StopCommands) {
+	var replies []Reply[messages.CommandInfo]
+	for _, id := range w.order {
+		c := w.cmds[id]
+		if c.info.State.Ended() {
+			continue
+		}
+		r := NewReply[messages.CommandInfo]()
+		replies = append(replies, r)
+		w.stopCommand(c, r, nil)
+	}
+	reply := m.Reply
+	w.rt.Go(func() {
+		out := make([]messages.CommandInfo, 0, len(replies))
+		var errs []error
+		for _, r := range replies {
+			res := <-r
+			if res.Err != nil {
+				errs = append(errs, res.Err)
+				continue
+			}
+			out = append(out, res.Val)
+		}
+		if len(errs) > 0 {
+			reply.Fail(fmt.Errorf("stop: %w", errs[0]))
+			return
+		}
+		reply.OK(out)
+	})
+}
