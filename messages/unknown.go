@@ -14,7 +14,8 @@ import (
 	"reflect"
 )
 
-// DecodeJSONKeepUnknown decodes data into v like DecodeJSON, except that
+// DecodeJSONKeepUnknown decodes data into v like DecodeJSON (duplicate keys
+// are errors, wherever they are), except that
 // object members that v's type does not know, at any depth, are not errors:
 // they are left out of v and returned as extra, a JSON overlay that
 // MergeUnknown writes back. extra is nil when every member is known.
@@ -36,6 +37,9 @@ func DecodeJSONKeepUnknown(data []byte, v any) (extra json.RawMessage, err error
 	t := reflect.TypeOf(v)
 	if t == nil {
 		return nil, fmt.Errorf("%w: decode into nil", ErrMalformed)
+	}
+	if err := duplicateKeyError(data); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	known, extra, err := splitUnknown(bytes.TrimSpace(data), t, "")
 	if err != nil {
