@@ -275,7 +275,6 @@ func genericJSON(raw json.RawMessage) any {
 	return v
 }
 
-
 func TestOriginalEntryAmongShipoteEntries(t *testing.T) {
 	// Detection is per entry: a shipote file with one entry in the
 	// original's shapes reads both, and only that one is translated.
