@@ -263,10 +263,14 @@ func MergeUnknown(encoded, extra json.RawMessage, v any) (json.RawMessage, error
 	if t == nil {
 		return nil, errors.New("merge unknown members: nil value")
 	}
+	extra = bytes.TrimSpace(extra)
+	if len(extra) == 0 {
+		return encoded, nil
+	}
 	if !json.Valid(extra) {
 		return nil, errors.New("merge unknown members: the overlay is not valid JSON")
 	}
-	return mergeUnknown(encoded, bytes.TrimSpace(extra), t)
+	return mergeUnknown(encoded, extra, t)
 }
 
 func mergeUnknown(enc, extra []byte, t reflect.Type) (json.RawMessage, error) {
