@@ -228,7 +228,7 @@ func RunSnapshot(ctx context.Context, r *Report, quick bool) error {
 	if at < 0 {
 		return fmt.Errorf("bench: snapshot: label of the last workspace not found")
 	}
-	bad = append(bad[:at:at], append([]byte(`"ttl_ms":"bogus",`), bad[at:]...)...)
+	bad = append(bad[:at:at], append([]byte(`"log_max_files":"bogus",`), bad[at:]...)...)
 	for _, c := range []struct {
 		name string
 		data []byte
