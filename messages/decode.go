@@ -1,6 +1,6 @@
 // This file decodes specs strictly from JSON or YAML: unknown fields (also
-// known ones spelled in another case), duplicate YAML keys, extra documents
-// and trailing data are errors.
+// known ones spelled in another case), duplicate keys, extra documents and
+// trailing data are errors.
 
 package messages
 
@@ -25,9 +25,9 @@ var ErrMalformed = errors.New("malformed spec")
 
 var errEmpty = errors.New("empty document")
 
-// DecodeJSON decodes data into v, rejecting unknown fields and trailing data.
-// Field names must match exactly (encoding/json alone would accept "Label"
-// for "label").
+// DecodeJSON decodes data into v, rejecting unknown fields, duplicate keys
+// ("spec.label: duplicate key") and trailing data. Field names must match
+// exactly (encoding/json alone would accept "Label" for "label").
 func DecodeJSON(data []byte, v any) error {
 	if err := decodeJSON(data, v); err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -75,6 +75,9 @@ func decodeJSON(data []byte, v any) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("trailing data after the JSON value")
+	}
+	if err := duplicateKeyError(data); err != nil {
+		return err
 	}
 	if t := reflect.TypeOf(v); t != nil {
 		if err := checkFields(raw, t, ""); err != nil {
@@ -343,4 +346,153 @@ func jsonable(v any, path string) (any, error) {
 	default:
 		return nil, fmt.Errorf("%s: a value of type %T is not allowed", path, v)
 	}
+}
+
+// HasDuplicateKey reports whether an object in the JSON document data has
+// two members with the same name (after unescaping). It is meant for data
+// already known to be valid JSON and never fails; on invalid JSON its answer
+// is unspecified. It is fast enough to run on every state file load.
+func HasDuplicateKey(data []byte) bool {
+	type frame struct {
+		obj  bool
+		keys [][]byte
+	}
+	var stack []frame
+	depth := 0 // frames in use; stack[depth:] are kept for reuse
+	expectKey := false
+	for i := 0; i < len(data); {
+		switch data[i] {
+		case '{', '[':
+			obj := data[i] == '{'
+			if depth == len(stack) {
+				stack = append(stack, frame{})
+			}
+			stack[depth].obj = obj
+			stack[depth].keys = stack[depth].keys[:0]
+			depth++
+			expectKey = obj
+			i++
+		case '}', ']':
+			if depth > 0 {
+				depth--
+			}
+			expectKey = false
+			i++
+		case ',':
+			expectKey = depth > 0 && stack[depth-1].obj
+			i++
+		case '"':
+			end, escaped := stringEnd(data, i+1)
+			if expectKey && depth > 0 {
+				key := data[i+1 : end]
+				if escaped {
+					key = unescapeKey(data[i : end+1])
+				}
+				f := &stack[depth-1]
+				for _, k := range f.keys {
+					if bytes.Equal(k, key) {
+						return true
+					}
+				}
+				f.keys = append(f.keys, key)
+				expectKey = false
+			}
+			i = end + 1
+		default:
+			i++
+		}
+	}
+	return false
+}
+
+// stringEnd returns the index of the quote that closes the JSON string whose
+// contents start at data[start], or len(data) when it is not closed, and
+// whether the string holds an escape.
+func stringEnd(data []byte, start int) (end int, escaped bool) {
+	i := start
+	for {
+		j := bytes.IndexByte(data[i:], '"')
+		if j < 0 {
+			return len(data), escaped
+		}
+		q := i + j
+		n := 0 // backslashes just before the quote
+		for k := q - 1; k >= start && data[k] == '\\'; k-- {
+			n++
+		}
+		if !escaped && bytes.IndexByte(data[i:q], '\\') >= 0 {
+			escaped = true
+		}
+		if n%2 == 0 {
+			return q, escaped
+		}
+		i = q + 1
+	}
+}
+
+// unescapeKey returns the contents of the quoted JSON string quoted; an
+// invalid string is returned as is (the decoder reports it).
+func unescapeKey(quoted []byte) []byte {
+	var s string
+	if json.Unmarshal(quoted, &s) != nil {
+		return quoted
+	}
+	return []byte(s)
+}
+
+// duplicateKeyError returns an error naming the path of the first duplicate
+// member name in the valid JSON document data, e.g. "spec.label: duplicate
+// key", or nil when there is none.
+func duplicateKeyError(data []byte) error {
+	if !HasDuplicateKey(data) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if path, found := walkDuplicate(dec, ""); found {
+		if path == "" {
+			return errors.New("duplicate key")
+		}
+		return fmt.Errorf("%s: duplicate key", path)
+	}
+	return nil
+}
+
+// walkDuplicate reads one value from dec and returns the path of the first
+// member that repeats a name of its object.
+func walkDuplicate(dec *json.Decoder, path string) (string, bool) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", false
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := make(map[string]bool)
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return "", false
+			}
+			key, _ := tok.(string)
+			p := key
+			if path != "" {
+				p = path + "." + key
+			}
+			if seen[key] {
+				return p, true
+			}
+			seen[key] = true
+			if dp, found := walkDuplicate(dec, p); found {
+				return dp, true
+			}
+		}
+		_, _ = dec.Token() // '}'
+	case json.Delim('['):
+		for i := 0; dec.More(); i++ {
+			if dp, found := walkDuplicate(dec, fmt.Sprintf("%s[%d]", path, i)); found {
+				return dp, true
+			}
+		}
+		_, _ = dec.Token() // ']'
+	}
+	return "", false
 }

@@ -14,7 +14,8 @@ import (
 	"reflect"
 )
 
-// DecodeJSONKeepUnknown decodes data into v like DecodeJSON, except that
+// DecodeJSONKeepUnknown decodes data into v like DecodeJSON (duplicate keys
+// are errors, wherever they are), except that
 // object members that v's type does not know, at any depth, are not errors:
 // they are left out of v and returned as extra, a JSON overlay that
 // MergeUnknown writes back. extra is nil when every member is known.
@@ -36,6 +37,9 @@ func DecodeJSONKeepUnknown(data []byte, v any) (extra json.RawMessage, err error
 	t := reflect.TypeOf(v)
 	if t == nil {
 		return nil, fmt.Errorf("%w: decode into nil", ErrMalformed)
+	}
+	if err := duplicateKeyError(data); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	known, extra, err := splitUnknown(bytes.TrimSpace(data), t, "")
 	if err != nil {
@@ -259,10 +263,14 @@ func MergeUnknown(encoded, extra json.RawMessage, v any) (json.RawMessage, error
 	if t == nil {
 		return nil, errors.New("merge unknown members: nil value")
 	}
+	extra = bytes.TrimSpace(extra)
+	if len(extra) == 0 {
+		return encoded, nil
+	}
 	if !json.Valid(extra) {
 		return nil, errors.New("merge unknown members: the overlay is not valid JSON")
 	}
-	return mergeUnknown(encoded, bytes.TrimSpace(extra), t)
+	return mergeUnknown(encoded, extra, t)
 }
 
 func mergeUnknown(enc, extra []byte, t reflect.Type) (json.RawMessage, error) {

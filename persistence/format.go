@@ -246,7 +246,8 @@ func (p Problem) Unwrap() error { return p.Err }
 func Decode(data []byte) (*State, []Problem, error) {
 	// Fast path: the whole document decodes strictly in one pass.
 	var st State
-	if err := decodeStrict(data, &st); err == nil && st.Version >= 1 {
+	if err := decodeStrict(data, &st); err == nil && st.Version >= 1 && !looksOriginal(&st) &&
+		!messages.HasDuplicateKey(data) {
 		if err := checkVersion(st.Version); err != nil {
 			return nil, nil, err
 		}
@@ -284,7 +285,7 @@ func decodeStrict(data []byte, v any) error {
 // messages.DecodeJSONKeepUnknown), for Encode to write back. On failure, the
 // error names the field's whole path and wraps messages.ErrMalformed.
 func decodeEntry(data []byte, v any) (extra json.RawMessage, err error) {
-	if decodeStrict(data, v) == nil {
+	if decodeStrict(data, v) == nil && !messages.HasDuplicateKey(data) {
 		return nil, nil
 	}
 	return messages.DecodeJSONKeepUnknown(data, v)
@@ -331,6 +332,11 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 	}
 	if doc == nil {
 		return nil, nil, fmt.Errorf("%w: the document is null, not an object", ErrCorrupt)
+	}
+	if k, dup := duplicateTopLevel(data); dup {
+		// Which of the two is meant cannot be told, and a save would
+		// lose one: the file is not used.
+		return nil, nil, fmt.Errorf("%w: the key %q appears twice at the top level", ErrCorrupt, k)
 	}
 	rawVersion, ok := doc["version"]
 	if !ok {
@@ -382,6 +388,15 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 		st.Kept = append(st.Kept, newKept(section, raw, err.Error()))
 	}
 
+	// translate rewrites an entry written by the original daemon into
+	// shipote's shapes; a kept entry still holds the bytes as read.
+	translate := func(section string, raw json.RawMessage) json.RawMessage {
+		out, translated := translateOriginal(section, raw)
+		if translated {
+			st.Original = true
+		}
+		return out
+	}
 	for i, raw := range workspaces {
 		path := fmt.Sprintf("workspaces[%d]", i)
 		var e struct {
@@ -389,7 +404,7 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 			Spec         messages.WorkspaceSpec `json:"spec"`
 			StatsHistory json.RawMessage        `json:"stats_history"`
 		}
-		extra, err := decodeEntry(raw, &e)
+		extra, err := decodeEntry(translate(SectionWorkspaces, raw), &e)
 		if err != nil {
 			problems = append(problems, Problem{Path: path, ID: peekString(raw, "id"), Err: err})
 			keep(SectionWorkspaces, raw, err)
@@ -410,7 +425,7 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 	}
 	for i, raw := range saved {
 		var e SavedPipeline
-		extra, err := decodeEntry(raw, &e)
+		extra, err := decodeEntry(translate(SectionSavedPipelines, raw), &e)
 		if err != nil {
 			problems = append(problems, Problem{Path: fmt.Sprintf("saved_pipelines[%d]", i),
 				ID: peekString(raw, "name"), Err: err})
@@ -422,7 +437,7 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 	}
 	for i, raw := range live {
 		var e LivePipeline
-		extra, err := decodeEntry(raw, &e)
+		extra, err := decodeEntry(translate(SectionLivePipelines, raw), &e)
 		if err != nil {
 			problems = append(problems, Problem{Path: fmt.Sprintf("live_pipelines[%d]", i),
 				ID: peekString(raw, "id"), Err: err})
@@ -433,6 +448,32 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 		st.LivePipelines = append(st.LivePipelines, e)
 	}
 	return st, problems, nil
+}
+
+// duplicateTopLevel returns a key that the JSON object data (valid JSON)
+// holds twice at its top level.
+func duplicateTopLevel(data []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil {
+		return "", false
+	}
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		k, _ := tok.(string)
+		if seen[k] {
+			return k, true
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 func isTopLevel(k string) bool {
