@@ -2,12 +2,14 @@ package shipote
 
 import (
 	"errors"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/shipote/shipote/internal/faultfs"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -231,5 +233,120 @@ func TestSuccessExitCodes(t *testing.T) {
 	bad.StopSignal = "SIGNOPE"
 	if _, err := eng.Exec(ctx, "w", bad); !errors.Is(err, messages.ErrInvalid) || !strings.Contains(err.Error(), "stop_signal") {
 		t.Fatalf("a bad stop signal: %v", err)
+	}
+}
+
+func supervised(label string, argv ...string) messages.CommandRef {
+	ref := native("sleep", argv...)
+	ref.Label = label
+	ref.Supervision.Restart = &messages.RestartPolicy{On: messages.RestartAlways, BackoffMs: 20}
+	return ref
+}
+
+func liveCommandIDs(t *testing.T, path string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, lc := range readState(t, path).LiveCommands {
+		out[lc.Spec.Label] = lc.ID
+	}
+	return out
+}
+
+func TestSupervisedCommandsAreDeclaredState(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	ctx := testCtx(t)
+	eng := startEngine(t, Config{StatePath: path})
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	web, err := eng.Exec(ctx, "w", supervised("web", "1000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Durable before acknowledged.
+	if got := liveCommandIDs(t, path); got["web"] != web.ID {
+		t.Fatalf("acknowledged supervised command not on disk: %v", got)
+	}
+	stopped, err := eng.Exec(ctx, "w", supervised("stopped", "1000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oneShot, err := eng.Exec(ctx, "w", native("sleep", "1000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gaveUp := native("sh", "-c", "exit 1")
+	gaveUp.Label = "quitter"
+	gaveUp.Supervision.Restart = &messages.RestartPolicy{BackoffMs: 10, Max: 1}
+	if _, err := eng.Exec(ctx, "w", gaveUp); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.StopCommand(ctx, "w", "stopped"); err != nil {
+		t.Fatal(err)
+	}
+	if got := liveCommandIDs(t, path); got["stopped"] != "" {
+		t.Fatalf("a stopped command is still declared: %v", got)
+	}
+	eventually(t, 20*time.Second, "the quitter gave up", func() bool {
+		c, _ := eng.Command(ctx, "w", "quitter")
+		return c.GaveUp
+	})
+	if _, err := eng.SaveSnapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := liveCommandIDs(t, path); len(got) != 1 || got["web"] != web.ID {
+		t.Fatalf("declared commands %v, want web only", got)
+	}
+	if err := eng.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if alive(web.Pid) || alive(oneShot.Pid) {
+		t.Fatal("processes outlived the engine")
+	}
+
+	eng2 := startEngine(t, Config{StatePath: path})
+	if r := eng2.RestoreReport(); r.LiveCommands != 1 {
+		t.Fatalf("restored %d live commands, want 1", r.LiveCommands)
+	}
+	back, err := eng2.Command(ctx, "w", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.ID != web.ID || back.Pid == 0 || back.Pid == web.Pid || back.State != messages.CommandRunning {
+		t.Fatalf("web after a restart: %+v (was %s pid %d)", back, web.ID, web.Pid)
+	}
+	for _, gone := range []string{stopped.ID, oneShot.ID, "quitter"} {
+		if _, err := eng2.Command(ctx, "w", gone); !errors.Is(err, messages.ErrNotFound) {
+			t.Errorf("command %s came back after a restart: %v", gone, err)
+		}
+	}
+}
+
+func TestSupervisedCommandOnARefusingDisk(t *testing.T) {
+	dir := faultfs.Tmpfs(t, 4<<20)
+	path := filepath.Join(dir, "state.json")
+	ctx := testCtx(t)
+	eng := startEngine(t, Config{StatePath: path})
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	web, err := eng.Exec(ctx, "w", supervised("web", "1000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer faultfs.Immutable(t, dir)()
+	_, err = eng.Exec(ctx, "w", supervised("refused", "1000"))
+	if !errors.Is(err, messages.ErrNotSaved) {
+		t.Fatalf("a supervised exec on a refusing disk: %v", err)
+	}
+	eventually(t, 20*time.Second, "the refused command forgotten", func() bool {
+		_, err := eng.Command(ctx, "w", "refused")
+		return errors.Is(err, messages.ErrNotFound)
+	})
+	if _, err := eng.StopCommand(ctx, "w", "web"); !errors.Is(err, messages.ErrNotSaved) {
+		t.Fatalf("a stop on a refusing disk: %v", err)
+	}
+	if c, _ := eng.Command(ctx, "w", "web"); c.State != messages.CommandRunning || c.Pid != web.Pid || !alive(web.Pid) {
+		t.Fatalf("a refused stop stopped the command: %+v", c)
 	}
 }

@@ -26,6 +26,7 @@ type RestoreReport struct {
 	Workspaces     int
 	SavedPipelines int
 	LivePipelines  int
+	LiveCommands   int
 	// Expired lists "label (id)" of workspaces whose TTL passed while the
 	// engine was down; they are not restored.
 	Expired []string
@@ -205,6 +206,25 @@ func (e *Engine) restore(ctx context.Context, st *persistence.State, rep *Restor
 		rep.LivePipelines++
 	}
 	st.LivePipelines = pipes
+	var cmds []persistence.LiveCommand
+	for _, lc := range st.LiveCommands {
+		what := fmt.Sprintf("live command %s (%s)", lc.Spec.Label, lc.ID)
+		switch {
+		case expired[lc.Workspace]:
+			continue // it goes with its workspace
+		case !live[lc.Workspace]:
+			keep("live_commands", lc.Pos, what, fmt.Errorf("workspace %s %w", lc.Workspace, errNotRestored(kept[lc.Workspace])))
+			continue
+		}
+		r := actors.NewReply[messages.CommandInfo]()
+		if _, err := askWorkspace(ctx, e, lc.Workspace, &actors.ExecCommand{Workspace: lc.Workspace, Command: lc.Spec, ID: lc.ID, Reply: r}, r); err != nil {
+			keep("live_commands", lc.Pos, what, err)
+			continue
+		}
+		cmds = append(cmds, lc)
+		rep.LiveCommands++
+	}
+	st.LiveCommands = cmds
 	rep.Kept = len(st.Kept)
 	rep.Original = st.Original
 }

@@ -261,7 +261,7 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 		e.persist.enabled.Store(true)
 		r := e.persist.report
 		log.Info("state restored", zap.String("path", cfg.StatePath), zap.Int("workspaces", r.Workspaces),
-			zap.Int("saved_pipelines", r.SavedPipelines), zap.Int("live_pipelines", r.LivePipelines),
+			zap.Int("saved_pipelines", r.SavedPipelines), zap.Int("live_pipelines", r.LivePipelines), zap.Int("live_commands", r.LiveCommands),
 			zap.Strings("expired", r.Expired), zap.Int("kept_not_restored", r.Kept), zap.Bool("original_format", r.Original))
 		if r.Kept > 0 {
 			log.Warn("entries of the state file are kept but not in effect; see 'shipote state ls'",

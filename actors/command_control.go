@@ -79,6 +79,36 @@ type cmdStop struct {
 	// then runs once the command has ended (a restart's start).
 	then   func()
 	cancel func()
+	// keep: the command stays declared (a restart); else it leaves the
+	// state file, and the signal goes out only once that is durable.
+	keep bool
+	// committed: no write was needed, or it is done.
+	committed bool
+	// sent: the stop signal went out.
+	sent bool
+	// exit and ran record a run that ended while the write was under way.
+	exit *proc.ExitStatus
+	ran  time.Duration
+	// result overrides how the stop is described.
+	result string
+}
+
+// startCommitted carries the outcome of the write that declared a
+// supervised command's start.
+type startCommitted struct {
+	cmd   string
+	gen   int
+	info  messages.CommandInfo
+	reply Reply[messages.CommandInfo]
+	err   error
+}
+
+// stopCommitted carries the outcome of the write that took a supervised
+// command out of the state file before its stop.
+type cmdStopCommitted struct {
+	cmd  string
+	stop *cmdStop
+	err  error
 }
 
 type stopTimeout struct {
@@ -163,22 +193,6 @@ func (w *workspace) stopCommand(c *command, reply Reply[messages.CommandInfo], t
 		}
 		return
 	}
-	if c.info.State == messages.CommandBackoff {
-		// Nothing runs: it just does not restart.
-		if c.cancel != nil {
-			c.cancel()
-			c.cancel = nil
-		}
-		c.info.NextStartAt = time.Time{}
-		w.markStopped(c, messages.StopUser, "stopped while waiting to restart")
-		if reply != nil {
-			reply.OK(c.info)
-		}
-		if then != nil {
-			then()
-		}
-		return
-	}
 	sig := unix.SIGTERM
 	if c.info.Spec.StopSignal != "" {
 		if s, err := messages.ParseSignal(c.info.Spec.StopSignal); err == nil {
@@ -189,19 +203,109 @@ func (w *workspace) stopCommand(c *command, reply Reply[messages.CommandInfo], t
 	if ms := c.info.Spec.StopTimeoutMs; ms > 0 {
 		timeout = time.Duration(ms) * time.Millisecond
 	}
-	s := &cmdStop{at: w.rt.now(), sig: sig, timeout: timeout, then: then}
+	s := &cmdStop{at: w.rt.now(), sig: sig, timeout: timeout, then: then, keep: then != nil}
 	if reply != nil {
 		s.replies = append(s.replies, reply)
 	}
+	wasDeclared := c.declared()
 	c.stop = s
-	if c.proc != nil {
+	if wasDeclared && !s.keep {
+		// A supervised command leaves the state file before it is
+		// stopped; a stop whose write fails leaves it as it was.
+		rt, self, id := w.rt, w.self, c.info.ID
+		w.rt.send(w.engine, &commitThen{ws: []string{w.id}, f: func(err error) {
+			rt.send(self, &cmdStopCommitted{cmd: id, stop: s, err: err})
+		}})
+		return
+	}
+	s.committed = true
+	w.proceedStop(c)
+}
+
+// proceedStop carries out a stop whose write (if it needed one) is done.
+func (w *workspace) proceedStop(c *command) {
+	switch {
+	case c.proc != nil:
 		w.sendStop(c)
-	} // else: the spawn is in flight; onSpawned sends it
+	case c.info.State == messages.CommandBackoff:
+		// Nothing runs: it just does not restart.
+		if c.cancel != nil {
+			c.cancel()
+			c.cancel = nil
+		}
+		c.info.NextStartAt = time.Time{}
+		c.stop.result = "stopped while waiting to restart"
+		w.finishStop(c)
+	case c.info.State.Ended():
+		// It ended on its own while the stop's write was under way.
+		w.finishStop(c)
+	} // starting: onSpawned goes on
+}
+
+func (w *workspace) onCmdStopCommitted(m *cmdStopCommitted) {
+	c, ok := w.cmds[m.cmd]
+	if !ok || c.stop != m.stop {
+		return
+	}
+	if m.err != nil {
+		c.stop = nil
+		for _, r := range m.stop.replies {
+			r.Fail(notSaved(fmt.Sprintf("command %s not stopped", c.info.Label), m.err))
+		}
+		switch {
+		case m.stop.exit != nil:
+			// It ended meanwhile: decide as if no stop had been asked.
+			w.afterRun(c, *m.stop.exit, m.stop.ran)
+		case c.info.State == messages.CommandBackoff && c.cancel == nil:
+			c.cancel = w.rt.after(0, w.self, &restartDue{cmd: c.info.ID, gen: c.gen})
+		}
+		return
+	}
+	m.stop.committed = true
+	w.proceedStop(c)
+}
+
+// commitStart answers reply once a snapshot holding c (a supervised
+// command that just started) is durable; if that write fails, the command
+// is killed and forgotten, and the caller gets the cause.
+func (w *workspace) commitStart(c *command, reply Reply[messages.CommandInfo]) {
+	rt, self, id, gen, info := w.rt, w.self, c.info.ID, c.gen, c.info
+	w.rt.send(w.engine, &commitThen{ws: []string{w.id}, f: func(err error) {
+		rt.send(self, &startCommitted{cmd: id, gen: gen, info: info, reply: reply, err: err})
+	}})
+}
+
+func (w *workspace) onStartCommitted(m *startCommitted) {
+	if m.err == nil {
+		m.reply.OK(m.info)
+		return
+	}
+	m.reply.Fail(notSaved(fmt.Sprintf("command %s not started", m.info.Label), m.err))
+	c, ok := w.cmds[m.cmd]
+	if !ok {
+		return
+	}
+	c.undo = true
+	if c.cancel != nil {
+		c.cancel()
+		c.cancel = nil
+	}
+	if c.proc != nil {
+		pgid := c.proc.Pid
+		w.rt.Go(func() { _ = proc.KillGroup(pgid, unix.SIGKILL) })
+		return // forgotten once it has exited
+	}
+	w.forget(c)
+	c.ring.Close()
 }
 
 // sendStop signals a running command's group and arms the timeout.
 func (w *workspace) sendStop(c *command) {
 	s := c.stop
+	if s.sent {
+		return
+	}
+	s.sent = true
 	pgid, sig := c.proc.Pid, s.sig
 	w.rt.Go(func() { _ = proc.KillGroup(pgid, sig) })
 	s.cancel = w.rt.after(s.timeout, w.self, &stopTimeout{cmd: c.info.ID, gen: c.gen})
@@ -224,13 +328,15 @@ func (w *workspace) finishStop(c *command) {
 	if s.cancel != nil {
 		s.cancel()
 	}
-	var result string
-	if s.killed {
+	result := s.result
+	switch {
+	case result != "":
+	case s.killed:
 		result = fmt.Sprintf("killed after the %s timeout", s.timeout)
-	} else {
+	default:
 		result = fmt.Sprintf("stopped by %s after %s", proc.SignalName(s.sig), w.rt.now().Sub(s.at).Round(time.Millisecond))
 	}
-	w.markStopped(c, messages.StopUser, result)
+	w.markStopped(c, messages.StopUser, result, s.then == nil)
 	for _, r := range s.replies {
 		r.OK(c.info)
 	}
@@ -239,14 +345,18 @@ func (w *workspace) finishStop(c *command) {
 	}
 }
 
-// markStopped puts c in state stopped, with why and how.
-func (w *workspace) markStopped(c *command, reason, result string) {
+// markStopped puts c in state stopped, with why and how; reap says whether
+// the workspace may be reaped now (not in the middle of a restart).
+func (w *workspace) markStopped(c *command, reason, result string, reap bool) {
 	c.info.State = messages.CommandStopped
 	c.info.StopReason = reason
 	c.info.StopResult = result
+	w.rt.dirty()
 	w.rt.publish(messages.Event{Kind: messages.EventStopped, Workspace: w.id, Label: w.spec.Label,
 		Command: c.info.Label, Message: result})
-	w.maybeReap()
+	if reap {
+		w.maybeReap()
+	}
 }
 
 // startAgain starts an ended command again with the same ID; reply gets

@@ -102,6 +102,9 @@ type ExecCommand struct {
 	Workspace string
 	Command   messages.CommandRef
 	Reply     Reply[messages.CommandInfo]
+	// ID, when set, restores a supervised command from the state file
+	// with its ID (no commit of its own).
+	ID string
 }
 
 func (m *ExecCommand) fail(err error)       { m.Reply.Fail(err) }

@@ -43,6 +43,15 @@ type WorkspaceSnapshot struct {
 	Spec    messages.WorkspaceSpec
 	History []messages.Sample // the last PersistedSamples samples
 	Live    []LivePipeline    // supervised pipelines that have not ended
+	// Commands are the supervised commands that are declared: started
+	// with a restart policy, and neither stopped, removed nor given up.
+	Commands []LiveCommand
+}
+
+// LiveCommand is a supervised command to relaunch after a restart.
+type LiveCommand struct {
+	ID   string
+	Spec messages.CommandRef
 }
 
 // LivePipeline is a supervised pipeline to relaunch after a restart.
@@ -77,6 +86,11 @@ func (w *workspace) snapshot(ctx actor.Context, m *SnapshotWorkspace) {
 		r := w.pipes[id]
 		if r.info.Supervised && !r.info.State.Ended() && r.stop == nil {
 			out.Live = append(out.Live, LivePipeline{ID: id, Spec: r.info.Spec, Tap: r.info.Tap})
+		}
+	}
+	for _, id := range w.order {
+		if c := w.cmds[id]; c.declared() {
+			out.Commands = append(out.Commands, LiveCommand{ID: id, Spec: c.info.Spec})
 		}
 	}
 	ctx.Respond(out)

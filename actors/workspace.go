@@ -104,6 +104,20 @@ type command struct {
 	// restarting marks a start by start/restart: its pending reply is
 	// answered like a first start, and the event is "restarted".
 	restarting bool
+	// restored marks a supervised command relaunched from the state file:
+	// its start needs no commit.
+	restored bool
+	// undo marks a command whose start could not be written to the state
+	// file: it is killed and forgotten.
+	undo bool
+}
+
+// declared reports whether c belongs in the state file: a supervised
+// command that has not ended, is not being stopped for good, and whose
+// start was not refused.
+func (c *command) declared() bool {
+	return c.info.Spec.Supervision.Restart != nil && !c.info.State.Ended() && !c.undo &&
+		(c.stop == nil || c.stop.keep)
 }
 
 // SeedHistory puts restored stats samples (oldest first) at the start of a
@@ -220,6 +234,10 @@ func (w *workspace) Receive(ctx actor.Context) {
 		w.stopAll(m)
 	case *stopTimeout:
 		w.onStopTimeout(m)
+	case *startCommitted:
+		w.onStartCommitted(m)
+	case *cmdStopCommitted:
+		w.onCmdStopCommitted(m)
 	case *signalSent:
 		if m.err != nil {
 			m.reply.Fail(m.err)
@@ -321,7 +339,15 @@ func (w *workspace) exec(m *ExecCommand) {
 		return
 	}
 	id := messages.NewID()
+	if m.ID != "" {
+		id = m.ID
+		if _, taken := w.cmds[id]; taken {
+			m.Reply.Fail(fmt.Errorf("command ID %s is taken: %w", id, messages.ErrConflict))
+			return
+		}
+	}
 	c := &command{
+		restored: m.ID != "",
 		info: messages.CommandInfo{
 			ID: id, Workspace: w.id, Label: ref.Label, Spec: ref, State: messages.CommandStarting,
 		},
@@ -658,13 +684,19 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 		Message: "pid " + strconv.Itoa(c.info.Pid)})
 	w.tellSampler(ctx)
 	if c.pending != nil {
-		c.pending.OK(c.info)
+		if c.info.Spec.Supervision.Restart != nil && !c.restored {
+			// Declared state: answer once a snapshot holding it is durable.
+			w.commitStart(c, c.pending)
+		} else {
+			c.pending.OK(c.info)
+		}
 		c.pending = nil
 	}
 	c.restarting = false
+	c.restored = false
 	if w.removing != nil {
 		_ = proc.KillGroup(c.proc.Pid, unix.SIGKILL)
-	} else if c.stop != nil {
+	} else if c.stop != nil && c.stop.committed {
 		w.sendStop(c) // a stop asked while it was starting
 	}
 }
@@ -736,7 +768,22 @@ func (w *workspace) afterRun(c *command, st proc.ExitStatus, ran time.Duration) 
 		code := st.Code
 		c.info.ExitCode = &code
 	}
-	if c.stop != nil {
+	if c.undo {
+		w.forget(c)
+		c.ring.Close()
+		return
+	}
+	if s := c.stop; s != nil {
+		if !s.committed {
+			// Ended on its own while the stop's write is under way: the
+			// outcome of the write decides.
+			s.exit, s.ran = &st, ran
+			c.info.State = messages.CommandExited
+			if !st.Success() {
+				c.info.State = messages.CommandFailed
+			}
+			return
+		}
 		w.finishStop(c)
 		return
 	}
@@ -786,7 +833,7 @@ func NextBackoff(backoffs func() (int64, int64), streak *int, ran time.Duration)
 
 func (w *workspace) onRestartDue(m *restartDue) {
 	c, ok := w.cmds[m.cmd]
-	if !ok || c.gen != m.gen || c.info.State != messages.CommandBackoff || w.removing != nil {
+	if !ok || c.gen != m.gen || c.info.State != messages.CommandBackoff || w.removing != nil || c.stop != nil {
 		return
 	}
 	c.cancel = nil

@@ -209,8 +209,12 @@ func (p *persister) seed(st *State) {
 	for _, lp := range st.LivePipelines {
 		live[lp.Workspace] = append(live[lp.Workspace], actors.LivePipeline{ID: lp.ID, Spec: lp.Spec, Tap: lp.Tap})
 	}
+	cmds := make(map[string][]actors.LiveCommand)
+	for _, lc := range st.LiveCommands {
+		cmds[lc.Workspace] = append(cmds[lc.Workspace], actors.LiveCommand{ID: lc.ID, Spec: lc.Spec})
+	}
 	for _, w := range st.Workspaces {
-		p.prev[w.ID] = &actors.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec, History: w.StatsHistory, Live: live[w.ID]}
+		p.prev[w.ID] = &actors.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec, History: w.StatsHistory, Live: live[w.ID], Commands: cmds[w.ID]}
 	}
 	p.kept = st.Kept
 	p.wsExtra = make(map[string]json.RawMessage)
@@ -224,6 +228,11 @@ func (p *persister) seed(st *State) {
 	for _, lp := range st.LivePipelines {
 		if len(lp.Extra) > 0 && lp.ID != "" {
 			p.liveExtra[lp.ID] = lp.Extra
+		}
+	}
+	for _, lc := range st.LiveCommands {
+		if len(lc.Extra) > 0 {
+			p.liveExtra[lc.ID] = lc.Extra
 		}
 	}
 	for _, sp := range st.SavedPipelines {
@@ -543,7 +552,7 @@ func (p *persister) assemble(g *gather) *State {
 		// The engine did not answer: write what the last snapshot had.
 		if p.last != nil {
 			cp := *p.last
-			st.Workspaces, st.SavedPipelines, st.LivePipelines = cp.Workspaces, cp.SavedPipelines, cp.LivePipelines
+			st.Workspaces, st.SavedPipelines, st.LivePipelines, st.LiveCommands = cp.Workspaces, cp.SavedPipelines, cp.LivePipelines, cp.LiveCommands
 		}
 	} else {
 		next := make(map[string]*actors.WorkspaceSnapshot, len(g.engine.Workspaces))
@@ -560,6 +569,9 @@ func (p *persister) assemble(g *gather) *State {
 			st.Workspaces = append(st.Workspaces, WorkspaceEntry{ID: e.ID, Spec: e.Spec, StatsHistory: e.History, Extra: p.wsExtra[e.ID]})
 			for _, lp := range e.Live {
 				st.LivePipelines = append(st.LivePipelines, LivePipeline{ID: lp.ID, Workspace: e.ID, Spec: lp.Spec, Tap: lp.Tap, Extra: p.liveExtra[lp.ID]})
+			}
+			for _, lc := range e.Commands {
+				st.LiveCommands = append(st.LiveCommands, LiveCommand{ID: lc.ID, Workspace: e.ID, Spec: lc.Spec, Extra: p.liveExtra[lc.ID]})
 			}
 		}
 		p.prev = next

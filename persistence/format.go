@@ -45,6 +45,10 @@ type State struct {
 	Workspaces     []WorkspaceEntry `json:"workspaces"`
 	SavedPipelines []SavedPipeline  `json:"saved_pipelines"`
 	LivePipelines  []LivePipeline   `json:"live_pipelines"`
+	// LiveCommands are the supervised commands to relaunch at start (an
+	// extension of version 4: older readers ignore the field).
+	// Written only when there is one.
+	LiveCommands []LiveCommand `json:"live_commands,omitempty"`
 	// Kept holds entries that are not in effect; Encode writes each back
 	// into its section after the entries in effect.
 	Kept []KeptEntry `json:"-"`
@@ -62,7 +66,11 @@ const (
 	SectionWorkspaces     = "workspaces"
 	SectionSavedPipelines = "saved_pipelines"
 	SectionLivePipelines  = "live_pipelines"
+	SectionLiveCommands   = "live_commands"
 )
+
+// sections lists the sections in file order.
+var sections = []string{SectionWorkspaces, SectionSavedPipelines, SectionLivePipelines, SectionLiveCommands}
 
 // KeptEntry is an entry of the state file that is not in effect (it could
 // not be decoded, or the engine could not restore it) and is written back,
@@ -113,7 +121,7 @@ func newKept(section string, raw json.RawMessage, reason string) KeptEntry {
 		k.ID = stringMember(m, "id")
 	case SectionSavedPipelines:
 		k.ID = stringMember(m, "name")
-	case SectionLivePipelines:
+	case SectionLivePipelines, SectionLiveCommands:
 		k.ID = stringMember(m, "id")
 		k.Workspace = stringMember(m, "workspace")
 	}
@@ -146,9 +154,7 @@ func newSource(data []byte) *source { return &source{data: data} }
 // section returns the raw entries of a section, in file order. ok is false
 // for a name that is not a section.
 func (s *source) section(name string) ([]json.RawMessage, bool) {
-	switch name {
-	case SectionWorkspaces, SectionSavedPipelines, SectionLivePipelines:
-	default:
+	if !isSection(name) {
 		return nil, false
 	}
 	s.once.Do(func() {
@@ -160,7 +166,7 @@ func (s *source) section(name string) ([]json.RawMessage, bool) {
 		if json.Unmarshal(s.data, &doc) != nil {
 			return
 		}
-		for _, sec := range []string{SectionWorkspaces, SectionSavedPipelines, SectionLivePipelines} {
+		for _, sec := range sections {
 			var list []json.RawMessage
 			if json.Unmarshal(doc[sec], &list) == nil {
 				s.sections[sec] = list
@@ -206,6 +212,28 @@ type LivePipeline struct {
 	// Pos and Extra are as in WorkspaceEntry.
 	Pos   int             `json:"-"`
 	Extra json.RawMessage `json:"-"`
+}
+
+// LiveCommand is a supervised command (restart on-failure or always) to
+// relaunch at start with the same ID.
+type LiveCommand struct {
+	// Workspace is the ID of the workspace the command runs in.
+	Workspace string              `json:"workspace"`
+	ID        string              `json:"id"`
+	Spec      messages.CommandRef `json:"spec"`
+	// Pos and Extra are as in WorkspaceEntry.
+	Pos   int             `json:"-"`
+	Extra json.RawMessage `json:"-"`
+}
+
+// isSection reports whether name is a section that holds entries.
+func isSection(name string) bool {
+	for _, s := range sections {
+		if s == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Problem is one entry of a state file that could not be read and was left
@@ -259,6 +287,9 @@ func Decode(data []byte) (*State, []Problem, error) {
 		}
 		for i := range st.LivePipelines {
 			st.LivePipelines[i].Pos = i
+		}
+		for i := range st.LiveCommands {
+			st.LiveCommands[i].Pos = i
 		}
 		st.src = newSource(data)
 		return &st, nil, nil
@@ -321,7 +352,7 @@ func checkVersion(v int) error {
 }
 
 // topLevel lists the keys of a state document, in file order.
-var topLevel = []string{"version", "timestamp_ms", "workspaces", "saved_pipelines", "live_pipelines"}
+var topLevel = []string{"version", "timestamp_ms", "workspaces", "saved_pipelines", "live_pipelines", "live_commands"}
 
 // decodeLenient decodes the document piece by piece, so that one bad entry
 // costs only that entry.
@@ -369,6 +400,10 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	liveCmds, err := entries(doc, "live_commands")
+	if err != nil {
+		return nil, nil, err
+	}
 	var unknown []string
 	for k := range doc {
 		if !isTopLevel(k) {
@@ -383,6 +418,7 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 		SectionWorkspaces:     workspaces,
 		SectionSavedPipelines: saved,
 		SectionLivePipelines:  live,
+		SectionLiveCommands:   liveCmds,
 	}
 	keep := func(section string, raw json.RawMessage, err error) {
 		st.Kept = append(st.Kept, newKept(section, raw, err.Error()))
@@ -446,6 +482,18 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 		}
 		e.Pos, e.Extra = i, extra
 		st.LivePipelines = append(st.LivePipelines, e)
+	}
+	for i, raw := range liveCmds {
+		var e LiveCommand
+		extra, err := decodeEntry(raw, &e)
+		if err != nil {
+			problems = append(problems, Problem{Path: fmt.Sprintf("live_commands[%d]", i),
+				ID: peekString(raw, "id"), Err: err})
+			keep(SectionLiveCommands, raw, err)
+			continue
+		}
+		e.Pos, e.Extra = i, extra
+		st.LiveCommands = append(st.LiveCommands, e)
 	}
 	return st, problems, nil
 }
@@ -598,6 +646,11 @@ func hasExtra(s *State) bool {
 			return true
 		}
 	}
+	for i := range s.LiveCommands {
+		if len(s.LiveCommands[i].Extra) > 0 {
+			return true
+		}
+	}
 	return false
 }
 
@@ -608,9 +661,7 @@ func hasExtra(s *State) bool {
 func encodeSpliced(s *State) ([]byte, error) {
 	kept := make(map[string][]json.RawMessage, 3)
 	for i, k := range s.Kept {
-		switch k.Section {
-		case SectionWorkspaces, SectionSavedPipelines, SectionLivePipelines:
-		default:
+		if !isSection(k.Section) {
 			return nil, fmt.Errorf("persistence: encode state: kept entry %d: unknown section %q", i, k.Section)
 		}
 		if !json.Valid(k.Raw) {
@@ -633,6 +684,10 @@ func encodeSpliced(s *State) ([]byte, error) {
 	if err == nil {
 		err = writeSection(&buf, SectionLivePipelines, s.LivePipelines, kept,
 			func(e *LivePipeline) json.RawMessage { return e.Extra })
+	}
+	if err == nil && (len(s.LiveCommands) > 0 || len(kept[SectionLiveCommands]) > 0) {
+		err = writeSection(&buf, SectionLiveCommands, s.LiveCommands, kept,
+			func(e *LiveCommand) json.RawMessage { return e.Extra })
 	}
 	if err != nil {
 		return nil, err

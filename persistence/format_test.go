@@ -97,6 +97,25 @@ func fullState() *persistence.State {
 		LivePipelines: []persistence.LivePipeline{
 			{ID: run, Workspace: ws1, Spec: fullPipeline("fanout", ws1), Tap: true},
 		},
+		LiveCommands: []persistence.LiveCommand{
+			{ID: cmdID, Workspace: ws1, Spec: fullCommand("web")},
+		},
+	}
+}
+
+const cmdID = "01JA2R5Q1T2V3W4X5Y6Z7A8B9D"
+
+// fullCommand is a command with every field set.
+func fullCommand(label string) messages.CommandRef {
+	return messages.CommandRef{
+		Label:   label,
+		Payload: messages.Payload{Native: &messages.NativePayload{Exec: "/usr/bin/python3", Argv: []string{"-m", "http.server"}, Envp: []string{"PORT=8000"}}},
+		Soma:    messages.Soma{MemoryMaxBytes: 1 << 20, CPUMax: 0.5, PidsMax: 8, NofileMax: 128},
+		Supervision: messages.Supervision{Restart: &messages.RestartPolicy{On: messages.RestartAlways,
+			BackoffMs: 100, MaxBackoffMs: 1000, Max: 3}},
+		StopSignal:       "SIGINT",
+		StopTimeoutMs:    2500,
+		SuccessExitCodes: []int{143, 0},
 	}
 }
 
@@ -427,6 +446,9 @@ func normalize(s *persistence.State) *persistence.State {
 	if len(c.LivePipelines) == 0 {
 		c.LivePipelines = nil
 	}
+	if len(c.LiveCommands) == 0 {
+		c.LiveCommands = nil
+	}
 	return &c
 }
 
@@ -691,7 +713,7 @@ func TestKeepEntry(t *testing.T) {
 			t.Errorf("KeepEntry(%s, -1) ok", sec)
 		}
 	}
-	if _, ok := st.KeepEntry("live_commands", 0, "x"); ok {
+	if _, ok := st.KeepEntry("live_processes", 0, "x"); ok {
 		t.Error("KeepEntry of an unknown section ok")
 	}
 	if _, ok := fullState().KeepEntry(persistence.SectionWorkspaces, 0, "x"); ok {
@@ -767,7 +789,7 @@ func TestEncodeKeptEdgeCases(t *testing.T) {
 		kept persistence.KeptEntry
 		want string
 	}{
-		{"unknown section", persistence.KeptEntry{Section: "live_commands", Raw: json.RawMessage(`{}`)}, `unknown section "live_commands"`},
+		{"unknown section", persistence.KeptEntry{Section: "live_processes", Raw: json.RawMessage(`{}`)}, `unknown section "live_processes"`},
 		{"empty section", persistence.KeptEntry{Raw: json.RawMessage(`{}`)}, `unknown section ""`},
 		{"invalid bytes", persistence.KeptEntry{Section: persistence.SectionWorkspaces, ID: "w", Raw: json.RawMessage(`{"id":`)}, "not valid JSON"},
 		{"no bytes", persistence.KeptEntry{Section: persistence.SectionWorkspaces}, "not valid JSON"},
