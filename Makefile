@@ -4,6 +4,7 @@
 #   make test    the whole test suite, with the race detector
 #   make lint    gofmt, go vet, staticcheck
 #   make bench   the benchmark harness (each figure beside its baseline)
+#   make fuzz    each fuzz target for FUZZTIME (60s), one after the other
 #   make soak    long fault-injection and soak runs
 
 GO       ?= go
@@ -11,7 +12,7 @@ BIN      ?= bin
 PKGS     ?= ./...
 TESTFLAGS ?= -race -short -count=1 -timeout 9m
 
-.PHONY: all build run test lint bench bench-quick bench-setup soak deps clean
+.PHONY: all build run test lint bench bench-quick bench-setup soak deps clean fuzz
 
 all: build
 
@@ -40,6 +41,21 @@ deps:
 
 test: deps
 	$(GO) test $(TESTFLAGS) $(PKGS)
+
+# fuzz runs every fuzz target (package:Target) for FUZZTIME each. A failing
+# input is written under the package's testdata/fuzz/, where make test runs
+# it from then on.
+FUZZTIME ?= 60s
+FUZZ_TARGETS = ./persistence:FuzzDecode \
+	./messages:FuzzDecodeWorkspaceSpec ./messages:FuzzDecodePipelineSpec \
+	./messages:FuzzDecodeCommandRef ./messages:FuzzDecodeUpFile ./messages:FuzzKeepUnknown
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run XXX -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

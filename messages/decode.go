@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -353,6 +355,75 @@ func jsonable(v any, path string) (any, error) {
 // already known to be valid JSON and never fails; on invalid JSON its answer
 // is unspecified. It is fast enough to run on every state file load.
 func HasDuplicateKey(data []byte) bool {
+	dup, _ := ScanKeys(data, nil)
+	return dup
+}
+
+// NameSet is the set of JSON field names of the structs a type reaches, for
+// ScanKeys.
+type NameSet struct {
+	exact  map[string]bool
+	folded map[string]bool
+}
+
+// NewNameSet returns the JSON field names of every struct reachable from v's
+// type (through pointers, slices, arrays, maps and declared shapes).
+func NewNameSet(v any) *NameSet {
+	ns := &NameSet{exact: make(map[string]bool), folded: make(map[string]bool)}
+	seen := make(map[reflect.Type]bool)
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if seen[t] {
+			return
+		}
+		seen[t] = true
+		if t.Implements(shaperType) {
+			walk(reflect.TypeOf(reflect.Zero(t).Interface().(shaper).jsonShape()))
+		}
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		for name, ft := range jsonFields(t) {
+			ns.exact[name] = true
+			ns.folded[string(foldName([]byte(name)))] = true
+			walk(ft)
+		}
+	}
+	if t := reflect.TypeOf(v); t != nil {
+		walk(t)
+	}
+	return ns
+}
+
+// foldName folds a name the way encoding/json matches names: two names
+// match when their folds are equal (bytes.EqualFold).
+func foldName(in []byte) []byte {
+	out := make([]byte, 0, len(in))
+	for i := 0; i < len(in); {
+		if c := in[i]; c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			out = append(out, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(in[i:])
+		out = utf8.AppendRune(out, unicode.ToUpper(unicode.ToLower(r)))
+		i += n
+	}
+	return out
+}
+
+// ScanKeys reports, in one pass over the JSON document data, whether an
+// object has two members with the same name (after unescaping), and whether
+// a member name is not one of names but matches one of them ignoring case
+// (encoding/json would read "Label" into the field label). names may be nil.
+// Like HasDuplicateKey, it is meant for valid JSON and never fails.
+func ScanKeys(data []byte, names *NameSet) (duplicate, caseVariant bool) {
 	type frame struct {
 		obj  bool
 		keys [][]byte
@@ -391,10 +462,13 @@ func HasDuplicateKey(data []byte) bool {
 				f := &stack[depth-1]
 				for _, k := range f.keys {
 					if bytes.Equal(k, key) {
-						return true
+						return true, caseVariant
 					}
 				}
 				f.keys = append(f.keys, key)
+				if names != nil && !caseVariant && !names.exact[string(key)] && names.folded[string(foldName(key))] {
+					caseVariant = true
+				}
 				expectKey = false
 			}
 			i = end + 1
@@ -402,7 +476,7 @@ func HasDuplicateKey(data []byte) bool {
 			i++
 		}
 	}
-	return false
+	return false, caseVariant
 }
 
 // stringEnd returns the index of the quote that closes the JSON string whose
@@ -441,28 +515,29 @@ func unescapeKey(quoted []byte) []byte {
 }
 
 // duplicateKeyError returns an error naming the path of the first duplicate
-// member name in the valid JSON document data, e.g. "spec.label: duplicate
-// key", or nil when there is none.
+// member name in the JSON document data, e.g. "spec.label: duplicate key",
+// or nil when there is none (or data is not valid JSON).
 func duplicateKeyError(data []byte) error {
 	if !HasDuplicateKey(data) {
 		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	if path, found := walkDuplicate(dec, ""); found {
-		if path == "" {
-			return errors.New("duplicate key")
-		}
-		return fmt.Errorf("%s: duplicate key", path)
+	path, found, err := walkDuplicate(dec, "")
+	switch {
+	case err != nil || !found:
+		return nil
+	case path == "":
+		return errors.New("duplicate key")
 	}
-	return nil
+	return fmt.Errorf("%s: duplicate key", path)
 }
 
 // walkDuplicate reads one value from dec and returns the path of the first
-// member that repeats a name of its object.
-func walkDuplicate(dec *json.Decoder, path string) (string, bool) {
+// member that repeats a name of its object. It stops at the first error.
+func walkDuplicate(dec *json.Decoder, path string) (string, bool, error) {
 	tok, err := dec.Token()
 	if err != nil {
-		return "", false
+		return "", false, err
 	}
 	switch tok {
 	case json.Delim('{'):
@@ -470,7 +545,7 @@ func walkDuplicate(dec *json.Decoder, path string) (string, bool) {
 		for dec.More() {
 			tok, err := dec.Token()
 			if err != nil {
-				return "", false
+				return "", false, err
 			}
 			key, _ := tok.(string)
 			p := key
@@ -478,21 +553,25 @@ func walkDuplicate(dec *json.Decoder, path string) (string, bool) {
 				p = path + "." + key
 			}
 			if seen[key] {
-				return p, true
+				return p, true, nil
 			}
 			seen[key] = true
-			if dp, found := walkDuplicate(dec, p); found {
-				return dp, true
+			if dp, found, err := walkDuplicate(dec, p); found || err != nil {
+				return dp, found, err
 			}
 		}
-		_, _ = dec.Token() // '}'
+		if _, err := dec.Token(); err != nil { // '}'
+			return "", false, err
+		}
 	case json.Delim('['):
 		for i := 0; dec.More(); i++ {
-			if dp, found := walkDuplicate(dec, fmt.Sprintf("%s[%d]", path, i)); found {
-				return dp, true
+			if dp, found, err := walkDuplicate(dec, fmt.Sprintf("%s[%d]", path, i)); found || err != nil {
+				return dp, found, err
 			}
 		}
-		_, _ = dec.Token() // ']'
+		if _, err := dec.Token(); err != nil { // ']'
+			return "", false, err
+		}
 	}
-	return "", false
+	return "", false, nil
 }

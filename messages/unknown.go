@@ -38,6 +38,13 @@ func DecodeJSONKeepUnknown(data []byte, v any) (extra json.RawMessage, err error
 	if t == nil {
 		return nil, fmt.Errorf("%w: decode into nil", ErrMalformed)
 	}
+	if !json.Valid(data) {
+		// DecodeJSON says where the syntax is wrong.
+		if err := DecodeJSON(data, v); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: invalid JSON", ErrMalformed)
+	}
 	if err := duplicateKeyError(data); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}

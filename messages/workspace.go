@@ -58,6 +58,13 @@ type Permissions struct {
 	GID *int64 `json:"gid,omitempty"`
 }
 
+// IsZero reports whether p restricts nothing (for omitzero): empty lists and
+// maps count as absent, so that encoding a decoded spec and decoding it again
+// gives the same encoding.
+func (p Permissions) IsZero() bool {
+	return len(p.AllowExec) == 0 && p.Workdir == "" && len(p.Env) == 0 && p.UID == nil && p.GID == nil
+}
+
 // ExitPolicy says what happens when every command of a workspace has ended.
 type ExitPolicy string
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -274,8 +275,7 @@ func (p Problem) Unwrap() error { return p.Err }
 func Decode(data []byte) (*State, []Problem, error) {
 	// Fast path: the whole document decodes strictly in one pass.
 	var st State
-	if err := decodeStrict(data, &st); err == nil && st.Version >= 1 && !looksOriginal(&st) &&
-		!messages.HasDuplicateKey(data) {
+	if err := decodeStrict(data, &st); err == nil && st.Version >= 1 && !looksOriginal(&st) && exactKeys(data) {
 		if err := checkVersion(st.Version); err != nil {
 			return nil, nil, err
 		}
@@ -316,10 +316,25 @@ func decodeStrict(data []byte, v any) error {
 // messages.DecodeJSONKeepUnknown), for Encode to write back. On failure, the
 // error names the field's whole path and wraps messages.ErrMalformed.
 func decodeEntry(data []byte, v any) (extra json.RawMessage, err error) {
-	if decodeStrict(data, v) == nil && !messages.HasDuplicateKey(data) {
+	if decodeStrict(data, v) == nil && exactKeys(data) {
 		return nil, nil
 	}
+	// Start again from zero: the first attempt may have filled v.
+	reflect.ValueOf(v).Elem().SetZero()
 	return messages.DecodeJSONKeepUnknown(data, v)
+}
+
+// stateNames are the member names of a state document.
+var stateNames = messages.NewNameSet(State{})
+
+// exactKeys reports whether data, which encoding/json decoded strictly, has
+// neither a duplicate key (encoding/json keeps the last) nor a member name
+// that matches a field only ignoring case (encoding/json takes "Label" for
+// label): then it means what encoding/json read. Otherwise the entries are
+// decoded one by one, exactly.
+func exactKeys(data []byte) bool {
+	dup, caseVariant := messages.ScanKeys(data, stateNames)
+	return !dup && !caseVariant
 }
 
 // withMember returns the overlay object extra with the member key: val

@@ -29,7 +29,8 @@ var (
 // whether it did. Anything it does not understand is left in place, for the
 // decoder to keep as an unknown member (Extra) or to refuse.
 func translateOriginal(section string, raw json.RawMessage) (json.RawMessage, bool) {
-	if !mayBeOriginal(raw) {
+	if !mayBeOriginal(raw) || messages.HasDuplicateKey(raw) {
+		// A duplicate key is refused by the decoder, translated or not.
 		return raw, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))

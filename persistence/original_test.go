@@ -5,6 +5,7 @@
 package persistence_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -268,8 +269,10 @@ func genericJSON(raw json.RawMessage) any {
 	if len(raw) == 0 {
 		return nil
 	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // 1e400 is a valid JSON number
 	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := dec.Decode(&v); err != nil {
 		return "invalid: " + string(raw)
 	}
 	return v
