@@ -16,6 +16,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// bgSleep is a shell command that, followed by &, starts `sleep 1000` in
+// the background and prints its pid as the host sees it. `echo $!` would print the pid in
+// the Spawner's PID namespace: the subshell reads its own host pid from
+// /proc/self (the host's procfs) and then becomes the sleep.
+const bgSleep = `( read -r pid rest </proc/self/stat; echo $pid; exec sleep 1000 )`
+
 // helperEnv selects a helper mode when the test binary is re-executed.
 const helperEnv = "SHIPOTE_PROC_TEST_HELPER"
 

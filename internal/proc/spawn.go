@@ -162,9 +162,30 @@ type Spawner struct {
 	// support, and in tests of the os.Process fallback.
 	pidfd bool
 
+	// nsWanted says children go to a PID namespace of the Spawner's own
+	// (see pidns.go); set before the spawning goroutine starts.
+	nsWanted bool
+	inits    sync.WaitGroup // the goroutines reaping namespace inits
+
+	// nsMu guards nsErr: why PID namespaces are not used, nil while they
+	// are (or have not been tried).
+	nsMu  sync.Mutex
+	nsErr error
+
 	// The spawning goroutine owns the following.
 	devNull      *os.File // opened on first use
 	pendingLeave []string // LeaveTasks still to be rewritten after a failure
+	ns           pidnsState
+}
+
+// Options configure a Spawner. The zero value asks for PID namespaces.
+type Options struct {
+	// NoPIDNamespace forks children into the daemon's own PID namespace,
+	// with PDEATHSIG as the only tie to the daemon (see Spawner). Without
+	// it, when the process may create PID namespaces (root), every child is
+	// forked into a PID namespace of the Spawner whose init dies with the
+	// spawning thread, taking every process of the namespace with it.
+	NoPIDNamespace bool
 }
 
 type request struct {
@@ -183,7 +204,21 @@ type result struct {
 // process's main thread, which Go does not terminate when a locked goroutine
 // ends (Close would then not kill the children).
 func NewSpawner() *Spawner {
+	return NewSpawnerOptions(Options{})
+}
+
+// NewSpawnerOptions is NewSpawner with options. A PID namespace is created
+// on the first Start, not here; if it cannot be, the Spawner forks without
+// one and Orphans says why.
+func NewSpawnerOptions(o Options) *Spawner {
 	s := newSpawnerState()
+	if !o.NoPIDNamespace {
+		if err := PIDNamespaceSupport(); err != nil {
+			s.nsErr = err
+		} else {
+			s.nsWanted = true
+		}
+	}
 	ready := make(chan int, 1)
 	go s.run(ready)
 	s.tid = <-ready
@@ -220,6 +255,7 @@ func (s *Spawner) run(ready chan<- int) {
 	for {
 		select {
 		case <-s.quit:
+			s.closeNamespace()
 			if s.devNull != nil {
 				s.devNull.Close()
 			}
@@ -278,17 +314,30 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 		}
 		s.pendingLeave = nil
 	}
+	inNS := false
+	if s.nsWanted && !s.ns.off {
+		if err := s.joinNamespace(); err != nil {
+			if s.ns.made {
+				// Never fall back once processes rely on a namespace.
+				return nil, fmt.Errorf("proc: start %s: %w", spec.Path, err)
+			}
+			// The first namespace could not be made: fork without.
+			s.ns.off = true
+			s.nsMu.Lock()
+			s.nsErr = err
+			s.nsMu.Unlock()
+		} else {
+			inNS = true
+		}
+	}
 	files := make([]*os.File, 3, 3+len(spec.ExtraFiles))
 	for i, f := range []*os.File{spec.Stdin, spec.Stdout, spec.Stderr} {
 		if f == nil {
-			if s.devNull == nil {
-				dn, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-				if err != nil {
-					return nil, fmt.Errorf("proc: open %s: %w", os.DevNull, err)
-				}
-				s.devNull = dn
+			dn, err := s.nullFile()
+			if err != nil {
+				return nil, err
 			}
-			f = s.devNull
+			f = dn
 		}
 		files[i] = f
 	}
@@ -301,9 +350,12 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 	if dir == "" {
 		dir = "/"
 	}
-	sys := &syscall.SysProcAttr{
-		Setpgid:   true,
-		Pdeathsig: syscall.SIGKILL,
+	sys := &syscall.SysProcAttr{Setpgid: true}
+	if !inNS {
+		// In a namespace the init holds PDEATHSIG for every process of it
+		// (and Go's check of the parent's pid would kill the child there:
+		// its parent is outside, so getppid returns 0).
+		sys.Pdeathsig = syscall.SIGKILL
 	}
 	if c := spec.Credential; c != nil {
 		sys.Credential = &syscall.Credential{Uid: c.UID, Gid: c.GID}
@@ -321,16 +373,32 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 	argv = append(argv, spec.Path)
 	argv = append(argv, spec.Args...)
 
-	if len(pl.JoinTasks) > 0 {
-		if err := writeTasks(pl.JoinTasks, s.tid); err != nil {
-			s.leave(pl.LeaveTasks)
-			return nil, fmt.Errorf("proc: start %s: join cgroup: %w", spec.Path, err)
+	var (
+		op      *os.Process
+		err     error
+		started time.Time
+	)
+	for attempt := 0; ; attempt++ {
+		if len(pl.JoinTasks) > 0 {
+			if err := writeTasks(pl.JoinTasks, s.tid); err != nil {
+				s.leave(pl.LeaveTasks)
+				return nil, fmt.Errorf("proc: start %s: join cgroup: %w", spec.Path, err)
+			}
 		}
-	}
-	op, err := os.StartProcess(spec.Path, argv, &os.ProcAttr{Dir: dir, Env: env, Files: files, Sys: sys})
-	started := time.Now()
-	if len(pl.JoinTasks) > 0 {
-		s.leave(pl.LeaveTasks)
+		op, err = os.StartProcess(spec.Path, argv, &os.ProcAttr{Dir: dir, Env: env, Files: files, Sys: sys})
+		started = time.Now()
+		if len(pl.JoinTasks) > 0 {
+			s.leave(pl.LeaveTasks)
+		}
+		if err == nil || !inNS || attempt > 0 || !errors.Is(err, syscall.ENOMEM) || !s.ns.cur.init.exiting() {
+			break
+		}
+		// fork fails so in a namespace whose init is exiting (someone
+		// killed it): its processes are being killed; take a new one.
+		s.ns.stale = true
+		if jerr := s.joinNamespace(); jerr != nil {
+			return nil, fmt.Errorf("proc: start %s: %w (and %w)", spec.Path, err, jerr)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("proc: start %s: %w", spec.Path, err)
@@ -345,6 +413,18 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 		}
 	}
 	return p, nil
+}
+
+// nullFile returns /dev/null, opened on first use.
+func (s *Spawner) nullFile() (*os.File, error) {
+	if s.devNull == nil {
+		dn, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			return nil, fmt.Errorf("proc: open %s: %w", os.DevNull, err)
+		}
+		s.devNull = dn
+	}
+	return s.devNull, nil
 }
 
 // leave moves the spawning thread back to its original cgroups, or records
