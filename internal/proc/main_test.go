@@ -14,6 +14,8 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/testproc"
 )
 
 // bgSleep is a shell command that, followed by &, starts `sleep 1000` in
@@ -39,6 +41,8 @@ func TestMain(m *testing.M) {
 		helperPdeathsig()
 	case "mainthread":
 		helperMainThread()
+	case "orphans":
+		helperOrphans()
 	default:
 		fmt.Fprintf(os.Stderr, "unknown helper mode %q\n", os.Getenv(helperEnv))
 		os.Exit(2)
@@ -59,6 +63,25 @@ func helperPdeathsig() {
 		time.Sleep(time.Hour)
 	}
 }
+
+// helperOrphans starts testproc.OrphanScript through a Spawner, prints
+// "started" and blocks until killed.
+func helperOrphans() {
+	base, _ := strconv.Atoi(os.Getenv(orphanBaseEnv))
+	s := NewSpawner()
+	if _, err := s.Start(Spec{Path: "/bin/sh", Args: []string{"-c", testproc.OrphanScript(base)},
+		Env: []string{"PATH=/usr/bin:/bin"}}); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	fmt.Println("started", s.Orphans())
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+// orphanBaseEnv gives helperOrphans its testproc.OrphanScript base.
+const orphanBaseEnv = "SHIPOTE_PROC_ORPHAN_BASE"
 
 // helperMainThread runs the spawning goroutine's body on the main thread,
 // where it must hand over to another thread, then checks that Close still
