@@ -136,6 +136,15 @@ func (s *Spawner) Orphans() string {
 	return OrphansPIDNamespace
 }
 
+// HostOrphans says which guarantee a Spawner made by this process would
+// give: what Orphans says before the first Start.
+func HostOrphans() string {
+	if err := PIDNamespaceSupport(); err != nil {
+		return OrphansPdeathsig + ": " + err.Error()
+	}
+	return OrphansPIDNamespace
+}
+
 // PIDNamespaceSupport reports whether this process may create PID
 // namespaces (CAP_SYS_ADMIN), and if not, why.
 func PIDNamespaceSupport() error {
