@@ -144,12 +144,14 @@ func checkCredential(c *Credential, euid int) error {
 
 // Spawner forks every process on one goroutine locked to one OS thread that
 // lives as long as the Spawner. Each child gets Setpgid (it leads its own
-// process group) and PDEATHSIG = SIGKILL, which the kernel sends when the
-// forking thread exits: so children die with the daemon, and the thread must
-// not be one that Go might end at random. The kernel clears PDEATHSIG when
-// the child executes a set-user-ID, set-group-ID or file-capability program,
-// and the child's own children never get it: for those, kill the workspace's
-// cgroup (at the next start, after a crash). Use NewSpawner; the zero value
+// process group). With a PID namespace (see Options and pidns.go) the
+// namespace's init holds PDEATHSIG = SIGKILL, which the kernel sends when the
+// forking thread exits, and its death takes every process of the namespace
+// with it. Without one each child holds PDEATHSIG itself; the kernel clears
+// it when the child executes a set-user-ID, set-group-ID or file-capability
+// program, and the child's own children never get it: for those, kill the
+// workspace's cgroup (at the next start, after a crash). Either way the
+// thread must not be one that Go might end at random. Use NewSpawner; the zero value
 // is not usable. A Spawner is safe for concurrent use.
 type Spawner struct {
 	reqs      chan *request
@@ -296,11 +298,13 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	return res.p, res.err
 }
 
-// Close stops the spawning goroutine and waits for it. Its thread then exits
-// and the kernel sends SIGKILL to every child of this Spawner still alive
-// (PDEATHSIG), shortly after Close returns: Close ends every process the
-// Spawner started. Their Process.Wait still works. Start after Close returns
-// ErrClosed. Close is idempotent.
+// Close stops the spawning goroutine and waits for it. It kills the PID
+// namespace's init, and its thread then exits, so the kernel sends SIGKILL to
+// every process of the namespace (or, without one, every child of this
+// Spawner: PDEATHSIG), shortly after Close returns: Close ends every process
+// the Spawner started. Their Process.Wait still works. The init is reaped by
+// a goroutine once every process of its namespace has been waited for.
+// Start after Close returns ErrClosed. Close is idempotent.
 func (s *Spawner) Close() {
 	s.closeOnce.Do(func() { close(s.quit) })
 	<-s.done
