@@ -172,6 +172,11 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 	}
 	rt.Spawner = proc.NewSpawner()
 	log.Info("orphans", zap.String("guarantee", rt.Spawner.Orphans()))
+	if pids, err := proc.SweepStrayInits(); err != nil {
+		log.Warn("sweeping pid namespaces left by an earlier run", zap.Error(err))
+	} else if len(pids) > 0 {
+		log.Warn("killed pid namespaces left by an earlier run", zap.Ints("inits", pids))
+	}
 	e := &Engine{cfg: cfg, system: system, rt: rt, log: log, backend: backend, stopped: make(chan struct{}), sweeper: make(chan struct{})}
 	if cfg.LogDir != "" {
 		rt.Go(e.sweepLogs)

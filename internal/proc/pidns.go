@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,12 +26,16 @@ import (
 // binaries of the packages that start engines.
 const initArg0 = "shipote: pid-namespace init"
 
-// initParentFD is the init's fd 3: a pidfd of the process that started it.
-const initParentFD = 3
+// initParentFD is the init's fd 3: a pidfd of the process that started it,
+// when its argv[1] is initWatchArg.
+const (
+	initParentFD = 3
+	initWatchArg = "--watch-fd=3"
+)
 
 func init() {
-	if len(os.Args) == 1 && os.Args[0] == initArg0 && os.Getpid() == 1 {
-		runInit()
+	if len(os.Args) >= 1 && len(os.Args) <= 2 && os.Args[0] == initArg0 && os.Getpid() == 1 {
+		runInit(len(os.Args) == 2 && os.Args[1] == initWatchArg)
 	}
 }
 
@@ -39,7 +44,7 @@ func init() {
 // exited (fd 3 readable), in case PDEATHSIG was missed. Its own death makes
 // the kernel SIGKILL every process of the namespace. It holds no fd but
 // /dev/null and fd 3, so no pipe of a command is kept open by it.
-func runInit() {
+func runInit(watch bool) {
 	// As the init of a namespace, signals with no handler sent from inside
 	// it never arrive; the Go runtime installs handlers, so ignore the ones
 	// whose default would end the init (SIGKILL from outside still does).
@@ -49,8 +54,9 @@ func runInit() {
 	chld := make(chan os.Signal, 1)
 	signal.Notify(chld, syscall.SIGCHLD)
 	parentGone := make(chan struct{})
-	var st unix.Stat_t
-	if unix.Fstat(initParentFD, &st) == nil {
+	// The runtime may have opened fds of its own: watch fd 3 only when it
+	// was handed over, and is a pidfd.
+	if target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", initParentFD)); watch && err == nil && target == "anon_inode:[pidfd]" {
 		go func() {
 			fds := []unix.PollFd{{Fd: initParentFD, Events: unix.POLLIN}}
 			for {
@@ -82,6 +88,10 @@ type pidNamespace struct {
 	init *Process
 	ns   *os.File      // /proc/<init>/ns/pid, for setns
 	done chan struct{} // closed once the init is reaped: the namespace is empty and dead
+	// unreaped counts the processes forked into the namespace that Wait has
+	// not reaped yet. The init's exit waits for every process of its
+	// namespace to be reaped, these by their Waits.
+	unreaped atomic.Int64
 }
 
 // alive reports whether the namespace's init has not been reaped yet.
@@ -97,8 +107,9 @@ func (n *pidNamespace) alive() bool {
 // pidnsState is the spawning goroutine's view of namespaces; it alone
 // touches it.
 type pidnsState struct {
-	self *os.File      // the spawning thread's own PID namespace, to come back to
-	cur  *pidNamespace // the namespace forks go to; nil before the first fork
+	self *os.File        // the spawning thread's own PID namespace, to come back to
+	cur  *pidNamespace   // the namespace forks go to; nil before the first fork
+	old  []*pidNamespace // replaced namespaces whose init may not be reaped yet
 	// stale says a fork into cur failed as it does once its init is dying:
 	// the next fork needs a new namespace.
 	stale bool
@@ -196,6 +207,7 @@ func (s *Spawner) joinNamespace() error {
 		}
 		_ = st.cur.init.Signal(syscall.SIGKILL) // if stale, it is dying anyway
 		st.cur.ns.Close()
+		st.old = append(st.old, st.cur)
 		st.cur = nil
 		st.stale = false
 	}
@@ -222,10 +234,12 @@ func (s *Spawner) startInit() (*pidNamespace, error) {
 		return nil, err
 	}
 	files := []*os.File{dn, dn, dn}
+	argv := []string{initArg0}
 	if fd, err := unix.PidfdOpen(os.Getpid(), 0); err == nil {
 		self := os.NewFile(uintptr(fd), "pidfd:self")
 		defer self.Close()
 		files = append(files, self)
+		argv = append(argv, initWatchArg)
 	}
 	sys := &syscall.SysProcAttr{
 		Setpgid:    true, // out of the daemon's group: a terminal's ^C is the daemon's business
@@ -236,7 +250,7 @@ func (s *Spawner) startInit() (*pidNamespace, error) {
 	if s.pidfd {
 		sys.PidFD = &pidfd
 	}
-	op, err := os.StartProcess("/proc/self/exe", []string{initArg0},
+	op, err := os.StartProcess("/proc/self/exe", argv,
 		&os.ProcAttr{Dir: "/", Env: []string{}, Files: files, Sys: sys})
 	if err != nil {
 		return nil, fmt.Errorf("start pid namespace init: %w", err)
@@ -260,14 +274,23 @@ func (s *Spawner) startInit() (*pidNamespace, error) {
 
 // closeNamespace kills the current namespace's init, and with it every
 // process of the namespace, when the Spawner is closed. The init is reaped
-// by its goroutine once the namespace is empty.
+// by its goroutine once the namespace is empty: when every process forked
+// into it has been reaped already, closeNamespace waits for that, so that
+// Close leaves no goroutine behind; otherwise the last Wait lets it end.
 func (s *Spawner) closeNamespace() {
 	st := &s.ns
 	if st.cur != nil {
 		_ = st.cur.init.Signal(syscall.SIGKILL)
 		st.cur.ns.Close()
+		st.old = append(st.old, st.cur)
 		st.cur = nil
 	}
+	for _, n := range st.old {
+		if n.unreaped.Load() == 0 {
+			<-n.done
+		}
+	}
+	st.old = nil
 	if st.self != nil {
 		st.self.Close()
 		st.self = nil
@@ -294,4 +317,42 @@ func (p *Process) exiting() bool {
 	}
 	flags, err := strconv.ParseUint(string(fields[6]), 10, 64)
 	return err == nil && (fields[0][0] == 'Z' || flags&pfExiting != 0)
+}
+
+// SweepStrayInits kills every PID namespace init whose daemon is gone (its
+// parent is no longer a process of the same executable), and with it what
+// is left of its namespace, and returns their pids. PDEATHSIG and the init's
+// own watch of the daemon make such an init all but impossible; a daemon
+// runs this at start anyway, as the cgroup backends sweep their groups.
+func SweepStrayInits() ([]int, error) {
+	pids, err := procPids()
+	if err != nil {
+		return nil, fmt.Errorf("proc: sweep pid namespace inits: %w", err)
+	}
+	var killed []int
+	var errs []error
+	buf := make([]byte, 0, 512)
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil || !strings.HasPrefix(string(b), initArg0+"\x00") {
+			continue
+		}
+		st, ok := readStat(pid, buf)
+		if !ok || st.state == 'Z' || sameExe(pid, st.ppid) {
+			continue
+		}
+		if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("kill pid namespace init %d: %w", pid, err))
+			continue
+		}
+		killed = append(killed, pid)
+	}
+	return killed, errors.Join(errs...)
+}
+
+// sameExe reports whether processes a and b run the same executable file.
+func sameExe(a, b int) bool {
+	fa, err1 := os.Stat("/proc/" + strconv.Itoa(a) + "/exe")
+	fb, err2 := os.Stat("/proc/" + strconv.Itoa(b) + "/exe")
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
 }

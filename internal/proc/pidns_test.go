@@ -225,3 +225,57 @@ func TestInitKilledNamespaceReplaced(t *testing.T) {
 		t.Error("the namespace was not replaced")
 	}
 }
+
+// TestSweepStrayInits: an init whose parent is not the binary it runs (its
+// daemon is gone) is killed; a live Spawner's init is left alone.
+func TestSweepStrayInits(t *testing.T) {
+	needPIDNamespace(t)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("no unshare(1):", err)
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash:", err)
+	}
+	s := newSpawner(t)
+	if st, _ := run(t, s, Spec{Path: "/bin/true"}); !st.Success() {
+		t.Fatal(st)
+	}
+	live := s.ns.cur.init.Pid
+	// A stray: pid 1 of a namespace of its own, argv the init's, child of
+	// unshare(1).
+	cmd := exec.Command(unshare, "--pid", "--fork", bash, "-c", `exec -a "$0" "$1"`, initArg0, os.Args[0])
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	var stray int
+	eventually(t, 10*time.Second, "the stray init running", func() bool {
+		kids, _ := Descendants(cmd.Process.Pid)
+		for _, k := range kids {
+			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k)); strings.HasPrefix(string(b), initArg0+"\x00") {
+				stray = k
+				return true
+			}
+		}
+		return false
+	})
+	killed, err := SweepStrayInits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(killed, stray) || slices.Contains(killed, live) {
+		t.Fatalf("swept %v; want the stray %d and not the live init %d", killed, stray, live)
+	}
+	select {
+	case <-done: // unshare exits once its child is killed
+	case <-time.After(10 * time.Second):
+		t.Fatal("unshare still waits for the stray init")
+	}
+	if gone(live) {
+		t.Error("the live Spawner's init was killed")
+	}
+}

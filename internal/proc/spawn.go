@@ -408,6 +408,10 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 		return nil, fmt.Errorf("proc: start %s: %w", spec.Path, err)
 	}
 	p := newProcess(op, pidfd, started)
+	if inNS {
+		p.ns = s.ns.cur
+		p.ns.unreaped.Add(1)
+	}
 	for _, rl := range spec.Rlimits {
 		lim := unix.Rlimit{Cur: rl.Cur, Max: rl.Max}
 		if err := unix.Prlimit(p.Pid, rl.Resource, &lim, nil); err != nil {
