@@ -20,10 +20,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// initArg0 is argv[0] (and the whole argv) of a PID namespace's init. The
-// package's init function checks it before main runs, so every binary that
-// links this package can serve as the init: the daemon, and the test
-// binaries of the packages that start engines.
+// initArg0 is argv[0] of a PID namespace's init (argv[1], if any, is
+// initWatchArg). The package's init function checks it, and that it runs as
+// pid 1, before main runs, so every binary that links this package can
+// serve as the init: the daemon, and the test binaries of the packages that
+// start engines.
 const initArg0 = "shipote: pid-namespace init"
 
 // initParentFD is the init's fd 3: a pidfd of the process that started it,
@@ -35,6 +36,7 @@ const (
 
 func init() {
 	if len(os.Args) >= 1 && len(os.Args) <= 2 && os.Args[0] == initArg0 && os.Getpid() == 1 {
+		// Never returns.
 		runInit(len(os.Args) == 2 && os.Args[1] == initWatchArg)
 	}
 }
@@ -60,7 +62,7 @@ func runInit(watch bool) {
 		go func() {
 			fds := []unix.PollFd{{Fd: initParentFD, Events: unix.POLLIN}}
 			for {
-				if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+				if _, err := unix.Poll(fds, -1); !errors.Is(err, unix.EINTR) {
 					break
 				}
 			}
