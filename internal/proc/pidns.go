@@ -265,9 +265,7 @@ func (s *Spawner) startInit() (*pidNamespace, error) {
 		return nil, fmt.Errorf("open pid namespace of init %d: %w", p.Pid, err)
 	}
 	n := &pidNamespace{init: p, ns: ns, done: make(chan struct{})}
-	s.inits.Add(1)
 	go func() {
-		defer s.inits.Done()
 		p.Wait()
 		close(n.done)
 	}()

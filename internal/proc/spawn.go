@@ -151,8 +151,8 @@ func checkCredential(c *Credential, euid int) error {
 // it when the child executes a set-user-ID, set-group-ID or file-capability
 // program, and the child's own children never get it: for those, kill the
 // workspace's cgroup (at the next start, after a crash). Either way the
-// thread must not be one that Go might end at random. Use NewSpawner; the zero value
-// is not usable. A Spawner is safe for concurrent use.
+// thread must not be one that Go might end at random. Use NewSpawner; the
+// zero value is not usable. A Spawner is safe for concurrent use.
 type Spawner struct {
 	reqs      chan *request
 	quit      chan struct{}
@@ -167,7 +167,6 @@ type Spawner struct {
 	// nsWanted says children go to a PID namespace of the Spawner's own
 	// (see pidns.go); set before the spawning goroutine starts.
 	nsWanted bool
-	inits    sync.WaitGroup // the goroutines reaping namespace inits
 
 	// nsMu guards nsErr: why PID namespaces are not used, nil while they
 	// are (or have not been tried).
