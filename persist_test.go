@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/shipote/shipote/internal/testproc"
 	"github.com/shipote/shipote/messages"
 	"github.com/shipote/shipote/persistence"
 )
@@ -173,7 +175,9 @@ func TestExpiredWorkspaceIsNotRestored(t *testing.T) {
 // The fault-injection test: a child process runs a persistent engine and
 // acknowledges mutations; it is SIGKILLed at random moments and started
 // again. Every acknowledged mutation must be in the restored state, the
-// file must always parse, and no process of a killed generation may live.
+// file must always parse, and no process of a killed generation may live:
+// each workspace runs testproc.OrphanScript, and after each kill no child,
+// grandchild, setsid'd grandchild or double-forked process may survive.
 
 func init() {
 	if os.Getenv("SHIPOTE_TEST_HELPER") == "faults" {
@@ -186,6 +190,8 @@ func init() {
 // ..." once the engine acknowledged; at start it prints "restored L1,L2".
 func faultChild() {
 	path := os.Getenv("SHIPOTE_TEST_STATE")
+	base, _ := strconv.Atoi(os.Getenv("SHIPOTE_TEST_ORPHAN_BASE"))
+	script := native("sh", "-c", testproc.OrphanScript(base))
 	eng, err := Start(NewActorSystem(nil), Config{Limits: "none", StatePath: path})
 	if err != nil {
 		fmt.Println("error", err)
@@ -196,7 +202,7 @@ func faultChild() {
 	var labels []string
 	for _, w := range wss {
 		labels = append(labels, w.Spec.Label+"="+w.ID)
-		if c, err := eng.Exec(ctx, w.ID, native("sleep", "1000")); err == nil {
+		if c, err := eng.Exec(ctx, w.ID, script); err == nil {
 			fmt.Println("pid", c.Pid)
 		}
 	}
@@ -214,7 +220,7 @@ func faultChild() {
 				fmt.Println("nack", f[1], err)
 				continue
 			}
-			if c, err := eng.Exec(ctx, ws.ID, native("sleep", "1000")); err == nil {
+			if c, err := eng.Exec(ctx, ws.ID, script); err == nil {
 				fmt.Println("pid", c.Pid)
 			}
 			fmt.Println("ack create", f[1], ws.ID)
@@ -244,9 +250,23 @@ func TestFaultInjectionKill9(t *testing.T) {
 	uncertain := map[string]bool{} // removes sent but not acknowledged when killed
 	next := 0
 	var oldPids []int
+	var bases []int
+	t.Cleanup(func() { // whatever happens, leave nothing behind
+		for _, b := range bases {
+			for _, pids := range testproc.Sleepers(b) {
+				for _, pid := range pids {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+	})
+	var cleanups []time.Duration // from each kill to the last process gone
 	for gen := 0; gen <= kills; gen++ {
+		base := testproc.OrphanBase()
+		bases = append(bases, base)
 		cmd := exec.Command(self, "-test.run=^$")
-		cmd.Env = append(os.Environ(), "SHIPOTE_TEST_HELPER=faults", "SHIPOTE_TEST_STATE="+path)
+		cmd.Env = append(os.Environ(), "SHIPOTE_TEST_HELPER=faults", "SHIPOTE_TEST_STATE="+path,
+			"SHIPOTE_TEST_ORPHAN_BASE="+strconv.Itoa(base))
 		stdin, _ := cmd.StdinPipe()
 		stdout, _ := cmd.StdoutPipe()
 		cmd.Stderr = io.Discard
@@ -316,8 +336,10 @@ func TestFaultInjectionKill9(t *testing.T) {
 			}
 		}
 		if gen == kills {
+			killed := time.Now()
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
+			cleanups = append(cleanups, noSurvivors(t, gen, base, killed))
 			break
 		}
 		clear(uncertain)
@@ -367,12 +389,14 @@ func TestFaultInjectionKill9(t *testing.T) {
 				break mutate
 			}
 		}
+		killed := time.Now()
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		_ = cmd.Wait()
 		for range lines {
 		}
+		cleanups = append(cleanups, noSurvivors(t, gen, base, killed))
 		oldPids = pids
 		// The file always parses.
 		if b, err := os.ReadFile(path); err == nil {
@@ -386,5 +410,35 @@ func TestFaultInjectionKill9(t *testing.T) {
 	for range want {
 		acked++
 	}
-	t.Logf("%d kills, %d acknowledged mutations checked", kills, acked)
+	slices.Sort(cleanups)
+	within := 0
+	for _, d := range cleanups {
+		if d <= time.Second {
+			within++
+		}
+	}
+	t.Logf("%d kills, %d acknowledged mutations checked; 0 survivors of any kind (%s); every process gone %v after a kill (median), %v at worst, within 1s after %d of %d kills",
+		kills, acked, strings.Join(testproc.OrphanKinds, ", "), cleanups[len(cleanups)/2].Round(time.Millisecond),
+		cleanups[len(cleanups)-1].Round(time.Millisecond), within, len(cleanups))
+}
+
+// noSurvivors fails the test unless every process of
+// testproc.OrphanScript(base) is gone within 10 s of killed, and returns
+// how long it took.
+func noSurvivors(t *testing.T, gen, base int, killed time.Time) time.Duration {
+	t.Helper()
+	for {
+		left := testproc.Sleepers(base)
+		if len(left) == 0 {
+			return time.Since(killed)
+		}
+		if time.Since(killed) > 10*time.Second {
+			n := 0
+			for _, pids := range left {
+				n += len(pids)
+			}
+			t.Fatalf("generation %d: %d survivors 10s after kill -9: %v", gen, n, left)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -171,6 +171,12 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 		}
 	}
 	rt.Spawner = proc.NewSpawner()
+	log.Info("orphans", zap.String("guarantee", rt.Spawner.Orphans()))
+	if pids, err := proc.SweepStrayInits(); err != nil {
+		log.Warn("sweeping pid namespaces left by an earlier run", zap.Error(err))
+	} else if len(pids) > 0 {
+		log.Warn("killed pid namespaces left by an earlier run", zap.Ints("inits", pids))
+	}
 	e := &Engine{cfg: cfg, system: system, rt: rt, log: log, backend: backend, stopped: make(chan struct{}), sweeper: make(chan struct{})}
 	if cfg.LogDir != "" {
 		rt.Go(e.sweepLogs)
@@ -300,6 +306,10 @@ func forceName(s string) string {
 
 // LimitsBackend names the resource-limit backend in use.
 func (e *Engine) LimitsBackend() string { return e.backend }
+
+// Orphans says what keeps the engine's processes from outliving it:
+// proc.OrphansPIDNamespace, or proc.OrphansPdeathsig and why.
+func (e *Engine) Orphans() string { return e.rt.Spawner.Orphans() }
 
 // PID is the engine actor's PID, for programs that send it messages of
 // package actors directly.

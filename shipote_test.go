@@ -260,9 +260,10 @@ func TestGrandchildDoesNotSurviveRemoval(t *testing.T) {
 	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "tree"}); err != nil {
 		t.Fatal(err)
 	}
-	// The parent starts a grandchild that ignores SIGTERM, prints its pid
-	// and exits at once.
-	if _, err := eng.Exec(ctx, "tree", native("sh", "-c", `sh -c 'trap "" TERM; sleep 1000' & echo $!`)); err != nil {
+	// The parent starts a grandchild that ignores SIGTERM and prints its
+	// pid (the host's, read from /proc/self: $! would be the one in the
+	// engine's PID namespace), and exits at once.
+	if _, err := eng.Exec(ctx, "tree", native("sh", "-c", `sh -c 'trap "" TERM; read -r pid rest </proc/self/stat; echo $pid; sleep 1000' &`)); err != nil {
 		t.Fatal(err)
 	}
 	gpid := waitPidLine(t, eng, "tree", "sh")

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,10 +109,15 @@ func TestStatsCPUAndRSS(t *testing.T) {
 	ref := allocRef(t, 200)
 	self := ref.Payload.Native.Exec
 	ref.Payload.Native.Exec = "sh"
-	ref.Payload.Native.Argv = []string{"-c", "setsid " + self + " -test.run=^$ & sleep 1000"}
+	// It prints its pid (the host's, from /proc/self) before it becomes the
+	// allocator, so that the test kills it even if the engine could not.
+	ref.Payload.Native.Argv = []string{"-c", "setsid sh -c 'read -r pid rest </proc/self/stat; echo $pid; exec " +
+		self + " -test.run=^$' & sleep 1000"}
 	if _, err := eng.Exec(ctx, "hidden", ref); err != nil {
 		t.Fatal(err)
 	}
+	hidden := waitPidLine(t, eng, "hidden", "alloc")
+	t.Cleanup(func() { _ = syscall.Kill(hidden, syscall.SIGKILL) })
 	latestSample(t, eng, "hidden", func(s messages.Sample) bool { return s.RSSBytes >= 190<<20 }, "rss of a setsid grandchild >= 190 MiB")
 }
 

@@ -72,7 +72,7 @@ func TestWriteJSONMatchesEncodingJSON(t *testing.T) {
 		"workspaces": wss, "commands": cmds, "pipelines": pipes, "pipeline": info, "samples": samples,
 		"empty list": []messages.WorkspaceInfo{}, "nil list": []messages.CommandInfo(nil),
 		"error":   errorBody{Error: errorFields{Code: CodeNotFound, Message: `no workspace "<x>" & co`, Field: "workspace"}},
-		"version": VersionInfo{Version: shipote.Version, GoVersion: "go", LimitsBackend: "none", Socket: "/tmp/s.sock"},
+		"version": VersionInfo{Version: shipote.Version, GoVersion: "go", LimitsBackend: "none", Orphans: "pid-namespace (kernel)", Socket: "/tmp/s.sock"},
 		"strings": map[string]string{"invalid": "a\xffb", "controls": "\x00\x1f\t\n\"\\", "html": "<>&", "ls": "\u2028\u2029"},
 	}
 	for name, v := range values {

@@ -66,6 +66,7 @@ func (s *Server) version(w http.ResponseWriter, _ *http.Request) error {
 		Version:       shipote.Version,
 		GoVersion:     runtime.Version(),
 		LimitsBackend: s.eng.LimitsBackend(),
+		Orphans:       s.eng.Orphans(),
 		StatePath:     s.eng.StatePath(),
 		Socket:        s.opts.SocketPath,
 		Degraded:      s.degraded(),

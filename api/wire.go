@@ -23,6 +23,9 @@ type VersionInfo struct {
 	GoVersion string `json:"go_version"`
 	// LimitsBackend names the resource-limit backend in use.
 	LimitsBackend string `json:"limits_backend"`
+	// Orphans says what keeps the daemon's processes from outliving it:
+	// "pid-namespace (kernel)", or "pdeathsig (direct children only): why".
+	Orphans string `json:"orphans"`
 	// StatePath is the state file; "" for a daemon that persists nothing.
 	StatePath string `json:"state_path"`
 	// Socket is the socket the daemon listens on, as it was told.

@@ -1,6 +1,7 @@
 // spawn.go measures process spawning through proc.Spawner (one locked
-// thread forks every child, with Setpgid and PDEATHSIG) against plain os/exec,
-// interleaved in the same run.
+// thread forks every child, with Setpgid, into the Spawner's PID namespace
+// where the host allows one) against plain os/exec, interleaved in the same
+// run, and what the PID namespace costs.
 
 package bench
 
@@ -67,6 +68,75 @@ func RunSpawn(ctx context.Context, r *Report, quick bool) error {
 		row.Met = Bool(row.Ratio() >= target)
 		r.Add(row)
 	}
+	return spawnNamespaceRows(ctx, r, s, n, runs)
+}
+
+// spawnNamespaceRows measures what the PID namespace costs: spawn+wait in
+// the Spawner's namespace against a Spawner without one (alternated, as
+// above), and the first Start of a new Spawner, which makes the namespace
+// and starts its init (this binary re-executed), against a first Start
+// without.
+func spawnNamespaceRows(ctx context.Context, r *Report, s *proc.Spawner, n, runs int) error {
+	if s.Orphans() != proc.OrphansPIDNamespace {
+		r.Add(Row{Group: "spawn", Name: "seq spawn+wait /bin/true in a pid namespace", Unit: "spawns/s",
+			Note: "not measured: " + s.Orphans()})
+		return nil
+	}
+	plain := proc.NewSpawnerOptions(proc.Options{NoPIDNamespace: true})
+	defer plain.Close()
+	viaNS, viaPlain := spawnerOnce(s), spawnerOnce(plain)
+	if _, _, err := spawnRates(ctx, 1, 50, viaNS, viaPlain); err != nil {
+		return err
+	}
+	var ns, pl []float64
+	for range runs {
+		a, b, err := spawnRates(ctx, 1, n, viaNS, viaPlain)
+		if err != nil {
+			return err
+		}
+		ns, pl = append(ns, a), append(pl, b)
+	}
+	med, lo, hi := Median(ns)
+	base, _, _ := Median(pl)
+	row := Row{
+		Group: "spawn", Name: "seq spawn+wait /bin/true in the spawner's pid namespace", Value: med,
+		Unit: "spawns/s", Baseline: "proc.Spawner without pid namespace", Base: base, HigherIsBetter: true,
+		Note: fmt.Sprintf("the namespace's cost; the rows against os/exec above spawn in it. n=%d per side, alternated, median of %d", n, runs),
+	}
+	if runs > 1 {
+		row.Min, row.Max = lo, hi
+	}
+	r.Add(row)
+
+	var first, firstPlain []float64
+	for range runs {
+		for _, o := range []proc.Options{{}, {NoPIDNamespace: true}} {
+			sp := proc.NewSpawnerOptions(o)
+			t0 := time.Now()
+			err := spawnerOnce(sp)()
+			d := time.Since(t0)
+			sp.Close()
+			if err != nil {
+				return err
+			}
+			if o.NoPIDNamespace {
+				firstPlain = append(firstPlain, float64(d.Microseconds())/1000)
+			} else {
+				first = append(first, float64(d.Microseconds())/1000)
+			}
+		}
+	}
+	fmed, flo, fhi := Median(first)
+	fbase, _, _ := Median(firstPlain)
+	frow := Row{
+		Group: "spawn", Name: "first Start of a Spawner: pid namespace and its init", Value: fmed, Unit: "ms",
+		Baseline: "first Start without pid namespace", Base: fbase,
+		Note: fmt.Sprintf("once per engine; median of %d", runs),
+	}
+	if runs > 1 {
+		frow.Min, frow.Max = flo, fhi
+	}
+	r.Add(frow)
 	return nil
 }
 

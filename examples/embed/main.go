@@ -50,7 +50,9 @@ func run() error {
 		Label: "flaky",
 		Payload: messages.Payload{Native: &messages.NativePayload{
 			Exec: "sh",
-			Argv: []string{"-c", `echo "$GREETING (pid $$)"; sleep 0.2; echo "failing" >&2; exit 3`},
+			// $$ would be the pid in the engine's PID namespace; /proc/self
+			// gives the host's, the one the engine reports.
+			Argv: []string{"-c", `read -r pid rest </proc/self/stat; echo "$GREETING (pid $pid)"; sleep 0.2; echo "failing" >&2; exit 3`},
 		}},
 		Supervision: messages.Supervision{Restart: &messages.RestartPolicy{
 			On: messages.RestartOnFailure, BackoffMs: 100, MaxBackoffMs: 1000, Max: 3,

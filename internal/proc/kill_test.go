@@ -55,7 +55,7 @@ func TestKillGroupRefuses(t *testing.T) {
 func TestKillGroupReachesGrandchildAfterParentExited(t *testing.T) {
 	s := newSpawner(t)
 	r, w := pipe(t)
-	p, err := s.Start(Spec{Path: "/bin/sh", Args: []string{"-c", "sleep 1000 >/dev/null & echo $!"}, Stdout: w})
+	p, err := s.Start(Spec{Path: "/bin/sh", Args: []string{"-c", bgSleep + " &"}, Stdout: w})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestDescendants(t *testing.T) {
 	r, w := pipe(t)
 	// sh -> sh -> sleep
 	p, err := s.Start(Spec{Path: "/bin/sh", Stdout: w, Env: []string{"PATH=/usr/bin:/bin"},
-		Args: []string{"-c", `sh -c 'sleep 1000 & echo $!; wait' & wait`}})
+		Args: []string{"-c", `sh -c '` + bgSleep + ` & wait' & wait`}})
 	if err != nil {
 		t.Fatal(err)
 	}

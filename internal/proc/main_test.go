@@ -14,7 +14,15 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/testproc"
 )
+
+// bgSleep is a shell command that, followed by &, starts `sleep 1000` in
+// the background and prints its pid as the host sees it. `echo $!` would print the pid in
+// the Spawner's PID namespace: the subshell reads its own host pid from
+// /proc/self (the host's procfs) and then becomes the sleep.
+const bgSleep = `( read -r pid rest </proc/self/stat; echo $pid; exec sleep 1000 )`
 
 // helperEnv selects a helper mode when the test binary is re-executed.
 const helperEnv = "SHIPOTE_PROC_TEST_HELPER"
@@ -33,6 +41,8 @@ func TestMain(m *testing.M) {
 		helperPdeathsig()
 	case "mainthread":
 		helperMainThread()
+	case "orphans":
+		helperOrphans()
 	default:
 		fmt.Fprintf(os.Stderr, "unknown helper mode %q\n", os.Getenv(helperEnv))
 		os.Exit(2)
@@ -53,6 +63,25 @@ func helperPdeathsig() {
 		time.Sleep(time.Hour)
 	}
 }
+
+// helperOrphans starts testproc.OrphanScript through a Spawner, prints
+// "started" and blocks until killed.
+func helperOrphans() {
+	base, _ := strconv.Atoi(os.Getenv(orphanBaseEnv))
+	s := NewSpawner()
+	if _, err := s.Start(Spec{Path: "/bin/sh", Args: []string{"-c", testproc.OrphanScript(base)},
+		Env: []string{"PATH=/usr/bin:/bin"}}); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	fmt.Println("started", s.Orphans())
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+// orphanBaseEnv gives helperOrphans its testproc.OrphanScript base.
+const orphanBaseEnv = "SHIPOTE_PROC_ORPHAN_BASE"
 
 // helperMainThread runs the spawning goroutine's body on the main thread,
 // where it must hand over to another thread, then checks that Close still

@@ -144,13 +144,15 @@ func checkCredential(c *Credential, euid int) error {
 
 // Spawner forks every process on one goroutine locked to one OS thread that
 // lives as long as the Spawner. Each child gets Setpgid (it leads its own
-// process group) and PDEATHSIG = SIGKILL, which the kernel sends when the
-// forking thread exits: so children die with the daemon, and the thread must
-// not be one that Go might end at random. The kernel clears PDEATHSIG when
-// the child executes a set-user-ID, set-group-ID or file-capability program,
-// and the child's own children never get it: for those, kill the workspace's
-// cgroup (at the next start, after a crash). Use NewSpawner; the zero value
-// is not usable. A Spawner is safe for concurrent use.
+// process group). With a PID namespace (see Options and pidns.go) the
+// namespace's init holds PDEATHSIG = SIGKILL, which the kernel sends when the
+// forking thread exits, and its death takes every process of the namespace
+// with it. Without one each child holds PDEATHSIG itself; the kernel clears
+// it when the child executes a set-user-ID, set-group-ID or file-capability
+// program, and the child's own children never get it: for those, kill the
+// workspace's cgroup (at the next start, after a crash). Either way the
+// thread must not be one that Go might end at random. Use NewSpawner; the
+// zero value is not usable. A Spawner is safe for concurrent use.
 type Spawner struct {
 	reqs      chan *request
 	quit      chan struct{}
@@ -162,9 +164,29 @@ type Spawner struct {
 	// support, and in tests of the os.Process fallback.
 	pidfd bool
 
+	// nsWanted says children go to a PID namespace of the Spawner's own
+	// (see pidns.go); set before the spawning goroutine starts.
+	nsWanted bool
+
+	// nsMu guards nsErr: why PID namespaces are not used, nil while they
+	// are (or have not been tried).
+	nsMu  sync.Mutex
+	nsErr error
+
 	// The spawning goroutine owns the following.
 	devNull      *os.File // opened on first use
 	pendingLeave []string // LeaveTasks still to be rewritten after a failure
+	ns           pidnsState
+}
+
+// Options configure a Spawner. The zero value asks for PID namespaces.
+type Options struct {
+	// NoPIDNamespace forks children into the daemon's own PID namespace,
+	// with PDEATHSIG as the only tie to the daemon (see Spawner). Without
+	// it, when the process may create PID namespaces (root), every child is
+	// forked into a PID namespace of the Spawner whose init dies with the
+	// spawning thread, taking every process of the namespace with it.
+	NoPIDNamespace bool
 }
 
 type request struct {
@@ -183,7 +205,21 @@ type result struct {
 // process's main thread, which Go does not terminate when a locked goroutine
 // ends (Close would then not kill the children).
 func NewSpawner() *Spawner {
+	return NewSpawnerOptions(Options{})
+}
+
+// NewSpawnerOptions is NewSpawner with options. A PID namespace is created
+// on the first Start, not here; if it cannot be, the Spawner forks without
+// one and Orphans says why.
+func NewSpawnerOptions(o Options) *Spawner {
 	s := newSpawnerState()
+	if !o.NoPIDNamespace {
+		if err := PIDNamespaceSupport(); err != nil {
+			s.nsErr = err
+		} else {
+			s.nsWanted = true
+		}
+	}
 	ready := make(chan int, 1)
 	go s.run(ready)
 	s.tid = <-ready
@@ -220,6 +256,7 @@ func (s *Spawner) run(ready chan<- int) {
 	for {
 		select {
 		case <-s.quit:
+			s.closeNamespace()
 			if s.devNull != nil {
 				s.devNull.Close()
 			}
@@ -260,11 +297,13 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	return res.p, res.err
 }
 
-// Close stops the spawning goroutine and waits for it. Its thread then exits
-// and the kernel sends SIGKILL to every child of this Spawner still alive
-// (PDEATHSIG), shortly after Close returns: Close ends every process the
-// Spawner started. Their Process.Wait still works. Start after Close returns
-// ErrClosed. Close is idempotent.
+// Close stops the spawning goroutine and waits for it. It kills the PID
+// namespace's init, and its thread then exits, so the kernel sends SIGKILL to
+// every process of the namespace (or, without one, every child of this
+// Spawner: PDEATHSIG), shortly after Close returns: Close ends every process
+// the Spawner started. Their Process.Wait still works. The init is reaped by
+// a goroutine once every process of its namespace has been waited for.
+// Start after Close returns ErrClosed. Close is idempotent.
 func (s *Spawner) Close() {
 	s.closeOnce.Do(func() { close(s.quit) })
 	<-s.done
@@ -278,17 +317,30 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 		}
 		s.pendingLeave = nil
 	}
+	inNS := false
+	if s.nsWanted && !s.ns.off {
+		if err := s.joinNamespace(); err != nil {
+			if s.ns.made {
+				// Never fall back once processes rely on a namespace.
+				return nil, fmt.Errorf("proc: start %s: %w", spec.Path, err)
+			}
+			// The first namespace could not be made: fork without.
+			s.ns.off = true
+			s.nsMu.Lock()
+			s.nsErr = err
+			s.nsMu.Unlock()
+		} else {
+			inNS = true
+		}
+	}
 	files := make([]*os.File, 3, 3+len(spec.ExtraFiles))
 	for i, f := range []*os.File{spec.Stdin, spec.Stdout, spec.Stderr} {
 		if f == nil {
-			if s.devNull == nil {
-				dn, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-				if err != nil {
-					return nil, fmt.Errorf("proc: open %s: %w", os.DevNull, err)
-				}
-				s.devNull = dn
+			dn, err := s.nullFile()
+			if err != nil {
+				return nil, err
 			}
-			f = s.devNull
+			f = dn
 		}
 		files[i] = f
 	}
@@ -301,9 +353,12 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 	if dir == "" {
 		dir = "/"
 	}
-	sys := &syscall.SysProcAttr{
-		Setpgid:   true,
-		Pdeathsig: syscall.SIGKILL,
+	sys := &syscall.SysProcAttr{Setpgid: true}
+	if !inNS {
+		// In a namespace the init holds PDEATHSIG for every process of it
+		// (and Go's check of the parent's pid would kill the child there:
+		// its parent is outside, so getppid returns 0).
+		sys.Pdeathsig = syscall.SIGKILL
 	}
 	if c := spec.Credential; c != nil {
 		sys.Credential = &syscall.Credential{Uid: c.UID, Gid: c.GID}
@@ -321,21 +376,41 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 	argv = append(argv, spec.Path)
 	argv = append(argv, spec.Args...)
 
-	if len(pl.JoinTasks) > 0 {
-		if err := writeTasks(pl.JoinTasks, s.tid); err != nil {
-			s.leave(pl.LeaveTasks)
-			return nil, fmt.Errorf("proc: start %s: join cgroup: %w", spec.Path, err)
+	var (
+		op      *os.Process
+		err     error
+		started time.Time
+	)
+	for attempt := 0; ; attempt++ {
+		if len(pl.JoinTasks) > 0 {
+			if err := writeTasks(pl.JoinTasks, s.tid); err != nil {
+				s.leave(pl.LeaveTasks)
+				return nil, fmt.Errorf("proc: start %s: join cgroup: %w", spec.Path, err)
+			}
 		}
-	}
-	op, err := os.StartProcess(spec.Path, argv, &os.ProcAttr{Dir: dir, Env: env, Files: files, Sys: sys})
-	started := time.Now()
-	if len(pl.JoinTasks) > 0 {
-		s.leave(pl.LeaveTasks)
+		op, err = os.StartProcess(spec.Path, argv, &os.ProcAttr{Dir: dir, Env: env, Files: files, Sys: sys})
+		started = time.Now()
+		if len(pl.JoinTasks) > 0 {
+			s.leave(pl.LeaveTasks)
+		}
+		if err == nil || !inNS || attempt > 0 || !errors.Is(err, syscall.ENOMEM) || !s.ns.cur.init.exiting() {
+			break
+		}
+		// fork fails so in a namespace whose init is exiting (someone
+		// killed it): its processes are being killed; take a new one.
+		s.ns.stale = true
+		if jerr := s.joinNamespace(); jerr != nil {
+			return nil, fmt.Errorf("proc: start %s: %w (and %w)", spec.Path, err, jerr)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("proc: start %s: %w", spec.Path, err)
 	}
 	p := newProcess(op, pidfd, started)
+	if inNS {
+		p.ns = s.ns.cur
+		p.ns.unreaped.Add(1)
+	}
 	for _, rl := range spec.Rlimits {
 		lim := unix.Rlimit{Cur: rl.Cur, Max: rl.Max}
 		if err := unix.Prlimit(p.Pid, rl.Resource, &lim, nil); err != nil {
@@ -345,6 +420,18 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 		}
 	}
 	return p, nil
+}
+
+// nullFile returns /dev/null, opened on first use.
+func (s *Spawner) nullFile() (*os.File, error) {
+	if s.devNull == nil {
+		dn, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			return nil, fmt.Errorf("proc: open %s: %w", os.DevNull, err)
+		}
+		s.devNull = dn
+	}
+	return s.devNull, nil
 }
 
 // leave moves the spawning thread back to its original cgroups, or records

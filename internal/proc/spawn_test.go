@@ -202,7 +202,7 @@ func TestWaitTwiceSameStatus(t *testing.T) {
 func TestWaitDoesNotWaitForGrandchildHoldingThePipe(t *testing.T) {
 	s := newSpawner(t)
 	r, w := pipe(t)
-	p, err := s.Start(Spec{Path: "/bin/sh", Args: []string{"-c", "sleep 1000 & echo $!; exit 3"}, Stdout: w})
+	p, err := s.Start(Spec{Path: "/bin/sh", Args: []string{"-c", bgSleep + " & exit 3"}, Stdout: w})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,6 +245,11 @@ func TestRlimitFailureKillsChild(t *testing.T) {
 		t.Skip("no /proc/sys/fs/nr_open:", err)
 	}
 	tooMany := uint64(atoi(t, strings.TrimSpace(string(b)))) + 1 // above nr_open: EPERM even for root
+	// A first process, so that the Spawner's namespace init (made by the
+	// first Start) is among the children before.
+	if st, _ := run(t, s, Spec{Path: "/bin/true"}); !st.Success() {
+		t.Fatalf("true: %v", st)
+	}
 	before, err := Descendants(os.Getpid())
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,10 @@ type Process struct {
 
 	proc *os.Process // the fallback without pidfd; nil otherwise
 
+	// ns is the PID namespace the process was forked into, nil if none: it
+	// counts the processes not reaped yet (see Spawner.Close).
+	ns *pidNamespace
+
 	once   sync.Once
 	status ExitStatus
 }
@@ -71,6 +75,9 @@ func newProcess(op *os.Process, pidfd int, started time.Time) *Process {
 // until the child's pidfd becomes readable.
 func (p *Process) Wait() ExitStatus {
 	p.once.Do(func() {
+		if p.ns != nil {
+			defer p.ns.unreaped.Add(-1)
+		}
 		if p.pidfd == nil {
 			p.status = statusOf(p.proc.Wait())
 			return

@@ -204,7 +204,8 @@ func parkedInWait() int {
 	}
 	count := 0
 	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		if bytes.Contains(g, []byte("[IO wait")) && bytes.Contains(g, []byte("(*Process).waitPidfd")) {
+		if bytes.Contains(g, []byte("[IO wait")) && bytes.Contains(g, []byte("(*Process).waitPidfd")) &&
+			!bytes.Contains(g, []byte("startInit")) { // not a namespace init's reaper
 			count++
 		}
 	}

@@ -5,8 +5,10 @@
 package testproc
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
@@ -70,4 +72,62 @@ func Alloc() {
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	runtime.KeepAlive(buf)
 	os.Exit(0)
+}
+
+// OrphanKinds names the processes OrphanScript leaves, in the order of
+// their sleep durations (base, base+1, ...).
+var OrphanKinds = []string{"child", "grandchild", "setsid grandchild", "double-forked"}
+
+// OrphanScript returns a /bin/sh -c script (PATH must find sleep and
+// setsid) that leaves one process of each kind a daemon's death must kill:
+// the command itself (a child of the daemon), a grandchild in its process
+// group, a grandchild in a session of its own, and a double-forked process
+// re-parented away from the command at once. Each is `sleep <base+i>`, so
+// Sleepers finds them, and any survivor, by argv alone.
+func OrphanScript(base int) string {
+	return fmt.Sprintf("sleep %d & setsid sleep %d & (sleep %d &) & exec sleep %d",
+		base+1, base+2, base+3, base)
+}
+
+// Sleepers returns, for each of OrphanKinds, the pids of the live (not
+// zombie) processes whose argv is exactly `sleep <base+i>`.
+func Sleepers(base int) map[string][]int {
+	want := make(map[string]string, len(OrphanKinds))
+	for i, k := range OrphanKinds {
+		want["sleep\x00"+strconv.Itoa(base+i)+"\x00"] = k
+	}
+	out := make(map[string][]int)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		k, ok := want[string(b)]
+		if !ok || zombie(pid) {
+			continue
+		}
+		out[k] = append(out[k], pid)
+	}
+	return out
+}
+
+// zombie reports whether pid is a zombie (or gone).
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z'
+}
+
+// OrphanBase returns a random base for OrphanScript, far from any sleep a
+// test would run otherwise.
+func OrphanBase() int {
+	return 400000 + rand.IntN(500000)*10
 }

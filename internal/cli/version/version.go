@@ -1,5 +1,6 @@
 // This file owns `shipote version`: the client's version and, when the
-// daemon answers, the daemon's.
+// daemon answers, the daemon's; and what keeps commands from outliving the
+// daemon.
 
 // Package version implements `shipote version`.
 package version
@@ -16,6 +17,7 @@ import (
 	"github.com/shipote/shipote"
 	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
+	"github.com/shipote/shipote/internal/proc"
 )
 
 // Client is the client's version string.
@@ -58,6 +60,10 @@ type Info struct {
 	Daemon *api.VersionInfo `json:"daemon"`
 	// DaemonError says why the daemon did not answer.
 	DaemonError string `json:"daemon_error,omitempty"`
+	// Orphans says what keeps commands from outliving the daemon: the
+	// daemon's answer, or without one what a daemon started by this user
+	// on this host would get.
+	Orphans string `json:"orphans"`
 }
 
 func versionRun(ctx context.Context, o *Options) error {
@@ -79,6 +85,11 @@ func versionRun(ctx context.Context, o *Options) error {
 			return fmt.Errorf("daemon version: %w", err)
 		}
 	}
+	if info.Daemon != nil && info.Daemon.Orphans != "" {
+		info.Orphans = info.Daemon.Orphans
+	} else {
+		info.Orphans = proc.HostOrphans() + " (for a daemon started by this user)"
+	}
 	if o.Output == "json" {
 		return cmdutil.WriteJSON(o.IO.Out, info)
 	}
@@ -96,5 +107,6 @@ func versionRun(ctx context.Context, o *Options) error {
 	} else {
 		fmt.Fprintf(o.IO.Out, "daemon: not reachable (%s)\n", info.DaemonError)
 	}
+	fmt.Fprintf(o.IO.Out, "orphans: %s\n", info.Orphans)
 	return nil
 }
