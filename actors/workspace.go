@@ -375,10 +375,11 @@ func buildEnv(base map[string]string, envp []string) []string {
 // spawnSpec builds what proc needs for one process of this workspace.
 func (w *workspace) spawnSpec(path string, args, env []string, soma messages.Soma) proc.Spec {
 	spec := proc.Spec{
-		Path: path,
-		Args: args,
-		Env:  env,
-		Dir:  w.spec.Permissions.Workdir,
+		Path:      path,
+		Args:      args,
+		Env:       env,
+		Dir:       w.spec.Permissions.Workdir,
+		AllowExec: w.spec.Permissions.AllowExec,
 	}
 	if p := w.spec.Permissions; p.UID != nil || p.GID != nil {
 		cred := &proc.Credential{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
