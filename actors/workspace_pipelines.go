@@ -58,6 +58,9 @@ func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
 	case *pipelineStatus:
 		if ref, ok := w.pipes[m.id]; ok {
 			ref.info = m.info
+			if m.countersOnly {
+				return
+			}
 			w.tellSampler(ctx)
 			if m.info.State.Ended() {
 				w.maybeReap()
