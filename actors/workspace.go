@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -604,7 +605,13 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 		c.info.Error = m.err.Error()
 		if first {
 			// Nothing started: the command does not exist.
-			c.pending.Fail(fmt.Errorf("start %s: %w", c.info.Label, m.err))
+			err := fmt.Errorf("start %s: %w", c.info.Label, m.err)
+			if errors.Is(m.err, syscall.E2BIG) {
+				// Past the checks of messages.CheckArgSize: a small stack limit.
+				err = &messages.FieldError{Field: "payload.native.argv",
+					Message: fmt.Sprintf("start %s: argv and environment too large for the kernel (E2BIG)", c.info.Label)}
+			}
+			c.pending.Fail(err)
 			w.forget(c)
 			return
 		}

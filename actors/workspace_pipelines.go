@@ -115,6 +115,10 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 			m.Reply.Fail(messages.WithPrefix(f, err))
 			return
 		}
+		if err := messages.CheckArgSize(f+".payload", n.Payload.Native, w.spec.Permissions.Env); err != nil {
+			m.Reply.Fail(err)
+			return
+		}
 		env := buildEnv(w.spec.Permissions.Env, n.Payload.Native.Envp)
 		path, err := proc.Resolve(n.Payload.Native.Exec, env)
 		if err != nil {
