@@ -46,9 +46,12 @@ type workspace struct {
 	spec    messages.WorkspaceSpec
 	created time.Time
 	group   limits.Group // nil without a limits backend
-	self    *actor.PID
-	engine  *actor.PID
-	log     *zap.Logger
+	// oomAttributed is the cgroup's OOM kill count already reported on a
+	// command: one kill is never reported twice.
+	oomAttributed uint64
+	self          *actor.PID
+	engine        *actor.PID
+	log           *zap.Logger
 
 	cmds    map[string]*command        // by ID
 	order   []string                   // command IDs in creation order
@@ -96,6 +99,8 @@ type command struct {
 	streak  int // consecutive restarts since the last long run, for backoff
 	cancel  func()
 	pending Reply[messages.CommandInfo] // exec waiting for the first start
+	// quotaKilled: quota_enforce: kill signalled the current run.
+	quotaKilled bool
 }
 
 // SeedHistory puts restored stats samples (oldest first) at the start of a
@@ -122,6 +127,10 @@ type (
 		pid    int
 		status proc.ExitStatus
 		at     time.Time
+		// oom: the workspace's cgroup counted an OOM kill during the run
+		// (its count is now oomCount); the actor attributes each kill once.
+		oom      bool
+		oomCount uint64
 	}
 	restartDue struct {
 		cmd string
@@ -424,16 +433,34 @@ func (w *workspace) start(c *command) {
 	n := c.info.Spec.Payload.Native
 	spec := w.spawnSpec(c.path, n.Argv, c.env, c.info.Spec.Soma)
 	out := output{ring: c.ring, file: c.logw}
+	c.quotaKilled = false
 	rt, self, readers := w.rt, w.self, w.readers
+	oc, _ := w.group.(limits.OOMCounter)
 	rt.Go(func() {
+		oomBefore, oomOK := oomKills(oc)
 		p, err := spawnWithOutput(rt, spec, out, readers)
 		rt.send(self, &spawned{cmd: id, gen: gen, proc: p, err: err})
 		if err != nil {
 			return
 		}
 		st := p.Wait()
-		rt.send(self, &exited{cmd: id, gen: gen, pid: p.Pid, status: st, at: rt.now()})
+		m := &exited{cmd: id, gen: gen, pid: p.Pid, status: st, at: rt.now()}
+		if st.Signal == unix.SIGKILL && oomOK {
+			n, ok := oomKills(oc)
+			m.oom, m.oomCount = ok && n > oomBefore, n
+		}
+		rt.send(self, m)
 	})
+}
+
+// oomKills reads the OOM kill count of a workspace's cgroup (file I/O: call
+// it from a goroutine); ok is false without one.
+func oomKills(oc limits.OOMCounter) (uint64, bool) {
+	if oc == nil {
+		return 0, false
+	}
+	n, ok, err := oc.OOMKills()
+	return n, ok && err == nil
 }
 
 // spawnWithOutput starts spec with stdout and stderr piped into ring, read
@@ -675,6 +702,21 @@ func (w *workspace) onExited(m *exited) {
 	c.info.ExitedAt = m.at
 	c.info.Pid = 0
 	c.proc = nil
+	c.info.KilledBy = ""
+	if m.oom && m.oomCount <= w.oomAttributed {
+		m.oom = false // that kill went to a process that exited before this one
+	}
+	switch {
+	case m.oom:
+		w.oomAttributed = m.oomCount
+		c.info.KilledBy = "oom"
+		c.info.Error = "killed by the kernel's OOM killer (memory_max_bytes reached)"
+		w.log.Warn("command killed by the OOM killer", zap.String("command", c.info.Label))
+		w.rt.publish(messages.Event{Kind: messages.EventOOMKill, Workspace: w.id, Label: w.spec.Label,
+			Command: c.info.Label, Message: "killed by the kernel's OOM killer"})
+	case c.quotaKilled && m.status.Signal == unix.SIGKILL:
+		c.info.KilledBy = "quota"
+	}
 	w.rt.publish(messages.Event{Kind: messages.EventExited, Workspace: w.id, Label: w.spec.Label,
 		Command: c.info.Label, Message: m.status.String()})
 	w.afterRun(c, m.status, ran)

@@ -37,6 +37,10 @@ type CommandInfo struct {
 	NextStartAt time.Time    `json:"next_start_at,omitzero"`
 	// Error is the last spawn error, or why the command was killed.
 	Error string `json:"error,omitempty"`
+	// KilledBy says who killed the last run: "oom" (the kernel's OOM
+	// killer, counted in the workspace's cgroup) or "quota" (quota_enforce:
+	// kill); "" otherwise.
+	KilledBy string `json:"killed_by,omitempty"`
 	// LogDroppedBytes counts output its log file lost because the disk
 	// did not keep up (the process itself is never slowed).
 	LogDroppedBytes uint64 `json:"log_dropped_bytes,omitempty"`
@@ -107,6 +111,7 @@ const (
 	EventRestarted EventKind = "restarted"
 	EventGaveUp    EventKind = "gave_up"
 	EventQuota     EventKind = "quota"
+	EventOOMKill   EventKind = "oom_kill"
 	EventExpired   EventKind = "expired"
 	EventRestored  EventKind = "restored"
 	EventRemoved   EventKind = "removed"
