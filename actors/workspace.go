@@ -917,7 +917,7 @@ func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messag
 		}
 	}
 	pipes := w.stopPipelines(ctx, grace)
-	group, rt, self := w.group, w.rt, w.self
+	group, rt, self, label := w.group, w.rt, w.self, w.spec.Label
 	logDir := ""
 	if rt.LogDir != "" && reason != reasonShutdown {
 		logDir = filepath.Join(rt.LogDir, w.id)
@@ -939,7 +939,7 @@ func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messag
 		}
 		if logDir != "" {
 			// The logs stay readable for the retention period.
-			if merr := logfile.MarkRemoved(logDir); merr != nil && !errors.Is(merr, os.ErrNotExist) {
+			if merr := logfile.MarkRemovedLabel(logDir, label); merr != nil && !errors.Is(merr, os.ErrNotExist) {
 				err = errors.Join(err, merr)
 			}
 		}
