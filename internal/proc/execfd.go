@@ -49,10 +49,20 @@ func (ex *execFile) close() {
 // path to the interpreter, which opens it again after the close-on-exec
 // descriptors are gone, so "/proc/self/fd/N" would not open there. A script
 // is re-read by name by its interpreter in any case.
-func (s *Spawner) openExec(spec *Spec) (*execFile, error) {
+//
+// The descriptor is moved to minFD or above (see safeExecFD).
+func (s *Spawner) openExec(spec *Spec, minFD int) (*execFile, error) {
 	fd, err := unix.Open(spec.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &ExecError{Exec: spec.Path, Reason: fmt.Sprintf("cannot open: %v", err), Err: ErrNotFound, Cause: err}
+	}
+	if fd < minFD {
+		high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, minFD)
+		_ = unix.Close(fd)
+		if err != nil {
+			return nil, fmt.Errorf("proc: start %s: move the executable's descriptor to %d or above: %w", spec.Path, minFD, err)
+		}
+		fd = high
 	}
 	ex := &execFile{fd: fd}
 	ok := false
@@ -130,4 +140,19 @@ func (s *Spawner) removeExecLinkDir() {
 		_ = os.RemoveAll(s.linkDir)
 		s.linkDir = ""
 	}
+}
+
+// safeExecFD is the lowest descriptor the executable's may have so that the
+// child's fd shuffle leaves it alone: before it puts files in place as 0, 1,
+// 2, ..., Go's forkExec moves its status pipe and any file below its target
+// slot to max(files)+1 and up (dup3, which closes what was there), at most
+// len(files)+1 descriptors.
+func safeExecFD(files []*os.File) int {
+	top := len(files)
+	for _, f := range files {
+		if f != nil && int(f.Fd()) > top {
+			top = int(f.Fd())
+		}
+	}
+	return top + len(files) + 3
 }

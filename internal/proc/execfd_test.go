@@ -159,3 +159,30 @@ func TestStartScript(t *testing.T) {
 		}
 	}
 }
+
+// TestStartExecFDSurvivesTheFDShuffle: the child's fd shuffle moves a file
+// whose fd is below its slot (here os.Stdout, fd 1, as stderr: slot 2) to
+// the first fd above the others; the executable's descriptor, opened just
+// after them, would be there and be replaced.
+func TestStartExecFDSurvivesTheFDShuffle(t *testing.T) {
+	s := newSpawner(t)
+	first, err := s.Start(Spec{Path: mustResolve("true")}) // opens the spawner's /dev/null first
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, first, 10*time.Second)
+	for range 20 {
+		out, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0) // the lowest free fd; the exec fd comes next
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.Start(Spec{Path: mustResolve("true"), Stdout: out, Stderr: os.Stdout})
+		out.Close()
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		if st := waitFor(t, p, 10*time.Second); st.Code != 0 {
+			t.Fatalf("true: %+v", st)
+		}
+	}
+}

@@ -328,7 +328,7 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 	argv = append(argv, spec.Path)
 	argv = append(argv, spec.Args...)
 
-	ex, err := s.openExec(spec)
+	ex, err := s.openExec(spec, safeExecFD(files))
 	if err != nil {
 		return nil, err
 	}
