@@ -596,7 +596,13 @@ func (e *Engine) logHandle(ctx context.Context, ws, cmd string) (actors.LogHandl
 	if info, werr := e.Workspace(ctx, ws); werr == nil {
 		wsID = info.ID
 	} else if !messages.IsID(ws) {
-		return h, err
+		// A removed workspace's logs are kept for the retention period;
+		// its label names the newest of them.
+		id, ok, lerr := logfile.RemovedByLabel(e.cfg.LogDir, ws)
+		if lerr != nil || !ok {
+			return h, err
+		}
+		wsID = id
 	}
 	parts := strings.Split(cmd, "/")
 	for _, p := range parts {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -361,6 +362,42 @@ func TestBadInputNamesTheField(t *testing.T) {
 	if _, err := eng.Exec(ctx, "nope", native("true")); !errors.Is(err, messages.ErrNotFound) {
 		t.Errorf("unknown workspace: %v", err)
 	}
+}
+
+// TestAllowExecChecksTheResolvedPath: a link inside an allowed directory
+// that points outside it is refused (for a command and a pipeline node);
+// an allowed file reached through a link elsewhere runs.
+func TestAllowExecChecksTheResolvedPath(t *testing.T) {
+	eng := startEngine(t, Config{})
+	ctx := testCtx(t)
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	if err := os.Symlink("/bin/echo", filepath.Join(dir, "e")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/usr/bin/sha256sum", filepath.Join(elsewhere, "sum")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "ae2",
+		Permissions: messages.Permissions{AllowExec: []string{"/usr/bin/sha256sum", dir + "/"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := eng.Exec(ctx, "ae2", native(filepath.Join(dir, "e"), "escaped"))
+	if !errors.Is(err, messages.ErrRefused) || !strings.Contains(err.Error(), "echo") {
+		t.Fatalf("exec through a link out of the allowed directory: %v, want a refusal", err)
+	}
+	_, err = eng.RunPipeline(ctx, "ae2", messages.PipelineSpec{Label: "p", Nodes: []messages.Node{
+		{Label: "a", Payload: native(filepath.Join(dir, "e"), "x").Payload}}}, false)
+	if !errors.Is(err, messages.ErrRefused) {
+		t.Fatalf("pipeline node through the link: %v, want a refusal", err)
+	}
+	c, err := eng.Exec(ctx, "ae2", native(filepath.Join(elsewhere, "sum"), "/dev/null"))
+	if err != nil {
+		t.Fatalf("allowed file through a link elsewhere: %v", err)
+	}
+	eventually(t, 15*time.Second, "sha256sum exited 0", func() bool {
+		info, err := eng.Command(ctx, "ae2", c.ID)
+		return err == nil && info.State == messages.CommandExited && info.ExitCode != nil && *info.ExitCode == 0
+	})
 }
 
 func TestTTLRemovesWorkspaceAndProcesses(t *testing.T) {

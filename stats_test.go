@@ -200,8 +200,8 @@ func TestQuotaKillWithRlimits(t *testing.T) {
 		got, err = eng.Command(ctx, "killed", c.ID)
 		return err == nil && got.State.Ended()
 	})
-	if got.Signal != "SIGKILL" || !strings.Contains(got.Error, "memory_max_bytes") {
-		t.Errorf("command %+v, want killed by SIGKILL with a quota message", got)
+	if got.Signal != "SIGKILL" || !strings.Contains(got.Error, "memory_max_bytes") || got.KilledBy != "quota" {
+		t.Errorf("command %+v, want killed by SIGKILL with a quota message and killed_by quota", got)
 	}
 }
 

@@ -102,6 +102,9 @@ type (
 	pipelineStatus struct {
 		id   string
 		info messages.PipelineInfo
+		// countersOnly: only flow counters changed (no process started or
+		// ended), so the sampler need not hear of it.
+		countersOnly bool
 	}
 )
 
@@ -156,6 +159,13 @@ func (p *pipeline) Receive(ctx actor.Context) {
 		p.onLaunched(ctx, m)
 	case *nodeExited:
 		p.onNodeExited(ctx, m)
+	case *flowCounters:
+		// Live counters of a splitter of the current run: the workspace's
+		// listing (pipe ls, /v1/pipelines, metrics) shows them.
+		if pid, ok := p.split[m.stats.Node]; ok && pid.Equal(m.from) {
+			p.final[m.stats.Node] = splitterInfo(m.stats)
+			ctx.Send(ctx.Parent(), &pipelineStatus{id: p.cfg.id, info: p.view(), countersOnly: true})
+		}
 	case *SplitterFinished:
 		// The splitter moved its last byte; the run ends with its nodes.
 	case *ConsumerDropped:

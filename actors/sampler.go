@@ -257,6 +257,7 @@ func (w *workspace) killAllForQuota(msg string) {
 	for _, c := range w.cmds {
 		if c.proc != nil {
 			c.info.Error = msg
+			c.quotaKilled = true
 		}
 	}
 	if w.group != nil {

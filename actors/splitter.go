@@ -140,6 +140,12 @@ type (
 	flowEvent  struct{ ev flow.Event }
 	creditDue  struct{ n int64 }
 	sampleTick struct{}
+	// flowCounters carries a running splitter's counters to its parent
+	// once a second, so that listings and metrics show live figures.
+	flowCounters struct {
+		from  *actor.PID
+		stats *FlowStats
+	}
 )
 
 const (
@@ -167,6 +173,7 @@ type splitterActor struct {
 	rates    rates
 	closing  atomic.Bool // set before the data plane is closed: drop late events
 	finished bool
+	ticks    int // sample ticks so far; every second's counters go to the parent
 
 	creditTimer *time.Timer
 	sampleTimer *time.Timer
@@ -185,7 +192,11 @@ func (a *splitterActor) Receive(ctx actor.Context) {
 		}
 	case *sampleTick:
 		if a.fs != nil {
-			a.rates.add(time.Now(), a.fs.Counters())
+			now := time.Now()
+			a.rates.add(now, a.fs.Counters())
+			if a.ticks++; a.ticks%int(time.Second/sampleEvery) == 0 && !a.finished {
+				a.tell(ctx, &flowCounters{from: a.self, stats: a.stats(now)})
+			}
 		}
 		a.armSample()
 	case *GetFlowStats:

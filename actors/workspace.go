@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -49,9 +50,12 @@ type workspace struct {
 	spec    messages.WorkspaceSpec
 	created time.Time
 	group   limits.Group // nil without a limits backend
-	self    *actor.PID
-	engine  *actor.PID
-	log     *zap.Logger
+	// oomAttributed is the cgroup's OOM kill count already reported on a
+	// command: one kill is never reported twice.
+	oomAttributed uint64
+	self          *actor.PID
+	engine        *actor.PID
+	log           *zap.Logger
 
 	cmds    map[string]*command        // by ID
 	order   []string                   // command IDs in creation order
@@ -110,6 +114,8 @@ type command struct {
 	// undo marks a command whose start could not be written to the state
 	// file: it is killed and forgotten.
 	undo bool
+	// quotaKilled: quota_enforce: kill signalled the current run.
+	quotaKilled bool
 }
 
 // declared reports whether c belongs in the state file: a supervised
@@ -144,6 +150,10 @@ type (
 		pid    int
 		status proc.ExitStatus
 		at     time.Time
+		// oom: the workspace's cgroup counted an OOM kill during the run
+		// (its count is now oomCount); the actor attributes each kill once.
+		oom      bool
+		oomCount uint64
 	}
 	restartDue struct {
 		cmd string
@@ -423,10 +433,11 @@ func buildEnv(base map[string]string, envp []string) []string {
 // spawnSpec builds what proc needs for one process of this workspace.
 func (w *workspace) spawnSpec(path string, args, env []string, soma messages.Soma) proc.Spec {
 	spec := proc.Spec{
-		Path: path,
-		Args: args,
-		Env:  env,
-		Dir:  w.spec.Permissions.Workdir,
+		Path:      path,
+		Args:      args,
+		Env:       env,
+		Dir:       w.spec.Permissions.Workdir,
+		AllowExec: w.spec.Permissions.AllowExec,
 	}
 	if p := w.spec.Permissions; p.UID != nil || p.GID != nil {
 		cred := &proc.Credential{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
@@ -470,16 +481,34 @@ func (w *workspace) start(c *command) {
 	n := c.info.Spec.Payload.Native
 	spec := w.spawnSpec(c.path, n.Argv, c.env, c.info.Spec.Soma)
 	out := output{ring: c.ring, file: c.logw}
+	c.quotaKilled = false
 	rt, self, readers := w.rt, w.self, w.readers
+	oc, _ := w.group.(limits.OOMCounter)
 	rt.Go(func() {
+		oomBefore, oomOK := oomKills(oc)
 		p, err := spawnWithOutput(rt, spec, out, readers)
 		rt.send(self, &spawned{cmd: id, gen: gen, proc: p, err: err})
 		if err != nil {
 			return
 		}
 		st := p.Wait()
-		rt.send(self, &exited{cmd: id, gen: gen, pid: p.Pid, status: st, at: rt.now()})
+		m := &exited{cmd: id, gen: gen, pid: p.Pid, status: st, at: rt.now()}
+		if st.Signal == unix.SIGKILL && oomOK {
+			n, ok := oomKills(oc)
+			m.oom, m.oomCount = ok && n > oomBefore, n
+		}
+		rt.send(self, m)
 	})
+}
+
+// oomKills reads the OOM kill count of a workspace's cgroup (file I/O: call
+// it from a goroutine); ok is false without one.
+func oomKills(oc limits.OOMCounter) (uint64, bool) {
+	if oc == nil {
+		return 0, false
+	}
+	n, ok, err := oc.OOMKills()
+	return n, ok && err == nil
 }
 
 // spawnWithOutput starts spec with stdout and stderr piped into ring, read
@@ -660,7 +689,13 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 		}
 		if first {
 			// Nothing started: the command does not exist.
-			c.pending.Fail(fmt.Errorf("start %s: %w", c.info.Label, m.err))
+			err := fmt.Errorf("start %s: %w", c.info.Label, m.err)
+			if errors.Is(m.err, syscall.E2BIG) {
+				// Past the checks of messages.CheckArgSize: a small stack limit.
+				err = &messages.FieldError{Field: "payload.native.argv",
+					Message: fmt.Sprintf("start %s: argv and environment too large for the kernel (E2BIG)", c.info.Label)}
+			}
+			c.pending.Fail(err)
 			w.forget(c)
 			return
 		}
@@ -733,6 +768,21 @@ func (w *workspace) onExited(m *exited) {
 	c.info.ExitedAt = m.at
 	c.info.Pid = 0
 	c.proc = nil
+	c.info.KilledBy = ""
+	if m.oom && m.oomCount <= w.oomAttributed {
+		m.oom = false // that kill went to a process that exited before this one
+	}
+	switch {
+	case m.oom:
+		w.oomAttributed = m.oomCount
+		c.info.KilledBy = "oom"
+		c.info.Error = "killed by the kernel's OOM killer (memory_max_bytes reached)"
+		w.log.Warn("command killed by the OOM killer", zap.String("command", c.info.Label))
+		w.rt.publish(messages.Event{Kind: messages.EventOOMKill, Workspace: w.id, Label: w.spec.Label,
+			Command: c.info.Label, Message: "killed by the kernel's OOM killer"})
+	case c.quotaKilled && m.status.Signal == unix.SIGKILL:
+		c.info.KilledBy = "quota"
+	}
 	w.rt.publish(messages.Event{Kind: messages.EventExited, Workspace: w.id, Label: w.spec.Label,
 		Command: c.info.Label, Message: m.status.String()})
 	w.afterRun(c, m.status, ran)
@@ -954,7 +1004,7 @@ func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messag
 		}
 	}
 	pipes := w.stopPipelines(ctx, grace)
-	group, rt, self := w.group, w.rt, w.self
+	group, rt, self, label := w.group, w.rt, w.self, w.spec.Label
 	logDir := ""
 	if rt.LogDir != "" && reason != reasonShutdown {
 		logDir = filepath.Join(rt.LogDir, w.id)
@@ -976,7 +1026,7 @@ func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messag
 		}
 		if logDir != "" {
 			// The logs stay readable for the retention period.
-			if merr := logfile.MarkRemoved(logDir); merr != nil && !errors.Is(merr, os.ErrNotExist) {
+			if merr := logfile.MarkRemovedLabel(logDir, label); merr != nil && !errors.Is(merr, os.ErrNotExist) {
 				err = errors.Join(err, merr)
 			}
 		}

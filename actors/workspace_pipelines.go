@@ -80,6 +80,9 @@ func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
 	case *pipelineStatus:
 		if ref, ok := w.pipes[m.id]; ok {
 			ref.info = m.info
+			if m.countersOnly {
+				return
+			}
 			w.tellSampler(ctx)
 			if m.info.State.Ended() {
 				w.maybeReap()
@@ -181,6 +184,10 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 		f := fmt.Sprintf("nodes[%d]", i)
 		if err := n.Soma.Within("soma", w.spec.Soma); err != nil {
 			m.Reply.Fail(messages.WithPrefix(f, err))
+			return
+		}
+		if err := messages.CheckArgSize(f+".payload", n.Payload.Native, w.spec.Permissions.Env); err != nil {
+			m.Reply.Fail(err)
 			return
 		}
 		env := buildEnv(w.spec.Permissions.Env, n.Payload.Native.Envp)

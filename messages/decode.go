@@ -89,7 +89,7 @@ func decodeJSON(data []byte, v any) error {
 	dec = json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonErr(err)
+		return typeErrAt(raw, err)
 	}
 	return nil
 }

@@ -248,7 +248,7 @@ func TestDecodeSpecErrors(t *testing.T) {
 		{"yaml string for bool", "label: p\nnodes: []\nrestart_on_failure: yes\n", pipe, []string{"restart_on_failure", "bool"}},
 		{"yaml map for string", "label: x\non_exit: {a: b}\n", ws, []string{"on_exit"}},
 		{"yaml nested type", "label: p\nnodes: [{label: a, payload: {native: {exec: cat, argv: x}}}]\n", pipe,
-			[]string{"nodes.payload.native.argv", "[]string"}},
+			[]string{"nodes[0].payload.native.argv", "[]string"}},
 		{"yaml top-level list", "- label: x\n", ws, []string{"WorkspaceSpec"}},
 		{"yaml top-level scalar", "hello\n", ws, []string{"WorkspaceSpec"}},
 		{"json top-level array", `[{"label":"x"}]`, ws, []string{"WorkspaceSpec"}},

@@ -57,6 +57,10 @@ type CommandInfo struct {
 	// StopResult says how the last stop ended: "stopped by SIGTERM after
 	// 120 ms" or "killed after the 5 s timeout".
 	StopResult string `json:"stop_result,omitempty"`
+	// KilledBy says who killed the last run: "oom" (the kernel's OOM
+	// killer, counted in the workspace's cgroup) or "quota" (quota_enforce:
+	// kill); "" otherwise.
+	KilledBy string `json:"killed_by,omitempty"`
 	// LogDroppedBytes counts output its log file lost because the disk
 	// did not keep up (the process itself is never slowed).
 	LogDroppedBytes uint64 `json:"log_dropped_bytes,omitempty"`
@@ -130,6 +134,7 @@ const (
 	EventRestarted EventKind = "restarted"
 	EventGaveUp    EventKind = "gave_up"
 	EventQuota     EventKind = "quota"
+	EventOOMKill   EventKind = "oom_kill"
 	EventExpired   EventKind = "expired"
 	EventRestored  EventKind = "restored"
 	EventRemoved   EventKind = "removed"

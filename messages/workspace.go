@@ -112,10 +112,16 @@ func (s *WorkspaceSpec) Validate() error {
 		if a == "" || !filepath.IsAbs(a) {
 			return fieldErr(f, "%q is not an absolute path", a)
 		}
+		if err := checkPathLen(f, a); err != nil {
+			return err
+		}
 	}
 	if p.Workdir != "" {
 		if !filepath.IsAbs(p.Workdir) {
 			return fieldErr("permissions.workdir", "%q is not an absolute path", p.Workdir)
+		}
+		if err := checkPathLen("permissions.workdir", p.Workdir); err != nil {
+			return err
 		}
 		fi, err := os.Stat(p.Workdir)
 		if err != nil {
@@ -132,6 +138,12 @@ func (s *WorkspaceSpec) Validate() error {
 		if strings.ContainsRune(p.Env[k], 0) {
 			return fieldErr("permissions.env."+k, "value contains a NUL byte")
 		}
+		if n := len(k) + 1 + len(p.Env[k]) + 1; n > MaxArgStringBytes {
+			return fieldErr("permissions.env."+k, "is %d bytes; one variable takes at most %d (the kernel's limit)", n-1, MaxArgStringBytes-1)
+		}
+	}
+	if n := CheckArgSize("", &NativePayload{}, p.Env); n != nil {
+		return fieldErr("permissions.env", "takes more than %d bytes; a command's argv and environment take at most that together", MaxArgTotalBytes)
 	}
 	if p.UID != nil && (*p.UID < 0 || *p.UID > math.MaxUint32-1) {
 		return fieldErr("permissions.uid", "must be between 0 and %d", uint32(math.MaxUint32-1))
@@ -143,6 +155,9 @@ func (s *WorkspaceSpec) Validate() error {
 		return fieldErr("ttl_ms", "must be >= 0")
 	}
 	for i, d := range s.FlowDirs {
+		if err := checkPathLen(fmt.Sprintf("flow_dirs[%d]", i), d); err != nil {
+			return err
+		}
 		if d == "" || !filepath.IsAbs(d) {
 			return fieldErr(fmt.Sprintf("flow_dirs[%d]", i), "%q is not an absolute path", d)
 		}
@@ -306,6 +321,9 @@ func (c *CommandRef) ValidateIn(ws *WorkspaceSpec) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if err := CheckArgSize("payload", c.Payload.Native, ws.Permissions.Env); err != nil {
+		return err
+	}
 	return c.Soma.Within("soma", ws.Soma)
 }
 
@@ -328,6 +346,12 @@ func (p Payload) validate(prefix string) error {
 			return fieldErr(fmt.Sprintf("%s.argv[%d]", f, i), "contains a NUL byte")
 		}
 	}
+	if err := checkPathLen(f+".exec", n.Exec); err != nil {
+		return err
+	}
+	if err := checkArgStrings(f+".argv", n.Argv); err != nil {
+		return err
+	}
 	for i, e := range n.Envp {
 		k, _, ok := strings.Cut(e, "=")
 		if !ok {
@@ -340,7 +364,7 @@ func (p Payload) validate(prefix string) error {
 			return fieldErr(fmt.Sprintf("%s.envp[%d]", f, i), "contains a NUL byte")
 		}
 	}
-	return nil
+	return checkArgStrings(f+".envp", n.Envp)
 }
 
 // Supervision is "one_shot" or a restart policy.

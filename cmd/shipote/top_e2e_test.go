@@ -40,12 +40,18 @@ type topPane struct {
 // is missing.
 func startTop(t *testing.T, sock string, w, h int) *topPane {
 	t.Helper()
+	return startTopWith(t, sock, w, h, "")
+}
+
+// startTopWith is startTop with a command prefix (such as "timeout 3").
+func startTopWith(t *testing.T, sock string, w, h int, prefix string) *topPane {
+	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (Debian package tmux; make deps installs it)")
 	}
 	dir := shortDir(t)
 	p := &topPane{t: t, server: filepath.Join(dir, "tmux"), exitFile: filepath.Join(dir, "exit")}
-	shell := fmt.Sprintf("%s top --socket %s; echo EXIT=$? > %s", bin, sock, p.exitFile)
+	shell := fmt.Sprintf("%s %s top --socket %s; echo EXIT=$? > %s", prefix, bin, sock, p.exitFile)
 	cmd := exec.Command("tmux", "-S", p.server, "-f", "/dev/null", "new-session", "-d", "-s", "top",
 		"-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "sh", "-c", shell)
 	cmd.Env = append(os.Environ(), "TERM=xterm-256color")
@@ -109,6 +115,12 @@ func (p *topPane) waitText(texts ...string) string {
 func (p *topPane) quit() string {
 	p.t.Helper()
 	p.send("q")
+	return p.status()
+}
+
+// status waits for top to end and returns its exit status ("EXIT=n").
+func (p *topPane) status() string {
+	p.t.Helper()
 	var status string
 	poll(p.t, "top to exit", func() bool {
 		data, err := os.ReadFile(p.exitFile)
@@ -116,6 +128,27 @@ func (p *topPane) quit() string {
 		return err == nil && status != ""
 	})
 	return status
+}
+
+// pid returns the pid of top, the child of the pane's shell.
+func (p *topPane) pid() int {
+	p.t.Helper()
+	out, err := exec.Command("tmux", "-S", p.server, "display-message", "-p", "-t", "top", "#{pane_pid}").Output()
+	if err != nil {
+		p.t.Fatalf("tmux display-message: %v", err)
+	}
+	sh := strings.TrimSpace(string(out))
+	var pid int
+	poll(p.t, "top's pid", func() bool {
+		data, err := os.ReadFile("/proc/" + sh + "/task/" + sh + "/children")
+		fields := strings.Fields(string(data))
+		if err != nil || len(fields) != 1 {
+			return false
+		}
+		_, err = fmt.Sscan(fields[0], &pid)
+		return err == nil
+	})
+	return pid
 }
 
 // flowRate matches a flow channel's row: CHANNEL, BYTES, BYTES/S.
@@ -210,5 +243,45 @@ func TestE2ETopDaemonGone(t *testing.T) {
 	}
 	if code := d2.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("daemon exit %d\n%s", code, tail(d2.stderr.String(), 3000))
+	}
+}
+
+// TestE2ETopSignals: the interactive top ends on the first SIGINT (130) or
+// SIGTERM (143), and on the Ctrl-C key (0); under timeout(1), which runs it
+// in a background process group of the terminal, it is not stopped by the
+// kernel for touching the terminal and ends on timeout's signal.
+func TestE2ETopSignals(t *testing.T) {
+	dir := shortDir(t)
+	d := startDaemon(t, filepath.Join(dir, "s.sock"), filepath.Join(t.TempDir(), "state.json"), newParent(t))
+	d.id(t, "ws", "create", "--label", "sigws", "--ttl", "10m")
+	for _, tc := range []struct {
+		name string
+		stop func(p *topPane)
+		want string
+	}{
+		{"SIGINT", func(p *topPane) { _ = syscall.Kill(p.pid(), syscall.SIGINT) }, "EXIT=130"},
+		{"SIGTERM", func(p *topPane) { _ = syscall.Kill(p.pid(), syscall.SIGTERM) }, "EXIT=143"},
+		{"Ctrl-C key", func(p *topPane) { p.send("C-c") }, "EXIT=0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startTop(t, d.sock, 100, 30)
+			p.waitText("sigws", "● live")
+			tc.stop(p)
+			if status := p.status(); status != tc.want {
+				t.Errorf("top ended with %s, want %s", status, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct{ sig, want string }{{"TERM", "EXIT=143"}, {"INT", "EXIT=130"}} {
+		t.Run("timeout -s "+tc.sig, func(t *testing.T) {
+			p := startTopWith(t, d.sock, 100, 30, "timeout --preserve-status -s "+tc.sig+" 3")
+			p.waitText("sigws")
+			if status := p.status(); status != tc.want {
+				t.Errorf("top under timeout ended with %s, want %s", status, tc.want)
+			}
+		})
+	}
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("daemon exit %d\n%s", code, tail(d.stderr.String(), 3000))
 	}
 }

@@ -70,7 +70,10 @@ func Run(parent context.Context, f *cmdutil.Factory, args []string) ExitCode {
 		return code
 	}
 	printError(f.IO.ErrOut, f.Socket, err)
-	if code == ExitUsage && cmd != nil {
+	// A command that chose its exit code (*ExitError) has said all there
+	// is to say: no usage hint.
+	var exitErr *cmdutil.ExitError
+	if code == ExitUsage && cmd != nil && !errors.As(err, &exitErr) {
 		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return code

@@ -147,17 +147,20 @@ func lookupEnv(env []string, key string) (string, bool) {
 // CheckAllowed reports whether path may be executed under allow (the
 // workspace's permissions.allow_exec). An empty allow permits anything. An
 // entry ending in "/" permits that directory and everything below it; any
-// other entry permits exactly that path. Entries are cleaned first and must be
-// absolute (else an error wrapping ErrBadAllow).
+// other entry permits exactly that file. Entries are cleaned first and must
+// be absolute (else an error wrapping ErrBadAllow).
 //
 // path must be absolute and clean (as Resolve returns it); otherwise it is
-// refused, since "/usr/bin/../../tmp/x" would pass a prefix test. It is
-// checked as given and after filepath.EvalSymlinks, and is allowed if either
-// form matches, so that allow "/bin/sh" permits "/bin/sh" although it is a
-// link to dash. A directory entry also permits the directory's own resolved
-// location ("/bin/" also permits "/usr/bin/ls" where /bin -> usr/bin), which
-// holds the very same files. An exact entry is not resolved: allowing a link
-// does not allow its target under the target's name (think busybox).
+// refused, since "/usr/bin/../../tmp/x" would pass a prefix test. Only its
+// fully resolved form (filepath.EvalSymlinks) is checked, against the
+// resolved form of each entry: a link inside an allowed directory that
+// points outside it is refused, and an allowed file reached through a link
+// elsewhere is allowed ("/bin/sh" allows /usr/bin/dash, by either name). A
+// path that does not resolve is refused. Allowing a multi-call binary
+// (busybox) allows every applet, since they are the same file.
+//
+// This is the early check, made when a command is accepted; the Spawner
+// checks again on the file it opens and executes (see Spec.AllowExec).
 //
 // A refusal wraps ErrExecRefused and names the path.
 func CheckAllowed(path string, allow []string) error {
@@ -171,31 +174,35 @@ func CheckAllowed(path string, allow []string) error {
 	}
 	resolved, err := filepath.EvalSymlinks(path)
 	if err != nil {
-		resolved = ""
+		return &ExecError{Exec: path, Reason: fmt.Sprintf("refused: cannot resolve: %v", errors.Unwrap(err)),
+			Err: ErrExecRefused, Cause: err}
 	}
+	return checkResolved(path, resolved, allow)
+}
+
+// checkResolved checks resolved, the symlink-free form of path, against
+// allow; path only names the exec in the error.
+func checkResolved(path, resolved string, allow []string) error {
 	for _, entry := range allow {
 		if !filepath.IsAbs(entry) {
 			return fmt.Errorf("proc: allow_exec entry %q: not an absolute path: %w", entry, ErrBadAllow)
 		}
+		e := filepath.Clean(entry)
+		if re, err := filepath.EvalSymlinks(e); err == nil {
+			e = re
+		}
 		if !strings.HasSuffix(entry, "/") {
-			e := filepath.Clean(entry)
-			if path == e || resolved == e {
+			if resolved == e {
 				return nil
 			}
 			continue
 		}
-		dirs := []string{filepath.Clean(entry)}
-		if rd, err := filepath.EvalSymlinks(dirs[0]); err == nil && rd != dirs[0] {
-			dirs = append(dirs, rd)
-		}
-		for _, d := range dirs {
-			if under(path, d) || (resolved != "" && under(resolved, d)) {
-				return nil
-			}
+		if under(resolved, e) {
+			return nil
 		}
 	}
 	reason := fmt.Sprintf("refused: not in allow_exec %v", allow)
-	if resolved != "" && resolved != path {
+	if resolved != path {
 		reason = fmt.Sprintf("refused (resolves to %q): not in allow_exec %v", resolved, allow)
 	}
 	return &ExecError{Exec: path, Reason: reason, Err: ErrExecRefused}

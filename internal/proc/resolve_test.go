@@ -99,8 +99,8 @@ func TestCheckAllowed(t *testing.T) {
 	}{
 		{name: "empty allow permits anything", path: "/usr/bin/curl"},
 		{name: "directory entry", path: "/usr/bin/env", allow: []string{"/usr/bin/"}},
-		{name: "directory entry covers subdirectories", path: "/usr/lib/x/y/tool", allow: []string{"/usr/lib/"}},
-		{name: "root directory entry", path: "/opt/x", allow: []string{"/"}},
+		{name: "directory entry covers subdirectories", path: "/usr/bin/env", allow: []string{"/usr/"}},
+		{name: "root directory entry", path: "/usr/bin/env", allow: []string{"/"}},
 		{name: "unclean directory entry", path: "/usr/bin/env", allow: []string{"/usr//bin/./"}},
 		{name: "exact entry", path: "/bin/sh", allow: []string{"/usr/bin/", "/bin/sh"}},
 		{name: "exact entry matches the resolved path", path: "/bin/sh", allow: []string{"/usr/bin/dash"}},
@@ -108,8 +108,11 @@ func TestCheckAllowed(t *testing.T) {
 		{name: "resolved directory entry", path: "/usr/bin/ls", allow: []string{"/bin/"}},
 		{name: "exact entry without slash is not a directory", path: "/usr/bin/env", allow: []string{"/usr/bin"},
 			wantErr: ErrExecRefused, msg: `exec "/usr/bin/env": refused: not in allow_exec [/usr/bin]`},
-		{name: "a link's target is not allowed by the link", path: "/usr/bin/dash", allow: []string{"/bin/sh"},
-			wantErr: ErrExecRefused, msg: `exec "/usr/bin/dash": refused: not in allow_exec [/bin/sh]`},
+		{name: "an allowed link allows its target", path: "/usr/bin/dash", allow: []string{"/bin/sh"}},
+		{name: "the given name is not checked, only the resolved one", path: "/bin/sh", allow: []string{"/bin/sh/"},
+			wantErr: ErrExecRefused, msg: `exec "/bin/sh": refused (resolves to "/usr/bin/dash"): not in allow_exec [/bin/sh/]`},
+		{name: "a path that does not resolve", path: "/nonexistent/x", allow: []string{"/nonexistent/"},
+			wantErr: ErrExecRefused, substr: "refused: cannot resolve"},
 		{name: "prefix is not a directory", path: "/usr/binx/tool", allow: []string{"/usr/bin/"}, wantErr: ErrExecRefused},
 		{name: "names the resolved path", path: "/bin/sh", allow: []string{"/usr/local/bin/"}, wantErr: ErrExecRefused,
 			msg: `exec "/bin/sh": refused (resolves to "/usr/bin/dash"): not in allow_exec [/usr/local/bin/]`},
@@ -141,5 +144,40 @@ func TestCheckAllowed(t *testing.T) {
 				t.Fatalf("message %q does not contain %q", err, tc.substr)
 			}
 		})
+	}
+}
+
+// TestCheckAllowedSymlinks: a link inside an allowed directory that points
+// outside it is refused; an allowed file reached through a link elsewhere is
+// allowed.
+func TestCheckAllowedSymlinks(t *testing.T) {
+	allowed := t.TempDir()
+	elsewhere := t.TempDir()
+	echo := mustResolve("echo")
+	sum := mustResolve("sha256sum")
+	escape := filepath.Join(allowed, "e")
+	if err := os.Symlink(echo, escape); err != nil {
+		t.Fatal(err)
+	}
+	tool := filepath.Join(allowed, "tool")
+	if err := os.WriteFile(tool, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	toTool := filepath.Join(elsewhere, "t")
+	if err := os.Symlink(tool, toTool); err != nil {
+		t.Fatal(err)
+	}
+	toSum := filepath.Join(elsewhere, "s")
+	if err := os.Symlink(sum, toSum); err != nil {
+		t.Fatal(err)
+	}
+	allow := []string{sum, allowed + "/"}
+	if err := CheckAllowed(escape, allow); !errors.Is(err, ErrExecRefused) || !strings.Contains(err.Error(), `resolves to "`+echo) {
+		t.Errorf("link out of an allowed directory: %v, want a refusal naming %s", err, echo)
+	}
+	for _, p := range []string{tool, toTool, toSum, sum} {
+		if err := CheckAllowed(p, allow); err != nil {
+			t.Errorf("CheckAllowed(%s): %v", p, err)
+		}
 	}
 }

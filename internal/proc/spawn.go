@@ -71,8 +71,12 @@ type Placement struct {
 type Spec struct {
 	Path string   // absolute and clean: already resolved (Resolve) and checked (CheckAllowed)
 	Args []string // argv without argv[0]; argv[0] is Path
-	Env  []string // the whole environment, "KEY=VALUE" each; nil = empty
-	Dir  string   // working directory; "" = "/"
+	// AllowExec is the workspace's allow_exec; empty = anything. The
+	// Spawner opens Path once, checks the real path of the opened file
+	// against it and executes that same file (see openExec).
+	AllowExec []string
+	Env       []string // the whole environment, "KEY=VALUE" each; nil = empty
+	Dir       string   // working directory; "" = "/"
 	// Credential is the uid/gid the child runs as; nil = the daemon's own.
 	// Only a daemon running as root may set it.
 	Credential *Credential
@@ -174,9 +178,11 @@ type Spawner struct {
 	nsErr error
 
 	// The spawning goroutine owns the following.
-	devNull      *os.File // opened on first use
-	pendingLeave []string // LeaveTasks still to be rewritten after a failure
-	ns           pidnsState
+	devNull       *os.File // opened on first use
+	pendingLeave  []string // LeaveTasks still to be rewritten after a failure
+	ns            pidnsState
+	linkDir       string // exec links (see openExec); made on first use
+	linkDirFailed bool   // making linkDir failed once; not retried
 }
 
 // Options configure a Spawner. The zero value asks for PID namespaces.
@@ -260,6 +266,7 @@ func (s *Spawner) run(ready chan<- int) {
 			if s.devNull != nil {
 				s.devNull.Close()
 			}
+			s.removeExecLinkDir()
 			return
 		case r := <-s.reqs:
 			p, err := s.spawn(r.spec)
@@ -376,9 +383,13 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 	argv = append(argv, spec.Path)
 	argv = append(argv, spec.Args...)
 
+	ex, err := s.openExec(spec, safeExecFD(files))
+	if err != nil {
+		return nil, err
+	}
+	defer ex.close()
 	var (
 		op      *os.Process
-		err     error
 		started time.Time
 	)
 	for attempt := 0; ; attempt++ {
@@ -388,7 +399,7 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 				return nil, fmt.Errorf("proc: start %s: join cgroup: %w", spec.Path, err)
 			}
 		}
-		op, err = os.StartProcess(spec.Path, argv, &os.ProcAttr{Dir: dir, Env: env, Files: files, Sys: sys})
+		op, err = os.StartProcess(ex.path, argv, &os.ProcAttr{Dir: dir, Env: env, Files: files, Sys: sys})
 		started = time.Now()
 		if len(pl.JoinTasks) > 0 {
 			s.leave(pl.LeaveTasks)

@@ -6,6 +6,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -143,7 +144,7 @@ func Run(ctx context.Context, o *Options) error {
 	switch {
 	case errors.Is(err, persistence.ErrTooNew):
 		log.Error("state file is too new; it was left untouched", zap.String("state", state), zap.Error(err))
-		return &cmdutil.ExitError{Code: 2, Err: fmt.Errorf("%w; upgrade shipote or use another --state", err)}
+		return &cmdutil.ExitError{Code: 2, Err: tooNew(state, err)}
 	case err != nil:
 		log.Error("cannot start the engine", zap.Error(err))
 		return err
@@ -245,4 +246,30 @@ func reportRestore(log *zap.Logger, r shipote.RestoreReport) {
 	log.Info("restore report", zap.String("state", r.Path), zap.Int("workspaces", r.Workspaces),
 		zap.Int("saved_pipelines", r.SavedPipelines), zap.Int("live_pipelines", r.LivePipelines),
 		zap.Int("expired", len(r.Expired)), zap.Int("skipped", len(r.Skipped)))
+}
+
+// tooNewError is the one sentence `daemon` ends with on a state file of a
+// newer shipote; it wraps the persistence error.
+type tooNewError struct {
+	msg string
+	err error
+}
+
+func (e *tooNewError) Error() string { return e.msg }
+func (e *tooNewError) Unwrap() error { return e.err }
+
+// tooNew says that the state file at path was written by a newer shipote,
+// naming its version when the file says it.
+func tooNew(path string, err error) error {
+	version := ""
+	if data, rerr := os.ReadFile(path); rerr == nil {
+		var v struct {
+			Version int `json:"version"`
+		}
+		if json.Unmarshal(data, &v) == nil && v.Version > 0 {
+			version = fmt.Sprintf(" (version %d; this one reads 1 to %d)", v.Version, persistence.CurrentVersion)
+		}
+	}
+	return &tooNewError{err: err, msg: fmt.Sprintf(
+		"state file %s was written by a newer shipote%s and was left untouched: upgrade shipote or start with another --state", path, version)}
 }

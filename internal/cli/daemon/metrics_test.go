@@ -366,3 +366,44 @@ func TestStartMetricsBadAddress(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveFlowCounters: while a pipeline is still running, the pipeline
+// listing (pipe ls, /v1/pipelines, top) and the shipote_flow_* series carry
+// its flow counters, not only after it has ended.
+func TestLiveFlowCounters(t *testing.T) {
+	eng := startTestEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), metricsDeadline)
+	defer cancel()
+	ws, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "live"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := messages.PipelineSpec{
+		Label: "flowing",
+		Nodes: []messages.Node{
+			{Label: "gen", Payload: nativeCmd("", "/bin/sh", "-c", "while :; do seq 1 1000; sleep 0.05; done").Payload},
+			{Label: "sink", Payload: nativeCmd("", "cat").Payload},
+		},
+		Edges: []messages.Edge{{From: "gen", To: "sink"}},
+	}
+	run, err := eng.RunPipeline(ctx, ws.ID, spec, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = eng.StopPipeline(context.Background(), run.ID) })
+	url := serveMetrics(t, eng)
+	poll(t, "the running pipeline's listing to carry its flow counters", func() bool {
+		runs, err := eng.Pipelines(ctx, ws.ID)
+		if err != nil || len(runs) != 1 || runs[0].State != messages.PipelineRunning || len(runs[0].Splitters) != 1 {
+			return false
+		}
+		s := runs[0].Splitters[0]
+		return s.Node == "gen" && s.BytesIn > 0 && len(s.Channels) == 1 && s.Channels[0].To == "sink" && s.Channels[0].BytesTotal > 0
+	})
+	poll(t, "shipote_flow_bytes_total of the running pipeline", func() bool {
+		f := family(parse(t, scrape(t, url)))
+		v, ok := f.value("shipote_flow_bytes_total", "workspace", "live", "pipeline", "flowing", "from", "gen", "to", "sink")
+		running, _ := f.value("shipote_pipelines", "state", string(messages.PipelineRunning))
+		return ok && v > 0 && running == 1
+	})
+}

@@ -99,6 +99,12 @@ func State(c messages.CommandInfo) string {
 	}
 	var how string
 	switch {
+	case c.KilledBy != "":
+		// "killed (oom)", "killed (quota)"; backoff (restarting) keeps its state.
+		if c.State != messages.CommandBackoff {
+			s = "killed"
+		}
+		how = c.KilledBy
 	case c.Signal != "":
 		how = c.Signal
 	case c.ExitCode != nil:

@@ -48,3 +48,20 @@ C4  build      k      -    failed (SIGKILL)     0         -
 		t.Errorf("two arguments: %v", err)
 	}
 }
+
+func TestStateNamesWhoKilled(t *testing.T) {
+	for _, tc := range []struct {
+		c    messages.CommandInfo
+		want string
+	}{
+		{messages.CommandInfo{State: messages.CommandFailed, Signal: "SIGKILL"}, "failed (SIGKILL)"},
+		{messages.CommandInfo{State: messages.CommandFailed, Signal: "SIGKILL", KilledBy: "oom"}, "killed (oom)"},
+		{messages.CommandInfo{State: messages.CommandFailed, Signal: "SIGKILL", KilledBy: "quota"}, "killed (quota)"},
+		{messages.CommandInfo{State: messages.CommandFailed, Signal: "SIGKILL", KilledBy: "oom", GaveUp: true}, "killed (oom, gave up)"},
+		{messages.CommandInfo{State: messages.CommandBackoff, Signal: "SIGKILL", KilledBy: "oom"}, "backoff (oom)"},
+	} {
+		if got := State(tc.c); got != tc.want {
+			t.Errorf("State(%+v) = %q, want %q", tc.c, got, tc.want)
+		}
+	}
+}

@@ -11,12 +11,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 	"github.com/shipote/shipote/internal/cli/dash"
@@ -54,8 +56,13 @@ s sorts, x stops a pipeline or removes a workspace (after y), l follows the log
 of the selected command, r refreshes now, q quits. When the daemon goes away top says so and
 reconnects by itself. NO_COLOR turns colors off.
 
-When stdout is not a terminal, or with --iterations, each refresh is printed
-as a plain table after the previous one (--commands adds every command).`,
+When stdout is not a terminal, or top is not in its terminal's foreground
+process group (as under timeout(1)), or with --iterations, each refresh is
+printed as a plain table after the previous one (--commands adds every
+command).
+
+q or the Ctrl-C key end top with status 0; SIGINT ends it with 130 and
+SIGTERM with 143 (a second signal gets the default behavior).`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Interval <= 0 {
@@ -65,10 +72,16 @@ as a plain table after the previous one (--commands adds every command).`,
 			if runF != nil {
 				return runF(opts)
 			}
-			if opts.IO.IsStdoutTTY() && opts.Iterations == 0 {
-				return interactiveRun(cmd.Context(), opts)
+			var err error
+			if opts.IO.IsStdoutTTY() && opts.Iterations == 0 && inForeground(opts.IO.Out) {
+				err = interactiveRun(cmd.Context(), opts)
+			} else {
+				err = topRun(cmd.Context(), opts)
 			}
-			return topRun(cmd.Context(), opts)
+			if se := cmdutil.SignalOf(cmd.Context()); err == nil && se != nil {
+				return &cmdutil.ExitError{Code: se.ExitCode()}
+			}
+			return err
 		},
 	}
 	cmd.Flags().Var(cmdutil.DurationValue{P: &opts.Interval}, "interval", "time between refreshes")
@@ -91,7 +104,9 @@ func interactiveRun(ctx context.Context, o *Options) error {
 		Now:      o.Now,
 		Renderer: lipgloss.NewRenderer(o.IO.Out),
 	}, r)
-	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithOutput(o.IO.Out), tea.WithAltScreen()}
+	// The CLI's signal context alone handles SIGINT and SIGTERM: it cancels
+	// ctx, which ends the program, and then restores the default handlers.
+	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithOutput(o.IO.Out), tea.WithAltScreen(), tea.WithoutSignalHandler()}
 	if o.IO.In != os.Stdin {
 		popts = append(popts, tea.WithInput(o.IO.In))
 	}
@@ -105,6 +120,23 @@ func interactiveRun(ctx context.Context, o *Options) error {
 	default:
 		return fmt.Errorf("top: %w", err)
 	}
+}
+
+// inForeground reports whether w is a terminal whose foreground process
+// group is ours, or is not a terminal at all. A program of a background
+// group that sets the terminal's modes or reads it is stopped by the kernel
+// (SIGTTOU, SIGTTIN) and would stay stopped, deaf to SIGTERM: such a top
+// prints the plain dashboard instead, which only writes.
+func inForeground(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return true
+	}
+	pgrp, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGPGRP)
+	if err != nil {
+		return true
+	}
+	return pgrp == unix.Getpgrp()
 }
 
 // topRun prints the plain dashboard every --interval.

@@ -108,7 +108,7 @@ func upRun(ctx context.Context, o *Options) error {
 			if tty {
 				draw(ctx, eng, tr, o)
 			}
-			failed, sumErr := summary(ctx, eng, tr, o.IO.Out, o.Now())
+			failed, sumErr := summary(ctx, eng, tr, o.IO.Out, o.Now(), nil)
 			if err := stop(); err != nil {
 				return err
 			}
@@ -127,10 +127,14 @@ func upRun(ctx context.Context, o *Options) error {
 			for id := range tr.pipelines {
 				_, _ = eng.StopPipeline(sctx, id) // an ended run answers with its final view
 			}
-			_, _ = summary(sctx, eng, tr, o.IO.Out, o.Now())
+			// The commands are stopped with the engine, after the pipelines'
+			// part of the summary (which reads their logs) and before the
+			// commands' part, which says which ones were stopped.
+			var stopErr error
+			_, _ = summary(sctx, eng, tr, o.IO.Out, o.Now(), func() { stopErr = stop() })
 			cancel()
-			if err := stop(); err != nil {
-				return errors.Join(cmdutil.ErrInterrupted, err)
+			if stopErr != nil {
+				return errors.Join(cmdutil.ErrInterrupted, stopErr)
 			}
 			return cmdutil.ErrInterrupted
 		case ev, ok := <-sub.C:
@@ -256,8 +260,20 @@ func draw(ctx context.Context, eng *shipote.Engine, tr *tracked, o *Options) err
 // summary prints each pipeline's state, its flow channels' totals and the
 // last output lines of its sinks, and each command's end; it returns the
 // pipelines that did not succeed.
-func summary(ctx context.Context, eng *shipote.Engine, tr *tracked, w io.Writer, now time.Time) ([]string, error) {
+//
+// stopCommands, when not nil, stops every command (up was interrupted): it
+// is called after the pipelines' lines, and a command that was still
+// running or waiting to restart is then reported as stopped.
+func summary(ctx context.Context, eng *shipote.Engine, tr *tracked, w io.Writer, now time.Time, stopCommands func()) ([]string, error) {
 	f, err := view(ctx, eng, tr)
+	interrupted := stopCommands != nil
+	if stopCommands != nil {
+		defer func() {
+			if stopCommands != nil {
+				stopCommands() // the summary failed before the commands' part
+			}
+		}()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -305,10 +321,19 @@ func summary(ctx context.Context, eng *shipote.Engine, tr *tracked, w io.Writer,
 		failed = append(failed, fmt.Sprintf("%d pipeline(s) whose workspace is gone", missing))
 		fmt.Fprintf(w, "  %d pipeline(s) no longer known (their workspace is gone)\n", missing)
 	}
+	if stopCommands != nil {
+		stopCommands()
+		stopCommands = nil
+	}
 	for _, c := range f.Commands {
-		if tr.commands[c.ID] {
-			fmt.Fprintf(w, "  command %s/%s: %s\n", labels[c.Workspace], c.Label, ps.State(c))
+		if !tr.commands[c.ID] {
+			continue
 		}
+		state := ps.State(c)
+		if interrupted && !c.State.Ended() {
+			state = fmt.Sprintf("stopped (was %s; up was interrupted)", state)
+		}
+		fmt.Fprintf(w, "  command %s/%s: %s\n", labels[c.Workspace], c.Label, state)
 	}
 	return failed, nil
 }

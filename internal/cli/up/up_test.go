@@ -132,11 +132,15 @@ func TestUpRun(t *testing.T) {
 	t.Run("interrupted", func(t *testing.T) {
 		ios, _, out, _ := cmdutil.Test()
 		o := &Options{IO: ios, Now: time.Now, Interval: time.Second, Grace: time.Second, Limits: "none", LogLevel: "error",
-			File: write("workspaces:\n  - label: w\n    commands: [{label: s, payload: {native: {exec: sleep, argv: ['300']}}}]\n")}
+			File: write("workspaces:\n  - label: w\n    commands:\n      - {label: s, payload: {native: {exec: sleep, argv: ['300']}}}\n      - {label: e, payload: {native: {exec: 'true'}}}\n")}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		err := upRun(ctx, o)
-		if !errors.Is(err, cmdutil.ErrInterrupted) || !strings.Contains(out.String(), "command w/s:") {
+		// The sleeper was running when up was interrupted: the summary says
+		// it was stopped, not that it runs; the command that had ended
+		// keeps its end.
+		if !errors.Is(err, cmdutil.ErrInterrupted) || !strings.Contains(out.String(), "command w/s: stopped (was running; up was interrupted)") ||
+			!strings.Contains(out.String(), "command w/e: exited (0)") || strings.Contains(out.String(), ": running") {
 			t.Errorf("err = %v\n%s", err, out)
 		}
 	})
