@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shipote/shipote/internal/proc"
+	"github.com/shipote/shipote/internal/testproc"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -199,15 +200,17 @@ func TestQuotaKillWithRlimits(t *testing.T) {
 	}
 }
 
+// cgroupV1Usable skips t where the host has no cgroup v1 hierarchies it
+// may write, or fails it there when SHIPOTE_REQUIRE_CGROUPS requires them.
 func cgroupV1Usable(t *testing.T) {
 	t.Helper()
-	for _, c := range []string{"memory", "pids", "cpu"} {
-		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", c, "tasks")); err != nil {
-			t.Skipf("host has no cgroup v1 %s controller mounted at /sys/fs/cgroup/%s", c, c)
-		}
-	}
 	if os.Geteuid() != 0 {
-		t.Skip("cgroup v1 tests need root to write the hierarchy")
+		testproc.SkipCgroup(t, testproc.Cgroup1, "cgroup v1 tests need root to write the hierarchy")
+	}
+	for _, c := range []string{"memory", "pids", "cpu", "cpuacct"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", c, "tasks")); err != nil {
+			testproc.SkipCgroup(t, testproc.Cgroup1, fmt.Sprintf("host has no cgroup v1 %s controller mounted at /sys/fs/cgroup/%s", c, c))
+		}
 	}
 }
 
