@@ -45,9 +45,6 @@ func BenchmarkEngineExecTrue(b *testing.B) {
 }
 
 func TestRunEngineQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("benchmark harness smoke test")
-	}
 	r := NewReport(nil)
 	if err := RunEngine(context.Background(), r, true); err != nil {
 		t.Fatal(err)
@@ -89,9 +86,6 @@ func TestAwaitExited(t *testing.T) {
 }
 
 func TestRunPersistQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("benchmark harness smoke test")
-	}
 	r := NewReport(nil)
 	if err := RunPersist(context.Background(), r, true); err != nil {
 		t.Fatal(err)

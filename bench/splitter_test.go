@@ -31,9 +31,6 @@ func BenchmarkSplitterFanout(b *testing.B) {
 }
 
 func TestRunSplitterQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("moves a few GiB and runs 18 s of throttled streams")
-	}
 	r := NewReport(nil)
 	if err := RunSplitter(context.Background(), r, true); err != nil {
 		t.Fatal(err)
