@@ -2,6 +2,7 @@
 #
 #   make run     builds and runs the demo on the embedded engine (no daemon)
 #   make test    the whole test suite, with the race detector
+#   make test-loaded  make test while two CPU-burning loops run
 #   make lint    gofmt, go vet, staticcheck
 #   make bench   the benchmark harness (each figure beside its baseline)
 #   make soak    long fault-injection and soak runs
@@ -11,7 +12,7 @@ BIN      ?= bin
 PKGS     ?= ./...
 TESTFLAGS ?= -race -short -count=1 -timeout 9m
 
-.PHONY: all build run test lint bench bench-quick bench-setup soak deps clean
+.PHONY: all build run test test-loaded lint bench bench-quick bench-setup soak deps clean
 
 all: build
 
@@ -40,6 +41,11 @@ deps:
 
 test: deps
 	$(GO) test $(TESTFLAGS) $(PKGS)
+
+# test-loaded runs make test while two CPU-burning loops run (BURNERS=n for
+# more); .ci/loaded kills them when it ends, even on failure or a signal.
+test-loaded: deps
+	sh .ci/loaded $(MAKE) test
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
