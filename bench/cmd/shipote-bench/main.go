@@ -159,11 +159,12 @@ func markdown(rows []bench.Row, quick bool, took time.Duration) string {
 	fmt.Fprintf(&b, "# shipote benchmarks\n\n")
 	fmt.Fprintf(&b, "Measured %s on %s; `make bench%s`, %v in all.\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(), map[bool]string{true: "-quick", false: ""}[quick], took.Round(time.Second))
-	fmt.Fprintf(&b, "Every figure is beside a baseline measured in the same run; the ratio is figure ÷ baseline. "+
+	fmt.Fprintf(&b, "Every figure is beside a baseline measured in the same run; the ratio is figure ÷ baseline, "+
+		"and where the baseline is 0 the difference figure − baseline is shown instead. "+
 		"Medians of the runs, with min–max where there were several.\n")
 	fmt.Fprintf(&b, "The Go side of each figure is also a `testing.B` benchmark, for `benchstat` across commits: "+
 		"`go test -run '^$' -bench . ./bench/ ./api/ ./internal/proc/`.\n\n")
-	fmt.Fprintf(&b, "| group | figure | shipote | baseline | baseline value | ratio | target | verdict |\n")
+	fmt.Fprintf(&b, "| group | figure | shipote | baseline | baseline value | ratio (or difference) | target | verdict |\n")
 	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		val := fmt.Sprintf("%.3f %s", r.Value, r.Unit)
@@ -175,8 +176,8 @@ func markdown(rows []bench.Row, quick bool, took time.Duration) string {
 		if r.Note != "" {
 			note = " — " + r.Note
 		}
-		fmt.Fprintf(&b, "| %s | %s%s | %s | %s | %.3f %s | %.2fx | %s | %s |\n",
-			cell(r.Group), cell(r.Name), cell(note), val, cell(r.Baseline), r.Base, r.Unit, r.Ratio(), cell(r.Target), verdict)
+		fmt.Fprintf(&b, "| %s | %s%s | %s | %s | %.3f %s | %s | %s | %s |\n",
+			cell(r.Group), cell(r.Name), cell(note), val, cell(r.Baseline), r.Base, r.Unit, r.Comparison(), cell(r.Target), verdict)
 	}
 	return b.String()
 }
