@@ -90,8 +90,20 @@ func TestRunPersistQuick(t *testing.T) {
 	if err := RunPersist(context.Background(), r, true); err != nil {
 		t.Fatal(err)
 	}
+	peers := map[string]bool{}
 	for _, row := range r.Rows() {
 		t.Log(FormatRow(row))
+		if strings.HasPrefix(row.Name, "durable creates/s") {
+			if row.Value <= 0 || row.Base <= 0 {
+				t.Errorf("row without a figure or a baseline: %s", FormatRow(row))
+			}
+			peers[row.Baseline] = true
+		}
+	}
+	for _, want := range []string{"one write+fsync per create", "bbolt Batch", "SQLite WAL, synchronous=FULL"} {
+		if !peers[want] {
+			t.Errorf("no durable-creates row against %q", want)
+		}
 	}
 }
 
