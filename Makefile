@@ -60,11 +60,16 @@ lint:
 bench-setup:
 	sh bench/peers/setup.sh
 
+# The harness is built and exec'd, not run by `go run` (which would die on
+# SIGTERM and leave it running): a SIGTERM or SIGINT to make reaches it, and
+# it stops every daemon it started before it exits.
 bench: deps build bench-setup
-	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote $(GO) run ./bench/cmd/shipote-bench -out docs/benchmarks.md -charts docs/bench
+	$(GO) build -o $(BIN)/shipote-bench ./bench/cmd/shipote-bench
+	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote exec $(BIN)/shipote-bench -out docs/benchmarks.md -charts docs/bench
 
 bench-quick: deps build bench-setup
-	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote $(GO) run ./bench/cmd/shipote-bench -quick
+	$(GO) build -o $(BIN)/shipote-bench ./bench/cmd/shipote-bench
+	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote exec $(BIN)/shipote-bench -quick
 
 soak:
 	SHIPOTE_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Soak|FaultInjection' ./...

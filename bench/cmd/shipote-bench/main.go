@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/shipote/shipote/bench"
@@ -51,8 +53,26 @@ func main() {
 	only := flag.String("only", "", "comma-separated suites to run ("+names()+")")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	// SIGINT or SIGTERM cancels ctx: the running suite returns, stopping
+	// every daemon and process it started (pm2, supervisord, the shipote
+	// daemon and their children), and the harness exits 130 or 143 without
+	// writing -out. A second signal kills it at once.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var got atomic.Value // the first signal
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		got.Store(sig)
+		fmt.Fprintf(os.Stderr, "shipote-bench: %v: stopping what was started (a second signal kills at once)\n", sig)
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		cancel()
+	}()
+	defer signal.Stop(sigs)
 	r := bench.NewReport(os.Stdout)
 	started := time.Now()
 	var failed []string
@@ -70,6 +90,14 @@ func main() {
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if sig, ok := got.Load().(os.Signal); ok {
+		fmt.Fprintf(os.Stderr, "shipote-bench: stopped by %v; no report written\n", sig)
+		code := 130
+		if sig == syscall.SIGTERM {
+			code = 143
+		}
+		os.Exit(code)
 	}
 	var chartFiles []string
 	if *charts != "" {
