@@ -207,8 +207,20 @@ func markdown(rows []bench.Row, quick bool, took time.Duration) string {
 		fmt.Fprintf(&b, "| %s | %s%s | %s | %s | %.3f %s | %s | %s | %s |\n",
 			cell(r.Group), cell(r.Name), cell(note), val, cell(r.Baseline), r.Base, r.Unit, r.Comparison(), cell(r.Target), verdict)
 	}
+	b.WriteString(howMeasured)
 	return b.String()
 }
+
+// howMeasured says how the baselines are kept fair, below the table.
+const howMeasured = `
+## How the baselines are kept fair
+
+- **Splitter fan-out**: the splitter grows its pipes to 1 MiB, so coreutils tee is shown twice: on default 64 KiB pipes, and with every pipe it touches (its input and each consumer's) grown to 1 MiB with F_SETPIPE_SZ.
+- **Engine spawn**: both clocks start before the first start and stop at the same point, once every child's exit has been observed (os/exec: Wait returned; the engine: the exited event). Neither waits for the output pipes' EOF; the os/exec side joins its pipe readers after its clock stops, as the engine's pumps finish after its own.
+- **Durable creates**: the same creates from the same 64 concurrent clients on the same disk, each answered once durable: the engine's group commit, one write+fsync per create, go.etcd.io/bbolt's Batch (default batch size and delay, one fsynced transaction per batch), and SQLite (modernc.org/sqlite) in WAL mode with synchronous=FULL on one connection (SQLite admits one writer).
+- **A baseline of 0** (a throttle error against pv's) has no meaningful ratio: the difference figure − baseline is shown instead.
+- **Stopping**: SIGINT or SIGTERM stops the harness after it has stopped every daemon and process it started; it then writes no report.
+`
 
 // cell escapes the pipes of a table cell ("yes|head"), which would end it.
 func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shipote/shipote/bench"
 	"github.com/shipote/shipote/bench/peers"
 )
 
@@ -195,4 +196,21 @@ func killDescendants() {
 		reapOrphans()
 	}
 	reapOrphans()
+}
+
+// The report shows a zero baseline as a difference and says how the
+// baselines are kept fair.
+func TestMarkdownZeroBaseline(t *testing.T) {
+	md := markdown([]bench.Row{
+		{Group: "splitter", Name: "throttle 1 MB/s error", Value: 0.005, Unit: "%", Baseline: "pv -L", Base: 0, Target: "<= 0.5%", Met: bench.Bool(true)},
+		{Group: "peers", Name: "restart latency p50", Value: 3.846, Unit: "ms", Baseline: "supervisord", Base: 1016.333},
+	}, true, time.Minute)
+	for _, want := range []string{"| pv -L | 0.000 % | +0.005 % |", "| 0.00378x |", "## How the baselines are kept fair", "grown to 1 MiB with F_SETPIPE_SZ"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "0.00x") {
+		t.Errorf("report prints 0.00x:\n%s", md)
+	}
 }
