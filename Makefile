@@ -44,8 +44,10 @@ test: deps
 
 # test-loaded runs make test while two CPU-burning loops run (BURNERS=n for
 # more); .ci/loaded kills them when it ends, even on failure or a signal.
+# leakcheck fails the run if any process the tests started outlives it.
 test-loaded: deps
-	sh .ci/loaded $(MAKE) test
+	$(GO) build -o $(BIN)/leakcheck ./internal/testproc/leakcheck
+	sh .ci/loaded $(BIN)/leakcheck $(MAKE) test
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
