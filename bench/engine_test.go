@@ -45,9 +45,6 @@ func BenchmarkEngineExecTrue(b *testing.B) {
 }
 
 func TestRunEngineQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("benchmark harness smoke test")
-	}
 	r := NewReport(nil)
 	if err := RunEngine(context.Background(), r, true); err != nil {
 		t.Fatal(err)
@@ -89,14 +86,54 @@ func TestAwaitExited(t *testing.T) {
 }
 
 func TestRunPersistQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("benchmark harness smoke test")
-	}
 	r := NewReport(nil)
 	if err := RunPersist(context.Background(), r, true); err != nil {
 		t.Fatal(err)
 	}
+	peers := map[string]bool{}
 	for _, row := range r.Rows() {
 		t.Log(FormatRow(row))
+		if strings.HasPrefix(row.Name, "durable creates/s") {
+			if row.Value <= 0 || row.Base <= 0 {
+				t.Errorf("row without a figure or a baseline: %s", FormatRow(row))
+			}
+			peers[row.Baseline] = true
+		}
+	}
+	for _, want := range []string{"one write+fsync per create", "bbolt Batch", "SQLite WAL, synchronous=FULL"} {
+		if !peers[want] {
+			t.Errorf("no durable-creates row against %q", want)
+		}
+	}
+}
+
+// TestSpawnClocksStopAtExit runs both sides of the engine spawn figure on a
+// program that exits at once but leaves its output pipes open for 4 s (a
+// background sleep holds them): both clocks stop at the exits, neither at
+// the pipes' EOF, so both sides measure the same span.
+func TestSpawnClocksStopAtExit(t *testing.T) {
+	const hold = 4 * time.Second
+	argv := []string{"/bin/sh", "-c", fmt.Sprintf("sleep %d & exit 0", int(hold.Seconds()))}
+	const n = 2
+	slowest := float64(n) / hold.Seconds() // a clock stopped at EOF gives at most this
+	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none", Grace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Stop(context.Background()) })
+	e, err := engineSpawnRate(context.Background(), eng, "held", n, argv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := rawCapturedSpawnRate(n, argv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("engine %.1f spawns/s, os/exec %.1f spawns/s; pipes held %v", e.rate, raw.rate, hold)
+	if e.rate <= slowest {
+		t.Errorf("engine side %.2f spawns/s: its clock waited for the pipes", e.rate)
+	}
+	if raw.rate <= slowest {
+		t.Errorf("os/exec side %.2f spawns/s: its clock waited for the pipes", raw.rate)
 	}
 }

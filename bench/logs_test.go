@@ -84,9 +84,6 @@ func BenchmarkLogfileReadTail(b *testing.B) {
 }
 
 func TestRunLogsQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("moves a few hundred MiB through pipes and files")
-	}
 	r := NewReport(nil)
 	if err := RunLogs(context.Background(), r, true); err != nil {
 		t.Fatal(err)

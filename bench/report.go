@@ -1,11 +1,12 @@
 // Package bench is shipote's benchmark harness. Every figure it prints stands
-// beside a baseline measured in the same run, as a ratio; a figure without a
-// baseline is never printed.
+// beside a baseline measured in the same run, as a ratio (as a difference
+// where the baseline is 0); a figure without a baseline is never printed.
 package bench
 
 import (
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"sync"
 )
@@ -34,6 +35,21 @@ func (r Row) Ratio() float64 {
 	return r.Value / r.Base
 }
 
+// Comparison renders how the figure compares with its baseline: the ratio
+// ("1.40x", with three significant digits below 0.01 so that a large lead
+// never reads "0.00x"), or, against a baseline of 0, where no ratio means
+// anything, the absolute difference in the row's unit ("+0.005 %").
+func (r Row) Comparison() string {
+	if r.Base == 0 {
+		return fmt.Sprintf("%+.3f %s", r.Value-r.Base, r.Unit)
+	}
+	ratio := r.Ratio()
+	if ratio != 0 && math.Abs(ratio) < 0.01 {
+		return fmt.Sprintf("%.3gx", ratio)
+	}
+	return fmt.Sprintf("%.2fx", ratio)
+}
+
 // Verdict says in one line where the figure stands: against its target
 // when it has one, otherwise how it compares with its baseline.
 func (r Row) Verdict() string {
@@ -42,6 +58,12 @@ func (r Row) Verdict() string {
 			return "met"
 		}
 		return "**not met**"
+	}
+	if r.Base == 0 && r.Baseline != "" {
+		if r.Value == 0 {
+			return "no target; level with the baseline"
+		}
+		return fmt.Sprintf("no target; %s beside a baseline of 0", r.Comparison())
 	}
 	ratio := r.Ratio()
 	if ratio <= 0 || r.Value <= 0 {
@@ -89,10 +111,15 @@ func (r *Report) Rows() []Row {
 	return append([]Row(nil), r.rows...)
 }
 
-// FormatRow renders a row as one line: figure, baseline, ratio, target.
+// FormatRow renders a row as one line: figure, baseline, comparison
+// (Row.Comparison), target.
 func FormatRow(row Row) string {
-	s := fmt.Sprintf("%-10s %-34s %10.3f %-9s | %-28s %10.3f %-9s | ratio %6.2fx",
-		row.Group, row.Name, row.Value, row.Unit, row.Baseline, row.Base, row.Unit, row.Ratio())
+	cmp := "ratio " + row.Comparison()
+	if row.Base == 0 {
+		cmp = "diff " + row.Comparison()
+	}
+	s := fmt.Sprintf("%-10s %-34s %10.3f %-9s | %-28s %10.3f %-9s | %s",
+		row.Group, row.Name, row.Value, row.Unit, row.Baseline, row.Base, row.Unit, cmp)
 	if row.Target != "" {
 		s += " | target " + row.Target
 		if row.Met != nil {

@@ -97,9 +97,6 @@ func TestRawStatFields(t *testing.T) {
 }
 
 func TestRunSamplerQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("benchmark harness smoke test")
-	}
 	r := NewReport(nil)
 	if err := RunSampler(context.Background(), r, true); err != nil {
 		t.Fatal(err)

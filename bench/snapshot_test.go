@@ -95,9 +95,6 @@ func BenchmarkSnapshotDecode(b *testing.B) {
 }
 
 func TestRunSnapshotQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes and reads snapshots of 4 MB")
-	}
 	r := NewReport(os.Stdout)
 	if err := RunSnapshot(context.Background(), r, true); err != nil {
 		t.Fatal(err)

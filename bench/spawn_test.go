@@ -31,9 +31,6 @@ func BenchmarkExecTrue(b *testing.B) {
 }
 
 func TestRunSpawnQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns a few hundred processes")
-	}
 	r := NewReport(nil)
 	if err := RunSpawn(context.Background(), r, true); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,12 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func BenchmarkSplitterFanout(b *testing.B) {
@@ -17,7 +22,7 @@ func BenchmarkSplitterFanout(b *testing.B) {
 		for _, k := range []struct {
 			name string
 			kind splitKind
-		}{{"zerocopy", splitFlow}, {"copy", splitFlowCopy}, {"coreutils-tee", splitTee}} {
+		}{{"zerocopy", splitFlow}, {"copy", splitFlowCopy}, {"coreutils-tee", splitTee}, {"coreutils-tee-1MiB", splitTeeBig}} {
 			b.Run(fmt.Sprintf("%s/1to%d", k.name, n), func(b *testing.B) {
 				b.SetBytes(int64(n) * size) // bytes delivered per op
 				for b.Loop() {
@@ -31,21 +36,75 @@ func BenchmarkSplitterFanout(b *testing.B) {
 }
 
 func TestRunSplitterQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("moves a few GiB and runs 18 s of throttled streams")
-	}
 	r := NewReport(nil)
-	if err := RunSplitter(context.Background(), r, true); err != nil {
+	run := func() error { return RunSplitter(context.Background(), r, true) }
+	if testing.Short() {
+		// make test: every row still, from smaller fan-outs and streams.
+		run = func() error { return runSplitter(context.Background(), r, 32<<20, 1, time.Second) }
+	}
+	if err := run(); err != nil {
 		t.Fatal(err)
 	}
 	rows := r.Rows()
-	if len(rows) != 12 {
+	if len(rows) != 16 {
 		t.Fatalf("%d rows", len(rows))
+	}
+	big := 0
+	for _, row := range rows {
+		if row.Baseline == "coreutils tee, 1 MiB pipes" && row.Base > 0 {
+			big++
+		}
+	}
+	if big != 4 {
+		t.Errorf("%d fan-out rows against tee on 1 MiB pipes, want one per fan-out", big)
 	}
 	for _, row := range rows {
 		if row.Value < 0 || row.Unit == "GB/s" && (row.Value <= 0 || row.Base <= 0) {
 			t.Errorf("row %+v", row)
 		}
 		t.Log(FormatRow(row))
+	}
+}
+
+func TestGrowPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if err := growPipe(w, splitPipeBytes); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := r.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) { got, gerr = unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0) }); err != nil || gerr != nil {
+		t.Fatal(err, gerr)
+	}
+	if got != splitPipeBytes {
+		t.Errorf("pipe holds %d bytes, want %d", got, splitPipeBytes)
+	}
+	// Not a pipe: a clear error.
+	f, err := os.CreateTemp(t.TempDir(), "file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := growPipe(f, splitPipeBytes); err == nil || !strings.Contains(err.Error(), "grow pipe to 1048576 bytes") {
+		t.Errorf("growPipe of a file: %v, want a grow pipe error", err)
+	}
+}
+
+// A fan-out through tee on grown pipes runs to the end, as on default
+// pipes (the producer, tee and every consumer exit 0).
+func TestSplitFanoutTeeBigPipes(t *testing.T) {
+	for _, k := range []splitKind{splitTee, splitTeeBig} {
+		if _, err := splitFanoutOnce(context.Background(), k, 3, 8<<20); err != nil {
+			t.Errorf("kind %d: %v", k, err)
+		}
 	}
 }

@@ -218,9 +218,6 @@ func exercise(t *testing.T, m Manager) {
 func TestShipoteEngine(t *testing.T) { exercise(t, NewShipoteEngine()) }
 
 func TestShipoteDaemon(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the daemon")
-	}
 	dir := t.TempDir()
 	bin, err := BuildShipote(context.Background(), dir)
 	if err != nil {
@@ -234,9 +231,6 @@ func TestShipoteDaemon(t *testing.T) {
 }
 
 func TestPM2(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a pm2 daemon")
-	}
 	p, err := NewPM2(t.TempDir())
 	if errors.Is(err, ErrNotInstalled) {
 		t.Skip(err)
@@ -248,9 +242,6 @@ func TestPM2(t *testing.T) {
 }
 
 func TestSupervisord(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a supervisord")
-	}
 	s, err := NewSupervisord(context.Background(), t.TempDir())
 	if errors.Is(err, ErrNotInstalled) {
 		t.Skip(err)

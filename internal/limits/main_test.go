@@ -43,8 +43,9 @@ func helperCmd(mode string, env ...string) *exec.Cmd {
 }
 
 // testBackend detects force on a parent of its own, skips when the host
-// lacks it, and sweeps and removes the parent at the end, failing if a
-// directory is left behind.
+// lacks it (fails when SHIPOTE_REQUIRE_CGROUPS requires it), and sweeps
+// and removes the parent at the end, failing if a directory is left
+// behind.
 func testBackend(t *testing.T, force string) Backend {
 	t.Helper()
 	return testBackendParent(t, force, testParent(t))
@@ -61,9 +62,9 @@ func testBackendParent(t *testing.T, force, parent string) Backend {
 	if errors.Is(err, ErrUnavailable) {
 		switch force {
 		case NameCgroup2:
-			t.Skipf("host lacks a cgroup2 hierarchy with the cpu, memory and pids controllers: %s", why)
+			testproc.SkipCgroup(t, testproc.Cgroup2, "host lacks a cgroup2 hierarchy with the cpu, memory and pids controllers: "+why)
 		default:
-			t.Skipf("host lacks writable cgroup v1 hierarchies for memory, pids, cpu and cpuacct: %s", why)
+			testproc.SkipCgroup(t, testproc.Cgroup1, "host lacks writable cgroup v1 hierarchies for memory, pids, cpu and cpuacct: "+why)
 		}
 	}
 	if err != nil {

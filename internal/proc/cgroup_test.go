@@ -1,7 +1,7 @@
 // cgroup_test.go checks Placement against this machine's real cgroup
 // hierarchies: v1 "tasks" joining by the spawning thread, and v2 clone3 into
 // a cgroup fd. Each test skips with a message where the hierarchy is not
-// writable.
+// writable, or fails there when SHIPOTE_REQUIRE_CGROUPS requires it.
 
 package proc
 
@@ -19,17 +19,20 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/testproc"
 )
 
 const pidsV1Root = "/sys/fs/cgroup/pids"
 
 // tempCgroup creates <parent>/shipote-test-<rand> and removes it at cleanup,
-// retrying while it is busy. It skips the test when parent is not writable.
-func tempCgroup(t *testing.T, parent, what string) string {
+// retrying while it is busy. It skips the test when parent is not writable,
+// or fails it when testproc.RequireCgroupsEnv requires backend.
+func tempCgroup(t *testing.T, parent, backend, what string) string {
 	t.Helper()
 	dir := filepath.Join(parent, fmt.Sprintf("shipote-test-%08x", rand.Uint32()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Skipf("%s: cannot create a cgroup under %s: %v", what, parent, err)
+		testproc.SkipCgroup(t, backend, fmt.Sprintf("%s: cannot create a cgroup under %s: %v", what, parent, err))
 	}
 	t.Cleanup(func() {
 		deadline := time.Now().Add(10 * time.Second)
@@ -91,7 +94,7 @@ func killAndWait(t *testing.T, p *Process) {
 }
 
 func TestCgroupV1JoinTasks(t *testing.T) {
-	dir := tempCgroup(t, pidsV1Root, "cgroup v1 pids")
+	dir := tempCgroup(t, pidsV1Root, testproc.Cgroup1, "cgroup v1 pids")
 	name := "/" + filepath.Base(dir)
 	s := newSpawner(t)
 	orig := threadCgroup(t, s.tid, "pids")
@@ -139,7 +142,7 @@ func TestCgroupV1JoinTasks(t *testing.T) {
 
 func TestCgroupV1JoinFailure(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(pidsV1Root, "tasks")); err != nil {
-		t.Skipf("no cgroup v1 pids hierarchy at %s: %v", pidsV1Root, err)
+		testproc.SkipCgroup(t, testproc.Cgroup1, fmt.Sprintf("no cgroup v1 pids hierarchy at %s: %v", pidsV1Root, err))
 	}
 	s := newSpawner(t)
 	orig := threadCgroup(t, s.tid, "pids")
@@ -156,7 +159,7 @@ func TestCgroupV1JoinFailure(t *testing.T) {
 }
 
 func TestCgroupV1LeaveFailureBlocksForks(t *testing.T) {
-	dir := tempCgroup(t, pidsV1Root, "cgroup v1 pids")
+	dir := tempCgroup(t, pidsV1Root, testproc.Cgroup1, "cgroup v1 pids")
 	s := newSpawner(t)
 	orig := threadCgroup(t, s.tid, "pids")
 	// LeaveTasks through a link that does not exist yet.
@@ -220,10 +223,10 @@ func cgroup2Mount(t *testing.T) string {
 func TestCgroupV2CgroupFD(t *testing.T) {
 	mount := cgroup2Mount(t)
 	if mount == "" {
-		t.Skip("no cgroup2 file system mounted")
+		testproc.SkipCgroup(t, testproc.Cgroup2FS, "no cgroup2 file system mounted")
 	}
 	own := cgroupOf(t, "/proc/self/cgroup", "")
-	dir := tempCgroup(t, filepath.Join(mount, own), "cgroup v2")
+	dir := tempCgroup(t, filepath.Join(mount, own), testproc.Cgroup2FS, "cgroup v2")
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +235,7 @@ func TestCgroupV2CgroupFD(t *testing.T) {
 	s := newSpawner(t)
 	p, err := s.Start(Spec{Path: mustResolve("sleep"), Args: []string{"1000"}, Placement: Placement{CgroupFD: fd}})
 	if errors.Is(err, unix.ENOSYS) {
-		t.Skipf("kernel without clone3 CLONE_INTO_CGROUP: %v", err)
+		testproc.SkipCgroup(t, testproc.Cgroup2FS, fmt.Sprintf("kernel without clone3 CLONE_INTO_CGROUP: %v", err))
 	}
 	if err != nil {
 		t.Fatal(err)

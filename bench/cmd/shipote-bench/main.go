@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/shipote/shipote/bench"
@@ -51,8 +53,26 @@ func main() {
 	only := flag.String("only", "", "comma-separated suites to run ("+names()+")")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	// SIGINT or SIGTERM cancels ctx: the running suite returns, stopping
+	// every daemon and process it started (pm2, supervisord, the shipote
+	// daemon and their children), and the harness exits 130 or 143 without
+	// writing -out. A second signal kills it at once.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var got atomic.Value // the first signal
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		got.Store(sig)
+		fmt.Fprintf(os.Stderr, "shipote-bench: %v: stopping what was started (a second signal kills at once)\n", sig)
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		cancel()
+	}()
+	defer signal.Stop(sigs)
 	r := bench.NewReport(os.Stdout)
 	started := time.Now()
 	var failed []string
@@ -70,6 +90,14 @@ func main() {
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if sig, ok := got.Load().(os.Signal); ok {
+		fmt.Fprintf(os.Stderr, "shipote-bench: stopped by %v; no report written\n", sig)
+		code := 130
+		if sig == syscall.SIGTERM {
+			code = 143
+		}
+		os.Exit(code)
 	}
 	var chartFiles []string
 	if *charts != "" {
@@ -159,11 +187,12 @@ func markdown(rows []bench.Row, quick bool, took time.Duration) string {
 	fmt.Fprintf(&b, "# shipote benchmarks\n\n")
 	fmt.Fprintf(&b, "Measured %s on %s; `make bench%s`, %v in all.\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(), map[bool]string{true: "-quick", false: ""}[quick], took.Round(time.Second))
-	fmt.Fprintf(&b, "Every figure is beside a baseline measured in the same run; the ratio is figure ÷ baseline. "+
+	fmt.Fprintf(&b, "Every figure is beside a baseline measured in the same run; the ratio is figure ÷ baseline, "+
+		"and where the baseline is 0 the difference figure − baseline is shown instead. "+
 		"Medians of the runs, with min–max where there were several.\n")
 	fmt.Fprintf(&b, "The Go side of each figure is also a `testing.B` benchmark, for `benchstat` across commits: "+
 		"`go test -run '^$' -bench . ./bench/ ./api/ ./internal/proc/`.\n\n")
-	fmt.Fprintf(&b, "| group | figure | shipote | baseline | baseline value | ratio | target | verdict |\n")
+	fmt.Fprintf(&b, "| group | figure | shipote | baseline | baseline value | ratio (or difference) | target | verdict |\n")
 	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		val := fmt.Sprintf("%.3f %s", r.Value, r.Unit)
@@ -175,11 +204,23 @@ func markdown(rows []bench.Row, quick bool, took time.Duration) string {
 		if r.Note != "" {
 			note = " — " + r.Note
 		}
-		fmt.Fprintf(&b, "| %s | %s%s | %s | %s | %.3f %s | %.2fx | %s | %s |\n",
-			cell(r.Group), cell(r.Name), cell(note), val, cell(r.Baseline), r.Base, r.Unit, r.Ratio(), cell(r.Target), verdict)
+		fmt.Fprintf(&b, "| %s | %s%s | %s | %s | %.3f %s | %s | %s | %s |\n",
+			cell(r.Group), cell(r.Name), cell(note), val, cell(r.Baseline), r.Base, r.Unit, r.Comparison(), cell(r.Target), verdict)
 	}
+	b.WriteString(howMeasured)
 	return b.String()
 }
+
+// howMeasured says how the baselines are kept fair, below the table.
+const howMeasured = `
+## How the baselines are kept fair
+
+- **Splitter fan-out**: the splitter grows its pipes to 1 MiB, so coreutils tee is shown twice: on default 64 KiB pipes, and with every pipe it touches (its input and each consumer's) grown to 1 MiB with F_SETPIPE_SZ.
+- **Engine spawn**: both clocks start before the first start and stop at the same point, once every child's exit has been observed (os/exec: Wait returned; the engine: the exited event). Neither waits for the output pipes' EOF; the os/exec side joins its pipe readers after its clock stops, as the engine's pumps finish after its own.
+- **Durable creates**: the same creates from the same 64 concurrent clients on the same disk, each answered once durable: the engine's group commit, one write+fsync per create, go.etcd.io/bbolt's Batch (default batch size and delay, one fsynced transaction per batch), and SQLite (modernc.org/sqlite) in WAL mode with synchronous=FULL on one connection (SQLite admits one writer).
+- **A baseline of 0** (a throttle error against pv's) has no meaningful ratio: the difference figure − baseline is shown instead.
+- **Stopping**: SIGINT or SIGTERM stops the harness after it has stopped every daemon and process it started; it then writes no report.
+`
 
 // cell escapes the pipes of a table cell ("yes|head"), which would end it.
 func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
