@@ -68,7 +68,7 @@ type pipeline struct {
 	restartReq []Reply[PipelineAnswer]
 	restarting bool
 	stopped    bool
-	killing bool
+	killing    bool
 	// pgids holds the process groups of every node started that may
 	// still have members (a node's children outlive it in its group).
 	pgids   map[int]struct{}

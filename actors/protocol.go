@@ -156,7 +156,7 @@ type PipelineRequest struct {
 	Node      string // for OpTap and OpSignal ("" = every node)
 	TapBuf    int
 	Signal    syscall.Signal // for OpSignal
-	Grace     time.Duration // for OpStop; 0 = the engine's default
+	Grace     time.Duration  // for OpStop; 0 = the engine's default
 	Reply     Reply[PipelineAnswer]
 	// undo stops a supervised run whose start could not be written to the
 	// state file: no commit of its own.
