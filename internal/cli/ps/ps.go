@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,9 +92,16 @@ func WriteTable(w io.Writer, cmds []messages.CommandInfo, labels map[string]stri
 }
 
 // State prints a command's state with how it ended: "exited (0)",
-// "failed (SIGKILL)", "failed (2, gave up)".
+// "failed (SIGKILL)", "failed (2, gave up)", or why it was stopped:
+// "stopped (user)", "stopped (ttl)".
 func State(c messages.CommandInfo) string {
 	s := string(c.State)
+	if c.State == messages.CommandStopped {
+		if c.StopReason == "" {
+			return s
+		}
+		return s + " (" + strings.ReplaceAll(c.StopReason, "_", " ") + ")"
+	}
 	if !c.State.Ended() && c.State != messages.CommandBackoff {
 		return s
 	}
