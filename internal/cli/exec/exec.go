@@ -70,6 +70,12 @@ code-128 (143 = SIGTERM).`,
 			}
 			return nil
 		},
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return cmdutil.CompleteWorkspaces(f)(c, args, toComplete)
+			}
+			return nil, cobra.ShellCompDirectiveDefault // the command and its arguments: files
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Workspace, opts.Exec, opts.Argv = args[0], args[1], args[2:]
 			if opts.Restart == "never" {

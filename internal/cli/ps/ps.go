@@ -33,6 +33,8 @@ func NewCmdPs(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Use:   "ps [WS]",
 		Short: "List the commands of a workspace, or of every workspace",
 		Args:  cmdutil.RangeArgs(0, 1),
+
+		ValidArgsFunction: cmdutil.CompleteWorkspaces(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Workspace = args[0]
