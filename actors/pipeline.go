@@ -492,8 +492,11 @@ func (p *pipeline) endRun(ctx actor.Context) {
 	p.split = map[string]*actor.PID{}
 	p.info.EndedAt = p.rt.now()
 	if p.restarting && !p.stopped {
-		// A restart: launch again at once, with the same run ID.
+		// A restart: launch again at once, with the same run ID. The
+		// old run's termination may still be finishing; it no longer
+		// holds back a stop of the new run.
 		p.restarting = false
+		p.killing = false
 		p.streak = 0
 		p.info.Restarts++
 		p.rt.publish(messages.Event{Kind: messages.EventRestarted, Workspace: p.cfg.workspace, Label: p.cfg.wsLabel,
