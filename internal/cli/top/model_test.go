@@ -731,3 +731,13 @@ func TestCommandKeys(t *testing.T) {
 	keys(m, "j", "S")
 	mustContain(t, screen(m), "select a command")
 }
+
+// TestCommandKeysInFooter: the workspace card's footer names the command
+// keys, and fits 80 columns whole.
+func TestCommandKeysInFooter(t *testing.T) {
+	m := newTestModel(t, 80, 24, plainRenderer())
+	keys(m, "enter")
+	lines := strings.Split(screen(m), "\n")
+	footer := lines[len(lines)-1]
+	mustContain(t, footer, "S stop", "R restart", "K signal", "q quit")
+}

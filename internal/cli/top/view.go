@@ -235,7 +235,7 @@ func (m *Model) footerLine() string {
 	case viewList:
 		keys = "↑↓/jk move · enter open · / filter · s sort · x remove · q quit"
 	case viewWorkspace:
-		keys = "↑↓ move · enter open · l logs · S stop · R restart · K signal · x stop/remove · esc back · q quit"
+		keys = "↑↓ enter · l logs · S stop · R restart · K signal · x stop/rm · esc · q quit"
 	case viewPipeline:
 		keys = "↑↓ node · l logs · x stop · esc back · q quit"
 	case viewLogs:
