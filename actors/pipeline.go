@@ -63,8 +63,12 @@ type pipeline struct {
 	streak  int
 	cancel  func()
 	stopReq []Reply[PipelineAnswer]
-	stopped bool
-	killing bool
+	// restartReq waits for the relaunch of a restart; restarting is set
+	// while the current run is being stopped for it.
+	restartReq []Reply[PipelineAnswer]
+	restarting bool
+	stopped    bool
+	killing    bool
 	// pgids holds the process groups of every node started that may
 	// still have members (a node's children outlive it in its group).
 	pgids   map[int]struct{}
@@ -154,6 +158,9 @@ func (p *pipeline) Receive(ctx actor.Context) {
 		}
 		for _, m := range p.pendingTaps {
 			m.Reply.Fail(fmt.Errorf("pipeline %s stopped: %w", p.cfg.spec.Label, messages.ErrStopped))
+		}
+		for _, r := range p.restartReq {
+			r.Fail(fmt.Errorf("pipeline %s stopped: %w", p.cfg.spec.Label, messages.ErrStopped))
 		}
 	case *runLaunched:
 		p.onLaunched(ctx, m)
@@ -343,6 +350,7 @@ func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
 	if m.err != nil {
 		p.info.Error = m.err.Error()
 		p.log.Warn("pipeline run failed to start", zap.Error(m.err))
+		p.answerRestarts(fmt.Errorf("pipeline %s: the run failed to start: %w", p.cfg.spec.Label, m.err))
 		for _, n := range p.nodes {
 			if n.proc == nil {
 				n.info.State = messages.CommandFailed
@@ -353,7 +361,7 @@ func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
 		p.servePendingTaps(ctx)
 		return
 	}
-	if p.stopped {
+	if p.stopped || p.restarting {
 		for pg := range p.pgids {
 			_ = proc.KillGroup(pg, unix.SIGKILL)
 		}
@@ -391,6 +399,19 @@ func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
 		Pipeline: p.cfg.spec.Label, Message: fmt.Sprintf("run %d of %s", p.info.Restarts+1, p.cfg.id)})
 	p.publishStatus(ctx)
 	p.servePendingTaps(ctx)
+	p.answerRestarts(nil)
+}
+
+// answerRestarts answers the restarts that waited for this run's launch.
+func (p *pipeline) answerRestarts(err error) {
+	for _, r := range p.restartReq {
+		if err != nil {
+			r.Fail(err)
+		} else {
+			r.OK(PipelineAnswer{Info: p.view()})
+		}
+	}
+	p.restartReq = nil
 }
 
 func (p *pipeline) onNodeExited(ctx actor.Context, m *nodeExited) {
@@ -480,6 +501,23 @@ func (p *pipeline) endRun(ctx actor.Context) {
 	}
 	p.split = map[string]*actor.PID{}
 	p.info.EndedAt = p.rt.now()
+	if p.restarting && !p.stopped {
+		// A restart: launch again at once, with the same run ID. The
+		// old run's termination may still be finishing; it no longer
+		// holds back a stop of the new run.
+		p.restarting = false
+		p.killing = false
+		p.streak = 0
+		p.info.Restarts++
+		p.rt.publish(messages.Event{Kind: messages.EventRestarted, Workspace: p.cfg.workspace, Label: p.cfg.wsLabel,
+			Pipeline: p.cfg.spec.Label, Message: "restarted on request"})
+		p.launch(ctx)
+		return
+	}
+	if p.restarting {
+		p.restarting = false
+		p.answerRestarts(fmt.Errorf("pipeline %s was stopped during its restart: %w", p.cfg.spec.Label, messages.ErrConflict))
+	}
 	success := p.info.Error == ""
 	for _, n := range p.nodes {
 		if n.info.State != messages.CommandExited {
@@ -589,7 +627,99 @@ func (p *pipeline) request(ctx actor.Context, m *PipelineRequest) {
 		p.stop(ctx, m.Grace, m.Reply)
 	case OpTap:
 		p.tap(ctx, m)
+	case OpRestart:
+		p.restart(ctx, m)
+	case OpSignal:
+		p.signal(m)
 	}
+}
+
+// restart stops the current run (SIGTERM, grace, SIGKILL to every node's
+// group) and launches it again once every node has exited; a run waiting
+// to restart launches at once. An ended run is not restarted.
+func (p *pipeline) restart(ctx actor.Context, m *PipelineRequest) {
+	if p.stopped || p.info.State.Ended() {
+		m.Reply.Fail(fmt.Errorf("pipeline %s has ended (%s); run it again with pipe run or pipe start: %w",
+			p.cfg.spec.Label, p.info.State, messages.ErrConflict))
+		return
+	}
+	p.restartReq = append(p.restartReq, m.Reply)
+	if p.info.State == messages.PipelineBackoff {
+		if p.cancel != nil {
+			p.cancel()
+			p.cancel = nil
+		}
+		p.streak = 0
+		p.info.Restarts++
+		p.rt.publish(messages.Event{Kind: messages.EventRestarted, Workspace: p.cfg.workspace, Label: p.cfg.wsLabel,
+			Pipeline: p.cfg.spec.Label, Message: "restarted on request"})
+		p.launch(ctx)
+		return
+	}
+	if p.restarting || p.killing {
+		return // the answer comes with the relaunch
+	}
+	p.restarting = true
+	p.killing = true
+	var pgids []int
+	for pg := range p.pgids {
+		pgids = append(pgids, pg)
+	}
+	grace := m.Grace
+	if grace <= 0 {
+		grace = p.rt.Grace
+	}
+	rt, self, gen := p.rt, p.self, p.gen
+	rt.Go(func() {
+		tctx, cancel := context.WithTimeout(context.Background(), grace+10*time.Second)
+		defer cancel()
+		if err := proc.Terminate(tctx, pgids, grace); err != nil && !errors.Is(err, context.Canceled) {
+			rt.Log.Warn("restart pipeline", zap.Error(err))
+		}
+		rt.send(self, &pipelineKilled{gen: gen})
+	})
+}
+
+// signal sends a signal to the process groups of the current run's nodes
+// (one node, or all), from a goroutine.
+func (p *pipeline) signal(m *PipelineRequest) {
+	if m.Node != "" {
+		if _, ok := p.rings[m.Node]; !ok {
+			m.Reply.Fail(fmt.Errorf("node %q in pipeline %s: %w", m.Node, p.cfg.spec.Label, messages.ErrNotFound))
+			return
+		}
+	}
+	var pgids []int
+	for _, pl := range p.cfg.plans {
+		if m.Node != "" && pl.label != m.Node {
+			continue
+		}
+		if n, ok := p.nodes[pl.label]; ok && n.proc != nil && n.info.State == messages.CommandRunning {
+			pgids = append(pgids, n.proc.Pid)
+		}
+	}
+	if len(pgids) == 0 {
+		what := "no node of pipeline " + p.cfg.spec.Label + " is running"
+		if m.Node != "" {
+			what = fmt.Sprintf("node %s of pipeline %s is not running", m.Node, p.cfg.spec.Label)
+		}
+		m.Reply.Fail(fmt.Errorf("%s (%s): %w", what, p.info.State, messages.ErrConflict))
+		return
+	}
+	info, sig, reply := p.view(), m.Signal, m.Reply
+	p.rt.Go(func() {
+		var errs []error
+		for _, pg := range pgids {
+			if err := proc.KillGroup(pg, sig); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			reply.Fail(fmt.Errorf("signal pipeline %s: %w", info.Label, err))
+			return
+		}
+		reply.OK(PipelineAnswer{Info: info})
+	})
 }
 
 // launching reports whether the current run's processes are being spawned.

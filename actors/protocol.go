@@ -7,6 +7,7 @@
 package actors
 
 import (
+	"syscall"
 	"time"
 
 	"github.com/shipote/shipote/internal/flow"
@@ -155,9 +156,10 @@ type PipelineRequest struct {
 	Workspace string
 	Run       string // pipeline run ID or label
 	Op        PipelineOp
-	Node      string // for OpTap
+	Node      string // for OpTap and OpSignal ("" = every node)
 	TapBuf    int
-	Grace     time.Duration // for OpStop; 0 = the engine's default
+	Signal    syscall.Signal // for OpSignal
+	Grace     time.Duration  // for OpStop; 0 = the engine's default
 	Reply     Reply[PipelineAnswer]
 	// undo stops a supervised run whose start could not be written to the
 	// state file: no commit of its own.
@@ -175,6 +177,13 @@ const (
 	OpShow PipelineOp = iota
 	OpStop
 	OpTap
+	// OpRestart stops the current run's nodes (SIGTERM, grace, SIGKILL)
+	// and launches the run again at once with the same run ID; it answers
+	// once the new run's processes run.
+	OpRestart
+	// OpSignal sends Signal to the process group of Node (every node when
+	// Node is "") of the current run.
+	OpSignal
 )
 
 // PipelineAnswer answers a PipelineRequest.

@@ -513,3 +513,84 @@ func (c *Client) DropKept(ctx context.Context, ref string) (KeptEntry, error) {
 	err = c.call(ctx, http.MethodDelete, "/v1/state/kept/"+p, nil, nil, &k)
 	return k, err
 }
+
+// controlCommand posts to one of a command's control routes.
+func (c *Client) controlCommand(ctx context.Context, method, ws, cmd, verb string, body any) (messages.CommandInfo, error) {
+	var info messages.CommandInfo
+	path, err := commandPath(ws, cmd)
+	if err != nil {
+		return info, err
+	}
+	if verb != "" {
+		path += "/" + verb
+	}
+	err = c.call(ctx, method, path, nil, body, &info)
+	return info, err
+}
+
+// StopCommand stops a running command gracefully (its stop_signal, then
+// SIGKILL after its stop_timeout_ms) and returns its view once it has
+// ended; StopResult says how.
+func (c *Client) StopCommand(ctx context.Context, ws, cmd string) (messages.CommandInfo, error) {
+	return c.controlCommand(ctx, http.MethodPost, ws, cmd, "stop", nil)
+}
+
+// StartCommand starts a stopped or ended command again with the same ID
+// and returns its view once the process runs.
+func (c *Client) StartCommand(ctx context.Context, ws, cmd string) (messages.CommandInfo, error) {
+	return c.controlCommand(ctx, http.MethodPost, ws, cmd, "start", nil)
+}
+
+// RestartCommand stops a running command and starts it again with the
+// same ID (or starts an ended one), and returns its view once the new
+// process runs.
+func (c *Client) RestartCommand(ctx context.Context, ws, cmd string) (messages.CommandInfo, error) {
+	return c.controlCommand(ctx, http.MethodPost, ws, cmd, "restart", nil)
+}
+
+// SignalCommand sends sig (a name such as "TERM" or a number) to every
+// process in a running command's process group.
+func (c *Client) SignalCommand(ctx context.Context, ws, cmd, sig string) (messages.CommandInfo, error) {
+	return c.controlCommand(ctx, http.MethodPost, ws, cmd, "signal", SignalRequest{Signal: sig})
+}
+
+// RemoveCommand forgets an ended command.
+func (c *Client) RemoveCommand(ctx context.Context, ws, cmd string) (messages.CommandInfo, error) {
+	return c.controlCommand(ctx, http.MethodDelete, ws, cmd, "", nil)
+}
+
+// StopCommands stops every command of a workspace that has not ended and
+// returns their views once all have ended.
+func (c *Client) StopCommands(ctx context.Context, ws string) ([]messages.CommandInfo, error) {
+	var out []messages.CommandInfo
+	w, err := seg("workspace", ws)
+	if err != nil {
+		return nil, err
+	}
+	err = c.call(ctx, http.MethodPost, "/v1/workspaces/"+w+"/stop", nil, nil, &out)
+	return out, err
+}
+
+// RestartPipeline stops a run's nodes and launches the run again with the
+// same run ID; it returns the view once the new processes run.
+func (c *Client) RestartPipeline(ctx context.Context, run string) (messages.PipelineInfo, error) {
+	var info messages.PipelineInfo
+	r, err := seg("pipeline", run)
+	if err != nil {
+		return info, err
+	}
+	err = c.call(ctx, http.MethodPost, "/v1/pipelines/"+r+"/restart", nil, nil, &info)
+	return info, err
+}
+
+// SignalPipeline sends sig to the process group of node ("" = every
+// running node) of a run.
+func (c *Client) SignalPipeline(ctx context.Context, run, node, sig string) (messages.PipelineInfo, error) {
+	var info messages.PipelineInfo
+	r, err := seg("pipeline", run)
+	if err != nil {
+		return info, err
+	}
+	err = c.call(ctx, http.MethodPost, "/v1/pipelines/"+r+"/signal", nil, SignalRequest{Signal: sig, Node: node}, &info)
+	return info, err
+}

@@ -25,6 +25,9 @@ type shipoteAPI interface {
 	Exec(ctx context.Context, ws string, cmd messages.CommandRef) (messages.CommandInfo, error)
 	RemoveWorkspace(ctx context.Context, ref string, grace time.Duration) (messages.WorkspaceInfo, error)
 	Command(ctx context.Context, ws, cmd string) (messages.CommandInfo, error)
+	StopCommand(ctx context.Context, ws, cmd string) (messages.CommandInfo, error)
+	StartCommand(ctx context.Context, ws, cmd string) (messages.CommandInfo, error)
+	RestartCommand(ctx context.Context, ws, cmd string) (messages.CommandInfo, error)
 }
 
 // shipoteWork runs the workloads through a shipoteAPI.
@@ -49,7 +52,7 @@ func (w *shipoteWork) startSleepers(ctx context.Context, c shipoteAPI) error {
 		Supervision: messages.Supervision{Restart: &messages.RestartPolicy{On: messages.RestartAlways}},
 	}
 	for i := range w.n {
-		ref.Label = fmt.Sprintf("s%03d", i)
+		ref.Label = SleeperName(i)
 		if _, err := c.Exec(ctx, w.ws, ref); err != nil {
 			return fmt.Errorf("exec %s: %w", ref.Label, err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
+	"github.com/shipote/shipote/internal/cli/control"
 	"github.com/shipote/shipote/internal/cli/daemon"
 	"github.com/shipote/shipote/internal/cli/events"
 	"github.com/shipote/shipote/internal/cli/exec"
@@ -162,6 +163,11 @@ daemon.`,
 		up.NewCmdUp(f, nil),
 		ws.NewCmdWs(f),
 		exec.NewCmdExec(f, nil),
+		control.NewCmdStop(f, nil),
+		control.NewCmdStart(f, nil),
+		control.NewCmdRestart(f, nil),
+		control.NewCmdSignal(f, nil),
+		control.NewCmdRm(f, nil),
 		pipe.NewCmdPipe(f),
 		snapshot.NewCmdSnapshot(f),
 		state.NewCmdState(f),

@@ -105,3 +105,53 @@ func TestEveryCommandTakesSocket(t *testing.T) {
 		t.Errorf("no command %s", p)
 	}
 }
+
+// TestCompletion runs the shell's completion request (cobra's hidden
+// __complete) through the root: names come from the daemon, and without
+// one nothing is offered and nothing is reported as an error.
+func TestCompletion(t *testing.T) {
+	wsID := "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+	daemon := &clitest.FakeClient{
+		WorkspaceList: []messages.WorkspaceInfo{{ID: wsID, Spec: messages.WorkspaceSpec{Label: "build"}}},
+		CommandList:   []messages.CommandInfo{{ID: "01ARZ3NDEKTSV4RRFFQ69G5FB1", Workspace: wsID, Label: "web"}},
+		PipelineList:  []messages.PipelineInfo{{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAX", Label: "fan", WorkspaceLabel: "build", State: messages.PipelineRunning}},
+	}
+	unreachable := &clitest.FakeClient{Err: fmt.Errorf("%w: dial unix /tmp/test.sock: connect: no such file or directory", api.ErrUnreachable)}
+	tests := []struct {
+		name   string
+		client *clitest.FakeClient
+		args   []string
+		want   []string // completion lines, before the directive
+	}{
+		{"workspaces", daemon, []string{"__complete", "stop", ""}, []string{"build/", "build"}},
+		{"commands", daemon, []string{"__complete", "restart", "build/"}, []string{"build/web"}},
+		{"logs", daemon, []string{"__complete", "logs", "b"}, []string{"build/", "build"}},
+		{"ws show", daemon, []string{"__complete", "ws", "show", ""}, []string{"build"}},
+		{"runs", daemon, []string{"__complete", "pipe", "restart", "01"}, []string{"01ARZ3NDEKTSV4RRFFQ69G5FAX\tfan in build (running)"}},
+		{"no daemon", unreachable, []string{"__complete", "stop", ""}, nil},
+		{"no daemon runs", unreachable, []string{"__complete", "pipe", "signal", ""}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, out, errOut := clitest.Factory(tt.client, time.Unix(0, 0))
+			if code := Run(context.Background(), f, tt.args); code != ExitOK {
+				t.Fatalf("exit %d; stderr %q", code, errOut.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], ":") {
+				t.Fatalf("stdout %q has no directive line", out.String())
+			}
+			got := lines[:len(lines)-1]
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("completions %q, want %q", got, tt.want)
+			}
+			// cobra notes the directive on stderr for debugging; nothing
+			// else may appear there.
+			for _, l := range strings.Split(strings.TrimSpace(errOut.String()), "\n") {
+				if l != "" && !strings.HasPrefix(l, "Completion ended with directive:") {
+					t.Errorf("stderr line %q", l)
+				}
+			}
+		})
+	}
+}

@@ -35,6 +35,7 @@ var suites = []suite{
 	{"persist", bench.RunPersist},
 	{"logs", bench.RunLogs},
 	{"daemon", bench.RunDaemon},
+	{"control", bench.RunControl},
 	// The peer table (peers.md, peers.json) is written beside the charts,
 	// so that a quick run leaves the committed tables alone.
 	{"peers", func(ctx context.Context, r *bench.Report, quick bool) error {

@@ -46,6 +46,13 @@ type FakeClient struct {
 	CreatedSpec    *messages.WorkspaceSpec
 	ExecRef        *messages.CommandRef
 	PipelineSpecIn *messages.PipelineSpec
+	// StopResult is what a stop reports; "" = "stopped by SIGTERM after
+	// 120ms".
+	StopResult string
+	// NextPid is the pid a start or restart gives; 0 = 4242.
+	NextPid int
+	// Signals records each signal sent: "WS/CMD SIG" or "RUN[/NODE] SIG".
+	Signals []string
 
 	mu sync.Mutex // guards Calls
 }
@@ -139,6 +146,144 @@ func (f *FakeClient) Command(ctx context.Context, ws, cmd string) (messages.Comm
 	return messages.CommandInfo{}, ErrNotCanned
 }
 
+// command finds a canned command by ID or label in workspace ws (by ID or
+// label, through WorkspaceList when it knows ws).
+func (f *FakeClient) command(ws, ref string) (int, error) {
+	wsID := ws
+	if w, err := f.workspace(ws); err == nil {
+		wsID = w.ID
+	}
+	for i, c := range f.CommandList {
+		if (c.ID == ref || c.Label == ref) && (c.Workspace == "" || c.Workspace == wsID) {
+			return i, nil
+		}
+	}
+	return -1, &api.Error{Status: 404, Code: api.CodeNotFound, Message: "command " + ref + " in workspace " + ws + ": not found"}
+}
+
+func conflict(msg string) error {
+	return &api.Error{Status: 409, Code: api.CodeConflict, Message: msg}
+}
+
+func (f *FakeClient) stopAt(i int) messages.CommandInfo {
+	c := &f.CommandList[i]
+	c.State, c.StopReason, c.Pid = messages.CommandStopped, messages.StopUser, 0
+	c.StopResult = f.StopResult
+	if c.StopResult == "" {
+		c.StopResult = "stopped by SIGTERM after 120ms"
+	}
+	return *c
+}
+
+func (f *FakeClient) startAt(i int) messages.CommandInfo {
+	c := &f.CommandList[i]
+	c.State, c.StopReason, c.Pid = messages.CommandRunning, "", f.NextPid
+	if c.Pid == 0 {
+		c.Pid = 4242
+	}
+	return *c
+}
+
+// StopCommand implements cmdutil.Client.
+func (f *FakeClient) StopCommand(ctx context.Context, ws, cmd string) (messages.CommandInfo, error) {
+	if err := f.call("StopCommand " + ws + "/" + cmd); err != nil {
+		return messages.CommandInfo{}, err
+	}
+	i, err := f.command(ws, cmd)
+	if err != nil {
+		return messages.CommandInfo{}, err
+	}
+	if c := f.CommandList[i]; c.State.Ended() {
+		return messages.CommandInfo{}, conflict("command " + c.Label + " is not running (" + string(c.State) + ")")
+	}
+	return f.stopAt(i), nil
+}
+
+// StartCommand implements cmdutil.Client.
+func (f *FakeClient) StartCommand(ctx context.Context, ws, cmd string) (messages.CommandInfo, error) {
+	if err := f.call("StartCommand " + ws + "/" + cmd); err != nil {
+		return messages.CommandInfo{}, err
+	}
+	i, err := f.command(ws, cmd)
+	if err != nil {
+		return messages.CommandInfo{}, err
+	}
+	if c := f.CommandList[i]; !c.State.Ended() {
+		return messages.CommandInfo{}, conflict("command " + c.Label + " is already " + string(c.State))
+	}
+	return f.startAt(i), nil
+}
+
+// RestartCommand implements cmdutil.Client.
+func (f *FakeClient) RestartCommand(ctx context.Context, ws, cmd string) (messages.CommandInfo, error) {
+	if err := f.call("RestartCommand " + ws + "/" + cmd); err != nil {
+		return messages.CommandInfo{}, err
+	}
+	i, err := f.command(ws, cmd)
+	if err != nil {
+		return messages.CommandInfo{}, err
+	}
+	f.CommandList[i].Restarts++
+	return f.startAt(i), nil
+}
+
+// SignalCommand implements cmdutil.Client.
+func (f *FakeClient) SignalCommand(ctx context.Context, ws, cmd, sig string) (messages.CommandInfo, error) {
+	if err := f.call("SignalCommand " + ws + "/" + cmd); err != nil {
+		return messages.CommandInfo{}, err
+	}
+	i, err := f.command(ws, cmd)
+	if err != nil {
+		return messages.CommandInfo{}, err
+	}
+	c := f.CommandList[i]
+	if c.State != messages.CommandRunning {
+		return messages.CommandInfo{}, conflict("command " + c.Label + " is not running (" + string(c.State) + ")")
+	}
+	if _, err := messages.ParseSignal(sig); err != nil {
+		return messages.CommandInfo{}, &api.Error{Status: 400, Code: api.CodeInvalid, Field: "signal", Message: err.Error()}
+	}
+	f.mu.Lock()
+	f.Signals = append(f.Signals, ws+"/"+cmd+" "+sig)
+	f.mu.Unlock()
+	return c, nil
+}
+
+// RemoveCommand implements cmdutil.Client.
+func (f *FakeClient) RemoveCommand(ctx context.Context, ws, cmd string) (messages.CommandInfo, error) {
+	if err := f.call("RemoveCommand " + ws + "/" + cmd); err != nil {
+		return messages.CommandInfo{}, err
+	}
+	i, err := f.command(ws, cmd)
+	if err != nil {
+		return messages.CommandInfo{}, err
+	}
+	c := f.CommandList[i]
+	if !c.State.Ended() {
+		return messages.CommandInfo{}, conflict("command " + c.Label + " is " + string(c.State) + "; stop it first")
+	}
+	f.CommandList = append(f.CommandList[:i], f.CommandList[i+1:]...)
+	return c, nil
+}
+
+// StopCommands implements cmdutil.Client.
+func (f *FakeClient) StopCommands(ctx context.Context, ws string) ([]messages.CommandInfo, error) {
+	if err := f.call("StopCommands " + ws); err != nil {
+		return nil, err
+	}
+	w, err := f.workspace(ws)
+	if err != nil {
+		return nil, err
+	}
+	var out []messages.CommandInfo
+	for i, c := range f.CommandList {
+		if (c.Workspace == "" || c.Workspace == w.ID) && !c.State.Ended() {
+			out = append(out, f.stopAt(i))
+		}
+	}
+	return out, nil
+}
+
 // Logs implements cmdutil.Client.
 func (f *FakeClient) Logs(ctx context.Context, ws, cmd string, o api.LogOptions, fn func(messages.LogLine) error) error {
 	if err := f.call("Logs " + cmd); err != nil {
@@ -194,6 +339,42 @@ func (f *FakeClient) StopPipeline(ctx context.Context, run string) (messages.Pip
 		p.State = messages.PipelineStopped
 	}
 	return p, err
+}
+
+// RestartPipeline implements cmdutil.Client.
+func (f *FakeClient) RestartPipeline(ctx context.Context, run string) (messages.PipelineInfo, error) {
+	p, err := f.Pipeline(ctx, run)
+	if err != nil {
+		return p, err
+	}
+	if p.State.Ended() {
+		return messages.PipelineInfo{}, conflict("pipeline " + p.Label + " has ended (" + string(p.State) + ")")
+	}
+	p.Restarts++
+	p.State = messages.PipelineRunning
+	return p, nil
+}
+
+// SignalPipeline implements cmdutil.Client.
+func (f *FakeClient) SignalPipeline(ctx context.Context, run, node, sig string) (messages.PipelineInfo, error) {
+	p, err := f.Pipeline(ctx, run)
+	if err != nil {
+		return p, err
+	}
+	if p.State != messages.PipelineRunning {
+		return messages.PipelineInfo{}, conflict("no node of pipeline " + p.Label + " is running (" + string(p.State) + ")")
+	}
+	if _, err := messages.ParseSignal(sig); err != nil {
+		return messages.PipelineInfo{}, &api.Error{Status: 400, Code: api.CodeInvalid, Field: "signal", Message: err.Error()}
+	}
+	target := run
+	if node != "" {
+		target += "/" + node
+	}
+	f.mu.Lock()
+	f.Signals = append(f.Signals, target+" "+sig)
+	f.mu.Unlock()
+	return p, nil
 }
 
 // Tap implements cmdutil.Client.

@@ -7,6 +7,8 @@ package exec
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,8 +29,12 @@ type Options struct {
 	MaxBackoff  time.Duration
 	MaxRestarts int64
 	Env         []string
-	Exec        string
-	Argv        []string
+	StopSignal  string        // as written; "" = SIGTERM
+	StopTimeout time.Duration // 0 = the daemon's --grace
+	// SuccessCodes are the exit codes that count as success; nil = [0].
+	SuccessCodes []int
+	Exec         string
+	Argv         []string
 }
 
 // NewCmdExec returns `exec`; runF replaces the run for tests.
@@ -42,7 +48,13 @@ bare name looked up on the workspace's PATH; it is never run through a shell.
 
 --restart never runs it once; on-failure restarts it when it exits non-zero
 or is killed, always whenever it ends. Restarts wait --backoff, doubling up
-to --max-backoff; after --max-restarts restarts (0 = no limit) it gives up.`,
+to --max-backoff; after --max-restarts restarts (0 = no limit) it gives up.
+
+"shipote stop" sends --stop-signal (default TERM) to the command's process
+group and SIGKILL after --stop-timeout (default: the daemon's --grace).
+--success-codes lists the exit codes that count as success (default 0), for
+--restart on-failure; a code above 128 also matches death by signal
+code-128 (143 = SIGTERM).`,
 		Example: `  shipote exec build --label web --restart on-failure -- python3 -m http.server
   shipote exec build -- /bin/sh -c 'make -j2 all'`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -58,6 +70,12 @@ to --max-backoff; after --max-restarts restarts (0 = no limit) it gives up.`,
 			}
 			return nil
 		},
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return cmdutil.CompleteWorkspaces(f)(c, args, toComplete)
+			}
+			return nil, cobra.ShellCompDirectiveDefault // the command and its arguments: files
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Workspace, opts.Exec, opts.Argv = args[0], args[1], args[2:]
 			if opts.Restart == "never" {
@@ -66,6 +84,14 @@ to --max-backoff; after --max-restarts restarts (0 = no limit) it gives up.`,
 						return cmdutil.FlagErrorf("--%s needs --restart on-failure or always", name)
 					}
 				}
+			}
+			if opts.StopSignal != "" {
+				if _, err := messages.ParseSignal(opts.StopSignal); err != nil {
+					return cmdutil.FlagErrorf("--stop-signal: %w", err)
+				}
+			}
+			if cmd.Flags().Changed("stop-timeout") && opts.StopTimeout < time.Millisecond {
+				return cmdutil.FlagErrorf("--stop-timeout must be at least 1ms, got %s", opts.StopTimeout)
 			}
 			if opts.MaxBackoff > 0 && opts.Backoff > opts.MaxBackoff {
 				return cmdutil.FlagErrorf("--backoff %s is above --max-backoff %s", opts.Backoff, opts.MaxBackoff)
@@ -85,6 +111,9 @@ to --max-backoff; after --max-restarts restarts (0 = no limit) it gives up.`,
 	flags.Var(cmdutil.DurationValue{P: &opts.MaxBackoff}, "max-backoff", "longest restart delay")
 	flags.Var(cmdutil.CountValue{P: &opts.MaxRestarts}, "max-restarts", "restarts before giving up (0 = no limit)")
 	flags.Var(cmdutil.EnvValue{P: &opts.Env}, "env", "environment variable K=V (repeatable)")
+	flags.StringVar(&opts.StopSignal, "stop-signal", "", "signal a stop sends first: a name (TERM, INT, HUP) or a number (default TERM)")
+	flags.Var(cmdutil.DurationValue{P: &opts.StopTimeout}, "stop-timeout", "how long a stop waits before SIGKILL (default: the daemon's --grace)")
+	flags.Var(exitCodesValue{p: &opts.SuccessCodes}, "success-codes", "exit codes that count as success, comma-separated (default 0)")
 	return cmd
 }
 
@@ -93,6 +122,10 @@ func (o *Options) Command() messages.CommandRef {
 	ref := messages.CommandRef{
 		Label:   o.Label,
 		Payload: messages.Payload{Native: &messages.NativePayload{Exec: o.Exec, Argv: o.Argv, Envp: o.Env}},
+
+		StopSignal:       o.StopSignal,
+		StopTimeoutMs:    o.StopTimeout.Milliseconds(),
+		SuccessExitCodes: o.SuccessCodes,
 	}
 	if o.Restart != "never" && o.Restart != "" {
 		on := messages.RestartOnFailure
@@ -108,6 +141,49 @@ func (o *Options) Command() messages.CommandRef {
 	}
 	return ref
 }
+
+// exitCodesValue is a flag of comma-separated exit codes (0 to 255).
+type exitCodesValue struct{ p *[]int }
+
+func (v exitCodesValue) String() string {
+	if v.p == nil || len(*v.p) == 0 {
+		return ""
+	}
+	s := make([]string, len(*v.p))
+	for i, c := range *v.p {
+		s[i] = strconv.Itoa(c)
+	}
+	return strings.Join(s, ",")
+}
+
+func (v exitCodesValue) Set(s string) error {
+	var out []int
+	seen := make(map[int]bool)
+	for _, c := range *v.p {
+		seen[c] = true
+	}
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			return fmt.Errorf("empty exit code in %q", s)
+		}
+		n, err := strconv.Atoi(part)
+		if err != nil {
+			return fmt.Errorf("%q is not an exit code (0 to 255)", part)
+		}
+		if n < 0 || n > 255 {
+			return fmt.Errorf("%d is not an exit code (0 to 255)", n)
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	*v.p = append(*v.p, out...)
+	return nil
+}
+
+func (v exitCodesValue) Type() string { return "codes" }
 
 func execRun(ctx context.Context, o *Options) error {
 	c, err := o.Client()

@@ -46,6 +46,8 @@ Ctrl-C.`,
 		Example: `  shipote logs build/web -f
   shipote logs build --since 10m --stream err`,
 		Args: cmdutil.ExactArgs(1, "WS[/CMD]"),
+
+		ValidArgsFunction: cmdutil.CompleteCommandRefs(f, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ws, c, _ := strings.Cut(args[0], "/")
 			if ws == "" {

@@ -1,6 +1,6 @@
 // This file owns the `shipote pipe` group and reading pipeline files.
 
-// Package pipe implements `shipote pipe run|save|start|ls|show|stop`.
+// Package pipe implements `shipote pipe run|save|start|ls|show|stop|restart|signal`.
 package pipe
 
 import (
@@ -16,7 +16,7 @@ import (
 func NewCmdPipe(f *cmdutil.Factory) *cobra.Command {
 	cmd := cmdutil.Group(&cobra.Command{
 		Use:   "pipe",
-		Short: "Run, save, list, show and stop pipelines",
+		Short: "Run, save, list, show, stop, restart and signal pipelines",
 	})
 	cmd.AddCommand(
 		NewCmdRun(f, nil),
@@ -25,6 +25,8 @@ func NewCmdPipe(f *cmdutil.Factory) *cobra.Command {
 		NewCmdList(f, nil),
 		NewCmdShow(f, nil),
 		NewCmdStop(f, nil),
+		NewCmdRestart(f, nil),
+		NewCmdSignal(f, nil),
 	)
 	return cmd
 }

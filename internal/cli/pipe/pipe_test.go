@@ -19,6 +19,7 @@ func TestNewCmdPipe(t *testing.T) {
 		ws, file, name, run string
 		tap, saved          bool
 		output              string
+		node, sig           string
 	}
 	tests := []struct {
 		name  string
@@ -42,7 +43,14 @@ func TestNewCmdPipe(t *testing.T) {
 		{name: "show without run", args: []string{"show"}, usage: "missing RUN"},
 		{name: "stop", args: []string{"stop", "fan"}, want: parsed{run: "fan"}},
 		{name: "stop two runs", args: []string{"stop", "a", "b"}, usage: `unexpected argument "b"`},
-		{name: "unknown subcommand", args: []string{"restart", "x"}, usage: `unknown command "restart"`},
+		{name: "unknown subcommand", args: []string{"reload", "x"}, usage: `unknown command "reload"`},
+		{name: "restart", args: []string{"restart", "fan"}, want: parsed{run: "fan"}},
+		{name: "restart without run", args: []string{"restart"}, usage: "missing RUN"},
+		{name: "signal", args: []string{"signal", "fan", "HUP"}, want: parsed{run: "fan", sig: "HUP"}},
+		{name: "signal node", args: []string{"signal", "fan", "--node", "count", "9"}, want: parsed{run: "fan", node: "count", sig: "9"}},
+		{name: "signal empty node", args: []string{"signal", "fan", "--node", "", "9"}, usage: "--node needs a node label"},
+		{name: "signal bad", args: []string{"signal", "fan", "HANGUP"}, usage: `"HANGUP" is not a signal name or number`},
+		{name: "signal missing", args: []string{"signal", "fan"}, usage: "missing SIG"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,6 +68,8 @@ func TestNewCmdPipe(t *testing.T) {
 				NewCmdList(f, func(o *ListOptions) error { return capture(parsed{saved: o.Saved, output: o.Output}) }),
 				NewCmdShow(f, func(o *ShowOptions) error { return capture(parsed{run: o.Run, output: o.Output}) }),
 				NewCmdStop(f, func(o *StopOptions) error { return capture(parsed{run: o.Run}) }),
+				NewCmdRestart(f, func(o *RestartOptions) error { return capture(parsed{run: o.Run}) }),
+				NewCmdSignal(f, func(o *SignalOptions) error { return capture(parsed{run: o.Run, node: o.Node, sig: o.Signal}) }),
 			)
 			if !clitest.ExpectParsed(t, root, tt.args, tt.usage) {
 				return
@@ -138,5 +148,39 @@ gen: 3.0M in, throttled 1s
 `
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+func TestRestartAndSignalRun(t *testing.T) {
+	run := messages.PipelineInfo{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAX", Label: "fan", State: messages.PipelineRunning,
+		Nodes: []messages.NodeInfo{{Label: "gen", Pid: 42}, {Label: "count", Pid: 43}}}
+	ended := messages.PipelineInfo{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAY", Label: "old", State: messages.PipelineSucceeded}
+	fc := &clitest.FakeClient{PipelineList: []messages.PipelineInfo{run, ended}}
+	f, out, _ := clitest.Factory(fc, time.Now())
+	if err := clitest.Run(NewCmdRestart(f, nil), "fan"); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "01ARZ3NDEKTSV4RRFFQ69G5FAX run 2 gen=42 count=43\n" {
+		t.Errorf("restart printed %q", out.String())
+	}
+	out.Reset()
+	if err := clitest.Run(NewCmdSignal(f, nil), "fan", "--node", "count", "usr1"); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "sent SIGUSR1 to count of 01ARZ3NDEKTSV4RRFFQ69G5FAX\n" || fc.Signals[0] != "fan/count usr1" {
+		t.Errorf("signal printed %q, sent %q", out.String(), fc.Signals)
+	}
+	out.Reset()
+	if err := clitest.Run(NewCmdSignal(f, nil), "fan", "15"); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "sent SIGTERM to gen, count of 01ARZ3NDEKTSV4RRFFQ69G5FAX\n" {
+		t.Errorf("signal printed %q", out.String())
+	}
+	if err := clitest.Run(NewCmdRestart(f, nil), "old"); err == nil || !strings.Contains(err.Error(), "restart pipeline: pipeline old has ended") {
+		t.Errorf("restart of an ended run: %v", err)
+	}
+	if err := clitest.Run(NewCmdSignal(f, nil), "nope", "TERM"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("signal of an unknown run: %v", err)
 	}
 }

@@ -129,6 +129,8 @@ func NewCmdShow(f *cmdutil.Factory, runF func(*ShowOptions) error) *cobra.Comman
 		Use:   "show RUN",
 		Short: "Show a pipeline run: nodes, states and flow channels",
 		Args:  cmdutil.ExactArgs(1, "RUN"),
+
+		ValidArgsFunction: cmdutil.CompleteRuns(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Run = args[0]
 			if runF != nil {
@@ -260,6 +262,8 @@ func NewCmdStop(f *cmdutil.Factory, runF func(*StopOptions) error) *cobra.Comman
 		Use:   "stop RUN",
 		Short: "Stop a pipeline run for good and print its final state",
 		Args:  cmdutil.ExactArgs(1, "RUN"),
+
+		ValidArgsFunction: cmdutil.CompleteRuns(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Run = args[0]
 			if runF != nil {

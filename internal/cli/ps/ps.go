@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,6 +33,8 @@ func NewCmdPs(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Use:   "ps [WS]",
 		Short: "List the commands of a workspace, or of every workspace",
 		Args:  cmdutil.RangeArgs(0, 1),
+
+		ValidArgsFunction: cmdutil.CompleteWorkspaces(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Workspace = args[0]
@@ -91,9 +94,16 @@ func WriteTable(w io.Writer, cmds []messages.CommandInfo, labels map[string]stri
 }
 
 // State prints a command's state with how it ended: "exited (0)",
-// "failed (SIGKILL)", "failed (2, gave up)".
+// "failed (SIGKILL)", "failed (2, gave up)", or why it was stopped:
+// "stopped (user)", "stopped (ttl)".
 func State(c messages.CommandInfo) string {
 	s := string(c.State)
+	if c.State == messages.CommandStopped {
+		if c.StopReason == "" {
+			return s
+		}
+		return s + " (" + strings.ReplaceAll(c.StopReason, "_", " ") + ")"
+	}
 	if !c.State.Ended() && c.State != messages.CommandBackoff {
 		return s
 	}

@@ -22,6 +22,9 @@ func TestPsRun(t *testing.T) {
 			{ID: "C2", Workspace: "W1", Label: "job", State: messages.CommandFailed, ExitCode: &one, GaveUp: true, Restarts: 3},
 			{ID: "C3", Workspace: "W9", Label: "x", State: messages.CommandExited, ExitCode: &two},
 			{ID: "C4", Workspace: "W1", Label: "k", State: messages.CommandFailed, Signal: "SIGKILL"},
+			{ID: "C5", Workspace: "W1", Label: "s", State: messages.CommandStopped, Signal: "SIGTERM", StopReason: messages.StopUser,
+				StopResult: "stopped by SIGTERM after 12ms", Restarts: 1},
+			{ID: "C6", Workspace: "W1", Label: "g", State: messages.CommandStopped, StopReason: messages.StopGaveUp},
 		},
 	}
 	f, out, _ := clitest.Factory(fc, now)
@@ -33,6 +36,8 @@ C1  build      web    42   running              2         1m05s
 C2  build      job    -    failed (1, gave up)  3         -
 C3  W9         x      -    exited (0)           0         -
 C4  build      k      -    failed (SIGKILL)     0         -
+C5  build      s      -    stopped (user)       1         -
+C6  build      g      -    stopped (gave up)    0         -
 `
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
@@ -41,8 +46,10 @@ C4  build      k      -    failed (SIGKILL)     0         -
 	if err := clitest.Run(NewCmdPs(f, nil), "build", "-o", "json"); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), `"label": "web"`) {
-		t.Errorf("json: %s", out.String())
+	for _, want := range []string{`"label": "web"`, `"state": "stopped"`, `"stop_reason": "user"`, `"stop_result": "stopped by SIGTERM after 12ms"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("json lacks %s: %s", want, out.String())
+		}
 	}
 	if err := clitest.Run(NewCmdPs(f, nil), "a", "b"); !clitest.IsUsage(err) {
 		t.Errorf("two arguments: %v", err)

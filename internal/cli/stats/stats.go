@@ -41,6 +41,8 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 (-o json: every kept sample). With --watch, print each new sample as it is
 taken (-o json: one JSON object per line) until Ctrl-C.`,
 		Args: cmdutil.ExactArgs(1, "WS"),
+
+		ValidArgsFunction: cmdutil.CompleteWorkspaces(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Workspace = args[0]
 			if opts.Interval <= 0 {

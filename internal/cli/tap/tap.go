@@ -36,6 +36,8 @@ func NewCmdTap(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 the run ends or Ctrl-C. A tap never slows the pipeline: when stdout is too
 slow, bytes are lost (and counted in "pipe show").`,
 		Args: cmdutil.ExactArgs(1, "RUN"),
+
+		ValidArgsFunction: cmdutil.CompleteRuns(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Run = args[0]
 			if runF != nil {

@@ -253,13 +253,18 @@ type actionKind int
 const (
 	actStopPipeline actionKind = iota + 1
 	actRemoveWorkspace
+	actStopCommand
+	actRestartCommand
+	actSignalCommand
 )
 
-// action is a confirmed stop or removal.
+// action is a confirmed stop, restart, signal or removal.
 type action struct {
 	kind  actionKind
 	id    string
 	label string
+	ws    string // the command's workspace ID (command actions)
+	sig   string // actSignalCommand: the signal's name ("HUP")
 }
 
 // prompt is the confirmation question of a.
@@ -267,6 +272,12 @@ func (a action) prompt() string {
 	switch a.kind {
 	case actStopPipeline:
 		return fmt.Sprintf("Stop pipeline %s (%s)? y/n", a.label, shortID(a.id))
+	case actStopCommand:
+		return fmt.Sprintf("Stop command %s (%s)? y/n", a.label, shortID(a.id))
+	case actRestartCommand:
+		return fmt.Sprintf("Restart command %s (%s)? y/n", a.label, shortID(a.id))
+	case actSignalCommand:
+		return fmt.Sprintf("Send SIG%s to command %s (%s)? y/n", a.sig, a.label, shortID(a.id))
 	default:
 		return fmt.Sprintf("Remove workspace %s (%s) and stop its processes? y/n", a.label, shortID(a.id))
 	}
@@ -276,6 +287,8 @@ func (a action) prompt() string {
 type actionDoneMsg struct {
 	act action
 	err error
+	// cmd is the command's view after a command action.
+	cmd messages.CommandInfo
 }
 
 // do returns a Cmd that performs a.
@@ -283,13 +296,22 @@ func (r *runner) do(a action) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(r.ctx, actionTimeout)
 		defer cancel()
-		var err error
+		var (
+			err error
+			ci  messages.CommandInfo
+		)
 		switch a.kind {
 		case actStopPipeline:
 			_, err = r.client.StopPipeline(ctx, a.id)
 		case actRemoveWorkspace:
 			_, err = r.client.RemoveWorkspace(ctx, a.id, 0)
+		case actStopCommand:
+			ci, err = r.client.StopCommand(ctx, a.ws, a.id)
+		case actRestartCommand:
+			ci, err = r.client.RestartCommand(ctx, a.ws, a.id)
+		case actSignalCommand:
+			ci, err = r.client.SignalCommand(ctx, a.ws, a.id, a.sig)
 		}
-		return actionDoneMsg{act: a, err: err}
+		return actionDoneMsg{act: a, err: err, cmd: ci}
 	}
 }

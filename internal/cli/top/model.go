@@ -86,8 +86,10 @@ type Model struct {
 	filter    textinput.Model
 	sort      sortKey
 	confirm   *action
-	flash     string
-	flashAt   time.Time
+	// sigPick is the command whose signal is being chosen (K).
+	sigPick *action
+	flash   string
+	flashAt time.Time
 
 	// Log pane.
 	logs      *feed[messages.LogLine]
@@ -256,11 +258,18 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.refreshLogs()
 		return m, nil
 	case actionDoneMsg:
-		if msg.err != nil {
+		switch {
+		case msg.err != nil:
 			m.setFlash("%s: %v", strings.TrimSuffix(msg.act.prompt(), "? y/n"), msg.err)
-		} else if msg.act.kind == actStopPipeline {
+		case msg.act.kind == actStopPipeline:
 			m.setFlash("stopped pipeline %s", msg.act.label)
-		} else {
+		case msg.act.kind == actStopCommand:
+			m.setFlash("%s: %s", msg.act.label, msg.cmd.StopResult)
+		case msg.act.kind == actRestartCommand:
+			m.setFlash("restarted %s: pid %d", msg.act.label, msg.cmd.Pid)
+		case msg.act.kind == actSignalCommand:
+			m.setFlash("sent SIG%s to %s", msg.act.sig, msg.act.label)
+		default:
 			m.setFlash("removed workspace %s", msg.act.label)
 		}
 		return m, m.startPoll()
@@ -409,6 +418,17 @@ func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
 		}
 		return nil
 	}
+	if m.sigPick != nil {
+		a := *m.sigPick
+		m.sigPick = nil
+		if sig, ok := signalKeys[key]; ok {
+			a.sig = sig
+			m.confirm = &a
+		} else {
+			m.setFlash("cancelled")
+		}
+		return nil
+	}
 	if m.filtering {
 		switch key {
 		case "enter":
@@ -471,6 +491,8 @@ func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
 		m.setFlash("sorted by %s", m.sort)
 	case "x":
 		m.askAction()
+	case "S", "R", "K":
+		m.askCommandAction(key)
 	case "l":
 		return m.openLogs()
 	case "r":
@@ -537,6 +559,52 @@ func (m *Model) open() tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// signalKeys are the keys that choose a signal after K.
+var signalKeys = map[string]string{
+	"t": "TERM", "h": "HUP", "i": "INT", "k": "KILL", "1": "USR1", "2": "USR2", "q": "QUIT",
+}
+
+// signalChoices is the prompt of K.
+const signalChoices = "t TERM · h HUP · i INT · k KILL · 1 USR1 · 2 USR2 · q QUIT · other keys cancel"
+
+// askCommandAction asks to confirm a stop (S), restart (R) or signal (K,
+// after choosing the signal) of the command selected in the workspace
+// card.
+func (m *Model) askCommandAction(key string) {
+	var c *messages.CommandInfo
+	if m.top() == viewWorkspace {
+		c, _ = m.wsRow()
+	}
+	if c == nil {
+		m.setFlash("open a workspace (enter) and select a command to stop, restart or signal it")
+		return
+	}
+	a := action{id: c.ID, ws: c.Workspace, label: c.Label}
+	if w, ok := m.data.workspace(c.Workspace); ok {
+		a.label = w.Spec.Label + "/" + c.Label
+	}
+	running := c.State == messages.CommandRunning || c.State == messages.CommandStarting || c.State == messages.CommandBackoff
+	switch key {
+	case "S":
+		if !running {
+			m.setFlash("command %s is not running (%s)", c.Label, c.State)
+			return
+		}
+		a.kind = actStopCommand
+		m.confirm = &a
+	case "R":
+		a.kind = actRestartCommand
+		m.confirm = &a
+	case "K":
+		if c.State != messages.CommandRunning {
+			m.setFlash("command %s is not running (%s)", c.Label, c.State)
+			return
+		}
+		a.kind = actSignalCommand
+		m.sigPick = &a
+	}
 }
 
 // askAction asks to confirm what x does in the current view.

@@ -651,3 +651,93 @@ func TestNoColor(t *testing.T) {
 	}
 	mustContain(t, v, cursorMark+"build")
 }
+
+// TestCommandKeys: in the workspace card, S, R and K act on the selected
+// command, each after a y/n confirmation (K after choosing the signal).
+func TestCommandKeys(t *testing.T) {
+	m := newTestModel(t, 120, 30, plainRenderer())
+	// Not in the list view.
+	keys(m, "S")
+	mustContain(t, screen(m), "select a command")
+	if m.confirm != nil {
+		t.Fatal("S in the list asked for confirmation")
+	}
+	keys(m, "enter") // the workspace card; the first row is the server command
+	c, _ := m.wsRow()
+	if c == nil || c.State != messages.CommandRunning {
+		t.Fatalf("first row = %+v", c)
+	}
+	label := "build/" + c.Label
+	keys(m, "S")
+	mustContain(t, screen(m), "Stop command "+label+" ("+shortID(c.ID)+")? y/n")
+	keys(m, "n")
+	mustContain(t, screen(m), "cancelled")
+
+	keys(m, "S")
+	_, cmd := m.Update(key("y"))
+	if cmd == nil || m.confirm != nil {
+		t.Fatalf("y: cmd %v, prompt %v", cmd != nil, m.confirm)
+	}
+	send(m, actionDoneMsg{act: action{kind: actStopCommand, id: c.ID, ws: c.Workspace, label: label},
+		cmd: messages.CommandInfo{StopResult: "stopped by SIGTERM after 12ms"}})
+	mustContain(t, screen(m), label+": stopped by SIGTERM after 12ms")
+
+	keys(m, "R")
+	mustContain(t, screen(m), "Restart command "+label)
+	if m.confirm == nil || m.confirm.kind != actRestartCommand || m.confirm.ws != wsBuild || m.confirm.id != c.ID {
+		t.Fatalf("restart prompt = %+v", m.confirm)
+	}
+	keys(m, "y")
+	send(m, actionDoneMsg{act: action{kind: actRestartCommand, id: c.ID, label: label}, cmd: messages.CommandInfo{Pid: 777}})
+	mustContain(t, screen(m), "restarted "+label+": pid 777")
+
+	// K asks for the signal, then for confirmation.
+	keys(m, "K")
+	mustContain(t, screen(m), "Signal "+label+": t TERM · h HUP")
+	keys(m, "h")
+	mustContain(t, screen(m), "Send SIGHUP to command "+label)
+	if m.confirm == nil || m.confirm.sig != "HUP" {
+		t.Fatalf("signal prompt = %+v", m.confirm)
+	}
+	keys(m, "y")
+	send(m, actionDoneMsg{act: action{kind: actSignalCommand, id: c.ID, label: label, sig: "HUP"}})
+	mustContain(t, screen(m), "sent SIGHUP to "+label)
+	// Another key cancels the choice.
+	keys(m, "K", "z")
+	mustContain(t, screen(m), "cancelled")
+	if m.confirm != nil || m.sigPick != nil {
+		t.Error("z did not cancel")
+	}
+	// An error is shown with what was asked.
+	send(m, actionDoneMsg{act: action{kind: actStopCommand, id: c.ID, label: label},
+		err: &api.Error{Status: 409, Code: "conflict", Message: "command server is not running (stopped)"}})
+	mustContain(t, screen(m), "Stop command "+label+" ("+shortID(c.ID)+"): command server is not running (stopped)")
+
+	// The ended command: no stop, no signal; restart is offered.
+	keys(m, "j")
+	if c, _ := m.wsRow(); c == nil || !c.State.Ended() {
+		t.Fatalf("second row = %+v", c)
+	}
+	keys(m, "S")
+	mustContain(t, screen(m), "is not running (exited)")
+	keys(m, "K")
+	if m.sigPick != nil {
+		t.Error("K on an ended command")
+	}
+	keys(m, "R")
+	mustContain(t, screen(m), "Restart command build/job")
+	keys(m, "n")
+	// A pipeline row is not a command.
+	keys(m, "j", "S")
+	mustContain(t, screen(m), "select a command")
+}
+
+// TestCommandKeysInFooter: the workspace card's footer names the command
+// keys, and fits 80 columns whole.
+func TestCommandKeysInFooter(t *testing.T) {
+	m := newTestModel(t, 80, 24, plainRenderer())
+	keys(m, "enter")
+	lines := strings.Split(screen(m), "\n")
+	footer := lines[len(lines)-1]
+	mustContain(t, footer, "S stop", "R restart", "K signal", "q quit")
+}

@@ -225,6 +225,8 @@ func (m *Model) footerLine() string {
 	switch {
 	case m.confirm != nil:
 		return m.st.prompt.Render(" " + m.confirm.prompt() + " ")
+	case m.sigPick != nil:
+		return m.st.prompt.Render(" Signal " + m.sigPick.label + ": " + signalChoices + " ")
 	case m.filtering:
 		return m.filter.View() + m.st.dim.Render("  enter keep · esc clear")
 	}
@@ -233,7 +235,7 @@ func (m *Model) footerLine() string {
 	case viewList:
 		keys = "↑↓/jk move · enter open · / filter · s sort · x remove · q quit"
 	case viewWorkspace:
-		keys = "↑↓ move · enter open · l logs · x stop/remove · esc back · q quit"
+		keys = "↑↓ enter · l logs · S stop · R restart · K signal · x stop/rm · esc · q quit"
 	case viewPipeline:
 		keys = "↑↓ node · l logs · x stop · esc back · q quit"
 	case viewLogs:

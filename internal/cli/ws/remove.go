@@ -30,6 +30,8 @@ func NewCmdRemove(f *cmdutil.Factory, runF func(*RemoveOptions) error) *cobra.Co
 		Long: `Stop every process of a workspace (SIGTERM, then SIGKILL after the grace
 period) and remove it. Prints the removed workspace's ID.`,
 		Args: cmdutil.ExactArgs(1, "WS"),
+
+		ValidArgsFunction: cmdutil.CompleteWorkspaces(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Workspace = args[0]
 			if runF != nil {

@@ -34,6 +34,8 @@ func NewCmdShow(f *cmdutil.Factory, runF func(*ShowOptions) error) *cobra.Comman
 		Use:   "show WS",
 		Short: "Show a workspace: spec, latest stats, history",
 		Args:  cmdutil.ExactArgs(1, "WS"),
+
+		ValidArgsFunction: cmdutil.CompleteWorkspaces(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Workspace = args[0]
 			if runF != nil {
