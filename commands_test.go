@@ -45,7 +45,10 @@ func groupPids(t *testing.T, eng *Engine, ws string, ref messages.CommandRef) (m
 	return c, pids
 }
 
-const twoSleeps = `sleep 1000 & echo pid $!; sleep 1000 & echo pid $!; wait`
+// twoSleeps starts two sleeps in the command's group and prints their host
+// pids (read from /proc/self/stat: $! is a pid of the command's PID
+// namespace).
+const twoSleeps = `for i in 1 2; do ( read -r p rest </proc/self/stat; echo pid $p; exec sleep 1000 ) & done; wait`
 
 func TestStopCommandSignalsItsGroup(t *testing.T) {
 	eng := startEngine(t, Config{})
