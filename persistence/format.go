@@ -245,9 +245,20 @@ func (p Problem) Unwrap() error { return p.Err }
 // problems, as is a broken stats history (the workspace is kept without it)
 // and an unknown top-level field (ignored).
 func Decode(data []byte) (*State, []Problem, error) {
-	// Fast path: the whole document decodes strictly in one pass.
+	// Fast path: the whole document decodes strictly in one pass, and its
+	// member names say it means what encoding/json read. A large document's
+	// names are scanned on another core meanwhile.
+	var exact func() bool
+	if len(data) >= parallelScanBytes {
+		done := make(chan bool, 1)
+		go func() { done <- exactKeys(data) }()
+		exact = func() bool { return <-done }
+	} else {
+		exact = func() bool { return exactKeys(data) }
+	}
 	var st State
-	if err := decodeStrict(data, &st); err == nil && st.Version >= 1 && !looksOriginal(&st) && exactKeys(data) {
+	err := decodeStrict(data, &st)
+	if exactNames := exact(); err == nil && st.Version >= 1 && exactNames && !looksOriginal(&st) {
 		if err := checkVersion(st.Version); err != nil {
 			return nil, nil, err
 		}
@@ -292,6 +303,10 @@ func decodeEntry(data []byte, v any) (extra json.RawMessage, err error) {
 	reflect.ValueOf(v).Elem().SetZero()
 	return messages.DecodeJSONKeepUnknown(data, v)
 }
+
+// parallelScanBytes is the size from which Decode scans member names
+// beside the one-pass decode rather than after it.
+const parallelScanBytes = 256 << 10
 
 // stateNames are the member names of a state document.
 var stateNames = messages.NewNameSet(State{})
