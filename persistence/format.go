@@ -181,8 +181,8 @@ type WorkspaceEntry struct {
 	// from (-1 or any value for entries built in memory; Encode ignores it).
 	Pos int `json:"-"`
 	// Extra holds the entry's JSON members, at any depth, that this version
-	// does not know (see messages.SplitUnknown); Encode writes them back.
-	// nil when none.
+	// does not know, as the overlay messages.DecodeJSONKeepUnknown returns;
+	// Encode merges them back (messages.MergeUnknown). nil when none.
 	Extra json.RawMessage `json:"-"`
 }
 
@@ -240,10 +240,15 @@ func (p Problem) Unwrap() error { return p.Err }
 // A version above CurrentVersion returns an error wrapping ErrTooNew. Data
 // that is not a JSON object, or whose version is missing, not a positive
 // integer, or whose top-level arrays are not arrays, returns an error wrapping
-// ErrCorrupt. Entries are not validated; an entry that cannot be decoded
-// (wrong type, unknown field) is left out and reported in the returned
-// problems, as is a broken stats history (the workspace is kept without it)
-// and an unknown top-level field (ignored).
+// ErrCorrupt, as does a key that appears twice at the top level. Entries are
+// not validated. An entry that cannot be decoded (wrong type, duplicate key)
+// is not in effect: it is reported in the returned problems and put in
+// State.Kept with its exact bytes. Members of an entry that this version does
+// not know, at any depth, do not make it bad: they are kept in the entry's
+// Extra. A broken stats history is reported (the workspace is kept without
+// it), as is an unknown top-level field (ignored). An entry written by the
+// original daemon is read in its shapes, and State.Original is set. Each
+// entry's Pos is its index in its section.
 func Decode(data []byte) (*State, []Problem, error) {
 	// Fast path: the whole document decodes strictly in one pass, and its
 	// member names say it means what encoding/json read. A large document's
