@@ -209,9 +209,9 @@ type LivePipeline struct {
 	Extra json.RawMessage `json:"-"`
 }
 
-// Problem is one entry of a state file that could not be read and was left
-// out of the decoded State (or, for a stats history, one part of an entry).
-// The rest of the file is still usable.
+// Problem is one entry of a state file that could not be read and is not in
+// effect (it is in State.Kept), or, for a stats history, one part of an entry
+// that was dropped. The rest of the file is still usable.
 type Problem struct {
 	// Path names the entry, e.g. "workspaces[3]" or
 	// "workspaces[0].stats_history"; a top-level key for an unknown field.
@@ -249,6 +249,9 @@ func (p Problem) Unwrap() error { return p.Err }
 // it), as is an unknown top-level field (ignored). An entry written by the
 // original daemon is read in its shapes, and State.Original is set. Each
 // entry's Pos is its index in its section.
+//
+// The State refers to data (State.KeepEntry reads entries from it): the
+// caller must not modify data while it uses the State.
 func Decode(data []byte) (*State, []Problem, error) {
 	// Fast path: the whole document decodes strictly in one pass, and its
 	// member names say it means what encoding/json read. A large document's
