@@ -364,12 +364,15 @@ func HasDuplicateKey(data []byte) bool {
 type NameSet struct {
 	exact  map[string]bool
 	folded map[string]bool
+	// lower is true when every name is lower-case ASCII: then only a key
+	// with an upper-case or non-ASCII byte can match one ignoring case.
+	lower bool
 }
 
 // NewNameSet returns the JSON field names of every struct reachable from v's
 // type (through pointers, slices, arrays, maps and declared shapes).
 func NewNameSet(v any) *NameSet {
-	ns := &NameSet{exact: make(map[string]bool), folded: make(map[string]bool)}
+	ns := &NameSet{exact: make(map[string]bool), folded: make(map[string]bool), lower: true}
 	seen := make(map[reflect.Type]bool)
 	var walk func(t reflect.Type)
 	walk = func(t reflect.Type) {
@@ -388,6 +391,9 @@ func NewNameSet(v any) *NameSet {
 		}
 		for name, ft := range jsonFields(t) {
 			ns.exact[name] = true
+			if mayFold([]byte(name)) {
+				ns.lower = false
+			}
 			ns.folded[string(foldName([]byte(name)))] = true
 			walk(ft)
 		}
@@ -396,6 +402,18 @@ func NewNameSet(v any) *NameSet {
 		walk(t)
 	}
 	return ns
+}
+
+// mayFold reports whether name has a byte that case folding can change
+// into a lower-case ASCII one: an upper-case ASCII letter or a non-ASCII
+// byte (the Kelvin sign folds to k).
+func mayFold(name []byte) bool {
+	for _, c := range name {
+		if ('A' <= c && c <= 'Z') || c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
 }
 
 // foldName folds a name the way encoding/json matches names: two names
@@ -466,7 +484,8 @@ func ScanKeys(data []byte, names *NameSet) (duplicate, caseVariant bool) {
 					}
 				}
 				f.keys = append(f.keys, key)
-				if names != nil && !caseVariant && !names.exact[string(key)] && names.folded[string(foldName(key))] {
+				if names != nil && !caseVariant && (!names.lower || mayFold(key)) &&
+					!names.exact[string(key)] && names.folded[string(foldName(key))] {
 					caseVariant = true
 				}
 				expectKey = false

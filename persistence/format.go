@@ -187,8 +187,8 @@ type WorkspaceEntry struct {
 	// from (-1 or any value for entries built in memory; Encode ignores it).
 	Pos int `json:"-"`
 	// Extra holds the entry's JSON members, at any depth, that this version
-	// does not know (see messages.SplitUnknown); Encode writes them back.
-	// nil when none.
+	// does not know, as the overlay messages.DecodeJSONKeepUnknown returns;
+	// Encode merges them back (messages.MergeUnknown). nil when none.
 	Extra json.RawMessage `json:"-"`
 }
 
@@ -237,9 +237,9 @@ func isSection(name string) bool {
 	return false
 }
 
-// Problem is one entry of a state file that could not be read and was left
-// out of the decoded State (or, for a stats history, one part of an entry).
-// The rest of the file is still usable.
+// Problem is one entry of a state file that could not be read and is not in
+// effect (it is in State.Kept), or, for a stats history, one part of an entry
+// that was dropped. The rest of the file is still usable.
 type Problem struct {
 	// Path names the entry, e.g. "workspaces[3]" or
 	// "workspaces[0].stats_history"; a top-level key for an unknown field.
@@ -268,14 +268,33 @@ func (p Problem) Unwrap() error { return p.Err }
 // A version above CurrentVersion returns an error wrapping ErrTooNew. Data
 // that is not a JSON object, or whose version is missing, not a positive
 // integer, or whose top-level arrays are not arrays, returns an error wrapping
-// ErrCorrupt. Entries are not validated; an entry that cannot be decoded
-// (wrong type, unknown field) is left out and reported in the returned
-// problems, as is a broken stats history (the workspace is kept without it)
-// and an unknown top-level field (ignored).
+// ErrCorrupt, as does a key that appears twice at the top level. Entries are
+// not validated. An entry that cannot be decoded (wrong type, duplicate key)
+// is not in effect: it is reported in the returned problems and put in
+// State.Kept with its exact bytes. Members of an entry that this version does
+// not know, at any depth, do not make it bad: they are kept in the entry's
+// Extra. A broken stats history is reported (the workspace is kept without
+// it), as is an unknown top-level field (ignored). An entry written by the
+// original daemon is read in its shapes, and State.Original is set. Each
+// entry's Pos is its index in its section.
+//
+// The State refers to data (State.KeepEntry reads entries from it): the
+// caller must not modify data while it uses the State.
 func Decode(data []byte) (*State, []Problem, error) {
-	// Fast path: the whole document decodes strictly in one pass.
+	// Fast path: the whole document decodes strictly in one pass, and its
+	// member names say it means what encoding/json read. A large document's
+	// names are scanned on another core meanwhile.
+	var exact func() bool
+	if len(data) >= parallelScanBytes {
+		done := make(chan bool, 1)
+		go func() { done <- exactKeys(data) }()
+		exact = func() bool { return <-done }
+	} else {
+		exact = func() bool { return exactKeys(data) }
+	}
 	var st State
-	if err := decodeStrict(data, &st); err == nil && st.Version >= 1 && !looksOriginal(&st) && exactKeys(data) {
+	err := decodeStrict(data, &st)
+	if exactNames := exact(); err == nil && st.Version >= 1 && exactNames && !looksOriginal(&st) {
 		if err := checkVersion(st.Version); err != nil {
 			return nil, nil, err
 		}
@@ -323,6 +342,10 @@ func decodeEntry(data []byte, v any) (extra json.RawMessage, err error) {
 	reflect.ValueOf(v).Elem().SetZero()
 	return messages.DecodeJSONKeepUnknown(data, v)
 }
+
+// parallelScanBytes is the size from which Decode scans member names
+// beside the one-pass decode rather than after it.
+const parallelScanBytes = 256 << 10
 
 // stateNames are the member names of a state document.
 var stateNames = messages.NewNameSet(State{})

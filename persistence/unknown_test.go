@@ -4,8 +4,10 @@
 package persistence_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -163,5 +165,42 @@ func TestDuplicateKeysInStateFiles(t *testing.T) {
 		if !errors.Is(err, persistence.ErrCorrupt) || !strings.Contains(err.Error(), "appears twice at the top level") {
 			t.Errorf("%s: error %v", doc, err)
 		}
+	}
+}
+
+func TestLargeFileNamesAreScannedToo(t *testing.T) {
+	// From 256 KiB the names are scanned beside the one-pass decode; a
+	// name that matches a field only ignoring case, at the very end, still
+	// sends the file to the exact per-entry path.
+	st := &persistence.State{}
+	for i := range 400 {
+		w := persistence.WorkspaceEntry{ID: fmt.Sprintf("w%04d", i), Spec: fullWorkspace(fmt.Sprintf("ws-%04d", i)),
+			StatsHistory: samples(16, 1728989985000)}
+		st.Workspaces = append(st.Workspaces, w)
+	}
+	data, err := persistence.Encode(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < 256<<10 {
+		t.Fatalf("only %d bytes", len(data))
+	}
+	got, problems, err := persistence.Decode(data)
+	if err != nil || len(problems) != 0 || len(got.Workspaces) != 400 {
+		t.Fatalf("%v %v", err, problems)
+	}
+	if !reflect.DeepEqual(persistence.Comparable(got).Workspaces[399].Spec, st.Workspaces[399].Spec) {
+		t.Fatal("last workspace differs")
+	}
+
+	i := bytes.LastIndex(data, []byte(`"label":"ws-0399"`))
+	variant := append(append(append([]byte(nil), data[:i]...), `"Label":"other",`...), data[i:]...)
+	got, problems, err = persistence.Decode(variant)
+	if err != nil || len(problems) != 0 || len(got.Workspaces) != 400 {
+		t.Fatalf("%v %v", err, problems)
+	}
+	last := got.Workspaces[399]
+	if last.Spec.Label != "ws-0399" || string(last.Extra) != `{"spec":{"Label":"other"}}` {
+		t.Fatalf("label %q extra %s", last.Spec.Label, last.Extra)
 	}
 }
