@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,8 +38,15 @@ type shipoteWork struct {
 	crash           messages.CommandRef
 }
 
-// startSleepers creates a workspace and starts the sleepers one Exec at a
-// time, as a client would; each answer comes once the process has started.
+// startInFlight is how many Execs startSleepers keeps in flight: pm2 and
+// supervisord start their n programs from one file in one request, so the
+// client sends them together too, and group commit shares the durable
+// writes of the supervised commands between them.
+const startInFlight = 16
+
+// startSleepers creates a workspace and starts the sleepers, startInFlight
+// Execs at a time; each answer comes once the process has started and the
+// supervised command is on disk.
 func (w *shipoteWork) startSleepers(ctx context.Context, c shipoteAPI) error {
 	info, err := c.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "sleepers"})
 	if err != nil {
@@ -51,13 +59,25 @@ func (w *shipoteWork) startSleepers(ctx context.Context, c shipoteAPI) error {
 		// autorestart=true.
 		Supervision: messages.Supervision{Restart: &messages.RestartPolicy{On: messages.RestartAlways}},
 	}
+	sem := make(chan struct{}, startInFlight)
+	errs := make(chan error, w.n)
+	var wg sync.WaitGroup
 	for i := range w.n {
-		ref.Label = SleeperName(i)
-		if _, err := c.Exec(ctx, w.ws, ref); err != nil {
-			return fmt.Errorf("exec %s: %w", ref.Label, err)
-		}
+		r := ref
+		r.Label = SleeperName(i)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := c.Exec(ctx, w.ws, r); err != nil {
+				errs <- fmt.Errorf("exec %s: %w", r.Label, err)
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	close(errs)
+	return <-errs // nil when none failed
 }
 
 func (w *shipoteWork) stopSleepers(ctx context.Context, c shipoteAPI) error {
