@@ -169,8 +169,7 @@ type Spawner struct {
 	// The spawning goroutine owns the following.
 	devNull       *os.File // opened on first use
 	pendingLeave  []string // LeaveTasks still to be rewritten after a failure
-	linkDir       string   // exec links (see openExec); made on first use
-	linkDirFailed bool     // making linkDir failed once; not retried
+	linkDirFailed bool     // making an exec link directory failed once (see openExec)
 }
 
 type request struct {
@@ -229,7 +228,6 @@ func (s *Spawner) run(ready chan<- int) {
 			if s.devNull != nil {
 				s.devNull.Close()
 			}
-			s.removeExecLinkDir()
 			return
 		case r := <-s.reqs:
 			p, err := s.spawn(r.spec)
