@@ -20,13 +20,13 @@ import (
 type execFile struct {
 	fd   int
 	path string // what the child passes to execve
-	link string // a link made for this fork, removed after it; "" = none
+	dir  string // the directory of a link made for this fork, removed after it; "" = none
 }
 
-// close releases the descriptor and the link.
+// close releases the descriptor and removes the link.
 func (ex *execFile) close() {
-	if ex.link != "" {
-		_ = os.Remove(ex.link)
+	if ex.dir != "" {
+		_ = os.RemoveAll(ex.dir)
 	}
 	_ = unix.Close(ex.fd)
 }
@@ -41,8 +41,8 @@ func (ex *execFile) close() {
 // child runs exactly the file that was checked. The kernel names the process
 // (comm, as shown by ps and top) after the last element of the path given to
 // execve, which would be "N"; so the Spawner calls it through a link named
-// after spec.Path's base name, in a directory only it writes, that points to
-// "/proc/self/fd/N" (the link is resolved in the child, where self is the
+// after spec.Path's base name, in a directory of its own made for this fork
+// and removed after it, that points to "/proc/self/fd/N" (the link is resolved in the child, where self is the
 // child and N is the same open file). argv[0] stays spec.Path.
 //
 // A script ("#!") is executed by its real path: the kernel hands the script's
@@ -91,10 +91,10 @@ func (s *Spawner) openExec(spec *Spec, minFD int) (*execFile, error) {
 	}
 	ex.path = fdPath
 	if dir := s.execLinkDir(); dir != "" {
+		ex.dir = dir
 		link := filepath.Join(dir, filepath.Base(spec.Path))
-		_ = os.Remove(link) // a leftover of a fork whose cleanup failed
 		if os.Symlink(fdPath, link) == nil {
-			ex.path, ex.link = link, link
+			ex.path = link
 		}
 	}
 	return ex, nil
@@ -113,33 +113,26 @@ func isScript(fdPath string) bool {
 	return (err == nil || errors.Is(err, io.ErrUnexpectedEOF)) && n == 2 && b[0] == '#' && b[1] == '!'
 }
 
-// execLinkDir returns the Spawner's private directory of exec links,
-// creating it on first use (mode 0711: a child running under another uid
-// must be able to pass through it, nobody may list or change it). "" when it
-// cannot be made; the child then executes "/proc/self/fd/N" itself.
+// execLinkDir makes a directory for one fork's exec link (mode 0711: a
+// child running under another uid must pass through it; nobody else may
+// list or change it). It is removed after the fork, so a daemon that dies
+// leaves nothing behind. "" when it cannot be made (the child then executes
+// "/proc/self/fd/N" itself); after a failure it is not tried again.
 func (s *Spawner) execLinkDir() string {
-	if s.linkDir == "" && !s.linkDirFailed {
-		dir, err := os.MkdirTemp("", "shipote-exec-")
-		if err == nil {
-			if err = os.Chmod(dir, 0o711); err != nil {
-				_ = os.Remove(dir)
-			}
-		}
-		if err != nil {
-			s.linkDirFailed = true
-			return ""
-		}
-		s.linkDir = dir
+	if s.linkDirFailed {
+		return ""
 	}
-	return s.linkDir
-}
-
-// removeExecLinkDir removes the directory of exec links, if one was made.
-func (s *Spawner) removeExecLinkDir() {
-	if s.linkDir != "" {
-		_ = os.RemoveAll(s.linkDir)
-		s.linkDir = ""
+	dir, err := os.MkdirTemp("", "shipote-exec-")
+	if err == nil {
+		if err = os.Chmod(dir, 0o711); err != nil {
+			_ = os.Remove(dir)
+		}
 	}
+	if err != nil {
+		s.linkDirFailed = true
+		return ""
+	}
+	return dir
 }
 
 // safeExecFD is the lowest descriptor the executable's may have so that the

@@ -120,18 +120,20 @@ func TestStartExecutesTheCheckedFile(t *testing.T) {
 			}
 		})
 	}
-	// Each fork's link is gone once Start has returned, and the directory
-	// with Close.
-	dir := s.linkDir
-	if dir == "" {
-		t.Fatal("no exec link directory was made")
+	// A fork's link lives in a directory of its own, removed with it.
+	ex, err := s.openExec(&Spec{Path: named}, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
-		t.Errorf("exec links left: %v, %v", ents, err)
+	if ex.dir == "" || ex.path != filepath.Join(ex.dir, "napper") {
+		t.Fatalf("exec path %q in dir %q, want a link named napper", ex.path, ex.dir)
 	}
-	s.Close()
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("exec link directory after Close: %v", err)
+	if target, err := os.Readlink(ex.path); err != nil || target != fmt.Sprintf("/proc/self/fd/%d", ex.fd) {
+		t.Errorf("link -> %q, %v", target, err)
+	}
+	ex.close()
+	if _, err := os.Stat(ex.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("exec link directory after close: %v", err)
 	}
 }
 

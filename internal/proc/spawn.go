@@ -181,8 +181,7 @@ type Spawner struct {
 	devNull       *os.File // opened on first use
 	pendingLeave  []string // LeaveTasks still to be rewritten after a failure
 	ns            pidnsState
-	linkDir       string // exec links (see openExec); made on first use
-	linkDirFailed bool   // making linkDir failed once; not retried
+	linkDirFailed bool // making an exec link directory failed once (see openExec)
 }
 
 // Options configure a Spawner. The zero value asks for PID namespaces.
@@ -266,7 +265,6 @@ func (s *Spawner) run(ready chan<- int) {
 			if s.devNull != nil {
 				s.devNull.Close()
 			}
-			s.removeExecLinkDir()
 			return
 		case r := <-s.reqs:
 			p, err := s.spawn(r.spec)
