@@ -56,6 +56,9 @@ func RunEngine(ctx context.Context, r *Report, quick bool) error {
 	if quick {
 		n, runs = 200, 3
 	}
+	if quick && smoke {
+		n, runs = 40, 1
+	}
 	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none", Grace: time.Second})
 	if err != nil {
 		return err
@@ -125,6 +128,9 @@ func RunEngine(ctx context.Context, r *Report, quick bool) error {
 	restarts, rruns := 100, 5
 	if quick {
 		restarts, rruns = 60, 1
+	}
+	if quick && smoke {
+		restarts = 20
 	}
 	var e50, e99, r50, r99 []float64
 	for i := range rruns {

@@ -61,6 +61,9 @@ func RunLogs(ctx context.Context, r *Report, quick bool) error {
 	if quick {
 		size, runs = 64<<20, 1
 	}
+	if quick && smoke {
+		size = 8 << 20
+	}
 	dir, err := os.MkdirTemp("", "shipote-bench-logs-")
 	if err != nil {
 		return err

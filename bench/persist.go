@@ -28,6 +28,9 @@ func RunPersist(ctx context.Context, r *Report, quick bool) error {
 	if quick {
 		creates, sizes, runs = 256, []int{1000}, 3
 	}
+	if quick && smoke {
+		creates, sizes, runs = 128, []int{100}, 1
+	}
 	if err := persistGroupCommit(ctx, r, creates, clients, runs); err != nil {
 		return err
 	}

@@ -34,6 +34,9 @@ func RunSampler(ctx context.Context, r *Report, quick bool) error {
 	if quick {
 		n, rounds = 200, 3
 	}
+	if quick && smoke {
+		n, rounds = 50, 1
+	}
 	pids, stop, err := startSleepers(ctx, n)
 	if err != nil {
 		return err

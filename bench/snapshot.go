@@ -151,6 +151,9 @@ func RunSnapshot(ctx context.Context, r *Report, quick bool) error {
 	if quick {
 		rounds, sizes = 3, []int{1000}
 	}
+	if quick && smoke {
+		rounds, sizes = 1, []int{100}
+	}
 	dir, err := os.MkdirTemp("", "shipote-bench-snapshot-")
 	if err != nil {
 		return err

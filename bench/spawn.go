@@ -31,6 +31,9 @@ func RunSpawn(ctx context.Context, r *Report, quick bool) error {
 	if quick {
 		n, runs = 200, 1
 	}
+	if quick && smoke {
+		n = 50
+	}
 	s := proc.NewSpawner()
 	defer s.Close()
 	viaSpawner := spawnerOnce(s)

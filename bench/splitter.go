@@ -43,12 +43,9 @@ func RunSplitter(ctx context.Context, r *Report, quick bool) error {
 	if quick {
 		size, runs, dur = 256<<20, 1, 3*time.Second
 	}
-	return runSplitter(ctx, r, size, runs, dur)
-}
-
-// runSplitter is RunSplitter with its sizes given: size bytes per fan-out,
-// runs of each, throttled streams of dur.
-func runSplitter(ctx context.Context, r *Report, size int64, runs int, dur time.Duration) error {
+	if quick && smoke {
+		size, dur = 32<<20, time.Second
+	}
 	if err := splitFanout(ctx, r, size, runs); err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,12 +36,7 @@ func BenchmarkSplitterFanout(b *testing.B) {
 
 func TestRunSplitterQuick(t *testing.T) {
 	r := NewReport(nil)
-	run := func() error { return RunSplitter(context.Background(), r, true) }
-	if testing.Short() {
-		// make test: every row still, from smaller fan-outs and streams.
-		run = func() error { return runSplitter(context.Background(), r, 32<<20, 1, time.Second) }
-	}
-	if err := run(); err != nil {
+	if err := RunSplitter(context.Background(), r, true); err != nil {
 		t.Fatal(err)
 	}
 	rows := r.Rows()

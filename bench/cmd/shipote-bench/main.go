@@ -24,7 +24,10 @@ type suite struct {
 	run  func(context.Context, *bench.Report, bool) error
 }
 
-var charts = flag.String("charts", "", "write PNG charts, and the peer table, to this directory")
+var (
+	charts    = flag.String("charts", "", "write PNG charts, and the peer table, to this directory")
+	peerProcs = flag.Int("peer-procs", 0, "sleepers each peer runs in the peers suite (0: the suite's own, 200)")
+)
 
 var suites = []suite{
 	{"spawn", bench.RunSpawn},
@@ -40,6 +43,10 @@ var suites = []suite{
 	// so that a quick run leaves the committed tables alone.
 	{"peers", func(ctx context.Context, r *bench.Report, quick bool) error {
 		peerSuite.TableDir = *charts
+		if *peerProcs > 0 {
+			peerSuite.Params = bench.PeerParamsFor(quick)
+			peerSuite.Params.N = *peerProcs
+		}
 		return peerSuite.Run(ctx, r, quick)
 	}},
 }

@@ -38,13 +38,14 @@ func TestSIGTERMStopsEveryDaemon(t *testing.T) {
 			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 		}
 	}
-	// The sleepers expected: 200 for each daemon and the embedded engine.
-	want := 2 * 200
+	// The sleepers expected: procs for each daemon and the embedded engine.
+	const procs = 50
+	want := 2 * procs
 	if _, _, err := peers.FindPM2(); err == nil {
-		want += 200
+		want += procs
 	}
 	if _, _, _, err := peers.FindSupervisord(context.Background()); err == nil {
-		want += 200
+		want += procs
 	}
 
 	logPath := filepath.Join(dir, "bench.log")
@@ -53,7 +54,7 @@ func TestSIGTERMStopsEveryDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(benchBin, "-quick", "-only", "peers")
+	cmd := exec.Command(benchBin, "-quick", "-only", "peers", "-peer-procs", strconv.Itoa(procs))
 	cmd.Env = append(os.Environ(), "SHIPOTE_BIN="+shipoteBin)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -52,8 +52,20 @@ func run(argv []string) int {
 			_ = cmd.Process.Signal(s)
 		}
 	}()
+	// Orphans handed to this subreaper are reaped as they exit, as init
+	// would: a test checking that a process died (kill(pid, 0) failing)
+	// must not see a zombie kept by leakcheck.
+	stopReaping := make(chan struct{})
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		reapOrphans(cmd.Process.Pid, stopReaping)
+	}()
 	status := 0
-	if err := cmd.Wait(); err != nil {
+	waitErr := cmd.Wait()
+	close(stopReaping)
+	<-reaped
+	if err := waitErr; err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
 			fmt.Fprintln(os.Stderr, "leakcheck:", err)
@@ -98,6 +110,40 @@ func killAll() {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// reapOrphans waits for the exited processes adopted by this subreaper,
+// never for child (the command, which its exec.Cmd waits for), on every
+// SIGCHLD and every 500 ms, until stop is closed.
+func reapOrphans(child int, stop <-chan struct{}) {
+	chld := make(chan os.Signal, 1)
+	signal.Notify(chld, syscall.SIGCHLD)
+	defer signal.Stop(chld)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	self := os.Getpid()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-chld:
+		case <-tick.C:
+		}
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == child {
+				continue
+			}
+			if state, ppid, ok := stat(pid); ok && state == "Z" && ppid == self {
+				var ws unix.WaitStatus
+				_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+			}
+		}
 	}
 }
 

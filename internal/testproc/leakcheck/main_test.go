@@ -29,6 +29,9 @@ func TestLeakcheck(t *testing.T) {
 		{"killed by a signal", []string{"sh", "-c", "kill -TERM $$"}, 143, ""},
 		{"setsid grandchild", []string{"sh", "-c", "setsid sleep 1000 & echo $! > " + mark}, 1, "1 processes outlived"},
 		{"leak and failure", []string{"sh", "-c", "setsid sleep 1000 & echo $! > " + mark2 + "; exit 4"}, 4, "sleep 1000"},
+		// An orphan that exits is reaped at once, as init would, so that
+		// kill -0 tells it is gone while the command still runs.
+		{"orphan reaped", []string{"sh", "-c", `pid=$(sh -c 'sleep 0.2 >/dev/null 2>&1 & echo $!'); i=0; while kill -0 $pid 2>/dev/null; do i=$((i+1)); [ $i -lt 600 ] || exit 7; sleep 0.05; done`}, 0, ""},
 		{"no command", nil, 2, "usage: leakcheck"},
 		{"missing program", []string{"/nonexistent/prog"}, 2, "leakcheck:"},
 	} {
