@@ -67,7 +67,7 @@ func TestRestartPipelineRunning(t *testing.T) {
 	spec := messages.PipelineSpec{
 		Label: "pair",
 		Nodes: []messages.Node{
-			node("src", "sh", "-c", "trap '' TERM; while :; do echo x; sleep 0.05; done"),
+			node("src", "sh", "-c", "trap '' TERM; echo ready >&2; while :; do echo x; sleep 0.05; done"),
 			node("sink", "cat"),
 		},
 		Edges: []messages.Edge{{From: "src", To: "sink"}},
@@ -79,6 +79,7 @@ func TestRestartPipelineRunning(t *testing.T) {
 	before := waitPipeline(t, eng, run.ID, time.Minute, func(p messages.PipelineInfo) bool {
 		return len(p.Nodes) == 2 && p.Nodes[0].Pid > 0 && p.Nodes[1].Pid > 0
 	})
+	eventually(t, time.Minute, "src to set its trap", func() bool { return nodeLog(t, eng, "pr", run.ID, "src") == "ready\n" })
 	after, err := eng.RestartPipeline(ctx, run.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -123,16 +124,17 @@ func TestPipelineNodeStopAndSuccess(t *testing.T) {
 	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "pn"}); err != nil {
 		t.Fatal(err)
 	}
-	polite := node("polite", "sh", "-c", "trap 'exit 0' INT; trap '' TERM; while :; do sleep 0.05; done")
+	polite := node("polite", "sh", "-c", "trap 'exit 0' INT; trap '' TERM; echo ready; while :; do sleep 0.05; done")
 	polite.StopSignal = "INT"
-	stubborn := node("stubborn", "sh", "-c", "trap '' TERM; while :; do sleep 0.05; done")
+	stubborn := node("stubborn", "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done")
 	stubborn.StopTimeoutMs = 200
 	run, err := eng.RunPipeline(ctx, "pn", messages.PipelineSpec{Label: "two", Nodes: []messages.Node{polite, stubborn}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitPipeline(t, eng, run.ID, time.Minute, func(p messages.PipelineInfo) bool {
-		return len(p.Nodes) == 2 && p.Nodes[0].Pid > 0 && p.Nodes[1].Pid > 0
+	// Both have set their traps.
+	eventually(t, time.Minute, "both nodes ready", func() bool {
+		return nodeLog(t, eng, "pn", run.ID, "polite") == "ready\n" && nodeLog(t, eng, "pn", run.ID, "stubborn") == "ready\n"
 	})
 	stopCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
