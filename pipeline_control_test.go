@@ -1,6 +1,7 @@
 package shipote
 
 import (
+	"context"
 	"errors"
 	"syscall"
 	"testing"
@@ -66,7 +67,7 @@ func TestRestartPipelineRunning(t *testing.T) {
 	spec := messages.PipelineSpec{
 		Label: "pair",
 		Nodes: []messages.Node{
-			node("src", "sh", "-c", "trap '' TERM; while :; do echo x; sleep 0.05; done"),
+			node("src", "sh", "-c", "trap '' TERM; echo ready >&2; while :; do echo x; sleep 0.05; done"),
 			node("sink", "cat"),
 		},
 		Edges: []messages.Edge{{From: "src", To: "sink"}},
@@ -78,6 +79,7 @@ func TestRestartPipelineRunning(t *testing.T) {
 	before := waitPipeline(t, eng, run.ID, time.Minute, func(p messages.PipelineInfo) bool {
 		return len(p.Nodes) == 2 && p.Nodes[0].Pid > 0 && p.Nodes[1].Pid > 0
 	})
+	eventually(t, time.Minute, "src to set its trap", func() bool { return nodeLog(t, eng, "pr", run.ID, "src") == "ready\n" })
 	after, err := eng.RestartPipeline(ctx, run.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -108,5 +110,64 @@ func TestRestartPipelineRunning(t *testing.T) {
 	}
 	if _, err := eng.StopPipeline(ctx, run.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPipelineNodeStopAndSuccess: a node's stop_signal and
+// stop_timeout_ms govern a stop of its run, and its success_exit_codes
+// its run's success.
+func TestPipelineNodeStopAndSuccess(t *testing.T) {
+	// A grace far longer than the test's wait: only the node's own
+	// timeout can end the stubborn node in time.
+	eng := startEngine(t, Config{Grace: 10 * time.Minute})
+	ctx := testCtx(t)
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "pn"}); err != nil {
+		t.Fatal(err)
+	}
+	polite := node("polite", "sh", "-c", "trap 'exit 0' INT; trap '' TERM; echo ready; while :; do sleep 0.05; done")
+	polite.StopSignal = "INT"
+	stubborn := node("stubborn", "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done")
+	stubborn.StopTimeoutMs = 200
+	run, err := eng.RunPipeline(ctx, "pn", messages.PipelineSpec{Label: "two", Nodes: []messages.Node{polite, stubborn}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both have set their traps.
+	eventually(t, time.Minute, "both nodes ready", func() bool {
+		return nodeLog(t, eng, "pn", run.ID, "polite") == "ready\n" && nodeLog(t, eng, "pn", run.ID, "stubborn") == "ready\n"
+	})
+	stopCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	info, err := eng.StopPipeline(stopCtx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byLabel := map[string]messages.NodeInfo{}
+	for _, n := range info.Nodes {
+		byLabel[n.Label] = n
+	}
+	if n := byLabel["polite"]; n.ExitCode == nil || *n.ExitCode != 0 || n.Signal != "" {
+		t.Errorf("polite: exit %v signal %q, want exit 0 on its SIGINT", n.ExitCode, n.Signal)
+	}
+	if n := byLabel["stubborn"]; n.Signal != "SIGKILL" {
+		t.Errorf("stubborn: signal %q, want SIGKILL after its timeout", n.Signal)
+	}
+
+	// success_exit_codes: exit 3 is a success for this node.
+	three := node("three", "sh", "-c", "exit 3")
+	three.SuccessExitCodes = []int{0, 3}
+	ok, err := eng.RunPipeline(ctx, "pn", messages.PipelineSpec{Label: "three", Nodes: []messages.Node{three}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := waitPipeline(t, eng, ok.ID, time.Minute, func(p messages.PipelineInfo) bool { return p.State.Ended() }); p.State != messages.PipelineSucceeded {
+		t.Errorf("exit 3 with success_exit_codes [0, 3]: %s", p.State)
+	}
+	plain, err := eng.RunPipeline(ctx, "pn", messages.PipelineSpec{Label: "plain", Nodes: []messages.Node{node("three", "sh", "-c", "exit 3")}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := waitPipeline(t, eng, plain.ID, time.Minute, func(p messages.PipelineInfo) bool { return p.State.Ended() }); p.State != messages.PipelineFailed {
+		t.Errorf("exit 3 without success_exit_codes: %s", p.State)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -433,7 +434,7 @@ func (p *pipeline) onNodeExited(ctx actor.Context, m *nodeExited) {
 		code := st.Code
 		n.info.ExitCode = &code
 	}
-	ok := st.Success()
+	ok := st.Err == nil && messages.IsSuccess(p.nodeSpec(m.node).SuccessExitCodes, st.Code, int(st.Signal))
 	if !ok && st.Signal == unix.SIGPIPE && len(p.cfg.spec.Consumers()[m.node]) > 0 {
 		// Its consumers had all closed: the splitter closed its stdout.
 		ok = true
@@ -592,22 +593,72 @@ func (p *pipeline) stop(ctx actor.Context, grace time.Duration, reply Reply[Pipe
 		return
 	}
 	p.killing = true
-	var pgids []int
-	for pg := range p.pgids {
-		pgids = append(pgids, pg)
-	}
+	p.terminate("stop pipeline", grace)
+}
+
+// stopGroup is a process group a stop or restart ends, with its node's
+// stop signal and timeout.
+type stopGroup struct {
+	sig     syscall.Signal
+	timeout time.Duration
+}
+
+// terminate ends every process group of the run from a goroutine: each
+// node's group gets its stop_signal, then SIGKILL after its
+// stop_timeout_ms (default grace, itself defaulting to the engine's);
+// other groups left by earlier runs get SIGTERM and grace. pipelineKilled
+// comes back once all are gone.
+func (p *pipeline) terminate(what string, grace time.Duration) {
 	if grace <= 0 {
 		grace = p.rt.Grace
 	}
+	byNode := make(map[int]messages.Node)
+	for label, n := range p.nodes {
+		if n.proc != nil {
+			byNode[n.proc.Pid] = p.nodeSpec(label)
+		}
+	}
+	groups := make(map[stopGroup][]int)
+	for pg := range p.pgids {
+		g := stopGroup{sig: unix.SIGTERM, timeout: grace}
+		if spec, ok := byNode[pg]; ok {
+			if sig, err := messages.ParseSignal(spec.StopSignal); err == nil && spec.StopSignal != "" {
+				g.sig = sig
+			}
+			if spec.StopTimeoutMs > 0 {
+				g.timeout = time.Duration(spec.StopTimeoutMs) * time.Millisecond
+			}
+		}
+		groups[g] = append(groups[g], pg)
+	}
 	rt, self, gen := p.rt, p.self, p.gen
 	rt.Go(func() {
-		tctx, cancel := context.WithTimeout(context.Background(), grace+10*time.Second)
-		defer cancel()
-		if err := proc.Terminate(tctx, pgids, grace); err != nil && !errors.Is(err, context.Canceled) {
-			rt.Log.Warn("stop pipeline", zap.Error(err))
+		done := make(chan struct{}, len(groups))
+		for g, pgids := range groups {
+			rt.Go(func() {
+				defer func() { done <- struct{}{} }()
+				tctx, cancel := context.WithTimeout(context.Background(), g.timeout+10*time.Second)
+				defer cancel()
+				if err := proc.TerminateWith(tctx, pgids, g.sig, g.timeout); err != nil && !errors.Is(err, context.Canceled) {
+					rt.Log.Warn(what, zap.Error(err))
+				}
+			})
+		}
+		for range groups {
+			<-done
 		}
 		rt.send(self, &pipelineKilled{gen: gen})
 	})
+}
+
+// nodeSpec returns the spec of node label.
+func (p *pipeline) nodeSpec(label string) messages.Node {
+	for _, n := range p.cfg.spec.Nodes {
+		if n.Label == label {
+			return n
+		}
+	}
+	return messages.Node{Label: label}
 }
 
 func (p *pipeline) onKilled(ctx actor.Context) {
@@ -661,23 +712,7 @@ func (p *pipeline) restart(ctx actor.Context, m *PipelineRequest) {
 	}
 	p.restarting = true
 	p.killing = true
-	var pgids []int
-	for pg := range p.pgids {
-		pgids = append(pgids, pg)
-	}
-	grace := m.Grace
-	if grace <= 0 {
-		grace = p.rt.Grace
-	}
-	rt, self, gen := p.rt, p.self, p.gen
-	rt.Go(func() {
-		tctx, cancel := context.WithTimeout(context.Background(), grace+10*time.Second)
-		defer cancel()
-		if err := proc.Terminate(tctx, pgids, grace); err != nil && !errors.Is(err, context.Canceled) {
-			rt.Log.Warn("restart pipeline", zap.Error(err))
-		}
-		rt.send(self, &pipelineKilled{gen: gen})
-	})
+	p.terminate("restart pipeline", m.Grace)
 }
 
 // signal sends a signal to the process groups of the current run's nodes

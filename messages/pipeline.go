@@ -28,6 +28,15 @@ type Node struct {
 	Label   string  `json:"label"`
 	Payload Payload `json:"payload"`
 	Soma    Soma    `json:"soma,omitzero"`
+	// StopSignal is sent to the node's process group when its run is
+	// stopped or restarted ("SIGTERM", "TERM", "15"); "" = SIGTERM.
+	StopSignal string `json:"stop_signal,omitempty"`
+	// StopTimeoutMs is how long a stop waits after StopSignal before
+	// SIGKILL; 0 = the stop's grace (the daemon's --grace by default).
+	StopTimeoutMs int64 `json:"stop_timeout_ms,omitempty"`
+	// SuccessExitCodes are the node's exits that count as success for
+	// its run (as CommandRef.SuccessExitCodes); nil = [0].
+	SuccessExitCodes []int `json:"success_exit_codes,omitempty"`
 }
 
 // Edge sends the stdout of From to the stdin of To.
@@ -89,6 +98,9 @@ func (p *PipelineSpec) Validate() error {
 			return err
 		}
 		if err := n.Soma.validate(f + ".soma"); err != nil {
+			return err
+		}
+		if err := validateStop(f, n.StopSignal, n.StopTimeoutMs, n.SuccessExitCodes); err != nil {
 			return err
 		}
 	}
@@ -209,4 +221,23 @@ func (p *PipelineSpec) Producer(label string) string {
 		}
 	}
 	return ""
+}
+
+// validateStop checks the graceful-stop fields of a pipeline node whose
+// field path is f.
+func validateStop(f, sig string, timeoutMs int64, codes []int) error {
+	if sig != "" {
+		if _, err := ParseSignal(sig); err != nil {
+			return fieldErr(f+".stop_signal", "%v", err)
+		}
+	}
+	if timeoutMs < 0 {
+		return fieldErr(f+".stop_timeout_ms", "must be ≥ 0, got %d", timeoutMs)
+	}
+	for i, code := range codes {
+		if code < 0 || code > 255 {
+			return fieldErr(fmt.Sprintf("%s.success_exit_codes[%d]", f, i), "%d is not an exit code (0 to 255)", code)
+		}
+	}
+	return nil
 }

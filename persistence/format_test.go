@@ -57,7 +57,8 @@ func fullPipeline(label, workspace string) messages.PipelineSpec {
 		Nodes: []messages.Node{
 			{Label: "gen", Payload: messages.Payload{Native: &messages.NativePayload{
 				Exec: "/usr/bin/seq", Argv: []string{"1", "1000000"}, Envp: []string{"LC_ALL=C"}}},
-				Soma: messages.Soma{MemoryMaxBytes: 1 << 26, CPUMax: 0.25, PidsMax: 4, NofileMax: 64}},
+				Soma:       messages.Soma{MemoryMaxBytes: 1 << 26, CPUMax: 0.25, PidsMax: 4, NofileMax: 64},
+				StopSignal: "INT", StopTimeoutMs: 1500, SuccessExitCodes: []int{141}},
 			{Label: "count", Payload: messages.Payload{Native: &messages.NativePayload{Exec: "wc", Argv: []string{"-l"}}}},
 		},
 		Edges: []messages.Edge{{From: "gen", To: "count"}},

@@ -37,6 +37,12 @@ func waitRunning(t *testing.T, d *daemonProc, ws, label string) messages.Command
 	return c
 }
 
+// waitReady waits for a command's "ready" line: its traps are set.
+func waitReady(t *testing.T, d *daemonProc, ref string) {
+	t.Helper()
+	poll(t, ref+" to be ready", func() bool { return d.run(t, "logs", ref).stdout == "ready\n" })
+}
+
 // startedPid reads "ID pid N" as start and restart print it.
 func startedPid(t *testing.T, out, wantID string) int {
 	t.Helper()
@@ -60,13 +66,13 @@ func TestE2ECommandControl(t *testing.T) {
 	t.Run("a signal reaches every process of the group", func(t *testing.T) {
 		d.id(t, "exec", "ctl", "--label", "family", "--", "/bin/sh", "-c",
 			`trap 'echo parent >> `+marks+`' USR1
-(trap 'echo child >> `+marks+`' USR1; while :; do sleep 0.05; done) &
-echo ready >> `+marks+`
+(trap 'echo child >> `+marks+`' USR1; echo child-ready >> `+marks+`; while :; do sleep 0.05; done) &
+echo parent-ready >> `+marks+`
 while :; do sleep 0.05; done`)
 		waitRunning(t, d, "ctl", "family")
 		poll(t, "the family to be ready", func() bool {
 			b, _ := os.ReadFile(marks)
-			return strings.Contains(string(b), "ready")
+			return strings.Contains(string(b), "parent-ready\n") && strings.Contains(string(b), "child-ready\n")
 		})
 		out := d.ok(t, "signal", "ctl/family", "usr1")
 		if !strings.HasPrefix(out, "sent SIGUSR1 to family (process group ") {
@@ -86,8 +92,8 @@ while :; do sleep 0.05; done`)
 
 	t.Run("a command that ignores SIGTERM is killed after its timeout", func(t *testing.T) {
 		d.id(t, "exec", "ctl", "--label", "stubborn", "--stop-timeout", "300ms", "--", "/bin/sh", "-c",
-			`trap '' TERM; while :; do sleep 0.05; done`)
-		waitRunning(t, d, "ctl", "stubborn")
+			`trap '' TERM; echo ready; while :; do sleep 0.05; done`)
+		waitReady(t, d, "ctl/stubborn")
 		if out := d.ok(t, "stop", "ctl/stubborn"); out != "stubborn: killed after the 300ms timeout\n" {
 			t.Errorf("stop printed %q", out)
 		}
@@ -102,8 +108,8 @@ while :; do sleep 0.05; done`)
 
 	t.Run("a custom stop signal", func(t *testing.T) {
 		d.id(t, "exec", "ctl", "--label", "inty", "--stop-signal", "INT", "--stop-timeout", "20s", "--", "/bin/sh", "-c",
-			`trap 'exit 0' INT; trap '' TERM; while :; do sleep 0.05; done`)
-		waitRunning(t, d, "ctl", "inty")
+			`trap 'exit 0' INT; trap '' TERM; echo ready; while :; do sleep 0.05; done`)
+		waitReady(t, d, "ctl/inty")
 		if out := d.ok(t, "stop", "ctl/inty"); !strings.HasPrefix(out, "inty: stopped by SIGINT after ") {
 			t.Errorf("stop printed %q", out)
 		}

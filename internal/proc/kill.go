@@ -96,6 +96,11 @@ func liveGroups(pgids []int) map[int]bool {
 // Members that left the group (setsid) are not reached: kill the cgroup, or
 // the pids from Descendants, for those.
 func Terminate(ctx context.Context, pgids []int, grace time.Duration) error {
+	return TerminateWith(ctx, pgids, syscall.SIGTERM, grace)
+}
+
+// TerminateWith is Terminate with sig in place of SIGTERM.
+func TerminateWith(ctx context.Context, pgids []int, sig syscall.Signal, grace time.Duration) error {
 	for _, pg := range pgids {
 		if err := checkPgid(pg); err != nil {
 			return err
@@ -110,7 +115,7 @@ func Terminate(ctx context.Context, pgids []int, grace time.Duration) error {
 		}
 	}
 	alive := append([]int(nil), pgids...)
-	signal(alive, syscall.SIGTERM)
+	signal(alive, sig)
 	if grace > 0 {
 		graceCtx, cancel := context.WithTimeout(ctx, grace)
 		alive = waitGroupsGone(graceCtx, alive)
