@@ -180,6 +180,15 @@ func TestStopSignalAndSignalReachTheGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "the HUP handled", logHas("got-hup"))
+	signalled := false
+	for _, ev := range eng.RecentEvents() {
+		if ev.Kind == messages.EventSignalled && ev.Command == "trapper" && strings.HasPrefix(ev.Message, "SIGHUP") {
+			signalled = true
+		}
+	}
+	if !signalled {
+		t.Error("no signalled event for the HUP")
+	}
 	info, err := eng.StopCommand(ctx, "w", "trapper")
 	if err != nil {
 		t.Fatal(err)

@@ -119,6 +119,7 @@ type stopTimeout struct {
 type signalSent struct {
 	reply Reply[messages.CommandInfo]
 	info  messages.CommandInfo
+	sig   syscall.Signal
 	err   error
 }
 
@@ -160,7 +161,7 @@ func (w *workspace) control(m *ControlCommand) {
 		pgid, sig, info, reply, rt, self := c.proc.Pid, m.Signal, c.info, m.Reply, w.rt, w.self
 		rt.Go(func() {
 			err := proc.KillGroup(pgid, sig)
-			rt.send(self, &signalSent{reply: reply, info: info, err: err})
+			rt.send(self, &signalSent{reply: reply, info: info, sig: sig, err: err})
 		})
 	case CmdRemove:
 		if !c.info.State.Ended() {
@@ -171,6 +172,8 @@ func (w *workspace) control(m *ControlCommand) {
 		w.forget(c)
 		c.ring.Close()
 		w.rt.dirty()
+		w.rt.publish(messages.Event{Kind: messages.EventRemoved, Workspace: w.id, Label: w.spec.Label,
+			Command: info.Label, Message: "command " + info.ID + " forgotten"})
 		m.Reply.OK(info)
 	}
 }

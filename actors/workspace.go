@@ -252,6 +252,8 @@ func (w *workspace) Receive(ctx actor.Context) {
 		if m.err != nil {
 			m.reply.Fail(m.err)
 		} else {
+			w.rt.publish(messages.Event{Kind: messages.EventSignalled, Workspace: w.id, Label: w.spec.Label,
+				Command: m.info.Label, Message: proc.SignalName(m.sig) + " to process group " + strconv.Itoa(m.info.Pid)})
 			m.reply.OK(m.info)
 		}
 	case *spawned:

@@ -148,6 +148,8 @@ const (
 	// refused until it can. EventStateWritable: it can again.
 	EventStateDegraded EventKind = "state_degraded"
 	EventStateWritable EventKind = "state_writable"
+	// EventSignalled: a user sent a signal to a command's process group.
+	EventSignalled EventKind = "signalled"
 	// EventStateDropped: the user dropped a kept entry.
 	EventStateDropped EventKind = "state_dropped"
 )
