@@ -124,3 +124,58 @@ func TestE2EStateNotWritable(t *testing.T) {
 		t.Errorf("SIGTERM: exit %d", code)
 	}
 }
+
+// TestE2ESupervisedCommandSurvivesKill9: a command started with
+// `exec --restart always` is back after kill -9 and a restart, with the
+// same ID and a new pid; one the user stopped stays stopped (it is not
+// relaunched).
+func TestE2ESupervisedCommandSurvivesKill9(t *testing.T) {
+	dir := shortDir(t)
+	sock := filepath.Join(dir, "s.sock")
+	state := filepath.Join(t.TempDir(), "state.json")
+	parent := newParent(t)
+	d := startDaemon(t, sock, state, parent)
+	d.id(t, "ws", "create", "--label", "svc")
+	webID := d.id(t, "exec", "svc", "--label", "web", "--restart", "always", "--", "sleep", "1000")
+	stoppedID := d.id(t, "exec", "svc", "--label", "idle", "--restart", "always", "--", "sleep", "1001")
+	oneShot := d.id(t, "exec", "svc", "--label", "once", "--", "sleep", "1002")
+	if out := d.ok(t, "stop", "svc/idle"); !strings.Contains(out, "stopped by SIGTERM") {
+		t.Fatalf("stop: %q", out)
+	}
+	cmds := getJSON[[]messages.CommandInfo](t, d, "ps", "svc")
+	oldPid := 0
+	for _, c := range cmds {
+		if c.ID == webID {
+			oldPid = c.Pid
+		}
+	}
+	if oldPid == 0 {
+		t.Fatalf("web is not running: %+v", cmds)
+	}
+	if code := d.stop(syscall.SIGKILL); code != 128+int(syscall.SIGKILL) {
+		t.Fatalf("kill -9: exit %d", code)
+	}
+	poll(t, "web to die with the daemon", func() bool { return syscall.Kill(oldPid, 0) != nil })
+
+	d2 := startDaemon(t, sock, state, parent)
+	var web messages.CommandInfo
+	poll(t, "web to be back", func() bool {
+		for _, c := range getJSON[[]messages.CommandInfo](t, d2, "ps", "svc") {
+			if c.Label == "web" {
+				web = c
+			}
+		}
+		return web.Pid > 0
+	})
+	if web.ID != webID || web.Pid == oldPid || web.State != messages.CommandRunning {
+		t.Fatalf("web after kill -9 and a restart: %+v (was %s pid %d)", web, webID, oldPid)
+	}
+	for _, c := range getJSON[[]messages.CommandInfo](t, d2, "ps", "svc") {
+		if c.ID == stoppedID || c.ID == oneShot {
+			t.Errorf("%s (%s) came back after a restart: %+v", c.Label, c.ID, c)
+		}
+	}
+	if code := d2.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("SIGTERM: exit %d", code)
+	}
+}
