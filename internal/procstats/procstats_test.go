@@ -47,10 +47,14 @@ func start(t *testing.T, cmd *exec.Cmd) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	// A group of its own, so that cleanup also kills the children it
+	// forks (a shell's background sleeps), which PDEATHSIG does not reach.
+	cmd.SysProcAttr.Setpgid = !cmd.SysProcAttr.Setsid
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
