@@ -121,7 +121,7 @@ func TestStartExecutesTheCheckedFile(t *testing.T) {
 		})
 	}
 	// A fork's link lives in a directory of its own, removed with it.
-	ex, err := s.openExec(&Spec{Path: named}, 0)
+	ex, err := s.openExec(&Spec{Path: named, AllowExec: []string{"/"}}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +135,15 @@ func TestStartExecutesTheCheckedFile(t *testing.T) {
 	if _, err := os.Stat(ex.dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("exec link directory after close: %v", err)
 	}
+	// Without allow_exec nothing is checked: the path is executed as given.
+	plain, err := s.openExec(&Spec{Path: named}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.path != named || plain.fd != -1 || plain.dir != "" {
+		t.Errorf("without allow_exec: %+v, want the path as given", plain)
+	}
+	plain.close()
 }
 
 // TestStartScript: a "#!" script runs through its interpreter with its real
