@@ -68,6 +68,13 @@ rotated by size) as well as kept in memory; SIGHUP reopens them, for an
 external logrotate. With NOTIFY_SOCKET set, it tells systemd READY=1 once
 it serves.
 
+No process of a command outlives the daemon, even after kill -9 (see
+--orphans): as root its commands live in a PID namespace whose init dies
+with it; without root this process stays as a small guard and runs the
+daemon proper as its child, in a user namespace of its own where the host
+allows one, else under the guard's watch; killing either process ends every
+command. ` + "`shipote version`" + ` says which guarantee holds.
+
 Exit codes: 0 after SIGTERM/SIGINT, 1 on an error (state file locked by
 another daemon, socket in use), 2 on usage errors and when the state file
 was written by a newer shipote.`,
