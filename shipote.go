@@ -59,6 +59,14 @@ type Config struct {
 	// next start cleans up after a crash) and "shipote/mem-<pid>-<n>" for
 	// an in-memory one.
 	CgroupParent string
+	// Orphans picks what keeps the engine's processes from outliving it:
+	// "" or "auto" (a PID namespace where this process may create one,
+	// else PDEATHSIG only), "pid-namespace" (refuse to start without one),
+	// "watchdog" (this process runs under a parent that kills its process
+	// tree when it dies, as `shipote daemon` arranges: the engine becomes
+	// a child subreaper so that the tree stays whole), or "pdeathsig"
+	// (direct children only). Engine.Orphans says which holds.
+	Orphans string
 	// LogRingBytes bounds each command's in-memory log; 0 = 1 MiB.
 	LogRingBytes int
 	// StatePath is the state file; "" = an in-memory engine that persists
@@ -170,7 +178,14 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 			log.Warn("killed processes left by an earlier run", zap.Strings("workspaces", ids))
 		}
 	}
-	rt.Spawner = proc.NewSpawner()
+	sopts, err := spawnerOptions(cfg.Orphans)
+	if err != nil {
+		if store != nil {
+			store.Close()
+		}
+		return nil, err
+	}
+	rt.Spawner = proc.NewSpawnerOptions(sopts)
 	log.Info("orphans", zap.String("guarantee", rt.Spawner.Orphans()))
 	if pids, err := proc.SweepStrayInits(); err != nil {
 		log.Warn("sweeping pid namespaces left by an earlier run", zap.Error(err))
@@ -306,6 +321,25 @@ func forceName(s string) string {
 
 // LimitsBackend names the resource-limit backend in use.
 func (e *Engine) LimitsBackend() string { return e.backend }
+
+// spawnerOptions maps Config.Orphans to the Spawner's options.
+func spawnerOptions(orphans string) (proc.Options, error) {
+	switch orphans {
+	case "", "auto":
+		return proc.Options{}, nil
+	case "pid-namespace":
+		if err := proc.PIDNamespaceSupport(); err != nil {
+			return proc.Options{}, fmt.Errorf("shipote: orphans pid-namespace: %w", err)
+		}
+		return proc.Options{}, nil
+	case "watchdog":
+		return proc.Options{NoPIDNamespace: true, Watchdog: true}, nil
+	case "pdeathsig":
+		return proc.Options{NoPIDNamespace: true}, nil
+	default:
+		return proc.Options{}, fmt.Errorf("shipote: orphans %q: want auto, pid-namespace, watchdog or pdeathsig", orphans)
+	}
+}
 
 // Orphans says what keeps the engine's processes from outliving it:
 // proc.OrphansPIDNamespace, or proc.OrphansPdeathsig and why.

@@ -128,6 +128,16 @@ const (
 	// process of the namespace, grandchildren, setsid'd and double-forked
 	// ones included.
 	OrphansPIDNamespace = "pid-namespace (kernel)"
+	// OrphansUserPIDNamespace is OrphansPIDNamespace for a daemon without
+	// root: it runs in a user namespace of its own (see the daemon's
+	// guard), where it may create PID namespaces.
+	OrphansUserPIDNamespace = "pid-namespace in a user namespace (kernel)"
+	// OrphansWatchdog: the daemon is a child subreaper, so that every
+	// descendant of its commands stays in its tree, and a watchdog parent
+	// kills that tree when the daemon dies (as the daemon does when the
+	// watchdog dies). Within a second, but not by the kernel: killing both
+	// at once leaves the tree.
+	OrphansWatchdog = "watchdog (subreaper daemon; its parent kills the tree)"
 	// OrphansPdeathsig: only direct children get SIGKILL from the kernel
 	// when the daemon dies; their descendants are killed by the next daemon
 	// that starts on the same cgroup parent, or not at all without cgroups.
@@ -135,27 +145,73 @@ const (
 )
 
 // Orphans says which guarantee holds for the processes of this Spawner:
-// OrphansPIDNamespace, or OrphansPdeathsig followed by why namespaces are
-// not used.
+// OrphansPIDNamespace (or OrphansUserPIDNamespace), OrphansWatchdog, or
+// OrphansPdeathsig followed by why neither is used.
 func (s *Spawner) Orphans() string {
 	s.nsMu.Lock()
-	defer s.nsMu.Unlock()
-	if s.nsErr != nil {
-		return OrphansPdeathsig + ": " + s.nsErr.Error()
-	}
-	if !s.nsWanted {
+	nsErr := s.nsErr
+	s.nsMu.Unlock()
+	switch {
+	case s.nsWanted && nsErr == nil:
+		if InUserNamespace() {
+			return OrphansUserPIDNamespace
+		}
+		return OrphansPIDNamespace
+	case s.reaper != nil:
+		return OrphansWatchdog
+	case s.reaperErr != nil:
+		return OrphansPdeathsig + ": " + s.reaperErr.Error()
+	case nsErr != nil:
+		return OrphansPdeathsig + ": " + nsErr.Error()
+	default:
 		return OrphansPdeathsig + ": pid namespaces not asked for"
 	}
-	return OrphansPIDNamespace
 }
 
-// HostOrphans says which guarantee a Spawner made by this process would
-// give: what Orphans says before the first Start.
+// HostOrphans says which guarantee a daemon started by this user with
+// --orphans auto would give.
 func HostOrphans() string {
-	if err := PIDNamespaceSupport(); err != nil {
-		return OrphansPdeathsig + ": " + err.Error()
+	if err := PIDNamespaceSupport(); err == nil {
+		if InUserNamespace() {
+			return OrphansUserPIDNamespace
+		}
+		return OrphansPIDNamespace
 	}
-	return OrphansPIDNamespace
+	if UserNamespaceSupport() == nil {
+		return OrphansUserPIDNamespace
+	}
+	return OrphansWatchdog
+}
+
+// InUserNamespace reports whether this process runs in a user namespace
+// other than the host's (its uid_map is not the identity on every id).
+func InUserNamespace() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
+}
+
+// UserNamespaceSupport reports whether the host lets this user create user
+// namespaces, as far as its settings tell; the daemon's guard still falls
+// back when creating one fails.
+func UserNamespaceSupport() error {
+	if _, err := os.Stat("/proc/self/ns/user"); err != nil {
+		return fmt.Errorf("no user namespaces: %w", err)
+	}
+	for _, c := range []struct{ file, off string }{
+		{"/proc/sys/user/max_user_namespaces", "0"},
+		{"/proc/sys/kernel/unprivileged_userns_clone", "0"},
+		{"/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1"},
+	} {
+		b, err := os.ReadFile(c.file)
+		if err == nil && strings.TrimSpace(string(b)) == c.off {
+			return fmt.Errorf("user namespaces are off (%s is %s)", c.file, c.off)
+		}
+	}
+	return nil
 }
 
 // PIDNamespaceSupport reports whether this process may create PID
@@ -252,12 +308,21 @@ func (s *Spawner) startInit() (*pidNamespace, error) {
 	if s.pidfd {
 		sys.PidFD = &pidfd
 	}
-	op, err := os.StartProcess("/proc/self/exe", argv,
-		&os.ProcAttr{Dir: "/", Env: []string{}, Files: files, Sys: sys})
+	var op *os.Process
+	err = s.fork(func() (int, error) {
+		var ferr error
+		op, ferr = os.StartProcess("/proc/self/exe", argv,
+			&os.ProcAttr{Dir: "/", Env: []string{}, Files: files, Sys: sys})
+		if ferr != nil {
+			return 0, ferr
+		}
+		return op.Pid, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("start pid namespace init: %w", err)
 	}
 	p := newProcess(op, pidfd, time.Now())
+	p.reaper = s.reaper
 	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/pid", p.Pid))
 	if err != nil {
 		_ = p.Signal(syscall.SIGKILL)
@@ -341,7 +406,11 @@ func SweepStrayInits() ([]int, error) {
 		if !ok || st.state == 'Z' || sameExe(pid, st.ppid) {
 			continue
 		}
-		if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+		err = unix.Kill(pid, unix.SIGKILL)
+		if errors.Is(err, unix.EPERM) {
+			continue // another user's daemon's: theirs to sweep
+		}
+		if err != nil && !errors.Is(err, unix.ESRCH) {
 			errs = append(errs, fmt.Errorf("kill pid namespace init %d: %w", pid, err))
 			continue
 		}

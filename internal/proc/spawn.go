@@ -172,6 +172,12 @@ type Spawner struct {
 	// (see pidns.go); set before the spawning goroutine starts.
 	nsWanted bool
 
+	// reaper reaps the orphans a subreaper Spawner adopts (see
+	// Options.Watchdog); nil otherwise.
+	reaper *orphanReaper
+	// reaperErr says why the Spawner could not become a subreaper.
+	reaperErr error
+
 	// nsMu guards nsErr: why PID namespaces are not used, nil while they
 	// are (or have not been tried).
 	nsMu  sync.Mutex
@@ -192,6 +198,12 @@ type Options struct {
 	// forked into a PID namespace of the Spawner whose init dies with the
 	// spawning thread, taking every process of the namespace with it.
 	NoPIDNamespace bool
+	// Watchdog says this process runs under a watchdog parent that kills
+	// its whole process tree when it dies (see the daemon's guard). The
+	// process becomes a child subreaper, so that the tree stays whole:
+	// an orphaned descendant of a command is re-parented to the daemon,
+	// and reaped by the Spawner, rather than to init.
+	Watchdog bool
 }
 
 type request struct {
@@ -223,6 +235,13 @@ func NewSpawnerOptions(o Options) *Spawner {
 			s.nsErr = err
 		} else {
 			s.nsWanted = true
+		}
+	}
+	if o.Watchdog {
+		if err := BecomeSubreaper(); err != nil {
+			s.reaperErr = err
+		} else {
+			s.reaper = startOrphanReaper()
 		}
 	}
 	ready := make(chan int, 1)
@@ -257,11 +276,21 @@ func (s *Spawner) run(ready chan<- int) {
 		return
 	}
 	defer close(s.done)
+	if InUserNamespace() {
+		// A daemon in a user namespace of its own holds CAP_SYS_ADMIN
+		// there as an ambient capability (see the daemon's guard); it is
+		// for this thread's setns, not for the commands it forks.
+		_ = unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+		clearInheritable()
+	}
 	ready <- unix.Gettid()
 	for {
 		select {
 		case <-s.quit:
 			s.closeNamespace()
+			if s.reaper != nil {
+				s.reaper.stop()
+			}
 			if s.devNull != nil {
 				s.devNull.Close()
 			}
@@ -397,7 +426,14 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 				return nil, fmt.Errorf("proc: start %s: join cgroup: %w", spec.Path, err)
 			}
 		}
-		op, err = os.StartProcess(ex.path, argv, &os.ProcAttr{Dir: dir, Env: env, Files: files, Sys: sys})
+		err = s.fork(func() (int, error) {
+			var ferr error
+			op, ferr = os.StartProcess(ex.path, argv, &os.ProcAttr{Dir: dir, Env: env, Files: files, Sys: sys})
+			if ferr != nil {
+				return 0, ferr
+			}
+			return op.Pid, nil
+		})
 		started = time.Now()
 		if len(pl.JoinTasks) > 0 {
 			s.leave(pl.LeaveTasks)
@@ -416,6 +452,7 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 		return nil, fmt.Errorf("proc: start %s: %w", spec.Path, err)
 	}
 	p := newProcess(op, pidfd, started)
+	p.reaper = s.reaper
 	if inNS {
 		p.ns = s.ns.cur
 		p.ns.unreaped.Add(1)
@@ -429,6 +466,28 @@ func (s *Spawner) spawn(spec *Spec) (*Process, error) {
 		}
 	}
 	return p, nil
+}
+
+// clearInheritable empties the calling thread's inheritable capabilities.
+func clearInheritable() {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	_ = unix.Capset(&hdr, &data[0])
+}
+
+// fork runs start, which forks once and returns the child's pid. With an
+// orphan reaper, the reaper cannot take the child for an adopted orphan
+// until its Process is waited for.
+func (s *Spawner) fork(start func() (int, error)) error {
+	if s.reaper == nil {
+		_, err := start()
+		return err
+	}
+	return s.reaper.fork(start)
 }
 
 // nullFile returns /dev/null, opened on first use.

@@ -37,6 +37,9 @@ type Process struct {
 	// ns is the PID namespace the process was forked into, nil if none: it
 	// counts the processes not reaped yet (see Spawner.Close).
 	ns *pidNamespace
+	// reaper, when the Spawner reaps adopted orphans, is told once Wait
+	// has reaped this process.
+	reaper *orphanReaper
 
 	once   sync.Once
 	status ExitStatus
@@ -77,6 +80,9 @@ func (p *Process) Wait() ExitStatus {
 	p.once.Do(func() {
 		if p.ns != nil {
 			defer p.ns.unreaped.Add(-1)
+		}
+		if p.reaper != nil {
+			defer p.reaper.reaped(p.Pid)
 		}
 		if p.pidfd == nil {
 			p.status = statusOf(p.proc.Wait())

@@ -20,6 +20,7 @@ import (
 	"github.com/shipote/shipote"
 	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
+	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/persistence"
 )
 
@@ -39,6 +40,12 @@ type Options struct {
 	LogMaxBytes    int64  // 0 = 10 MiB
 	LogMaxFiles    int    // 0 = 5
 	LogRetention   time.Duration
+	Orphans        string // auto | pid-namespace | watchdog | pdeathsig
+
+	// engineOrphans is the engine's Config.Orphans, and guard what a
+	// daemon run by its guard knows of it (see guard.go).
+	engineOrphans string
+	guard         *guarded
 }
 
 // NewCmdDaemon returns `daemon`; runF replaces the run for tests.
@@ -61,6 +68,13 @@ rotated by size) as well as kept in memory; SIGHUP reopens them, for an
 external logrotate. With NOTIFY_SOCKET set, it tells systemd READY=1 once
 it serves.
 
+No process of a command outlives the daemon, even after kill -9 (see
+--orphans): as root its commands live in a PID namespace whose init dies
+with it; without root this process stays as a small guard and runs the
+daemon proper as its child, in a user namespace of its own where the host
+allows one, else under the guard's watch; killing either process ends every
+command. ` + "`shipote version`" + ` says which guarantee holds.
+
 Exit codes: 0 after SIGTERM/SIGINT, 1 on an error (state file locked by
 another daemon, socket in use), 2 on usage errors and when the state file
 was written by a newer shipote.`,
@@ -78,6 +92,22 @@ was written by a newer shipote.`,
 			if runF != nil {
 				return runF(opts)
 			}
+			g, err := takeGuardEnv()
+			if err != nil {
+				return err
+			}
+			if g != nil {
+				opts.guard, opts.engineOrphans = g, g.engineOrphans()
+				return Run(cmd.Context(), opts)
+			}
+			modes, engine, err := guardPlan(opts.Orphans, proc.PIDNamespaceSupport(), proc.UserNamespaceSupport())
+			if err != nil {
+				return guardFlagError(err)
+			}
+			if len(modes) > 0 {
+				return runGuard(opts.IO.ErrOut, modes)
+			}
+			opts.engineOrphans = engine
 			return Run(cmd.Context(), opts)
 		},
 	}
@@ -95,6 +125,8 @@ was written by a newer shipote.`,
 	flags.Var(cmdutil.SizeValue{P: &opts.LogMaxBytes}, "log-max-size", "rotate a command's log file at this size (default 10M)")
 	flags.IntVar(&opts.LogMaxFiles, "log-max-files", 0, "rotated log files kept per command (default 5)")
 	flags.Var(cmdutil.DurationValue{P: &opts.LogRetention}, "log-retention", "how long a removed workspace's logs are kept")
+	cmdutil.EnumVarP(cmd, &opts.Orphans, "orphans", "", "auto", orphanChoices,
+		"what keeps commands from outliving the daemon: auto, pid-namespace, watchdog or pdeathsig")
 	flags.StringVar(&opts.CgroupParent, "cgroup-parent", "", "cgroup subtree for workspaces (default shipote, under the daemon's cgroup); one per daemon")
 	return cmd
 }
@@ -127,6 +159,20 @@ func Run(ctx context.Context, o *Options) error {
 	state := o.statePath()
 	log.Info("starting", zap.String("version", shipote.Version), zap.Int("pid", os.Getpid()),
 		zap.String("socket", socket), zap.String("state", state))
+	if g := o.guard; g != nil && g.mode == guardWatchdog {
+		err := g.watchGuard(func() {
+			log.Error("the daemon's guard process died: killing every process of the daemon and exiting",
+				zap.Int("guard_pid", g.pid))
+			if _, err := proc.KillTree(2*time.Second, false); err != nil {
+				log.Error("killing the daemon's processes", zap.Error(err))
+			}
+			_ = log.Sync()
+			os.Exit(1)
+		})
+		if err != nil {
+			return err
+		}
+	}
 	system := shipote.NewActorSystem(log)
 	defer system.Shutdown()
 	eng, err := shipote.Start(system, shipote.Config{
@@ -134,6 +180,7 @@ func Run(ctx context.Context, o *Options) error {
 		Grace:          o.Grace,
 		SampleInterval: o.SampleInterval,
 		Limits:         o.Limits,
+		Orphans:        o.engineOrphans,
 		CgroupParent:   o.CgroupParent,
 		StatePath:      state,
 		LogDir:         o.LogDir,
