@@ -260,10 +260,14 @@ func (w *workspace) killAllForQuota(msg string) {
 			c.quotaKilled = true
 		}
 	}
-	if w.group != nil {
-		if err := w.group.Kill(unix.SIGKILL); err != nil {
-			w.log.Warn("quota kill", zap.Error(err))
-		}
+	if group, log := w.group, w.log; group != nil {
+		// Killing a cgroup repeats until it is empty (seconds at worst):
+		// a goroutine does it while the workspace keeps answering.
+		w.rt.Go(func() {
+			if err := group.Kill(unix.SIGKILL); err != nil {
+				log.Warn("quota kill", zap.Error(err))
+			}
+		})
 	}
 	for pg := range w.pgids {
 		_ = proc.KillGroup(pg, unix.SIGKILL)

@@ -1069,8 +1069,8 @@ func (w *workspace) stopping() {
 		}
 		c.ring.Close()
 	}
-	if w.removing == nil && w.group != nil {
-		_ = w.group.Kill(unix.SIGKILL)
+	if group := w.group; w.removing == nil && group != nil {
+		w.rt.Go(func() { _ = group.Kill(unix.SIGKILL) })
 	}
 	// Whatever escaped the kill must not keep our readers waiting.
 	w.readers.closeAll()
