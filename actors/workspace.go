@@ -371,7 +371,7 @@ func (w *workspace) exec(m *ExecCommand) {
 	w.byLabel[ref.Label] = id
 	rt, self, allow := w.rt, w.self, w.spec.Permissions.AllowExec
 	exec, have := ref.Payload.Native.Exec, w.logs[ref.Label]
-	logOpen := w.logOpener(ref.Label)
+	lf := w.logFile(ref.Label)
 	rt.Go(func() {
 		m := &execResolved{rt: rt, cmd: id, logw: have}
 		m.path, m.err = proc.Resolve(exec, env)
@@ -380,7 +380,7 @@ func (w *workspace) exec(m *ExecCommand) {
 		} else if err := proc.CheckAllowed(m.path, allow); err != nil {
 			m.err = fmt.Errorf("%w: %w", messages.ErrRefused, &messages.FieldError{Field: "payload.native.exec", Message: err.Error()})
 		} else if have == nil {
-			lw, err := logOpen()
+			lw, err := lf.open()
 			if err != nil {
 				m.err = fmt.Errorf("open the log file of %s: %w", ref.Label, err)
 			}
@@ -734,14 +734,25 @@ func (w *workspace) logWriter(name string) *logfile.Writer {
 	return w.logs[name]
 }
 
-// logOpener returns the function that opens (creating) the log file of a
-// command label or "pipeline/node". It touches the disk: call it from a
-// goroutine, and record the writer in w.logs when the result comes back.
-func (w *workspace) logOpener(name string) func() (*logfile.Writer, error) {
-	rt, id, maxBytes, maxFiles := w.rt, w.id, w.spec.LogMaxBytes, w.spec.LogMaxFiles
-	return func() (*logfile.Writer, error) {
-		return rt.openLog(id, maxBytes, maxFiles, strings.Split(name, "/")...)
-	}
+// logFile names a log file to open: a command label or "pipeline/node"
+// of a workspace, with the workspace's rotation settings.
+type logFile struct {
+	rt       *Runtime
+	ws, name string
+	maxBytes int64
+	maxFiles int
+}
+
+// logFile describes the log file of a command label or "pipeline/node".
+func (w *workspace) logFile(name string) logFile {
+	return logFile{rt: w.rt, ws: w.id, name: name, maxBytes: w.spec.LogMaxBytes, maxFiles: w.spec.LogMaxFiles}
+}
+
+// open opens (creating) the file; nil without log files. It touches the
+// disk: call it from a goroutine, and record the writer in the
+// workspace's logs when the result comes back.
+func (f logFile) open() (*logfile.Writer, error) {
+	return f.rt.openLog(f.ws, f.maxBytes, f.maxFiles, strings.Split(f.name, "/")...)
 }
 
 func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {

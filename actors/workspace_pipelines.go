@@ -189,7 +189,7 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 		field, label, exec string
 		env                []string
 		have               *logfile.Writer
-		open               func() (*logfile.Writer, error)
+		file               logFile
 	}
 	checks := make([]nodeCheck, 0, len(spec.Nodes))
 	for i, n := range spec.Nodes {
@@ -204,7 +204,7 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 		}
 		name := spec.Label + "/" + n.Label
 		checks = append(checks, nodeCheck{field: f + ".payload.native.exec", label: n.Label, exec: n.Payload.Native.Exec,
-			env: buildEnv(w.spec.Permissions.Env, n.Payload.Native.Envp), have: w.logWriter(name), open: w.logOpener(name)})
+			env: buildEnv(w.spec.Permissions.Env, n.Payload.Native.Envp), have: w.logWriter(name), file: w.logFile(name)})
 	}
 	// Resolving, allow_exec checks and log-file opens touch the disk: a
 	// goroutine does them, and pipelineResolved finishes the start. The
@@ -237,7 +237,7 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 				res.logs[ch.label] = ch.have
 				continue
 			}
-			lw, err := ch.open()
+			lw, err := ch.file.open()
 			if err != nil {
 				res.err = fmt.Errorf("open the log file of node %s: %w", ch.label, err)
 				break
