@@ -216,14 +216,13 @@ func (c *checker) walk(body ast.Node, chain []string) {
 			}
 		case *ast.CallExpr:
 			fn := c.callee(n)
-			if fn == nil {
-				return true
+			if fn != nil {
+				full := fn.Origin().FullName()
+				if why, ok := Blocking[full]; ok {
+					c.report(n.Pos(), full, why, chain)
+				}
 			}
-			full := fn.Origin().FullName()
-			if why, ok := Blocking[full]; ok {
-				c.report(n.Pos(), full, why, chain)
-			}
-			if runsInGoroutine(fn) {
+			if c.runsInGoroutine(n, fn) {
 				// The function literals it is given run in a goroutine;
 				// the other arguments are evaluated here.
 				for _, a := range n.Args {
@@ -233,6 +232,9 @@ func (c *checker) walk(body ast.Node, chain []string) {
 				}
 				c.walk(n.Fun, chain)
 				return false
+			}
+			if fn == nil {
+				return true
 			}
 			if _, ok := c.decls[fn.Origin()]; ok {
 				c.visit(fn.Origin(), append(append([]string(nil), chain...), funcName(fn)))
@@ -265,16 +267,32 @@ func (c *checker) callee(call *ast.CallExpr) *types.Func {
 	return fn
 }
 
-// runsInGoroutine reports whether fn runs the function it is given in a
-// goroutine: the runtime's helpers (named Go or goroutine) and
-// time.AfterFunc.
-func runsInGoroutine(fn *types.Func) bool {
-	switch fn.Name() {
-	case "Go", "goroutine":
-		return true
+// runsInGoroutine reports whether call runs the function it is given in a
+// goroutine: the runtime's helpers (functions, methods or func-typed
+// fields named Go or goroutine) and time.AfterFunc. fn is the callee, nil
+// for a function value.
+func (c *checker) runsInGoroutine(call *ast.CallExpr, fn *types.Func) bool {
+	if fn != nil {
+		return isGoName(fn.Name()) || fn.FullName() == "time.AfterFunc"
 	}
-	return fn.FullName() == "time.AfterFunc"
+	var id *ast.Ident
+	switch f := ast.Unparen(call.Fun).(type) {
+	case *ast.Ident:
+		id = f
+	case *ast.SelectorExpr:
+		id = f.Sel
+	default:
+		return false
+	}
+	v, ok := c.pkg.TypesInfo.Uses[id].(*types.Var)
+	if !ok {
+		return false
+	}
+	_, isFunc := v.Type().Underlying().(*types.Signature)
+	return isFunc && isGoName(v.Name())
 }
+
+func isGoName(name string) bool { return name == "Go" || name == "goroutine" }
 
 func (c *checker) report(pos token.Pos, call, why string, chain []string) {
 	c.out = append(c.out, Finding{Pos: c.pkg.Fset.Position(pos), Call: call, Why: why, Chain: append([]string(nil), chain...)})

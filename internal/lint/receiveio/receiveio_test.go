@@ -9,9 +9,10 @@ import (
 )
 
 // TestActorsReceiveNoBlockingCalls is the check itself: no Receive of the
-// actors package blocks, directly or through the package's functions.
+// actors and persistence packages blocks, directly or through the
+// package's functions.
 func TestActorsReceiveNoBlockingCalls(t *testing.T) {
-	found, err := Check(".", "github.com/shipote/shipote/actors")
+	found, err := Check(".", "github.com/shipote/shipote/actors", "github.com/shipote/shipote/persistence")
 	if err != nil {
 		t.Fatal(err)
 	}

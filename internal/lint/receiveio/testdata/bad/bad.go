@@ -7,7 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/shipote/shipote/internal/limits"
 )
 
 type rt struct{ wg sync.WaitGroup }
@@ -21,10 +24,17 @@ func (r *rt) Go(f func()) {
 	}()
 }
 
+type config struct {
+	// Go runs f in a goroutine its owner waits for.
+	Go func(func())
+}
+
 type actor struct {
-	rt  *rt
-	ch  chan int
-	out chan int
+	rt    *rt
+	cfg   config
+	ch    chan int
+	out   chan int
+	group limits.Group
 }
 
 func (a *actor) Receive(msg any) {
@@ -48,6 +58,12 @@ func (a *actor) Receive(msg any) {
 		}
 	case error:
 		a.deep()
+	case uint:
+		a.cfg.Go(func() { time.Sleep(time.Millisecond) }) // ok
+		_ = a.group.Kill(syscall.SIGKILL)                 // want
+	case int8:
+		for range a.ch { // want
+		}
 	}
 }
 
