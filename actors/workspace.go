@@ -341,7 +341,7 @@ func (w *workspace) exec(m *ExecCommand) {
 	if ref.Label == "" {
 		// Resolve keeps the base name of exec (it cleans, never follows
 		// links), so the label is known before the path is.
-		ref.Label = w.freeLabel(filepath.Base(ref.Payload.Native.Exec))
+		ref.Label = w.freeLabel(filepath.Base(filepath.Clean(ref.Payload.Native.Exec)))
 	} else if old, ok := w.byLabel[ref.Label]; ok && !w.cmds[old].info.State.Ended() {
 		m.Reply.Fail(fmt.Errorf("command %q is already running in workspace %s: %w", ref.Label, w.spec.Label, messages.ErrConflict))
 		return
