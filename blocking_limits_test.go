@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -25,7 +24,6 @@ type slowLimits struct {
 	// removes count every call.
 	inCreate, inKill        atomic.Int32
 	creates, kills, removes atomic.Int32
-	mu                      sync.Mutex
 	released                chan struct{} // closed by the test's cleanup
 }
 
