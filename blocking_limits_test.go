@@ -3,11 +3,16 @@ package shipote
 import (
 	"context"
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shipote/shipote/internal/limits"
 	"github.com/shipote/shipote/messages"
@@ -205,4 +210,72 @@ func TestCreateGroupAfterStopIsRemoved(t *testing.T) {
 	if n := b.removes.Load(); n != 1 {
 		t.Errorf("%d groups removed, want the 1 made after Stop", n)
 	}
+}
+
+// TestExecListedWhileLogOpenHangs: a command's log file that cannot be
+// opened yet (a FIFO with no reader: open blocks) holds up only that
+// exec. The command is listed as starting meanwhile, the workspace keeps
+// answering, and exec answers once the process runs.
+func TestExecListedWhileLogOpenHangs(t *testing.T) {
+	logDir := t.TempDir()
+	eng := startEngine(t, Config{LogDir: logDir})
+	ctx := testCtx(t)
+	ws, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "slowdisk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(logDir, ws.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "stuck.log")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		info messages.CommandInfo
+		err  error
+	}
+	execDone := make(chan result, 1)
+	go func() {
+		ref := native("sleep", "1000")
+		ref.Label = "stuck"
+		info, err := eng.Exec(ctx, "slowdisk", ref)
+		execDone <- result{info, err}
+	}()
+	eventually(t, 30*time.Second, "the command listed as starting", func() bool {
+		cmds, err := eng.Commands(ctx, "slowdisk")
+		return err == nil && len(cmds) == 1 && cmds[0].Label == "stuck" && cmds[0].State == messages.CommandStarting
+	})
+	if _, err := eng.Stats(ctx, "slowdisk"); err != nil {
+		t.Errorf("stats while the log open hangs: %v", err)
+	}
+	select {
+	case r := <-execDone:
+		t.Fatalf("exec answered before its log file opened: %+v, %v", r.info, r.err)
+	default:
+	}
+	// A reader lets the open finish. The command is silent, so nothing
+	// needs reading; the copy only keeps the pipe from filling.
+	r, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	t.Cleanup(func() {
+		r.Close()
+		<-drained
+	})
+	res := <-execDone
+	if res.err != nil {
+		t.Fatalf("exec: %v", res.err)
+	}
+	if res.info.State != messages.CommandRunning || res.info.Pid <= 0 {
+		t.Errorf("exec answered %+v, want running with a pid", res.info)
+	}
+	t.Cleanup(func() { _ = unix.Kill(-res.info.Pid, unix.SIGKILL) })
 }
