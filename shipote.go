@@ -91,6 +91,10 @@ type Config struct {
 	// LogRetention is how long a removed workspace's logs are kept; 0 =
 	// 24 h.
 	LogRetention time.Duration
+
+	// limitsBackend, when set (by tests), is used in place of the backend
+	// Limits picks.
+	limitsBackend limits.Backend
 }
 
 // Engine runs workspaces inside an actor system.
@@ -161,7 +165,9 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 		LogMaxFiles:  cfg.LogMaxFiles,
 	}
 	backend := "none"
-	if cfg.Limits != "none" {
+	if b := cfg.limitsBackend; b != nil {
+		rt.Limits, backend = b, b.Name()
+	} else if cfg.Limits != "none" {
 		b, reason, err := limits.Detect(limits.Options{Force: forceName(cfg.Limits), Parent: cgroupParent(cfg)})
 		if err != nil {
 			if store != nil {

@@ -60,6 +60,9 @@ type engine struct {
 	savedVer map[string]uint64 // version of each name's current value
 	verSeq   uint64
 	stopped  bool
+	// pending holds "id:<id>" and "label:<label>" of the workspaces whose
+	// limits group is being made.
+	pending map[string]struct{}
 }
 
 // NewEngineProps returns the props of the engine actor.
@@ -123,6 +126,8 @@ func (e *engine) Receive(ctx actor.Context) {
 		m.then(m.err)
 	case *CreateWorkspace:
 		e.create(ctx, m)
+	case *groupCreated:
+		e.onGroupCreated(ctx, m)
 	case *ListWorkspaces:
 		refs := make([]WorkspaceRef, 0, len(e.byID))
 		for _, en := range e.byID {
@@ -406,7 +411,7 @@ func (e *engine) create(ctx actor.Context, m *CreateWorkspace) {
 		m.Reply.Fail(err)
 		return
 	}
-	if _, taken := e.byLabel[spec.Label]; taken {
+	if _, taken := e.byLabel[spec.Label]; taken || e.reserved("", spec.Label) {
 		m.Reply.Fail(fmt.Errorf("workspace label %q is taken: %w", spec.Label, messages.ErrConflict))
 		return
 	}
@@ -419,7 +424,7 @@ func (e *engine) create(ctx actor.Context, m *CreateWorkspace) {
 			return
 		}
 		id = canon
-		if _, taken := e.byID[id]; taken {
+		if _, taken := e.byID[id]; taken || e.reserved(id, "") {
 			m.Reply.Fail(fmt.Errorf("workspace ID %s is taken: %w", id, messages.ErrConflict))
 			return
 		}
@@ -433,24 +438,97 @@ func (e *engine) create(ctx actor.Context, m *CreateWorkspace) {
 	} else {
 		id = messages.NewID()
 	}
-	var group limits.Group
-	if e.rt.Limits != nil {
-		g, err := e.rt.Limits.Create(id, limits.Limits{
-			MemoryMaxBytes: spec.Soma.MemoryMaxBytes,
-			CPUMax:         spec.Soma.CPUMax,
-			PidsMax:        spec.Soma.PidsMax,
-			NofileMax:      spec.Soma.NofileMax,
-		})
-		if err != nil {
-			m.Reply.Fail(fmt.Errorf("create limits for workspace %s: %w", spec.Label, err))
-			return
-		}
-		group = g
+	if e.rt.Limits == nil {
+		e.register(ctx, m, id, spec, restoring, nil)
+		return
 	}
+	// The group is made (mkdir, file writes) in a goroutine; the label and
+	// ID stay reserved until it reports back, so a second create of the
+	// same label is refused meanwhile.
+	e.reserve(id, spec.Label)
+	rt, self := e.rt, e.self
+	l := limits.Limits{
+		MemoryMaxBytes: spec.Soma.MemoryMaxBytes,
+		CPUMax:         spec.Soma.CPUMax,
+		PidsMax:        spec.Soma.PidsMax,
+		NofileMax:      spec.Soma.NofileMax,
+	}
+	rt.Go(func() {
+		g, err := rt.Limits.Create(id, l)
+		rt.send(self, &groupCreated{rt: rt, req: m, id: id, spec: spec, restoring: restoring, group: g, err: err})
+	})
+}
+
+// groupCreated carries a workspace's new limits group (or the error that
+// prevented it) back to the engine.
+type groupCreated struct {
+	rt        *Runtime
+	req       *CreateWorkspace
+	id        string
+	spec      messages.WorkspaceSpec
+	restoring bool
+	group     limits.Group
+	err       error
+}
+
+// fail handles a group that reaches an engine already gone: the creator
+// is told, and the group nothing will use is removed.
+func (m *groupCreated) fail(err error) {
+	m.req.Reply.Fail(err)
+	if m.group != nil {
+		removeGroup(m.rt, m.group)
+	}
+}
+
+// reserve holds a label and an ID for a workspace whose group is being
+// made.
+func (e *engine) reserve(id, label string) {
+	if e.pending == nil {
+		e.pending = make(map[string]struct{})
+	}
+	e.pending["id:"+id] = struct{}{}
+	e.pending["label:"+label] = struct{}{}
+}
+
+func (e *engine) reserved(id, label string) bool {
+	_, idTaken := e.pending["id:"+id]
+	_, labelTaken := e.pending["label:"+label]
+	return (id != "" && idTaken) || labelTaken
+}
+
+func (e *engine) onGroupCreated(ctx actor.Context, m *groupCreated) {
+	delete(e.pending, "id:"+m.id)
+	delete(e.pending, "label:"+m.spec.Label)
+	if m.err != nil {
+		m.req.Reply.Fail(fmt.Errorf("create limits for workspace %s: %w", m.spec.Label, m.err))
+		return
+	}
+	if e.stopped {
+		removeGroup(e.rt, m.group)
+		m.req.Reply.Fail(messages.ErrStopped)
+		return
+	}
+	e.register(ctx, m.req, m.id, m.spec, m.restoring, m.group)
+}
+
+// removeGroup removes a group nothing runs in, in a goroutine.
+func removeGroup(rt *Runtime, group limits.Group) {
+	rt.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := group.Remove(ctx); err != nil {
+			rt.Log.Warn("removing the limits group of a workspace that did not start", zap.Error(err))
+		}
+	})
+}
+
+// register starts the actor of a workspace whose group exists and answers
+// the creator (once durable, for a new workspace).
+func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec messages.WorkspaceSpec, restoring bool, group limits.Group) {
 	pid, err := ctx.SpawnNamed(newWorkspaceProps(e.rt, id, spec, group), "ws-"+id)
 	if err != nil {
 		if group != nil {
-			_ = group.Remove(context.Background())
+			removeGroup(e.rt, group)
 		}
 		m.Reply.Fail(fmt.Errorf("spawn workspace actor: %w", err))
 		return

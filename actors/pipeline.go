@@ -378,6 +378,7 @@ func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
 			SlowConsumer:   string(d.SlowConsumer),
 			BufferBytes:    int(d.BufferBytes),
 			Logger:         p.log,
+			Go:             p.rt.Go,
 		}
 		for _, s := range m.sinks[node] {
 			cfg.Consumers = append(cfg.Consumers, flowConsumer(s.node, s.w))

@@ -41,6 +41,9 @@ type (
 		roots []int
 	}
 	samplerForget struct{ id string }
+	// samplerReader hands the sampler its /proc reader, opened in a
+	// goroutine.
+	samplerReader struct{ r *procstats.Reader }
 	samplerTick   struct{}
 	samplerDone   struct {
 		readings map[string]reading
@@ -89,14 +92,21 @@ func (s *sampler) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.self = ctx.Self()
 		if s.reader == nil {
-			r, err := procstats.NewReader("")
-			if err != nil {
-				s.rt.Log.Error("stats sampling disabled: cannot read /proc", zap.Error(err))
-				return
-			}
-			s.reader = r
+			// Opening /proc touches the disk: a goroutine does it, and
+			// passes wait for the reader.
+			rt, self := s.rt, s.self
+			rt.Go(func() {
+				r, err := procstats.NewReader("")
+				if err != nil {
+					rt.Log.Error("stats sampling disabled: cannot read /proc", zap.Error(err))
+					return
+				}
+				rt.send(self, &samplerReader{r: r})
+			})
 		}
 		s.arm()
+	case *samplerReader:
+		s.reader = m.r
 	case *actor.Stopping:
 		if s.cancel != nil {
 			s.cancel()
@@ -260,10 +270,14 @@ func (w *workspace) killAllForQuota(msg string) {
 			c.quotaKilled = true
 		}
 	}
-	if w.group != nil {
-		if err := w.group.Kill(unix.SIGKILL); err != nil {
-			w.log.Warn("quota kill", zap.Error(err))
-		}
+	if group, log := w.group, w.log; group != nil {
+		// Killing a cgroup repeats until it is empty (seconds at worst):
+		// a goroutine does it while the workspace keeps answering.
+		w.rt.Go(func() {
+			if err := group.Kill(unix.SIGKILL); err != nil {
+				log.Warn("quota kill", zap.Error(err))
+			}
+		})
 	}
 	for pg := range w.pgids {
 		_ = proc.KillGroup(pg, unix.SIGKILL)

@@ -52,6 +52,10 @@ type SplitterConfig struct {
 	TapSocket string
 	// Logger receives warnings (tap socket failures); nil = zap.NewNop().
 	Logger *zap.Logger
+	// Go runs the splitter's blocking work (setting up the tap socket;
+	// at stop, waiting for the pump and the tap connections, removing the
+	// socket) in a goroutine its owner waits for; nil = a plain goroutine.
+	Go func(func())
 }
 
 // ErrBadSplitterConfig is wrapped by every error of SplitterConfig.Validate.
@@ -177,7 +181,47 @@ type splitterActor struct {
 
 	creditTimer *time.Timer
 	sampleTimer *time.Timer
-	taps        *tapServer
+	taps        *tapSlot // nil without a tap socket
+}
+
+// tapSlot hands the tap server, set up in a goroutine, to the actor: the
+// server goes in once listening, and is closed at once when the actor
+// stopped first.
+type tapSlot struct {
+	mu     sync.Mutex
+	ts     *tapServer
+	closed bool
+}
+
+// put stores ts, or reports false (and the caller closes ts) once the
+// slot is closed.
+func (s *tapSlot) put(ts *tapServer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.ts = ts
+	return true
+}
+
+// take closes the slot and returns the server it holds, if any.
+func (s *tapSlot) take() *tapServer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	ts := s.ts
+	s.ts = nil
+	return ts
+}
+
+// goroutine runs f as the config says.
+func (a *splitterActor) goroutine(f func()) {
+	if a.cfg.Go != nil {
+		a.cfg.Go(f)
+		return
+	}
+	go f()
 }
 
 func (a *splitterActor) Receive(ctx actor.Context) {
@@ -224,13 +268,24 @@ func (a *splitterActor) started(ctx actor.Context) {
 	a.rates.add(time.Now(), a.fs.Counters())
 	a.armSample()
 	if a.cfg.TapSocket != "" {
-		ts, err := listenTaps(a.cfg.TapSocket, a.fs, a.cfg.BufferBytes)
-		if err != nil {
-			a.log.Warn("tap socket", zap.String("path", a.cfg.TapSocket), zap.Error(err))
-			a.tell(ctx, &TapSocketFailed{Node: a.cfg.Node, Path: a.cfg.TapSocket, Err: err})
-		} else {
-			a.taps = ts
-		}
+		// mkdir, listen and chmod run in a goroutine; a failure is told
+		// to the parent from there.
+		slot := &tapSlot{}
+		a.taps = slot
+		path, fs, buf, node, log, sys, parent := a.cfg.TapSocket, a.fs, a.cfg.BufferBytes, a.cfg.Node, a.log, a.sys, a.parent
+		a.goroutine(func() {
+			ts, err := listenTaps(path, fs, buf)
+			if err != nil {
+				log.Warn("tap socket", zap.String("path", path), zap.Error(err))
+				if parent != nil {
+					sys.Root.Send(parent, &TapSocketFailed{Node: node, Path: path, Err: err})
+				}
+				return
+			}
+			if !slot.put(ts) {
+				ts.close()
+			}
+		})
 	}
 }
 
@@ -360,12 +415,22 @@ func (a *splitterActor) stop() {
 	if a.sampleTimer != nil {
 		a.sampleTimer.Stop()
 	}
-	if a.fs != nil {
-		a.fs.Close()
+	fs, slot := a.fs, a.taps
+	if fs == nil && slot == nil {
+		return
 	}
-	if a.taps != nil {
-		a.taps.close()
-	}
+	// Closing waits for the pump and the tap connections: a goroutine
+	// does it.
+	a.goroutine(func() {
+		if fs != nil {
+			fs.Close()
+		}
+		if slot != nil {
+			if ts := slot.take(); ts != nil {
+				ts.close()
+			}
+		}
+	})
 }
 
 // throttle is the splitter's token bucket: it turns a request for credit

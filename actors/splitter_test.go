@@ -34,6 +34,9 @@ type splitHarness struct {
 	parent   *actor.PID
 	p        *splitParent
 	stopOnce sync.Once
+	// wg counts the splitter's goroutines (SplitterConfig.Go); stop waits
+	// for them, as an engine does.
+	wg sync.WaitGroup
 }
 
 type splitParent struct {
@@ -82,6 +85,15 @@ func startSplitHarness(t *testing.T, cfg SplitterConfig) *splitHarness {
 		stopped:  make(chan struct{}),
 	}
 	h := &splitHarness{sys: sys, p: p}
+	if cfg.Go == nil {
+		p.cfg.Go = func(f func()) {
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				f()
+			}()
+		}
+	}
 	h.parent = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
 	t.Cleanup(func() { h.stop(t) })
 	return h
@@ -97,6 +109,7 @@ func (h *splitHarness) stop(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Error("splitter actor did not stop")
 		}
+		h.wg.Wait()
 		h.sys.Shutdown()
 	})
 }

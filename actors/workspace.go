@@ -65,6 +65,9 @@ type workspace struct {
 
 	pipes     map[string]*pipelineRef // by run ID
 	pipeOrder []string
+	// pipeStarting holds the labels of pipelines whose nodes are being
+	// checked (pipelineResolved).
+	pipeStarting map[string]struct{}
 
 	history []messages.Sample
 
@@ -116,6 +119,9 @@ type command struct {
 	undo bool
 	// quotaKilled: quota_enforce: kill signalled the current run.
 	quotaKilled bool
+	// resolving: a new command whose path and log file are being checked
+	// and opened in a goroutine (execResolved); it has never run.
+	resolving bool
 }
 
 // declared reports whether c belongs in the state file: a supervised
@@ -221,6 +227,8 @@ func (w *workspace) Receive(ctx actor.Context) {
 		m.Reply.OK(w.commandInfos())
 	case *ExecCommand:
 		w.exec(m)
+	case *execResolved:
+		w.onExecResolved(m)
 	case *OpenLogs:
 		w.openLogs(m)
 	case *SnapshotWorkspace:
@@ -330,24 +338,12 @@ func (w *workspace) exec(m *ExecCommand) {
 		return
 	}
 	env := buildEnv(w.spec.Permissions.Env, ref.Payload.Native.Envp)
-	path, err := proc.Resolve(ref.Payload.Native.Exec, env)
-	if err != nil {
-		m.Reply.Fail(&messages.FieldError{Field: "payload.native.exec", Message: err.Error()})
-		return
-	}
-	if err := proc.CheckAllowed(path, w.spec.Permissions.AllowExec); err != nil {
-		m.Reply.Fail(fmt.Errorf("%w: %w", messages.ErrRefused, &messages.FieldError{Field: "payload.native.exec", Message: err.Error()}))
-		return
-	}
 	if ref.Label == "" {
-		ref.Label = w.freeLabel(filepath.Base(path))
+		// Resolve keeps the base name of exec (it cleans, never follows
+		// links), so the label is known before the path is.
+		ref.Label = w.freeLabel(filepath.Base(filepath.Clean(ref.Payload.Native.Exec)))
 	} else if old, ok := w.byLabel[ref.Label]; ok && !w.cmds[old].info.State.Ended() {
 		m.Reply.Fail(fmt.Errorf("command %q is already running in workspace %s: %w", ref.Label, w.spec.Label, messages.ErrConflict))
-		return
-	}
-	logw, err := w.logWriter(ref.Label)
-	if err != nil {
-		m.Reply.Fail(fmt.Errorf("open the log file of %s: %w", ref.Label, err))
 		return
 	}
 	id := messages.NewID()
@@ -363,15 +359,91 @@ func (w *workspace) exec(m *ExecCommand) {
 		info: messages.CommandInfo{
 			ID: id, Workspace: w.id, Label: ref.Label, Spec: ref, State: messages.CommandStarting,
 		},
-		path:    path,
-		env:     env,
-		ring:    logring.New(w.rt.LogRingBytes),
-		logw:    logw,
-		pending: m.Reply,
+		env:       env,
+		ring:      logring.New(w.rt.LogRingBytes),
+		pending:   m.Reply,
+		resolving: true,
 	}
+	// The command is listed (starting) from now on; resolving its path,
+	// checking allow_exec and opening its log file run in a goroutine.
 	w.cmds[id] = c
 	w.order = append(w.order, id)
 	w.byLabel[ref.Label] = id
+	rt, self, allow := w.rt, w.self, w.spec.Permissions.AllowExec
+	exec, have := ref.Payload.Native.Exec, w.logs[ref.Label]
+	lf := w.logFile(ref.Label)
+	rt.Go(func() {
+		m := &execResolved{rt: rt, cmd: id, logw: have}
+		m.path, m.err = proc.Resolve(exec, env)
+		if m.err != nil {
+			m.err = &messages.FieldError{Field: "payload.native.exec", Message: m.err.Error()}
+		} else if err := proc.CheckAllowed(m.path, allow); err != nil {
+			m.err = fmt.Errorf("%w: %w", messages.ErrRefused, &messages.FieldError{Field: "payload.native.exec", Message: err.Error()})
+		} else if have == nil {
+			lw, err := lf.open()
+			if err != nil {
+				m.err = fmt.Errorf("open the log file of %s: %w", ref.Label, err)
+			}
+			m.logw, m.opened = lw, lw != nil
+		}
+		rt.send(self, m)
+	})
+}
+
+// execResolved carries the checks of a new command back to its workspace:
+// its resolved path and its log file, or why it cannot start.
+type execResolved struct {
+	rt     *Runtime
+	cmd    string
+	path   string
+	logw   *logfile.Writer
+	opened bool // logw was opened for this command
+	err    error
+}
+
+// fail handles a result that reaches a workspace already gone: the file
+// it opened is closed.
+func (m *execResolved) fail(error) {
+	if m.opened {
+		m.rt.closeLog(m.logw)
+	}
+}
+
+func (w *workspace) onExecResolved(m *execResolved) {
+	c, ok := w.cmds[m.cmd]
+	if !ok || !c.resolving {
+		m.fail(nil)
+		return
+	}
+	c.resolving = false
+	err := m.err
+	if err == nil && w.removing != nil {
+		err = fmt.Errorf("workspace %s is being removed: %w", w.spec.Label, messages.ErrConflict)
+	}
+	if err != nil {
+		m.fail(nil)
+		c.pending.Fail(err)
+		if s := c.stop; s != nil {
+			if s.cancel != nil {
+				s.cancel()
+			}
+			for _, r := range s.replies {
+				r.Fail(err)
+			}
+		}
+		w.forget(c)
+		c.ring.Close()
+		return
+	}
+	c.path = m.path
+	if m.logw != nil {
+		if lw, ok := w.logs[c.info.Label]; ok && lw != m.logw {
+			m.fail(nil) // another command of this label opened it meanwhile
+			m.logw = lw
+		}
+		w.logs[c.info.Label] = m.logw
+	}
+	c.logw = m.logw
 	w.start(c)
 }
 
@@ -656,20 +728,31 @@ func pump(r *os.File, s messages.Stream, out output, now func() time.Time) {
 // pumpBuffers recycles the pumps' read buffers between reads.
 var pumpBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// logWriter returns the log file of a command label (or "pipeline/node"),
-// opening it on first use; nil without log files. Opening creates a file:
-// a short metadata operation, done here rather than in a goroutine so that
-// the command's first output already has its file.
-func (w *workspace) logWriter(name string) (*logfile.Writer, error) {
-	if lw, ok := w.logs[name]; ok {
-		return lw, nil
-	}
-	lw, err := w.rt.openLog(w.id, w.spec.LogMaxBytes, w.spec.LogMaxFiles, strings.Split(name, "/")...)
-	if err != nil || lw == nil {
-		return nil, err
-	}
-	w.logs[name] = lw
-	return lw, nil
+// logWriter returns the log file of a command label (or "pipeline/node")
+// already open; nil when there is none yet or without log files.
+func (w *workspace) logWriter(name string) *logfile.Writer {
+	return w.logs[name]
+}
+
+// logFile names a log file to open: a command label or "pipeline/node"
+// of a workspace, with the workspace's rotation settings.
+type logFile struct {
+	rt       *Runtime
+	ws, name string
+	maxBytes int64
+	maxFiles int
+}
+
+// logFile describes the log file of a command label or "pipeline/node".
+func (w *workspace) logFile(name string) logFile {
+	return logFile{rt: w.rt, ws: w.id, name: name, maxBytes: w.spec.LogMaxBytes, maxFiles: w.spec.LogMaxFiles}
+}
+
+// open opens (creating) the file; nil without log files. It touches the
+// disk: call it from a goroutine, and record the writer in the
+// workspace's logs when the result comes back.
+func (f logFile) open() (*logfile.Writer, error) {
+	return f.rt.openLog(f.ws, f.maxBytes, f.maxFiles, strings.Split(f.name, "/")...)
 }
 
 func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
@@ -1069,8 +1152,8 @@ func (w *workspace) stopping() {
 		}
 		c.ring.Close()
 	}
-	if w.removing == nil && w.group != nil {
-		_ = w.group.Kill(unix.SIGKILL)
+	if group := w.group; w.removing == nil && group != nil {
+		w.rt.Go(func() { _ = group.Kill(unix.SIGKILL) })
 	}
 	// Whatever escaped the kill must not keep our readers waiting.
 	w.readers.closeAll()

@@ -58,6 +58,8 @@ func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
 	switch m := msg.(type) {
 	case *RunPipeline:
 		w.runPipeline(ctx, m)
+	case *pipelineResolved:
+		w.onPipelineResolved(ctx, m)
 	case *ListPipelines:
 		out := make([]messages.PipelineInfo, 0, len(w.pipeOrder))
 		for _, id := range w.pipeOrder {
@@ -179,7 +181,17 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 			return
 		}
 	}
-	plans := make([]nodePlan, 0, len(spec.Nodes))
+	if _, busy := w.pipeStarting[spec.Label]; busy {
+		m.Reply.Fail(fmt.Errorf("pipeline %q is already starting in workspace %s: %w", spec.Label, w.spec.Label, messages.ErrConflict))
+		return
+	}
+	type nodeCheck struct {
+		field, label, exec string
+		env                []string
+		have               *logfile.Writer
+		file               logFile
+	}
+	checks := make([]nodeCheck, 0, len(spec.Nodes))
 	for i, n := range spec.Nodes {
 		f := fmt.Sprintf("nodes[%d]", i)
 		if err := n.Soma.Within("soma", w.spec.Soma); err != nil {
@@ -190,17 +202,93 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 			m.Reply.Fail(err)
 			return
 		}
+		name := spec.Label + "/" + n.Label
+		checks = append(checks, nodeCheck{field: f + ".payload.native.exec", label: n.Label, exec: n.Payload.Native.Exec,
+			env: buildEnv(w.spec.Permissions.Env, n.Payload.Native.Envp), have: w.logWriter(name), file: w.logFile(name)})
+	}
+	// Resolving, allow_exec checks and log-file opens touch the disk: a
+	// goroutine does them, and pipelineResolved finishes the start. The
+	// label stays reserved meanwhile.
+	if w.pipeStarting == nil {
+		w.pipeStarting = make(map[string]struct{})
+	}
+	w.pipeStarting[spec.Label] = struct{}{}
+	rt, self, allow := w.rt, w.self, w.spec.Permissions.AllowExec
+	rt.Go(func() {
+		res := &pipelineResolved{rt: rt, req: m, paths: make(map[string]string, len(checks)),
+			logs: make(map[string]*logfile.Writer, len(checks))}
+		for _, ch := range checks {
+			path, err := proc.Resolve(ch.exec, ch.env)
+			if err != nil {
+				res.err = &messages.FieldError{Field: ch.field, Message: err.Error()}
+				break
+			}
+			if err := proc.CheckAllowed(path, allow); err != nil {
+				res.err = fmt.Errorf("%w: %w", messages.ErrRefused, &messages.FieldError{Field: ch.field, Message: err.Error()})
+				break
+			}
+			res.paths[ch.label] = path
+		}
+		for _, ch := range checks {
+			if res.err != nil {
+				break
+			}
+			if ch.have != nil {
+				res.logs[ch.label] = ch.have
+				continue
+			}
+			lw, err := ch.file.open()
+			if err != nil {
+				res.err = fmt.Errorf("open the log file of node %s: %w", ch.label, err)
+				break
+			}
+			if lw != nil {
+				res.logs[ch.label] = lw
+				res.opened = append(res.opened, lw)
+			}
+		}
+		rt.send(self, res)
+	})
+}
+
+// pipelineResolved carries the checks of a pipeline's nodes back to the
+// workspace: each node's resolved path and log file, or why the run
+// cannot start.
+type pipelineResolved struct {
+	rt     *Runtime
+	req    *RunPipeline
+	paths  map[string]string          // node -> resolved exec path
+	logs   map[string]*logfile.Writer // node -> log file
+	opened []*logfile.Writer          // the files opened for this run
+	err    error
+}
+
+// fail handles a result that reaches a workspace already gone: the files
+// it opened are closed.
+func (m *pipelineResolved) fail(err error) {
+	for _, lw := range m.opened {
+		m.rt.closeLog(lw)
+	}
+	m.req.Reply.Fail(err)
+}
+
+// onPipelineResolved starts the supervisor of a pipeline whose nodes
+// passed their checks.
+func (w *workspace) onPipelineResolved(ctx actor.Context, r *pipelineResolved) {
+	m, spec := r.req, r.req.Spec
+	delete(w.pipeStarting, spec.Label)
+	err := r.err
+	if err == nil && w.removing != nil {
+		err = fmt.Errorf("workspace %s is being removed: %w", w.spec.Label, messages.ErrConflict)
+	}
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	plans := make([]nodePlan, 0, len(spec.Nodes))
+	for _, n := range spec.Nodes {
 		env := buildEnv(w.spec.Permissions.Env, n.Payload.Native.Envp)
-		path, err := proc.Resolve(n.Payload.Native.Exec, env)
-		if err != nil {
-			m.Reply.Fail(&messages.FieldError{Field: f + ".payload.native.exec", Message: err.Error()})
-			return
-		}
-		if err := proc.CheckAllowed(path, w.spec.Permissions.AllowExec); err != nil {
-			m.Reply.Fail(fmt.Errorf("%w: %w", messages.ErrRefused, &messages.FieldError{Field: f + ".payload.native.exec", Message: err.Error()}))
-			return
-		}
-		plans = append(plans, nodePlan{label: n.Label, spec: w.spawnSpec(path, n.Payload.Native.Argv, env, n.Soma)})
+		plans = append(plans, nodePlan{label: n.Label, spec: w.spawnSpec(r.paths[n.Label], n.Payload.Native.Argv, env, n.Soma)})
 	}
 	id := m.ID
 	if id == "" {
@@ -210,14 +298,17 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 	logs := make(map[string]*logfile.Writer, len(plans))
 	for _, pl := range plans {
 		rings[pl.label] = logring.New(w.rt.LogRingBytes)
-		lw, err := w.logWriter(spec.Label + "/" + pl.label)
-		if err != nil {
-			m.Reply.Fail(fmt.Errorf("open the log file of node %s: %w", pl.label, err))
-			return
+		lw := r.logs[pl.label]
+		if lw == nil {
+			continue
 		}
-		if lw != nil {
-			logs[pl.label] = lw
+		name := spec.Label + "/" + pl.label
+		if have, ok := w.logs[name]; ok && have != lw {
+			w.rt.closeLog(lw) // opened meanwhile by another run of this label
+			lw = have
 		}
+		w.logs[name] = lw
+		logs[pl.label] = lw
 	}
 	cfg := pipelineConfig{
 		rt: w.rt, id: id, workspace: w.id, wsLabel: w.spec.Label, spec: spec, tap: m.Tap,
