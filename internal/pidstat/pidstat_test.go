@@ -22,7 +22,7 @@ func TestParse(t *testing.T) {
 		UTime: 250, STime: 50, CUTime: 7, CSTime: 3, StartTime: 98765, RSS: 512}
 	for _, tt := range []struct {
 		name, line, comm string
-		edit         func(*Stat)
+		edit             func(*Stat)
 	}{
 		{name: "plain", line: "1234 (sleep) S 1 1234 1234" + tail, comm: "sleep"},
 		{name: "spaces", line: "1234 (my odd name) S 1 1234 1234" + tail, comm: "my odd name"},
@@ -154,5 +154,14 @@ func TestReadSelf(t *testing.T) {
 	}
 	if st.PID != os.Getpid() || st.PPID != os.Getppid() || st.RSS <= 0 || string(st.Comm) == "" {
 		t.Errorf("ReadInto(self) = %+v", st)
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	line := []byte("1234 (my (odd) name) S 1 1234 1234" + tail)
+	for b.Loop() {
+		if _, err := Parse(line); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
