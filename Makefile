@@ -3,7 +3,7 @@
 #   make run     builds and runs the demo on the embedded engine (no daemon)
 #   make test    the whole test suite, with the race detector
 #   make test-loaded  make test while two CPU-burning loops run
-#   make lint    gofmt, go vet, staticcheck
+#   make lint    gofmt, go vet, staticcheck (both modules)
 #   make bench   the benchmark harness (each figure beside its baseline)
 #   make fuzz    each fuzz target for FUZZTIME (60s), one after the other
 #   make soak    long fault-injection and soak runs
@@ -11,6 +11,10 @@
 GO       ?= go
 BIN      ?= bin
 PKGS     ?= ./...
+# bench/ is a Go module of its own (so that the main module does not
+# require the plotting and SQLite packages); BENCHPKGS are its packages that
+# make test and make lint cover (empty: none).
+BENCHPKGS ?= ./...
 TESTFLAGS ?= -race -short -count=1 -timeout 9m
 
 .PHONY: all build run test test-loaded lint bench bench-quick bench-setup soak deps clean fuzz
@@ -42,6 +46,7 @@ deps:
 
 test: deps
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(if $(BENCHPKGS),$(GO) -C bench test $(TESTFLAGS) $(BENCHPKGS))
 
 # fuzz runs every fuzz target (package:Target) for FUZZTIME each. A failing
 # input is written under the package's testdata/fuzz/, where make test runs
@@ -70,6 +75,10 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
+	@deps=$$($(GO) mod graph | grep -E ' (gonum\.org/|codeberg\.org/go-fonts/|modernc\.org/sqlite@)' || true); \
+	if [ -n "$$deps" ]; then echo "the main module requires packages only bench/ may use:"; echo "$$deps"; exit 1; fi
+	$(if $(BENCHPKGS),$(GO) -C bench vet $(BENCHPKGS))
+	$(if $(BENCHPKGS),$(GO) -C bench tool staticcheck $(BENCHPKGS))
 
 # bench-setup installs the peers measured beside shipote: pm2 from the npm
 # registry into a private prefix, supervisor from Debian's packages (its
@@ -82,11 +91,11 @@ bench-setup:
 # SIGTERM and leave it running): a SIGTERM or SIGINT to make reaches it, and
 # it stops every daemon it started before it exits.
 bench: deps build bench-setup
-	$(GO) build -o $(BIN)/shipote-bench ./bench/cmd/shipote-bench
+	$(GO) -C bench build -o $(abspath $(BIN))/shipote-bench ./cmd/shipote-bench
 	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote exec $(BIN)/shipote-bench -out docs/benchmarks.md -charts docs/bench
 
 bench-quick: deps build bench-setup
-	$(GO) build -o $(BIN)/shipote-bench ./bench/cmd/shipote-bench
+	$(GO) -C bench build -o $(abspath $(BIN))/shipote-bench ./cmd/shipote-bench
 	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote exec $(BIN)/shipote-bench -quick
 
 soak:

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/bench/internal/modules"
 	"github.com/shipote/shipote/bench/peers"
 	"github.com/shipote/shipote/messages"
 )
@@ -97,9 +98,12 @@ func buildFloor(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "floor")
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/shipote/shipote/bench/internal/floor").CombinedOutput()
+	_, benchDir, err := modules.Dirs(ctx)
 	if err != nil {
-		return "", fmt.Errorf("go build ./bench/internal/floor: %w: %s", err, out)
+		return "", fmt.Errorf("build floor: %w", err)
+	}
+	if err := modules.Build(ctx, benchDir, "./internal/floor", bin); err != nil {
+		return "", err
 	}
 	return bin, nil
 }

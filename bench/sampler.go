@@ -7,7 +7,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
+	"github.com/shipote/shipote/internal/pidstat"
 	"github.com/shipote/shipote/internal/procstats"
 )
 
@@ -26,7 +26,7 @@ import (
 // median of 5 rounds (quick: 3): the wall time per process of one
 // Scan+Tree, per process the scan read (it reads every process on the host,
 // the sleepers included), against os.ReadFile of each sleeper's
-// /proc/<pid>/stat with the few fields a tick needs parsed; and the CPU one
+// /proc/<pid>/stat parsed by the same parser; and the CPU one
 // such tick costs, as a percentage of one core at a 1 s sampling interval.
 // The sleepers are killed and reaped before it returns.
 func RunSampler(ctx context.Context, r *Report, quick bool) error {
@@ -158,8 +158,9 @@ func scanTreeOnce(reader *procstats.Reader, pids []int) (wall, cpu time.Duration
 	return wall, cpu, tab.Len(), nil
 }
 
-// rawStatOnce reads every pid's stat file with os.ReadFile and parses the
-// fields a tick needs (utime, stime, rss).
+// rawStatOnce reads every pid's stat file with os.ReadFile and parses it
+// with the parser the scan uses (internal/pidstat), so that the two differ
+// only in how they read /proc.
 func rawStatOnce(pids []int) (wall, cpu time.Duration, err error) {
 	c0 := selfCPU()
 	t0 := time.Now()
@@ -169,42 +170,14 @@ func rawStatOnce(pids []int) (wall, cpu time.Duration, err error) {
 		if err != nil {
 			return 0, 0, fmt.Errorf("bench: %w", err)
 		}
-		u, s, rss, ok := rawStatFields(data)
-		if !ok {
-			return 0, 0, fmt.Errorf("bench: cannot parse /proc/%d/stat", pid)
+		st, err := pidstat.Parse(data)
+		if err != nil {
+			return 0, 0, fmt.Errorf("bench: /proc/%d/stat: %w", pid, err)
 		}
-		sum += u + s + rss
+		sum += st.UTime + st.STime + uint64(st.RSS)
 	}
 	_ = sum
 	return time.Since(t0), selfCPU() - c0, nil
-}
-
-// rawStatFields extracts utime, stime and rss (fields 14, 15, 24) from a
-// stat line, counting fields from the last ')'.
-func rawStatFields(data []byte) (utime, stime, rss uint64, ok bool) {
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, 0, 0, false
-	}
-	field := 2
-	start := i + 2
-	for j := start; j <= len(data); j++ {
-		if j < len(data) && data[j] != ' ' && data[j] != '\n' {
-			continue
-		}
-		field++
-		switch field {
-		case 14:
-			utime, _ = strconv.ParseUint(string(data[start:j]), 10, 64)
-		case 15:
-			stime, _ = strconv.ParseUint(string(data[start:j]), 10, 64)
-		case 24:
-			rss, _ = strconv.ParseUint(string(data[start:j]), 10, 64)
-			return utime, stime, rss, true
-		}
-		start = j + 1
-	}
-	return 0, 0, 0, false
 }
 
 // procfsStatOnce reads every pid through prometheus/procfs.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/procfs"
 
+	"github.com/shipote/shipote/internal/pidstat"
 	"github.com/shipote/shipote/internal/procstats"
 )
 
@@ -50,7 +51,7 @@ func BenchmarkSamplerScanTree(b *testing.B) {
 }
 
 // BenchmarkSamplerRawStat is the baseline: os.ReadFile of 200 sleepers'
-// /proc/<pid>/stat with utime, stime and rss parsed.
+// /proc/<pid>/stat, parsed by internal/pidstat.
 func BenchmarkSamplerRawStat(b *testing.B) {
 	pids := benchSleepers(b, 200)
 	b.ResetTimer()
@@ -60,8 +61,8 @@ func BenchmarkSamplerRawStat(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, _, _, ok := rawStatFields(data); !ok {
-				b.Fatal("unparsable stat")
+			if _, err := pidstat.Parse(data); err != nil {
+				b.Fatal(err)
 			}
 		}
 	}
@@ -83,17 +84,6 @@ func BenchmarkSamplerProcfsStat(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(len(pids)), "us/proc")
-}
-
-func TestRawStatFields(t *testing.T) {
-	line := []byte("1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 1 0 98765 10000000 512 18446744073709551615\n")
-	u, s, rss, ok := rawStatFields(line)
-	if !ok || u != 250 || s != 50 || rss != 512 {
-		t.Errorf("rawStatFields = %d %d %d %v", u, s, rss, ok)
-	}
-	if _, _, _, ok := rawStatFields([]byte("1 (x) S 1 2")); ok {
-		t.Error("short line parsed")
-	}
 }
 
 func TestRunSamplerQuick(t *testing.T) {

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shipote/shipote/internal/pidstat"
 )
 
 // ErrNotInstalled is wrapped by a constructor when the peer's programs are
@@ -206,36 +208,13 @@ func RSS(pid int) (uint64, error) {
 	return 0, fmt.Errorf("peers: no VmRSS for %d (zombie?)", pid)
 }
 
-// statFields returns the fields of /proc/PID/stat after the command name,
-// so that index 0 is the state (field 3 of proc(5)).
-func statFields(pid int) ([]string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("peers: /proc/%d/stat: no command name", pid)
-	}
-	return strings.Fields(string(b[i+1:])), nil
-}
-
 // CPUTicks returns utime+stime of pid in clock ticks (see ClockTicks).
 func CPUTicks(pid int) (uint64, error) {
-	f, err := statFields(pid)
+	st, err := pidstat.Read(pid)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("peers: %w", err)
 	}
-	// utime and stime are fields 14 and 15 of proc(5).
-	if len(f) < 13 {
-		return 0, fmt.Errorf("peers: /proc/%d/stat: %d fields", pid, len(f))
-	}
-	u, err1 := strconv.ParseUint(f[11], 10, 64)
-	s, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("peers: /proc/%d/stat: %w", pid, err)
-	}
-	return u + s, nil
+	return st.UTime + st.STime, nil
 }
 
 // Alive reports whether pid exists and is not a zombie.
@@ -243,8 +222,8 @@ func Alive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
-	f, err := statFields(pid)
-	return err == nil && len(f) > 0 && f[0] != "Z" && f[0] != "X"
+	st, err := pidstat.Read(pid)
+	return err == nil && st.State != 'Z' && st.State != 'X'
 }
 
 // waitGone polls until pid is gone or a zombie, or d passes.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# setup.sh installs the peers of the peer benchmark (bench/peers.go): pm2 from
+# setup.sh installs the peers of the peer benchmark (bench/compare.go): pm2 from
 # the npm registry into a private prefix, and supervisord from Debian's
 # packages, with the system service stopped and disabled (the benchmark runs
 # its own supervisord with a private config and socket).

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shipote/shipote"
 	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/bench/internal/modules"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -145,8 +146,8 @@ func (w *shipoteWork) stopCrasher(ctx context.Context, c shipoteAPI) error {
 const shipoteBackoff = "shipote: restart always, backoff_ms=1 (its minimum; 0 means the 200 ms default)"
 
 // BuildShipote returns the shipote binary: $SHIPOTE_BIN when set, else one
-// built into dir from the module (the caller's working directory must be
-// inside it).
+// built into dir from the main module (the caller's working directory must
+// be inside the repository).
 func BuildShipote(ctx context.Context, dir string) (string, error) {
 	if b := os.Getenv("SHIPOTE_BIN"); b != "" {
 		if _, err := os.Stat(b); err != nil {
@@ -157,9 +158,12 @@ func BuildShipote(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "shipote")
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/shipote/shipote/cmd/shipote")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/shipote: %w: %s", err, out)
+	root, _, err := modules.Dirs(ctx)
+	if err != nil {
+		return "", fmt.Errorf("build shipote: %w", err)
+	}
+	if err := modules.Build(ctx, root, "./cmd/shipote", bin); err != nil {
+		return "", err
 	}
 	return bin, nil
 }

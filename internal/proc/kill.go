@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/pidstat"
 )
 
 // ErrInvalidPid is wrapped by KillGroup, Terminate and Descendants for a pid
@@ -70,11 +72,11 @@ func liveGroups(pgids []int) map[int]bool {
 		}
 		return live
 	}
-	buf := make([]byte, 0, 512)
+	buf := make([]byte, pidstat.HeadBytes)
 	for _, p := range names {
 		st, ok := readStat(p, buf)
-		if ok && want[st.pgrp] && st.state != 'Z' && st.state != 'X' {
-			live[st.pgrp] = true
+		if ok && want[st.PGRP] && st.State != 'Z' && st.State != 'X' {
+			live[st.PGRP] = true
 		}
 	}
 	return live
@@ -258,13 +260,13 @@ func descendantsByStat(pid int) ([]int, error) {
 		return nil, fmt.Errorf("proc: descendants of %d: %w", pid, err)
 	}
 	children := make(map[int][]int)
-	buf := make([]byte, 0, 512)
+	buf := make([]byte, pidstat.HeadBytes)
 	for _, p := range pids {
 		st, ok := readStat(p, buf)
-		if !ok || st.state == 'Z' || st.state == 'X' {
+		if !ok || st.State == 'Z' || st.State == 'X' {
 			continue // ended meanwhile, or dead
 		}
-		children[st.ppid] = append(children[st.ppid], p)
+		children[st.PPID] = append(children[st.PPID], p)
 	}
 	var out []int
 	queue := []int{pid}
@@ -279,38 +281,9 @@ func descendantsByStat(pid int) ([]int, error) {
 	return out, nil
 }
 
-// procStat is the head of /proc/<pid>/stat.
-type procStat struct {
-	state      byte // R, S, D, Z, T, ...
-	ppid, pgrp int
-}
-
-// readStat reads fields 3 to 5 of /proc/<pid>/stat into buf. The command name
-// (field 2) may hold spaces and parentheses, so parsing starts after the last
-// ')'; it is at most 16 bytes, so the start of the file is enough.
-func readStat(pid int, buf []byte) (procStat, bool) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, false
-	}
-	n, err := f.Read(buf[:cap(buf)])
-	f.Close()
-	if err != nil {
-		return procStat{}, false
-	}
-	b := buf[:n]
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return procStat{}, false
-	}
-	fields := bytes.Fields(b[i+1:]) // state, ppid, pgrp, ...
-	if len(fields) < 3 || len(fields[0]) != 1 {
-		return procStat{}, false
-	}
-	ppid, err1 := strconv.Atoi(string(fields[1]))
-	pgrp, err2 := strconv.Atoi(string(fields[2]))
-	if err1 != nil || err2 != nil {
-		return procStat{}, false
-	}
-	return procStat{state: fields[0][0], ppid: ppid, pgrp: pgrp}, true
+// readStat reads /proc/<pid>/stat into buf (pidstat.HeadBytes long); ok is
+// false when the process is gone or its line cannot be parsed.
+func readStat(pid int, buf []byte) (pidstat.Stat, bool) {
+	st, err := pidstat.ReadInto(pid, buf)
+	return st, err == nil
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/pidstat"
 )
 
 // unusedPgid returns a process group id that no process uses.
@@ -261,8 +263,8 @@ func TestReadStatOddName(t *testing.T) {
 	}
 	defer waitFor(t, p, 10*time.Second)
 	defer p.Signal(syscall.SIGKILL)
-	st, ok := readStat(p.Pid, make([]byte, 0, 512))
-	if !ok || st.ppid != os.Getpid() || st.pgrp != p.Pid {
+	st, ok := readStat(p.Pid, make([]byte, pidstat.HeadBytes))
+	if !ok || st.PPID != os.Getpid() || st.PGRP != p.Pid {
 		t.Fatalf("readStat = %+v, %v; want ppid %d pgrp %d", st, ok, os.Getpid(), p.Pid)
 	}
 }

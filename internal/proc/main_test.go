@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
+	"github.com/shipote/shipote/internal/pidstat"
 	"github.com/shipote/shipote/internal/testproc"
 )
 
@@ -181,8 +182,8 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 // gone reports whether pid no longer exists or is a zombie (an orphan is
 // re-parented to init, which may never reap it).
 func gone(pid int) bool {
-	st, ok := readStat(pid, make([]byte, 0, 512))
-	return !ok || st.state == 'Z' || st.state == 'X'
+	st, ok := readStat(pid, make([]byte, pidstat.HeadBytes))
+	return !ok || st.State == 'Z' || st.State == 'X'
 }
 
 // readLine reads one line from r a byte at a time, so nothing after the

@@ -5,7 +5,6 @@
 package proc
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/pidstat"
 )
 
 // initArg0 is argv[0] of a PID namespace's init (argv[1], if any, is
@@ -368,20 +369,11 @@ const pfExiting = 0x4
 // exiting reports whether the process has begun to exit (an init that
 // does so waits for its namespace to empty before it becomes a zombie).
 func (p *Process) exiting() bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
+	st, err := pidstat.Read(p.Pid)
 	if err != nil {
-		return true
+		return !errors.Is(err, pidstat.ErrMalformed) // gone, or unreadable
 	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return false
-	}
-	fields := bytes.Fields(b[i+1:]) // state is field 3, flags field 9
-	if len(fields) < 7 {
-		return false
-	}
-	flags, err := strconv.ParseUint(string(fields[6]), 10, 64)
-	return err == nil && (fields[0][0] == 'Z' || flags&pfExiting != 0)
+	return st.State == 'Z' || st.Flags&pfExiting != 0
 }
 
 // SweepStrayInits kills every PID namespace init whose daemon is gone (its
@@ -396,14 +388,14 @@ func SweepStrayInits() ([]int, error) {
 	}
 	var killed []int
 	var errs []error
-	buf := make([]byte, 0, 512)
+	buf := make([]byte, pidstat.HeadBytes)
 	for _, pid := range pids {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if err != nil || !strings.HasPrefix(string(b), initArg0+"\x00") {
 			continue
 		}
 		st, ok := readStat(pid, buf)
-		if !ok || st.state == 'Z' || sameExe(pid, st.ppid) {
+		if !ok || st.State == 'Z' || sameExe(pid, st.PPID) {
 			continue
 		}
 		err = unix.Kill(pid, unix.SIGKILL)

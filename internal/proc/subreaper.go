@@ -52,7 +52,7 @@ func Children(pid int) ([]int, error) {
 			if err != nil {
 				continue
 			}
-			if st, ok := readStat(child, buf); ok && st.state != 'Z' && st.ppid == pid {
+			if st, ok := readStat(child, buf); ok && st.State != 'Z' && st.PPID == pid {
 				out = append(out, child)
 			}
 		}
@@ -69,7 +69,7 @@ func childrenByStat(pid int) ([]int, error) {
 	var out []int
 	buf := make([]byte, 0, 512)
 	for _, p := range pids {
-		if st, ok := readStat(p, buf); ok && st.ppid == pid && st.state != 'Z' {
+		if st, ok := readStat(p, buf); ok && st.PPID == pid && st.State != 'Z' {
 			out = append(out, p)
 		}
 	}
@@ -202,7 +202,7 @@ func (r *orphanReaper) reap() {
 			if _, ok := r.own[pid]; ok {
 				continue
 			}
-			if st, ok := readStat(pid, buf); !ok || st.state != 'Z' {
+			if st, ok := readStat(pid, buf); !ok || st.State != 'Z' {
 				continue
 			}
 			var ws unix.WaitStatus

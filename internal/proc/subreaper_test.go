@@ -33,7 +33,7 @@ func zombieChildren(t *testing.T) []int {
 	var out []int
 	buf := make([]byte, 0, 512)
 	for pid := range childSet(t) {
-		if st, ok := readStat(pid, buf); ok && st.state == 'Z' {
+		if st, ok := readStat(pid, buf); ok && st.State == 'Z' {
 			out = append(out, pid)
 		}
 	}
@@ -99,7 +99,7 @@ func TestWatchdogKeepsTheTree(t *testing.T) {
 			return false
 		}
 		st, ok := readStat(pids[0], buf)
-		return ok && st.ppid == self
+		return ok && st.PPID == self
 	})
 	n, err := KillTree(10*time.Second, false)
 	if err != nil {

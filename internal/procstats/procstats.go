@@ -22,12 +22,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/pidstat"
 )
 
 // userHZ is the unit of the time fields of /proc/<pid>/stat: the kernel
@@ -36,9 +37,6 @@ const userHZ = 100
 
 // usecPerTick converts clock ticks to microseconds.
 const usecPerTick = 1_000_000 / userHZ
-
-// ErrMalformed is wrapped when a /proc/<pid>/stat line cannot be parsed.
-var ErrMalformed = errors.New("procstats: malformed stat line")
 
 // ProcStat is one process as /proc/<pid>/stat shows it.
 type ProcStat struct {
@@ -112,7 +110,7 @@ func (r *Reader) Scan() (*Table, error) {
 				name = name[:i]
 			}
 			b = b[reclen:]
-			pid, ok := atoi(name)
+			pid, ok := pidstat.Atoi(name)
 			if !ok {
 				continue
 			}
@@ -172,108 +170,23 @@ func (r *Reader) readStat(dirfd int, pidName []byte, pid int) (ProcStat, bool, e
 		return ProcStat{}, false, fmt.Errorf("%w: %s/%s", err, r.root, r.name)
 	}
 	if st.PID != pid {
-		return ProcStat{}, false, fmt.Errorf("%w: %s/%s names pid %d", ErrMalformed, r.root, r.name, st.PID)
+		return ProcStat{}, false, fmt.Errorf("%w: %s/%s names pid %d", pidstat.ErrMalformed, r.root, r.name, st.PID)
 	}
 	return st, true, nil
 }
 
-// parseStat parses one /proc/<pid>/stat line (proc_pid_stat(5)). The comm
-// field may contain spaces and parentheses, so the fields are counted from
-// the last ')'.
+// parseStat parses one /proc/<pid>/stat line into the units of ProcStat.
 func parseStat(line []byte, pageSize uint64) (ProcStat, error) {
-	var st ProcStat
-	open := bytes.IndexByte(line, '(')
-	end := bytes.LastIndexByte(line, ')')
-	if open < 1 || end < open || end+2 >= len(line) {
-		return st, fmt.Errorf("%w: no (comm) in %q", ErrMalformed, truncate(line))
+	raw, err := pidstat.Parse(line)
+	if err != nil {
+		return ProcStat{}, err
 	}
-	pid, ok := atoi(bytes.TrimSpace(line[:open]))
-	if !ok {
-		return st, fmt.Errorf("%w: bad pid in %q", ErrMalformed, truncate(line))
-	}
-	st.PID = pid
-	rest := line[end+2:]
-	// Field numbers as in proc_pid_stat(5): 3 state ... 24 rss.
-	for field := 3; field <= 24; field++ {
-		i := bytes.IndexByte(rest, ' ')
-		var tok []byte
-		if i < 0 {
-			tok, rest = bytes.TrimRight(rest, "\n"), nil
-		} else {
-			tok, rest = rest[:i], rest[i+1:]
-		}
-		if len(tok) == 0 {
-			return st, fmt.Errorf("%w: field %d missing in %q", ErrMalformed, field, truncate(line))
-		}
-		var v int64
-		if field != 3 {
-			if v, ok = atoi64(tok); !ok {
-				return st, fmt.Errorf("%w: field %d %q is not a number", ErrMalformed, field, tok)
-			}
-		}
-		switch field {
-		case 3:
-			st.State = tok[0]
-		case 4:
-			st.PPID = int(v)
-		case 5:
-			st.PGID = int(v)
-		case 6:
-			st.SID = int(v)
-		case 14, 15:
-			st.CPUUsec += uint64(max(v, 0)) * usecPerTick
-		case 16, 17:
-			st.ChildCPUUsec += uint64(max(v, 0)) * usecPerTick
-		case 22:
-			st.StartTicks = uint64(v)
-		case 24:
-			st.RSSBytes = uint64(max(v, 0)) * pageSize
-		}
-		if rest == nil && field < 24 {
-			return st, fmt.Errorf("%w: only %d fields in %q", ErrMalformed, field, truncate(line))
-		}
-	}
-	return st, nil
-}
-
-func truncate(b []byte) string {
-	if len(b) > 120 {
-		return string(b[:120]) + "..."
-	}
-	return string(b)
-}
-
-// atoi parses a non-negative decimal int without allocating.
-func atoi(b []byte) (int, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	n := 0
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
-}
-
-// atoi64 parses a decimal int64 that may be negative.
-func atoi64(b []byte) (int64, bool) {
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	if len(b) > 18 {
-		v, err := strconv.ParseInt(string(b), 10, 64)
-		if neg {
-			v = -v
-		}
-		return v, err == nil
-	}
-	n, ok := atoi(b)
-	if neg {
-		n = -n
-	}
-	return int64(n), ok
+	return ProcStat{
+		PID: raw.PID, PPID: raw.PPID, PGID: raw.PGRP, SID: raw.SID,
+		State:        raw.State,
+		StartTicks:   raw.StartTime,
+		CPUUsec:      (raw.UTime + raw.STime) * usecPerTick,
+		ChildCPUUsec: uint64(max(raw.CUTime, 0)+max(raw.CSTime, 0)) * usecPerTick,
+		RSSBytes:     uint64(max(raw.RSS, 0)) * pageSize,
+	}, nil
 }

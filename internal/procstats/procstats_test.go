@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/pidstat"
 )
 
 func newReader(t *testing.T) *Reader {
@@ -323,46 +324,8 @@ func TestParseStat(t *testing.T) {
 		t.Errorf("parseStat = %+v\nwant %+v", st, want)
 	}
 
-	for _, tt := range []struct{ line, wantErr string }{
-		{"", "no (comm)"},
-		{"12 comm S 1", "no (comm)"},
-		{"x (c) S 1 2 3", "bad pid"},
-		{"12 (c) S 1 2", "only 5 fields"},
-		{"12 (c) S 1  2 3", "field 5 missing"},
-		{"12 (c) S 1 2 3 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 5 100", "only 23 fields"},
-		{"12 (c) S one 2 3", `field 4 "one" is not a number`},
-	} {
-		_, err := parseStat([]byte(tt.line), page)
-		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tt.wantErr) {
-			t.Errorf("parseStat(%q) = %v, want ErrMalformed containing %q", tt.line, err, tt.wantErr)
-		}
-	}
-}
-
-func TestSparkline(t *testing.T) {
-	tests := []struct {
-		name   string
-		values []float64
-		width  int
-		want   string
-	}{
-		{"empty", nil, 10, ""},
-		{"zero width", []float64{1, 2}, 0, ""},
-		{"ramp", []float64{0, 1, 2, 3, 4, 5, 6, 7}, 8, "▁▂▃▄▅▆▇█"},
-		{"constant", []float64{5, 5, 5}, 10, "███"},
-		{"constant zero", []float64{0, 0}, 10, "▁▁"},
-		{"single", []float64{42}, 5, "█"},
-		{"upper half scales from the lowest", []float64{100, 90, 95}, 3, "█▁▅"},
-		{"last width values", []float64{100, 0, 7}, 2, "▁█"},
-		{"min..max not 0..max", []float64{10, 20, 15}, 3, "▁█▅"},
-		{"negative", []float64{-1, 1}, 2, "▁█"},
-		{"rounding", []float64{0, 0.49, 0.51, 1}, 4, "▁▄▅█"},
-		{"nan is lowest", []float64{0, math.NaN(), 7}, 3, "▁▁█"},
-		{"inf is lowest", []float64{math.Inf(1), 0, 1}, 3, "▁▁█"},
-	}
-	for _, tt := range tests {
-		if got := Sparkline(tt.values, tt.width); got != tt.want {
-			t.Errorf("%s: Sparkline(%v, %d) = %q, want %q", tt.name, tt.values, tt.width, got, tt.want)
-		}
+	// The parser's own cases are in internal/pidstat.
+	if _, err := parseStat([]byte("12 (c) S 1 2"), page); !errors.Is(err, pidstat.ErrMalformed) {
+		t.Errorf("parseStat of a short line = %v, want pidstat.ErrMalformed", err)
 	}
 }

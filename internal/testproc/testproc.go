@@ -5,7 +5,6 @@
 package testproc
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -13,6 +12,8 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+
+	"github.com/shipote/shipote/internal/pidstat"
 )
 
 // MiBEnv is the environment variable giving Alloc its size in MiB.
@@ -118,12 +119,8 @@ func Sleepers(base int) map[string][]int {
 
 // zombie reports whether pid is a zombie (or gone).
 func zombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z'
+	st, err := pidstat.Read(pid)
+	return err != nil || st.State == 'Z'
 }
 
 // OrphanBase returns a random base for OrphanScript, far from any sleep a

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shipote/shipote/bench"
+	"github.com/shipote/shipote/bench/internal/modules"
 	"github.com/shipote/shipote/bench/peers"
 )
 
@@ -33,9 +34,13 @@ func TestSIGTERMStopsEveryDaemon(t *testing.T) {
 	dir := t.TempDir()
 	benchBin := filepath.Join(dir, "shipote-bench")
 	shipoteBin := filepath.Join(dir, "shipote")
-	for bin, pkg := range map[string]string{benchBin: ".", shipoteBin: "../../../cmd/shipote"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	root, benchDir, err := modules.Dirs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for bin, dirPkg := range map[string][2]string{benchBin: {benchDir, "./cmd/shipote-bench"}, shipoteBin: {root, "./cmd/shipote"}} {
+		if err := modules.Build(context.Background(), dirPkg[0], dirPkg[1], bin); err != nil {
+			t.Fatal(err)
 		}
 	}
 	// The sleepers expected: procs for each daemon and the embedded engine.

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shipote/shipote/internal/procstats"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -31,10 +30,6 @@ func FormatDuration(d time.Duration) string {
 		return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
 	}
 }
-
-// Sparkline draws values as one bar each (▁▂▃▄▅▆▇█); see
-// procstats.Sparkline for the scale.
-func Sparkline(values []float64) string { return procstats.Sparkline(values, len(values)) }
 
 // Age prints how long ago t was ("3m05s ago"); a zero t is "-".
 func Age(now, t time.Time) string {

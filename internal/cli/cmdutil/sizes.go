@@ -9,6 +9,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/shipote/shipote/internal/bytesize"
 )
 
 // ParseSize parses a size in bytes: a non-negative number with an optional
@@ -80,23 +82,8 @@ func ParseSize(s string) (int64, error) {
 }
 
 // FormatBytes prints n bytes with a binary unit: 512B, 1.5K, 12.3M, 2.0G.
-func FormatBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatUint(n, 10) + "B"
-	}
-	v := float64(n)
-	i := -1
-	for v >= unit && i < 4 {
-		v /= unit
-		i++
-	}
-	prec := 1
-	if v >= 100 {
-		prec = 0
-	}
-	return strconv.FormatFloat(v, 'f', prec, 64) + string("KMGTP"[i])
-}
+// It is bytesize.Format, the form the daemon's messages use too.
+func FormatBytes(n uint64) string { return bytesize.Format(n) }
 
 // FormatRate prints a rate in bytes per second: 1.5M/s.
 func FormatRate(n uint64) string { return FormatBytes(n) + "/s" }

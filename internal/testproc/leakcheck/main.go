@@ -10,7 +10,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -24,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/pidstat"
 )
 
 func main() {
@@ -191,21 +192,11 @@ func descendants(self int) []int {
 
 // stat reads the state and parent of pid from /proc/PID/stat.
 func stat(pid int) (state string, ppid int, ok bool) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	st, err := pidstat.Read(pid)
 	if err != nil {
 		return "", 0, false
 	}
-	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return "", 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return "", 0, false
-	}
-	ppid, err = strconv.Atoi(f[1])
-	return f[0], ppid, err == nil
+	return string(st.State), st.PPID, true
 }
 
 // describe names a process: pid, working directory and command line.

@@ -1,7 +1,7 @@
 // sparkline.go owns the one-line chart of a stats series (▁▂▃▄▅▆▇█) that
-// the CLI prints beside a workspace's figures.
+// `ws show` and `top` print beside a workspace's figures.
 
-package procstats
+package cmdutil
 
 import (
 	"math"
@@ -11,18 +11,14 @@ import (
 // sparkBlocks are the eight block heights, lowest first.
 var sparkBlocks = []rune("▁▂▃▄▅▆▇█")
 
-// Sparkline draws the last width values as one bar each. Bars scale from
-// 0 to the highest value, or from the lowest when every value lies in the
-// upper half (so that small changes of a large figure show). Equal values
-// draw as full bars (empty when 0). NaN, infinite and negative values draw
-// as the lowest bar and do not affect the scale. It returns "" when width
-// <= 0 or there are no values.
-func Sparkline(values []float64, width int) string {
-	if width <= 0 || len(values) == 0 {
+// Sparkline draws values as one bar each. Bars scale from 0 to the highest
+// value, or from the lowest when every value lies in the upper half (so
+// that small changes of a large figure show). Equal values draw as full
+// bars (empty when 0). NaN, infinite and negative values draw as the lowest
+// bar and do not affect the scale. It returns "" when there are no values.
+func Sparkline(values []float64) string {
+	if len(values) == 0 {
 		return ""
-	}
-	if len(values) > width {
-		values = values[len(values)-width:]
 	}
 	lo, hi := math.Inf(1), 0.0
 	for _, v := range values {

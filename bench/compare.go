@@ -1,4 +1,4 @@
-// peers.go measures shipote against pm2 and supervisord on this machine, in
+// compare.go measures shipote against pm2 and supervisord on this machine, in
 // the same run: time to start 200 long-running processes, the daemon's RSS
 // and idle CPU with them running (every daemon idling side by side over one
 // shared window), the restart latency of a crashing process, and the time to
