@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/shipote/shipote/internal/bytesize"
 	"github.com/shipote/shipote/internal/limits"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/internal/procstats"
@@ -233,7 +234,7 @@ func (w *workspace) enforceQuota(s messages.Sample, pids int) {
 	}
 	var over []string
 	if lim := w.spec.Soma.MemoryMaxBytes; lim > 0 && s.RSSBytes > uint64(lim) {
-		over = append(over, "memory "+humanBytes(s.RSSBytes)+" > memory_max_bytes "+humanBytes(uint64(lim)))
+		over = append(over, "memory "+bytesize.IEC(s.RSSBytes)+" > memory_max_bytes "+bytesize.IEC(uint64(lim)))
 	}
 	if lim := w.spec.Soma.PidsMax; lim > 0 && pids > int(lim) {
 		over = append(over, "processes "+itoa(pids)+" > pids_max "+itoa(int(lim)))
@@ -335,19 +336,6 @@ func (w *workspace) sendRoots(ctx actor.Context) {
 		return
 	}
 	ctx.Send(w.rt.Sampler, &samplerRoots{id: w.id, pid: w.self, group: w.group, roots: w.roots()})
-}
-
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatUint(n, 10) + " B"
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + " " + string("KMGTPE"[exp]) + "iB"
 }
 
 func itoa(n int) string     { return strconv.Itoa(n) }

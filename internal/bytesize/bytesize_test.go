@@ -20,3 +20,18 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestIEC(t *testing.T) {
+	tests := []struct {
+		in   uint64
+		want string
+	}{
+		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536, "1.5 KiB"}, {1<<20 - 1, "1024.0 KiB"},
+		{200 << 20, "200.0 MiB"}, {3 << 30, "3.0 GiB"}, {1 << 60, "1.0 EiB"}, {math.MaxUint64, "16.0 EiB"},
+	}
+	for _, tt := range tests {
+		if got := IEC(tt.in); got != tt.want {
+			t.Errorf("IEC(%d) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
