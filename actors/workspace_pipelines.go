@@ -86,6 +86,7 @@ func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
 			w.tellSampler(ctx)
 			if m.info.State.Ended() {
 				w.maybeReap()
+				w.retain(ctx)
 			}
 		}
 	}
@@ -238,7 +239,7 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 	}
 	w.pipes[id] = &pipelineRef{pid: pid, info: info, rings: rings}
 	w.pipeOrder = append(w.pipeOrder, id)
-	w.everRan = true
+	w.reaper.Ran()
 	if spec.RestartOnFailure && m.ID == "" {
 		w.rt.dirty()
 	}
