@@ -278,7 +278,8 @@ func (w *workspace) Receive(ctx actor.Context) {
 	}
 }
 
-// info builds the workspace's view.
+// info builds the workspace's view. Its walk is bounded: ended commands
+// and runs are kept only up to the retention limits (retention.go).
 func (w *workspace) info() messages.WorkspaceInfo {
 	alive, total := 0, len(w.cmds)
 	for _, c := range w.cmds {
