@@ -91,6 +91,13 @@ type Config struct {
 	// LogRetention is how long a removed workspace's logs are kept; 0 =
 	// 24 h.
 	LogRetention time.Duration
+	// KeepEnded is how many ended commands, and how many ended pipeline
+	// runs, a workspace remembers (the oldest are forgotten first); 0 =
+	// 100. KeepEndedFor is how long it remembers each; 0 = 1 h. A
+	// forgotten command's in-memory log is freed; its log file stays.
+	// Supervised commands that have not ended are never forgotten.
+	KeepEnded    int
+	KeepEndedFor time.Duration
 
 	// limitsBackend, when set (by tests), is used in place of the backend
 	// Limits picks.
@@ -163,6 +170,8 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 		LogDir:       cfg.LogDir,
 		LogMaxBytes:  cfg.LogMaxBytes,
 		LogMaxFiles:  cfg.LogMaxFiles,
+		KeepEnded:    cfg.KeepEnded,
+		KeepEndedFor: cfg.KeepEndedFor,
 	}
 	backend := "none"
 	if b := cfg.limitsBackend; b != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shipote/shipote/internal/proc"
+	"github.com/shipote/shipote/internal/supervise"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -227,10 +228,11 @@ func (w *workspace) stopCommand(c *command, reply Reply[messages.CommandInfo], t
 
 // proceedStop carries out a stop whose write (if it needed one) is done.
 func (w *workspace) proceedStop(c *command) {
+	res := c.sup.Stop()
 	switch {
 	case c.proc != nil:
 		w.sendStop(c)
-	case c.info.State == messages.CommandBackoff:
+	case res == supervise.StopCancel:
 		// Nothing runs: it just does not restart.
 		if c.cancel != nil {
 			c.cancel()
@@ -374,7 +376,7 @@ func (w *workspace) startAgain(c *command, reply Reply[messages.CommandInfo]) {
 		return
 	}
 	w.byLabel[c.info.Label] = c.info.ID
-	c.streak = 0
+	c.sup.ResetBackoff()
 	c.info.GaveUp = false
 	c.info.StopReason = ""
 	c.info.NextStartAt = time.Time{}

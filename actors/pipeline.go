@@ -26,6 +26,7 @@ import (
 	"github.com/shipote/shipote/internal/logfile"
 	"github.com/shipote/shipote/internal/logring"
 	"github.com/shipote/shipote/internal/proc"
+	"github.com/shipote/shipote/internal/supervise"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -61,7 +62,7 @@ type pipeline struct {
 	split   map[string]*actor.PID // producer node -> splitter actor
 	final   map[string]messages.SplitterInfo
 	rings   map[string]*logring.Ring
-	streak  int
+	sup     *supervise.Supervisor // restarts, backoff, give-up
 	cancel  func()
 	stopReq []Reply[PipelineAnswer]
 	// restartReq waits for the relaunch of a restart; restarting is set
@@ -121,6 +122,7 @@ func newPipelineProps(cfg pipelineConfig) *actor.Props {
 			rt:      cfg.rt,
 			log:     cfg.rt.Log.With(zap.String("pipeline", cfg.spec.Label), zap.String("run", cfg.id)),
 			rings:   rings,
+			sup:     supervise.New(supervise.PipelinePolicy(&cfg.spec), cfg.rt.now),
 			final:   make(map[string]messages.SplitterInfo),
 			pgids:   make(map[int]struct{}),
 			readers: newReaderSet(),
@@ -179,9 +181,9 @@ func (p *pipeline) Receive(ctx actor.Context) {
 	case *ConsumerDropped:
 		p.log.Debug("consumer dropped", zap.String("node", m.Node), zap.String("consumer", m.Consumer), zap.Error(m.Err))
 	case *pipelineRestartDue:
-		if m.gen == p.gen && p.info.State == messages.PipelineBackoff && !p.stopped {
+		if m.gen == p.gen && p.info.State == messages.PipelineBackoff && !p.stopped && p.sup.RestartDue() {
 			p.cancel = nil
-			p.info.Restarts++
+			p.info.Restarts = p.sup.Restarts()
 			p.launch(ctx)
 		}
 	case *pipelineKilled:
@@ -219,6 +221,7 @@ func (p *pipeline) publishStatus(ctx actor.Context) {
 // the splitters start when runLaunched arrives.
 func (p *pipeline) launch(ctx actor.Context) {
 	p.gen++
+	p.sup.Start()
 	p.info.State = messages.PipelineRunning
 	p.info.StartedAt = p.rt.now()
 	p.info.EndedAt, p.info.NextStartAt, p.info.Error = time.Time{}, time.Time{}, ""
@@ -509,8 +512,8 @@ func (p *pipeline) endRun(ctx actor.Context) {
 		// holds back a stop of the new run.
 		p.restarting = false
 		p.killing = false
-		p.streak = 0
-		p.info.Restarts++
+		p.sup.RestartNow()
+		p.info.Restarts = p.sup.Restarts()
 		p.rt.publish(messages.Event{Kind: messages.EventRestarted, Workspace: p.cfg.workspace, Label: p.cfg.wsLabel,
 			Pipeline: p.cfg.spec.Label, Message: "restarted on request"})
 		p.launch(ctx)
@@ -526,20 +529,20 @@ func (p *pipeline) endRun(ctx actor.Context) {
 			success = false
 		}
 	}
-	switch {
-	case p.stopped:
+	switch d := p.sup.RunEnded(success, p.info.EndedAt.Sub(p.info.StartedAt)); d.Action {
+	case supervise.Stopped:
 		p.info.State = messages.PipelineStopped
-	case success:
-		p.info.State = messages.PipelineSucceeded
-	case !p.cfg.spec.RestartOnFailure:
+	case supervise.Done:
 		p.info.State = messages.PipelineFailed
-	case p.cfg.spec.RestartMax > 0 && int64(p.info.Restarts) >= p.cfg.spec.RestartMax:
+		if d.Success {
+			p.info.State = messages.PipelineSucceeded
+		}
+	case supervise.GiveUp:
 		p.info.State = messages.PipelineGaveUp
-	default:
-		delay := NextBackoff(p.cfg.spec.Backoffs, &p.streak, p.info.EndedAt.Sub(p.info.StartedAt))
+	case supervise.Restart:
 		p.info.State = messages.PipelineBackoff
-		p.info.NextStartAt = p.rt.now().Add(delay)
-		p.cancel = p.rt.after(delay, p.self, &pipelineRestartDue{gen: p.gen})
+		p.info.NextStartAt = d.At
+		p.cancel = p.rt.after(d.Delay, p.self, &pipelineRestartDue{gen: p.gen})
 	}
 	kind := map[messages.PipelineState]messages.EventKind{
 		messages.PipelineStopped:   messages.EventStopped,
@@ -576,7 +579,7 @@ func (p *pipeline) stop(ctx actor.Context, grace time.Duration, reply Reply[Pipe
 		return
 	}
 	p.stopped = true
-	if p.info.State == messages.PipelineBackoff {
+	if p.sup.Stop() == supervise.StopCancel {
 		if p.cancel != nil {
 			p.cancel()
 			p.cancel = nil
@@ -701,8 +704,8 @@ func (p *pipeline) restart(ctx actor.Context, m *PipelineRequest) {
 			p.cancel()
 			p.cancel = nil
 		}
-		p.streak = 0
-		p.info.Restarts++
+		p.sup.RestartNow()
+		p.info.Restarts = p.sup.Restarts()
 		p.rt.publish(messages.Event{Kind: messages.EventRestarted, Workspace: p.cfg.workspace, Label: p.cfg.wsLabel,
 			Pipeline: p.cfg.spec.Label, Message: "restarted on request"})
 		p.launch(ctx)

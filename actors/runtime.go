@@ -49,6 +49,11 @@ type Runtime struct {
 	// LogMaxBytes and LogMaxFiles are the rotation defaults.
 	LogMaxBytes int64
 	LogMaxFiles int
+	// KeepEnded and KeepEndedFor bound what a workspace remembers of its
+	// ended commands and pipeline runs (of each kind, at most KeepEnded,
+	// none older than KeepEndedFor); 0 = 100 and 1 h.
+	KeepEnded    int
+	KeepEndedFor time.Duration
 	// Mailboxes counts the messages queued per actor kind.
 	Mailboxes Mailboxes
 	// Directory maps workspace IDs and labels to their actors. Only the

@@ -21,6 +21,7 @@ import (
 	"github.com/shipote/shipote/internal/limits"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/internal/procstats"
+	"github.com/shipote/shipote/internal/supervise"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -225,50 +226,44 @@ func (w *workspace) onReading(m *Reading) {
 	w.enforceQuota(s, m.Pids)
 }
 
-// enforceQuota applies quota_enforce to a sample: warn once per excursion,
-// or kill the workspace's processes when memory is over the limit.
+// enforceQuota applies quota_enforce to a sample (supervise.Quota decides:
+// warn once per excursion, or kill the workspace's processes when memory
+// is over the limit).
 func (w *workspace) enforceQuota(s messages.Sample, pids int) {
-	mode := w.spec.QuotaEnforce
-	if mode == messages.QuotaOff || w.removing != nil {
-		return
+	d := w.quota.Observe(supervise.Usage{RSSBytes: s.RSSBytes, Pids: pids, CPUCores: s.CPUCores}, w.removing != nil)
+	over := make([]string, 0, len(d.Over))
+	for _, e := range d.Over {
+		over = append(over, describeExcess(e))
 	}
-	var over []string
-	if lim := w.spec.Soma.MemoryMaxBytes; lim > 0 && s.RSSBytes > uint64(lim) {
-		over = append(over, "memory "+bytesize.IEC(s.RSSBytes)+" > memory_max_bytes "+bytesize.IEC(uint64(lim)))
-	}
-	if lim := w.spec.Soma.PidsMax; lim > 0 && pids > int(lim) {
-		over = append(over, "processes "+itoa(pids)+" > pids_max "+itoa(int(lim)))
-	}
-	if lim := w.spec.Soma.CPUMax; lim > 0 && s.CPUCores > lim*1.05 {
-		over = append(over, "cpu "+ftoa(s.CPUCores)+" cores > cpu_max "+ftoa(lim))
-	}
-	if len(over) == 0 {
-		w.overQuota = false
-		return
-	}
-	memOver := w.spec.Soma.MemoryMaxBytes > 0 && s.RSSBytes > uint64(w.spec.Soma.MemoryMaxBytes)
-	if mode == messages.QuotaKill && memOver {
+	switch d.Action {
+	case supervise.QuotaKill:
 		msg := "killed: " + over[0]
 		w.log.Warn("quota exceeded; killing the workspace's processes", zap.Strings("over", over))
 		w.rt.publish(messages.Event{Kind: messages.EventQuota, Workspace: w.id, Label: w.spec.Label, Message: msg})
 		w.killAllForQuota(msg)
-		return
+	case supervise.QuotaWarn:
+		w.log.Warn("quota exceeded", zap.Strings("over", over))
+		w.rt.publish(messages.Event{Kind: messages.EventQuota, Workspace: w.id, Label: w.spec.Label, Message: joinComma(over)})
 	}
-	if w.overQuota {
-		return // one warning per excursion
+}
+
+// describeExcess says which figure is over which limit.
+func describeExcess(e supervise.Excess) string {
+	switch e.Resource {
+	case supervise.Memory:
+		return "memory " + bytesize.IEC(uint64(e.Used)) + " > memory_max_bytes " + bytesize.IEC(uint64(e.Limit))
+	case supervise.Pids:
+		return "processes " + itoa(int(e.Used)) + " > pids_max " + itoa(int(e.Limit))
 	}
-	w.overQuota = true
-	w.log.Warn("quota exceeded", zap.Strings("over", over))
-	w.rt.publish(messages.Event{Kind: messages.EventQuota, Workspace: w.id, Label: w.spec.Label, Message: joinComma(over)})
+	return "cpu " + ftoa(e.Used) + " cores > cpu_max " + ftoa(e.Limit)
 }
 
 // killAllForQuota SIGKILLs every process of the workspace and notes why on
 // each running command; supervision may restart them.
 func (w *workspace) killAllForQuota(msg string) {
 	for _, c := range w.cmds {
-		if c.proc != nil {
+		if c.proc != nil && c.sup.QuotaKill() {
 			c.info.Error = msg
-			c.quotaKilled = true
 		}
 	}
 	if group, log := w.group, w.log; group != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/shipote/shipote/internal/logfile"
 	"github.com/shipote/shipote/internal/logring"
 	"github.com/shipote/shipote/internal/proc"
+	"github.com/shipote/shipote/internal/supervise"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -61,7 +62,6 @@ type workspace struct {
 	order   []string                   // command IDs in creation order
 	byLabel map[string]string          // label -> newest command ID
 	logs    map[string]*logfile.Writer // by command label (or pipeline/node)
-	everRan bool
 
 	pipes     map[string]*pipelineRef // by run ID
 	pipeOrder []string
@@ -81,7 +81,12 @@ type workspace struct {
 
 	cancelTTL func()
 	removing  *removal
-	overQuota bool // a quota warning was given for the current excursion
+	// reaper decides TTL expiry and reaping; quota decides quota_enforce.
+	reaper *supervise.Reaper
+	quota  *supervise.Quota
+	// retainAt is when the retention timer fires; zero when none is armed.
+	retainAt     time.Time
+	cancelRetain func()
 
 	rootsSent    bool // the sampler has had this workspace's roots once
 	rootsPending bool // a flushRoots is scheduled
@@ -103,7 +108,7 @@ type command struct {
 	logw    *logfile.Writer // nil without log files
 	gen     int             // increases with every run; stale messages carry older gens
 	proc    *proc.Process
-	streak  int // consecutive restarts since the last long run, for backoff
+	sup     *supervise.Supervisor // restarts, backoff, give-up
 	cancel  func()
 	pending Reply[messages.CommandInfo] // exec waiting for the first start
 	// stop is a stop in progress (command_control.go).
@@ -117,8 +122,6 @@ type command struct {
 	// undo marks a command whose start could not be written to the state
 	// file: it is killed and forgotten.
 	undo bool
-	// quotaKilled: quota_enforce: kill signalled the current run.
-	quotaKilled bool
 	// resolving: a new command whose path and log file are being checked
 	// and opened in a goroutine (execResolved); it has never run.
 	resolving bool
@@ -165,8 +168,9 @@ type (
 		cmd string
 		gen int
 	}
-	ttlExpired struct{}
-	terminated struct{ err error }
+	ttlExpired   struct{}
+	retentionDue struct{}
+	terminated   struct{ err error }
 	// workspaceGone tells the engine a workspace is removed; the engine
 	// unregisters it, then answers the removers.
 	workspaceGone struct {
@@ -189,6 +193,8 @@ func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, grou
 			spec:    spec,
 			created: created,
 			group:   group,
+			reaper:  supervise.NewReaper(spec.OnExit, supervise.Deadline(created, spec.TTLMs)),
+			quota:   supervise.NewQuota(spec.QuotaEnforce, spec.Soma),
 			log:     rt.Log.With(zap.String("workspace", id), zap.String("label", spec.Label)),
 			cmds:    make(map[string]*command),
 			byLabel: make(map[string]string),
@@ -201,19 +207,12 @@ func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, grou
 	}, rt.mailbox(KindWorkspace))
 }
 
-func (w *workspace) deadline() time.Time {
-	if w.spec.TTLMs <= 0 {
-		return time.Time{}
-	}
-	return w.created.Add(time.Duration(w.spec.TTLMs) * time.Millisecond)
-}
-
 func (w *workspace) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		w.self, w.engine = ctx.Self(), ctx.Parent()
-		if d := w.deadline(); !d.IsZero() {
-			w.cancelTTL = w.rt.after(max(d.Sub(w.rt.now()), 0), w.self, &ttlExpired{})
+		if d, ok := w.reaper.TTLTimer(w.rt.now()); ok {
+			w.cancelTTL = w.rt.after(d, w.self, &ttlExpired{})
 		}
 		w.tellSampler(ctx)
 	case *actor.Stopping:
@@ -269,11 +268,17 @@ func (w *workspace) Receive(ctx actor.Context) {
 	case *exited:
 		w.onExited(m)
 		w.tellSampler(ctx)
+		w.retain(ctx)
 	case *restartDue:
 		w.onRestartDue(m)
 	case *ttlExpired:
-		w.log.Info("workspace TTL expired")
-		w.remove(ctx, 0, messages.EventExpired, nil)
+		if w.reaper.TTLExpired() {
+			w.log.Info("workspace TTL expired")
+			w.remove(ctx, 0, messages.EventExpired, nil)
+		}
+	case *retentionDue:
+		w.retainAt, w.cancelRetain = time.Time{}, nil
+		w.retain(ctx)
 	case *terminated:
 		w.onTerminated(ctx, m)
 	default:
@@ -281,7 +286,8 @@ func (w *workspace) Receive(ctx actor.Context) {
 	}
 }
 
-// info builds the workspace's view.
+// info builds the workspace's view. Its walk is bounded: ended commands
+// and runs are kept only up to the retention limits (retention.go).
 func (w *workspace) info() messages.WorkspaceInfo {
 	alive, total := 0, len(w.cmds)
 	for _, c := range w.cmds {
@@ -297,7 +303,7 @@ func (w *workspace) info() messages.WorkspaceInfo {
 		ID:             w.id,
 		Spec:           w.spec,
 		CreatedAt:      w.created,
-		Deadline:       w.deadline(),
+		Deadline:       w.reaper.Deadline(),
 		CommandsAlive:  alive,
 		CommandsTotal:  total,
 		PipelinesTotal: len(w.pipes),
@@ -360,6 +366,7 @@ func (w *workspace) exec(m *ExecCommand) {
 			ID: id, Workspace: w.id, Label: ref.Label, Spec: ref, State: messages.CommandStarting,
 		},
 		env:       env,
+		sup:       supervise.New(supervise.CommandPolicy(ref.Supervision.Restart, ref.SuccessExitCodes), w.rt.now),
 		ring:      logring.New(w.rt.LogRingBytes),
 		pending:   m.Reply,
 		resolving: true,
@@ -555,7 +562,7 @@ func (w *workspace) start(c *command) {
 	n := c.info.Spec.Payload.Native
 	spec := w.spawnSpec(c.path, n.Argv, c.env, c.info.Spec.Soma)
 	out := output{ring: c.ring, file: c.logw}
-	c.quotaKilled = false
+	c.sup.Start()
 	rt, self, readers := w.rt, w.self, w.readers
 	oc, _ := w.group.(limits.OOMCounter)
 	rt.Go(func() {
@@ -789,13 +796,14 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 		return
 	}
 	c.proc = m.proc
+	c.sup.Spawned()
 	w.pgids[m.proc.Pid] = struct{}{}
 	w.live[m.proc.Pid] = struct{}{}
 	c.info.State = messages.CommandRunning
 	c.info.Pid = m.proc.Pid
 	c.info.StartedAt = m.proc.Started
 	c.info.ExitCode, c.info.Signal, c.info.Error = nil, "", ""
-	w.everRan = true
+	w.reaper.Ran()
 	kind := messages.EventStarted
 	if !first {
 		kind = messages.EventRestarted
@@ -865,7 +873,7 @@ func (w *workspace) onExited(m *exited) {
 		w.log.Warn("command killed by the OOM killer", zap.String("command", c.info.Label))
 		w.rt.publish(messages.Event{Kind: messages.EventOOMKill, Workspace: w.id, Label: w.spec.Label,
 			Command: c.info.Label, Message: "killed by the kernel's OOM killer"})
-	case c.quotaKilled && m.status.Signal == unix.SIGKILL:
+	case c.sup.KilledByQuota(int(m.status.Signal)):
 		c.info.KilledBy = "quota"
 	}
 	w.rt.publish(messages.Event{Kind: messages.EventExited, Workspace: w.id, Label: w.spec.Label,
@@ -892,9 +900,10 @@ func (w *workspace) prunePgids(pgid int) {
 	}
 }
 
-// afterRun records how a run ended and decides whether to restart: the
-// backoff doubles from backoff_ms up to max_backoff_ms and resets after a
-// run longer than max_backoff_ms; after max restarts the command gives up.
+// afterRun records how a run ended and carries out the command's
+// Supervisor's decision (supervise.Supervisor: the backoff doubles from
+// backoff_ms up to max_backoff_ms and resets after a run longer than
+// max_backoff_ms; after max restarts the command gives up).
 func (w *workspace) afterRun(c *command, st proc.ExitStatus, ran time.Duration) {
 	if st.Signal != 0 {
 		c.info.Signal = proc.SignalName(st.Signal)
@@ -919,22 +928,19 @@ func (w *workspace) afterRun(c *command, st proc.ExitStatus, ran time.Duration) 
 			}
 			return
 		}
+		c.sup.Exited(supervise.Exit{Code: st.Code, Signal: int(st.Signal), Failed: st.Err != nil, Ran: ran})
 		w.finishStop(c)
 		return
 	}
-	ok := st.Err == nil && messages.IsSuccess(c.info.Spec.SuccessExitCodes, st.Code, int(st.Signal))
-	final := messages.CommandExited
-	if !ok {
-		final = messages.CommandFailed
-	}
-	r := c.info.Spec.Supervision.Restart
-	restart := r != nil && w.removing == nil && (r.On == messages.RestartAlways || !ok)
-	if !restart {
-		c.info.State = final
+	d := c.sup.Exited(supervise.Exit{Code: st.Code, Signal: int(st.Signal), Failed: st.Err != nil, Ran: ran})
+	switch d.Action {
+	case supervise.Done, supervise.Stopped:
+		c.info.State = messages.CommandExited
+		if !d.Success {
+			c.info.State = messages.CommandFailed
+		}
 		w.maybeReap()
-		return
-	}
-	if r.Max > 0 && int64(c.info.Restarts) >= r.Max {
+	case supervise.GiveUp:
 		c.info.State = messages.CommandFailed
 		c.info.GaveUp = true
 		c.info.StopReason = messages.StopGaveUp
@@ -942,58 +948,54 @@ func (w *workspace) afterRun(c *command, st proc.ExitStatus, ran time.Duration) 
 		w.rt.publish(messages.Event{Kind: messages.EventGaveUp, Workspace: w.id, Label: w.spec.Label,
 			Command: c.info.Label, Message: fmt.Sprintf("after %d restarts", c.info.Restarts)})
 		w.maybeReap()
-		return
+	case supervise.Restart:
+		c.info.State = messages.CommandBackoff
+		c.info.NextStartAt = d.At
+		c.cancel = w.rt.after(d.Delay, w.self, &restartDue{cmd: c.info.ID, gen: c.gen})
 	}
-	delay := NextBackoff(r.Backoffs, &c.streak, ran)
-	c.info.State = messages.CommandBackoff
-	c.info.NextStartAt = w.rt.now().Add(delay)
-	c.cancel = w.rt.after(delay, w.self, &restartDue{cmd: c.info.ID, gen: c.gen})
 }
 
 // NextBackoff returns the delay before the next restart and advances streak:
 // first<<streak capped at max, with streak reset after a run longer than max.
 func NextBackoff(backoffs func() (int64, int64), streak *int, ran time.Duration) time.Duration {
 	first, maxMs := backoffs()
-	if ran > time.Duration(maxMs)*time.Millisecond {
-		*streak = 0
-	}
-	d := first
-	for i := 0; i < *streak && d < maxMs; i++ {
-		d *= 2
-	}
-	d = min(d, maxMs)
-	*streak++
-	return time.Duration(d) * time.Millisecond
+	return supervise.NextBackoff(first, maxMs, streak, ran)
 }
 
 func (w *workspace) onRestartDue(m *restartDue) {
 	c, ok := w.cmds[m.cmd]
-	if !ok || c.gen != m.gen || c.info.State != messages.CommandBackoff || w.removing != nil || c.stop != nil {
+	if !ok || c.gen != m.gen || c.info.State != messages.CommandBackoff || c.stop != nil || !c.sup.RestartDue() {
 		return
 	}
 	c.cancel = nil
-	c.info.Restarts++
+	c.info.Restarts = c.sup.Restarts()
 	w.start(c)
 }
 
 // maybeReap removes the workspace under on_exit: reap once at least one
 // command has run and nothing is left running or waiting to restart.
 func (w *workspace) maybeReap() {
-	if w.spec.OnExit != messages.ExitReap || w.removing != nil || !w.everRan {
+	if !w.reaper.ShouldReap(w.anyAlive) {
 		return
 	}
+	w.log.Info("every command ended; reaping workspace")
+	w.rt.send(w.self, &RemoveWorkspace{Workspace: w.id, reason: messages.EventRemoved})
+}
+
+// anyAlive reports whether a command or pipeline run is running or waiting
+// to restart.
+func (w *workspace) anyAlive() bool {
 	for _, c := range w.cmds {
 		if !c.info.State.Ended() {
-			return
+			return true
 		}
 	}
 	for _, p := range w.pipes {
 		if !p.info.State.Ended() {
-			return
+			return true
 		}
 	}
-	w.log.Info("every command ended; reaping workspace")
-	w.rt.send(w.self, &RemoveWorkspace{Workspace: w.id, reason: messages.EventRemoved})
+	return false
 }
 
 func (w *workspace) openLogs(m *OpenLogs) {
@@ -1068,6 +1070,7 @@ func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messag
 	if reason == "" {
 		reason = messages.EventRemoved
 	}
+	w.reaper.Remove()
 	w.removing = &removal{reason: reason, info: w.info()}
 	if reply != nil {
 		w.removing.replies = append(w.removing.replies, reply)
@@ -1084,7 +1087,7 @@ func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messag
 			c.cancel()
 			c.cancel = nil
 		}
-		if c.info.State == messages.CommandBackoff {
+		if c.sup.Shutdown() {
 			c.info.State = messages.CommandExited
 		}
 	}
@@ -1138,6 +1141,9 @@ func (w *workspace) stopping() {
 	}
 	if w.cancelRoots != nil {
 		w.cancelRoots()
+	}
+	if w.cancelRetain != nil {
+		w.cancelRetain()
 	}
 	for pg := range w.pgids {
 		// Stopped without a removal: no grace left.

@@ -88,6 +88,7 @@ func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
 			w.tellSampler(ctx)
 			if m.info.State.Ended() {
 				w.maybeReap()
+				w.retain(ctx)
 			}
 		}
 	}
@@ -329,7 +330,7 @@ func (w *workspace) onPipelineResolved(ctx actor.Context, r *pipelineResolved) {
 	}
 	w.pipes[id] = &pipelineRef{pid: pid, info: info, rings: rings}
 	w.pipeOrder = append(w.pipeOrder, id)
-	w.everRan = true
+	w.reaper.Ran()
 	if spec.RestartOnFailure && m.ID == "" {
 		w.rt.dirty()
 	}

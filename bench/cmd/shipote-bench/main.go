@@ -39,6 +39,7 @@ var suites = []suite{
 	{"logs", bench.RunLogs},
 	{"daemon", bench.RunDaemon},
 	{"control", bench.RunControl},
+	{"retention", bench.RunRetention},
 	// The peer table (peers.md, peers.json) is written beside the charts,
 	// so that a quick run leaves the committed tables alone.
 	{"peers", func(ctx context.Context, r *bench.Report, quick bool) error {

@@ -46,6 +46,8 @@ type Options struct {
 	// daemon run by its guard knows of it (see guard.go).
 	engineOrphans string
 	guard         *guarded
+	KeepEnded     int           // ended commands (and pipeline runs) kept per workspace
+	KeepEndedFor  time.Duration // and for how long
 }
 
 // NewCmdDaemon returns `daemon`; runF replaces the run for tests.
@@ -56,6 +58,8 @@ func NewCmdDaemon(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		SampleInterval: time.Second,
 		Grace:          5 * time.Second,
 		LogRetention:   24 * time.Hour,
+		KeepEnded:      100,
+		KeepEndedFor:   time.Hour,
 	}
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -85,6 +89,12 @@ was written by a newer shipote.`,
 			}
 			if opts.SampleInterval <= 0 {
 				return cmdutil.FlagErrorf("--sample-interval must be above 0")
+			}
+			if opts.KeepEnded < 1 {
+				return cmdutil.FlagErrorf("--keep-ended must be >= 1")
+			}
+			if opts.KeepEndedFor <= 0 {
+				return cmdutil.FlagErrorf("--keep-ended-for must be above 0")
 			}
 			if _, err := parseLevel(opts.LogLevel); err != nil {
 				return cmdutil.FlagErrorf("invalid argument %q for \"--log-level\" flag: %v", opts.LogLevel, err)
@@ -127,6 +137,8 @@ was written by a newer shipote.`,
 	flags.Var(cmdutil.DurationValue{P: &opts.LogRetention}, "log-retention", "how long a removed workspace's logs are kept")
 	cmdutil.EnumVarP(cmd, &opts.Orphans, "orphans", "", "auto", orphanChoices,
 		"what keeps commands from outliving the daemon: auto, pid-namespace, watchdog or pdeathsig")
+	flags.IntVar(&opts.KeepEnded, "keep-ended", opts.KeepEnded, "ended commands, and ended pipeline runs, remembered per workspace")
+	flags.Var(cmdutil.DurationValue{P: &opts.KeepEndedFor}, "keep-ended-for", "how long an ended command or pipeline run is remembered")
 	flags.StringVar(&opts.CgroupParent, "cgroup-parent", "", "cgroup subtree for workspaces (default shipote, under the daemon's cgroup); one per daemon")
 	return cmd
 }
@@ -187,6 +199,8 @@ func Run(ctx context.Context, o *Options) error {
 		LogMaxBytes:    o.LogMaxBytes,
 		LogMaxFiles:    o.LogMaxFiles,
 		LogRetention:   o.LogRetention,
+		KeepEnded:      o.KeepEnded,
+		KeepEndedFor:   o.KeepEndedFor,
 	})
 	switch {
 	case errors.Is(err, persistence.ErrTooNew):

@@ -20,7 +20,7 @@ import (
 
 func TestNewCmdDaemon(t *testing.T) {
 	defaults := Options{SampleInterval: time.Second, Grace: 5 * time.Second, LogLevel: "info", LogFormat: "auto", Limits: "auto",
-		LogRetention: 24 * time.Hour, Orphans: "auto"}
+		LogRetention: 24 * time.Hour, Orphans: "auto", KeepEnded: 100, KeepEndedFor: time.Hour}
 	tests := []struct {
 		name  string
 		args  []string
@@ -31,11 +31,15 @@ func TestNewCmdDaemon(t *testing.T) {
 		{name: "every flag", args: []string{"--state", "/var/lib/s.json", "--metrics-addr", "127.0.0.1:9464",
 			"--sample-interval", "250ms", "--grace", "2s", "--log-level", "debug", "--log-format", "json",
 			"--limits", "rlimit", "--cgroup-parent", "shipote-test", "--log-dir", "/var/log/shipote", "--log-max-size", "1M",
-			"--log-max-files", "3", "--log-retention", "1h", "--orphans", "watchdog"},
+			"--log-max-files", "3", "--log-retention", "1h", "--orphans", "watchdog", "--keep-ended", "5", "--keep-ended-for", "10m"},
 			want: Options{StatePath: "/var/lib/s.json", MetricsAddr: "127.0.0.1:9464", SampleInterval: 250 * time.Millisecond,
 				Grace: 2 * time.Second, LogLevel: "debug", LogFormat: "json", Limits: "rlimit", CgroupParent: "shipote-test",
-				LogDir: "/var/log/shipote", LogMaxBytes: 1 << 20, LogMaxFiles: 3, LogRetention: time.Hour, Orphans: "watchdog"}},
+				LogDir: "/var/log/shipote", LogMaxBytes: 1 << 20, LogMaxFiles: 3, LogRetention: time.Hour, Orphans: "watchdog",
+				KeepEnded: 5, KeepEndedFor: 10 * time.Minute}},
 		{name: "bad orphans", args: []string{"--orphans", "kernel"}, usage: `"kernel" is not one of auto, pid-namespace, watchdog or pdeathsig`},
+		{name: "zero keep ended", args: []string{"--keep-ended", "0"}, usage: "--keep-ended must be >= 1"},
+		{name: "zero keep ended for", args: []string{"--keep-ended-for", "0s"}, usage: "--keep-ended-for must be above 0"},
+		{name: "bad keep ended for", args: []string{"--keep-ended-for", "soon"}, usage: "soon"},
 		{name: "negative log files", args: []string{"--log-max-files", "-1"}, usage: "--log-max-files must be >= 0"},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, usage: `"xml" is not one of auto, json or console`},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, usage: `invalid argument "loud" for "--log-level"`},
