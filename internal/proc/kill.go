@@ -284,6 +284,9 @@ func descendantsByStat(pid int) ([]int, error) {
 // readStat reads /proc/<pid>/stat into buf (pidstat.HeadBytes long); ok is
 // false when the process is gone or its line cannot be parsed.
 func readStat(pid int, buf []byte) (pidstat.Stat, bool) {
-	st, err := pidstat.ReadInto(pid, buf)
+	if cap(buf) < pidstat.HeadBytes {
+		buf = make([]byte, pidstat.HeadBytes)
+	}
+	st, err := pidstat.ReadInto(pid, buf[:cap(buf)])
 	return st, err == nil
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shipote/shipote/internal/pidstat"
 )
 
 // BecomeSubreaper makes this process a child subreaper
@@ -41,7 +43,7 @@ func Children(pid int) ([]int, error) {
 		return nil, fmt.Errorf("proc: children of %d: %w", pid, os.ErrNotExist)
 	}
 	var out []int
-	buf := make([]byte, 0, 512)
+	buf := make([]byte, pidstat.HeadBytes)
 	for _, name := range tasks {
 		b, err := os.ReadFile(name)
 		if err != nil {
@@ -67,7 +69,7 @@ func childrenByStat(pid int) ([]int, error) {
 		return nil, fmt.Errorf("proc: children of %d: %w", pid, err)
 	}
 	var out []int
-	buf := make([]byte, 0, 512)
+	buf := make([]byte, pidstat.HeadBytes)
 	for _, p := range pids {
 		if st, ok := readStat(p, buf); ok && st.PPID == pid && st.State != 'Z' {
 			out = append(out, p)
@@ -188,7 +190,7 @@ func (r *orphanReaper) reap() {
 	defer r.mu.Unlock()
 	self := os.Getpid()
 	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(self) + "/task/*/children")
-	buf := make([]byte, 0, 512)
+	buf := make([]byte, pidstat.HeadBytes)
 	for _, name := range tasks {
 		b, err := os.ReadFile(name)
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shipote/shipote/internal/pidstat"
+
 	"github.com/shipote/shipote/internal/testproc"
 )
 
@@ -31,7 +33,7 @@ func watchdogSpawner(t *testing.T) *Spawner {
 func zombieChildren(t *testing.T) []int {
 	t.Helper()
 	var out []int
-	buf := make([]byte, 0, 512)
+	buf := make([]byte, pidstat.HeadBytes)
 	for pid := range childSet(t) {
 		if st, ok := readStat(pid, buf); ok && st.State == 'Z' {
 			out = append(out, pid)
@@ -92,7 +94,7 @@ func TestWatchdogKeepsTheTree(t *testing.T) {
 	}
 	waitAllKinds(t, base)
 	self := os.Getpid()
-	buf := make([]byte, 0, 512)
+	buf := make([]byte, pidstat.HeadBytes)
 	eventually(t, 10*time.Second, "the double-forked sleep re-parented to this process", func() bool {
 		pids := testproc.Sleepers(base)["double-forked"]
 		if len(pids) != 1 {
