@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"syscall"
 	"time"
@@ -192,7 +193,9 @@ func (p *pipeline) Receive(ctx actor.Context) {
 }
 
 // view returns the info with the current node states and the last known
-// counters (without asking the splitters).
+// counters (without asking the splitters). It shares no slice with the
+// pipeline's state: views travel to other actors and callers while the
+// pipeline goes on writing its own.
 func (p *pipeline) view() messages.PipelineInfo {
 	info := p.info
 	info.Nodes = make([]messages.NodeInfo, 0, len(p.cfg.plans))
@@ -205,6 +208,7 @@ func (p *pipeline) view() messages.PipelineInfo {
 	}
 	info.Splitters = make([]messages.SplitterInfo, 0, len(p.final))
 	for _, s := range p.final {
+		s.Channels = slices.Clone(s.Channels)
 		info.Splitters = append(info.Splitters, s)
 	}
 	sort.Slice(info.Splitters, func(i, j int) bool { return info.Splitters[i].Node < info.Splitters[j].Node })
@@ -494,7 +498,9 @@ func (p *pipeline) endRun(ctx actor.Context) {
 		ctx.Stop(pid)
 	}
 	for node, s := range p.final {
-		// Nothing flows once the run has ended.
+		// Nothing flows once the run has ended. A new slice, so that
+		// no view handed out earlier sees the change.
+		s.Channels = slices.Clone(s.Channels)
 		for i := range s.Channels {
 			s.Channels[i].BytesPerSec = 0
 		}
