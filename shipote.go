@@ -198,7 +198,11 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Engine,
 	}
 	e.deadSub = subscribeDeadLetters(system)
 	ecfg := actors.EngineConfig{Runtime: rt}
-	spid, err := system.Root.SpawnNamed(actors.NewSamplerProps(actors.SamplerConfig{Runtime: rt, Interval: cfg.SampleInterval}),
+	// The engine's top-level actors are resumed after a panic (see
+	// actors.ResumeOnPanic): a restart would lose the registry or the
+	// persistence state, and with them declared state.
+	guard := actor.WithGuardian(actors.ResumeOnPanic(log, "engine"))
+	spid, err := system.Root.SpawnNamed(actors.NewSamplerProps(actors.SamplerConfig{Runtime: rt, Interval: cfg.SampleInterval}).Configure(guard),
 		"shipote-sampler-"+messages.NewID())
 	if err != nil {
 		e.deadSub.cancel()
@@ -230,7 +234,7 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Engine,
 			}
 		}
 	}
-	pid, err := system.Root.SpawnNamed(actors.NewEngineProps(ecfg), "shipote-"+messages.NewID())
+	pid, err := system.Root.SpawnNamed(actors.NewEngineProps(ecfg).Configure(guard), "shipote-"+messages.NewID())
 	if err != nil {
 		e.deadSub.cancel()
 		rt.Spawner.Close()
@@ -276,7 +280,7 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Engine,
 				ev.Time = time.Now()
 				rt.Events.Publish(ev)
 			},
-		}), "shipote-persistence-"+messages.NewID())
+		}).Configure(guard), "shipote-persistence-"+messages.NewID())
 		if err != nil {
 			_ = e.Stop(context.Background())
 			return nil, fmt.Errorf("shipote: spawn persistence actor: %w", err)

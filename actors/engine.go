@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"go.uber.org/zap"
 
 	"github.com/shipote/shipote/internal/limits"
 	"github.com/shipote/shipote/messages"
@@ -73,12 +72,11 @@ func NewEngineProps(cfg EngineConfig) *actor.Props {
 			saved:    make(map[string]messages.PipelineSpec),
 			savedVer: make(map[string]uint64),
 		}
-	}, cfg.Runtime.mailbox(KindEngine), actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, func(reason any) actor.Directive {
+	}, cfg.Runtime.mailbox(KindEngine),
 		// A workspace actor that panics is resumed: its processes and
-		// state stay as they were; the message that panicked is lost.
-		cfg.Runtime.Log.Error("workspace actor panicked; resuming", zap.Any("reason", reason))
-		return actor.ResumeDirective
-	})))
+		// state stay as they were; the request that panicked is answered
+		// with an error.
+		actor.WithSupervisor(ResumeOnPanic(cfg.Runtime.Log, "workspace")))
 }
 
 // commit asks for a snapshot holding every mutation made so far and runs

@@ -48,6 +48,11 @@ type pipelineConfig struct {
 	flowDirs  []string
 	rings     map[string]*logring.Ring   // per node, made by the workspace
 	logs      map[string]*logfile.Writer // per node; empty without log files
+	// A relaunch after the supervisor panicked: the restarts so far, the
+	// backoff before the first run, and why the last run failed.
+	restarts   int
+	startAfter time.Duration
+	lastError  string
 }
 
 type pipeline struct {
@@ -107,6 +112,7 @@ type (
 	// pipelineStatus tells the workspace the pipeline's current view.
 	pipelineStatus struct {
 		id   string
+		from *actor.PID // the supervisor that sent it
 		info messages.PipelineInfo
 		// countersOnly: only flow counters changed (no process started or
 		// ended), so the sampler need not hear of it.
@@ -134,16 +140,22 @@ func newPipelineProps(cfg pipelineConfig) *actor.Props {
 				State:          messages.PipelineRunning,
 				Supervised:     cfg.spec.RestartOnFailure,
 				Tap:            cfg.tap,
+				Restarts:       cfg.restarts,
 			},
 		}
 	}, cfg.rt.mailbox(KindPipeline))
 }
 
 func (p *pipeline) Receive(ctx actor.Context) {
+	testPanic(KindPipeline, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		p.self = ctx.Self()
-		p.launch(ctx)
+		if p.cfg.startAfter > 0 {
+			p.relaunchAfter(ctx, p.cfg.startAfter)
+		} else {
+			p.launch(ctx)
+		}
 	case *actor.Stopping:
 		if p.cancel != nil {
 			p.cancel()
@@ -173,7 +185,7 @@ func (p *pipeline) Receive(ctx actor.Context) {
 		// listing (pipe ls, /v1/pipelines, metrics) shows them.
 		if pid, ok := p.split[m.stats.Node]; ok && pid.Equal(m.from) {
 			p.final[m.stats.Node] = splitterInfo(m.stats)
-			ctx.Send(ctx.Parent(), &pipelineStatus{id: p.cfg.id, info: p.view(), countersOnly: true})
+			ctx.Send(ctx.Parent(), &pipelineStatus{id: p.cfg.id, from: p.self, info: p.view(), countersOnly: true})
 		}
 	case *SplitterFinished:
 		// The splitter moved its last byte; the run ends with its nodes.
@@ -216,7 +228,18 @@ func (p *pipeline) view() messages.PipelineInfo {
 }
 
 func (p *pipeline) publishStatus(ctx actor.Context) {
-	ctx.Send(ctx.Parent(), &pipelineStatus{id: p.cfg.id, info: p.view()})
+	ctx.Send(ctx.Parent(), &pipelineStatus{id: p.cfg.id, from: p.self, info: p.view()})
+}
+
+// relaunchAfter is the start of a supervisor that replaces one that
+// panicked: its run failed, so the next waits for the backoff, as after
+// any failed run.
+func (p *pipeline) relaunchAfter(ctx actor.Context, delay time.Duration) {
+	now := p.rt.now()
+	p.info.State = messages.PipelineBackoff
+	p.info.EndedAt, p.info.NextStartAt, p.info.Error = now, now.Add(delay), p.cfg.lastError
+	p.cancel = p.rt.after(delay, p.self, &pipelineRestartDue{gen: p.gen})
+	p.publishStatus(ctx)
 }
 
 // launch starts a run: pipes are made and processes spawned in a goroutine;

@@ -181,6 +181,7 @@ type splitterActor struct {
 }
 
 func (a *splitterActor) Receive(ctx actor.Context) {
+	testPanic(KindSplitter, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.started(ctx)
@@ -362,6 +363,10 @@ func (a *splitterActor) stop() {
 	}
 	if a.fs != nil {
 		a.fs.Close()
+	} else {
+		// The data plane never took the files (a failed or interrupted
+		// start): they are still ours.
+		a.closeFiles()
 	}
 	if a.taps != nil {
 		a.taps.close()

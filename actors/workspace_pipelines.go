@@ -27,6 +27,12 @@ type pipelineRef struct {
 	// out of snapshots, and it is stopped only once a snapshot without it
 	// is durable.
 	stop *pendingStop
+	// cfg is what the supervisor was started with, for a relaunch after
+	// it panicked (panicked holds why, until it is gone); streak counts
+	// such relaunches for the backoff.
+	cfg      pipelineConfig
+	panicked string
+	streak   int
 }
 
 // pendingStop is a stop of a supervised run waiting for its durable write
@@ -77,8 +83,10 @@ func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
 		ctx.Send(ref.pid, m)
 	case *stopCommitted:
 		w.onStopCommitted(m)
+	case *actor.Terminated:
+		w.onPipelineGone(ctx, m.Who)
 	case *pipelineStatus:
-		if ref, ok := w.pipes[m.id]; ok {
+		if ref, ok := w.pipes[m.id]; ok && ref.pid.Equal(m.from) {
 			ref.info = m.info
 			if m.countersOnly {
 				return
@@ -236,7 +244,7 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 	for _, pl := range plans {
 		info.Nodes = append(info.Nodes, messages.NodeInfo{Label: pl.label, State: messages.CommandStarting})
 	}
-	w.pipes[id] = &pipelineRef{pid: pid, info: info, rings: rings}
+	w.pipes[id] = &pipelineRef{pid: pid, info: info, rings: rings, cfg: cfg}
 	w.pipeOrder = append(w.pipeOrder, id)
 	w.everRan = true
 	if spec.RestartOnFailure && m.ID == "" {
