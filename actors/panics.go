@@ -24,6 +24,7 @@ package actors
 
 import (
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -99,7 +100,8 @@ func (p *pipeline) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, chi
 			p.info.Error = fmt.Sprintf("the splitter of node %s failed: %v", node, reason)
 		}
 		if !p.killing && !p.stopped && !p.info.State.Ended() {
-			p.killing = true
+			// Not marked as killing: a stop of the next run must not
+			// wait for this termination.
 			p.terminate("end a run whose splitter failed", 0)
 		}
 	}
@@ -142,6 +144,8 @@ func (w *workspace) onPipelineGone(ctx actor.Context, who *actor.PID) {
 	info.EndedAt = now
 	info.NextStartAt = time.Time{}
 	info.Error = "the pipeline's supervisor failed: " + why
+	// A new slice: views handed out earlier share the old one.
+	info.Nodes = slices.Clone(info.Nodes)
 	for i := range info.Nodes {
 		if !info.Nodes[i].State.Ended() {
 			info.Nodes[i].State = messages.CommandFailed
@@ -165,7 +169,11 @@ func (w *workspace) onPipelineGone(ctx actor.Context, who *actor.PID) {
 		for _, pl := range cfg.plans {
 			cfg.rings[pl.label] = logring.New(w.rt.LogRingBytes)
 		}
-		pid, err := ctx.SpawnNamed(newPipelineProps(cfg), "pipe-"+cfg.id)
+		// A new name: the old supervisor's goroutines (node waits, a
+		// launch under way) still send to its PID, and what they send
+		// must reach the dead-letter hook, not the new supervisor.
+		ref.relaunches++
+		pid, err := ctx.SpawnNamed(newPipelineProps(cfg), fmt.Sprintf("pipe-%s-%d", cfg.id, ref.relaunches))
 		if err != nil {
 			w.log.Error("relaunch pipeline actor", zap.String("run", cfg.id), zap.Error(err))
 			info.State = messages.PipelineFailed

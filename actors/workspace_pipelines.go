@@ -29,10 +29,11 @@ type pipelineRef struct {
 	stop *pendingStop
 	// cfg is what the supervisor was started with, for a relaunch after
 	// it panicked (panicked holds why, until it is gone); streak counts
-	// such relaunches for the backoff.
-	cfg      pipelineConfig
-	panicked string
-	streak   int
+	// such relaunches for the backoff, relaunches all of them.
+	cfg        pipelineConfig
+	panicked   string
+	streak     int
+	relaunches int
 }
 
 // pendingStop is a stop of a supervised run waiting for its durable write
