@@ -114,6 +114,7 @@ func notSaved(what string, err error) error {
 }
 
 func (e *engine) Receive(ctx actor.Context) {
+	testPanic(KindEngine, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		e.self = ctx.Self()

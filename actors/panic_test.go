@@ -378,3 +378,69 @@ func testPanicCase(t *testing.T, kind string, match func(any) bool, mid, supervi
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestPanicResumes makes the engine and a workspace panic on a request:
+// the request is answered with an error, and the actor goes on with its
+// state and processes as they were.
+func TestPanicResumes(t *testing.T) {
+	cases := []struct {
+		name string
+		kind string
+		ask  func(h *engineHarness, ws string) error
+	}{
+		{"workspace", KindWorkspace, func(h *engineHarness, ws string) error {
+			r := NewReply[[]messages.CommandInfo]()
+			_, err := ask(h, &ListCommands{Workspace: ws, Reply: r}, r)
+			return err
+		}},
+		{"engine", KindEngine, func(h *engineHarness, _ string) error {
+			r := NewReply[[]WorkspaceRef]()
+			_, err := ask(h, &ListWorkspaces{Reply: r}, r)
+			return err
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startEngineHarness(t)
+			wr := NewReply[messages.WorkspaceInfo]()
+			ws, err := ask(h, &CreateWorkspace{Spec: messages.WorkspaceSpec{Label: "resumes"}, Reply: wr}, wr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			er := NewReply[messages.CommandInfo]()
+			c, err := ask(h, &ExecCommand{Workspace: ws.ID, Command: messages.CommandRef{Payload: messages.Payload{Native: &messages.NativePayload{Exec: "sleep", Argv: []string{"1000"}}}}, Reply: er}, er)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fired := injectOnce(t, tc.kind, func(m any) bool {
+				switch m.(type) {
+				case *ListCommands, *ListWorkspaces:
+					return true
+				}
+				return false
+			})
+			if err := tc.ask(h, ws.ID); err == nil || !strings.Contains(err.Error(), "injected panic") {
+				t.Fatalf("the request that panicked: %v, want the panic's error", err)
+			}
+			if !fired.Load() {
+				t.Fatal("the hook did not fire")
+			}
+			if err := tc.ask(h, ws.ID); err != nil {
+				t.Fatalf("after the panic: %v", err)
+			}
+			lr := NewReply[[]WorkspaceRef]()
+			refs, err := ask(h, &ListWorkspaces{Reply: lr}, lr)
+			if err != nil || len(refs) != 1 || refs[0].ID != ws.ID {
+				t.Fatalf("registry after the panic: %v %v", refs, err)
+			}
+			cr := NewReply[[]messages.CommandInfo]()
+			cmds, err := ask(h, &ListCommands{Workspace: ws.ID, Reply: cr}, cr)
+			if err != nil || len(cmds) != 1 || cmds[0].State != messages.CommandRunning || cmds[0].Pid != c.Pid {
+				t.Fatalf("commands after the panic: %+v %v", cmds, err)
+			}
+			if !groupAlive(c.Pid) {
+				t.Errorf("command %d died with the panic", c.Pid)
+			}
+		})
+	}
+}

@@ -37,9 +37,9 @@ import (
 	"github.com/shipote/shipote/messages"
 )
 
-// panicHook is nil outside tests. Tests set it to make the pipeline and
-// splitter actors panic on a chosen message; kind is KindPipeline or
-// KindSplitter.
+// panicHook is nil outside tests. Tests set it to make the engine,
+// workspace, pipeline and splitter actors panic on a chosen message; kind
+// is the actor's Kind.
 var panicHook atomic.Pointer[func(kind string, msg any)]
 
 // testPanic runs panicHook, if set, at the top of a Receive.

@@ -203,6 +203,7 @@ func (w *workspace) deadline() time.Time {
 }
 
 func (w *workspace) Receive(ctx actor.Context) {
+	testPanic(KindWorkspace, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		w.self, w.engine = ctx.Self(), ctx.Parent()
