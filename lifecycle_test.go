@@ -83,7 +83,10 @@ func TestCallsAfterStop(t *testing.T) {
 		call func() error
 	}{
 		{"CreateWorkspace", func() error { _, err := eng.CreateWorkspace(bg, messages.WorkspaceSpec{Label: "x"}); return err }},
-		{"RestoreWorkspace", func() error { _, err := eng.RestoreWorkspace(bg, messages.NewID(), messages.WorkspaceSpec{Label: "y"}); return err }},
+		{"RestoreWorkspace", func() error {
+			_, err := eng.RestoreWorkspace(bg, messages.NewID(), messages.WorkspaceSpec{Label: "y"})
+			return err
+		}},
 		{"Workspaces", func() error { _, err := eng.Workspaces(bg); return err }},
 		{"Workspace", func() error { _, err := eng.Workspace(bg, ws.ID); return err }},
 		{"RemoveWorkspace", func() error { _, err := eng.RemoveWorkspace(bg, ws.ID, 0); return err }},
