@@ -24,7 +24,7 @@ func waitEnded(ctx context.Context, eng *shipote.Engine, ws, cmd string) message
 // and read its output.
 func Example() {
 	ctx := context.Background()
-	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none"})
+	eng, err := shipote.Start(context.Background(), shipote.NewActorSystem(nil), shipote.Config{Limits: "none"})
 	if err != nil {
 		panic(err)
 	}
@@ -58,7 +58,7 @@ func Example() {
 // Restart a failing command with a doubling backoff until it gives up.
 func ExampleEngine_Exec_supervised() {
 	ctx := context.Background()
-	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none"})
+	eng, err := shipote.Start(context.Background(), shipote.NewActorSystem(nil), shipote.Config{Limits: "none"})
 	if err != nil {
 		panic(err)
 	}
@@ -85,7 +85,7 @@ func ExampleEngine_Exec_supervised() {
 // Run a fan-out pipeline: one producer, two consumers.
 func ExampleEngine_RunPipeline() {
 	ctx := context.Background()
-	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none"})
+	eng, err := shipote.Start(context.Background(), shipote.NewActorSystem(nil), shipote.Config{Limits: "none"})
 	if err != nil {
 		panic(err)
 	}

@@ -30,7 +30,7 @@ func init() {
 // logKillHelper prints 100 lines through a command of a persistent engine,
 // says "ready" once they are in its log, and waits to be killed.
 func logKillHelper() {
-	eng, err := Start(NewActorSystem(nil), Config{Limits: "none", StatePath: os.Getenv("SHIPOTE_TEST_STATE")})
+	eng, err := Start(context.Background(), NewActorSystem(nil), Config{Limits: "none", StatePath: os.Getenv("SHIPOTE_TEST_STATE")})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)

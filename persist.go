@@ -263,20 +263,15 @@ func (e *Engine) KeptCount() int {
 // effect: they could not be restored, and are written back on every save
 // until they restore at a later start or are dropped.
 func (e *Engine) KeptEntries(ctx context.Context) ([]persistence.KeptEntry, error) {
-	if e.persist == nil {
-		return nil, nil
-	}
 	if err := e.live(); err != nil {
 		return nil, err
 	}
+	if e.persist == nil {
+		return nil, nil
+	}
 	ch := make(chan []persistence.KeptEntry, 1)
 	e.system.Root.Send(e.persist.pid, &persistence.GetKept{Done: func(k []persistence.KeptEntry) { ch <- k }})
-	select {
-	case k := <-ch:
-		return k, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return await(ctx, e, ch)
 }
 
 // DropKept removes the kept entry ref names (ID, label, saved pipeline
@@ -284,11 +279,11 @@ func (e *Engine) KeptEntries(ctx context.Context) ([]persistence.KeptEntry, erro
 // Unknown references wrap messages.ErrNotFound, ambiguous ones
 // messages.ErrConflict.
 func (e *Engine) DropKept(ctx context.Context, ref string) (persistence.KeptEntry, error) {
-	if e.persist == nil {
-		return persistence.KeptEntry{}, fmt.Errorf("shipote: the engine has no state file: %w", messages.ErrNotFound)
-	}
 	if err := e.live(); err != nil {
 		return persistence.KeptEntry{}, err
+	}
+	if e.persist == nil {
+		return persistence.KeptEntry{}, fmt.Errorf("shipote: the engine has no state file: %w", messages.ErrNotFound)
 	}
 	type res struct {
 		k   persistence.KeptEntry
@@ -296,22 +291,21 @@ func (e *Engine) DropKept(ctx context.Context, ref string) (persistence.KeptEntr
 	}
 	ch := make(chan res, 1)
 	e.system.Root.Send(e.persist.pid, &persistence.DropKept{Ref: ref, Done: func(k persistence.KeptEntry, err error) { ch <- res{k, err} }})
-	select {
-	case r := <-ch:
-		switch {
-		case errors.Is(r.err, persistence.ErrKeptNotFound):
-			return r.k, fmt.Errorf("%w: %w", messages.ErrNotFound, r.err)
-		case errors.Is(r.err, persistence.ErrKeptAmbiguous):
-			return r.k, fmt.Errorf("%w: %w", messages.ErrConflict, r.err)
-		case r.err != nil:
-			return r.k, r.err
-		}
-		e.rt.Events.Publish(messages.Event{Time: time.Now(), Kind: messages.EventStateDropped,
-			Message: fmt.Sprintf("dropped kept %s entry %s", r.k.Section, firstNonEmpty(r.k.ID, r.k.Label))})
-		return r.k, nil
-	case <-ctx.Done():
-		return persistence.KeptEntry{}, ctx.Err()
+	r, err := await(ctx, e, ch)
+	if err != nil {
+		return persistence.KeptEntry{}, err
 	}
+	switch {
+	case errors.Is(r.err, persistence.ErrKeptNotFound):
+		return r.k, fmt.Errorf("%w: %w", messages.ErrNotFound, r.err)
+	case errors.Is(r.err, persistence.ErrKeptAmbiguous):
+		return r.k, fmt.Errorf("%w: %w", messages.ErrConflict, r.err)
+	case r.err != nil:
+		return r.k, r.err
+	}
+	e.rt.Events.Publish(messages.Event{Time: time.Now(), Kind: messages.EventStateDropped,
+		Message: fmt.Sprintf("dropped kept %s entry %s", r.k.Section, firstNonEmpty(r.k.ID, r.k.Label))})
+	return r.k, nil
 }
 
 func firstNonEmpty(s ...string) string {
@@ -342,37 +336,52 @@ func (e *Engine) StatePath() string {
 // SaveSnapshot writes a snapshot if anything changed since the last one;
 // it reports whether it wrote.
 func (e *Engine) SaveSnapshot(ctx context.Context) (bool, error) {
+	if err := e.live(); err != nil {
+		return false, err
+	}
+	ch, err := e.requestSave()
+	if err != nil {
+		return false, err
+	}
+	r, err := await(ctx, e, ch)
+	if err != nil {
+		return false, err
+	}
+	return r.saved, r.err
+}
+
+type saveResult struct {
+	saved bool
+	err   error
+}
+
+// requestSave asks the persistence actor for a snapshot; the outcome
+// arrives on the channel.
+func (e *Engine) requestSave() (<-chan saveResult, error) {
 	if e.persist == nil {
-		return false, errors.New("shipote: the engine has no state file")
+		return nil, errors.New("shipote: the engine has no state file")
 	}
-	type res struct {
-		saved bool
-		err   error
-	}
-	ch := make(chan res, 1)
-	e.system.Root.Send(e.persist.pid, &persistence.SaveNow{Done: func(saved bool, err error) { ch <- res{saved, err} }})
-	select {
-	case r := <-ch:
-		return r.saved, r.err
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
+	ch := make(chan saveResult, 1)
+	e.system.Root.Send(e.persist.pid, &persistence.SaveNow{Done: func(saved bool, err error) { ch <- saveResult{saved, err} }})
+	return ch, nil
 }
 
 // Snapshot returns the last snapshot written or restored.
 func (e *Engine) Snapshot(ctx context.Context) (*persistence.State, error) {
+	if err := e.live(); err != nil {
+		return nil, err
+	}
 	if e.persist == nil {
 		return nil, errors.New("shipote: the engine has no state file")
 	}
 	ch := make(chan *persistence.State, 1)
 	e.system.Root.Send(e.persist.pid, &persistence.GetLast{Done: func(s *persistence.State) { ch <- s }})
-	select {
-	case s := <-ch:
-		if s == nil {
-			return &persistence.State{Version: persistence.CurrentVersion}, nil
-		}
-		return s, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	s, err := await(ctx, e, ch)
+	if err != nil {
+		return nil, err
 	}
+	if s == nil {
+		return &persistence.State{Version: persistence.CurrentVersion}, nil
+	}
+	return s, nil
 }

@@ -49,7 +49,7 @@ func TestPersistenceRoundTripKeepsIDs(t *testing.T) {
 	path := filepath.Join(dir, "state.json")
 	ctx := testCtx(t)
 
-	eng, err := Start(NewActorSystem(nil), Config{Limits: "none", StatePath: path, Grace: time.Second})
+	eng, err := Start(context.Background(), NewActorSystem(nil), Config{Limits: "none", StatePath: path, Grace: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestPersistenceRoundTripKeepsIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	eng2, err := Start(NewActorSystem(nil), Config{Limits: "none", StatePath: path, Grace: time.Second})
+	eng2, err := Start(context.Background(), NewActorSystem(nil), Config{Limits: "none", StatePath: path, Grace: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestSecondEngineOnSameStateIsRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
 	eng := startEngine(t, Config{StatePath: path})
 	_ = eng
-	_, err := Start(NewActorSystem(nil), Config{Limits: "none", StatePath: path})
+	_, err := Start(context.Background(), NewActorSystem(nil), Config{Limits: "none", StatePath: path})
 	if err == nil || !strings.Contains(err.Error(), "lock") {
 		t.Fatalf("second engine: %v, want a lock error", err)
 	}
@@ -192,7 +192,7 @@ func faultChild() {
 	path := os.Getenv("SHIPOTE_TEST_STATE")
 	base, _ := strconv.Atoi(os.Getenv("SHIPOTE_TEST_ORPHAN_BASE"))
 	script := native("sh", "-c", testproc.OrphanScript(base))
-	eng, err := Start(NewActorSystem(nil), Config{Limits: "none", StatePath: path})
+	eng, err := Start(context.Background(), NewActorSystem(nil), Config{Limits: "none", StatePath: path})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)

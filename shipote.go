@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -113,9 +114,15 @@ type Engine struct {
 	log     *zap.Logger
 	deadSub *eventStreamSub
 	backend string
-	stopped chan struct{}
-	persist *persistState
-	sweeper chan struct{} // closed to stop the log sweeper
+	// stopping is closed when Stop begins: from then on every call
+	// returns ErrStopped at once. stopDone is closed when Stop has
+	// finished, with its outcome in stopErr.
+	stopping chan struct{}
+	stopOnce sync.Once
+	stopDone chan struct{}
+	stopErr  error
+	persist  *persistState
+	sweeper  chan struct{} // closed to stop the log sweeper
 }
 
 // NewActorSystem returns an actor system whose own logs go to log (nil
@@ -129,8 +136,15 @@ func NewActorSystem(log *zap.Logger) *actor.ActorSystem {
 	}))
 }
 
-// Start starts an engine in system.
-func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
+// Start starts an engine in system. ctx bounds the restore of a state
+// file (the workspaces, pipelines and commands it declares): if it ends
+// before the restore is done, Start stops what it restored, leaves the
+// file untouched and returns ctx's error. Cancelling ctx after Start
+// returned has no effect.
+func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Engine, error) {
+	if ctx == nil {
+		return nil, errors.New("shipote: Start needs a context")
+	}
 	if system == nil {
 		return nil, errors.New("shipote: Start needs an actor system")
 	}
@@ -207,13 +221,18 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 	} else if len(pids) > 0 {
 		log.Warn("killed pid namespaces left by an earlier run", zap.Ints("inits", pids))
 	}
-	e := &Engine{cfg: cfg, system: system, rt: rt, log: log, backend: backend, stopped: make(chan struct{}), sweeper: make(chan struct{})}
+	e := &Engine{cfg: cfg, system: system, rt: rt, log: log, backend: backend,
+		stopping: make(chan struct{}), stopDone: make(chan struct{}), sweeper: make(chan struct{})}
 	if cfg.LogDir != "" {
 		rt.Go(e.sweepLogs)
 	}
 	e.deadSub = subscribeDeadLetters(system)
 	ecfg := actors.EngineConfig{Runtime: rt}
-	spid, err := system.Root.SpawnNamed(actors.NewSamplerProps(actors.SamplerConfig{Runtime: rt, Interval: cfg.SampleInterval}),
+	// The engine's top-level actors are resumed after a panic (see
+	// actors.ResumeOnPanic): a restart would lose the registry or the
+	// persistence state, and with them declared state.
+	guard := actor.WithGuardian(actors.ResumeOnPanic(log, "engine"))
+	spid, err := system.Root.SpawnNamed(actors.NewSamplerProps(actors.SamplerConfig{Runtime: rt, Interval: cfg.SampleInterval}).Configure(guard),
 		"shipote-sampler-"+messages.NewID())
 	if err != nil {
 		e.deadSub.cancel()
@@ -245,7 +264,7 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 			}
 		}
 	}
-	pid, err := system.Root.SpawnNamed(actors.NewEngineProps(ecfg), "shipote-"+messages.NewID())
+	pid, err := system.Root.SpawnNamed(actors.NewEngineProps(ecfg).Configure(guard), "shipote-"+messages.NewID())
 	if err != nil {
 		e.deadSub.cancel()
 		rt.Spawner.Close()
@@ -256,9 +275,12 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 	}
 	e.pid = pid
 	if store != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		e.restore(ctx, state, &e.persist.report)
-		cancel()
+		if err := ctx.Err(); err != nil {
+			// Nothing is written: persistence is not hooked up yet.
+			_ = e.Stop(context.Background())
+			return nil, fmt.Errorf("shipote: restore state: %w", err)
+		}
 		if r := e.persist.report; r.Kept > 0 || r.Original || len(r.Skipped) > 0 {
 			// A restore that did not take everything in, or a file of the
 			// original daemon: keep the file as read before overwriting it.
@@ -288,7 +310,7 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 				ev.Time = time.Now()
 				rt.Events.Publish(ev)
 			},
-		}), "shipote-persistence-"+messages.NewID())
+		}).Configure(guard), "shipote-persistence-"+messages.NewID())
 		if err != nil {
 			_ = e.Stop(context.Background())
 			return nil, fmt.Errorf("shipote: spawn persistence actor: %w", err)
@@ -367,28 +389,51 @@ func (e *Engine) PID() *actor.PID { return e.pid }
 // live returns ErrStopped once Stop has begun.
 func (e *Engine) live() error {
 	select {
-	case <-e.stopped:
-		return messages.ErrStopped
+	case <-e.stopping:
+		return errStopped
 	default:
 		return nil
 	}
 }
 
-// ask sends msg to the engine actor and waits for its reply.
-func ask[T any](ctx context.Context, e *Engine, msg any, reply actors.Reply[T]) (T, error) {
+// errStopped is what every call returns once Stop has begun.
+var errStopped = fmt.Errorf("shipote: %w", messages.ErrStopped)
+
+// await waits for a reply on ch. It returns ctx's error when ctx ends
+// first, and ErrStopped when Stop begins meanwhile: the actor that would
+// answer may be gone.
+func await[T any](ctx context.Context, e *Engine, ch <-chan T) (T, error) {
 	var zero T
 	select {
-	case <-e.stopped:
-		return zero, messages.ErrStopped
-	default:
-	}
-	e.system.Root.Send(e.pid, msg)
-	select {
-	case r := <-reply:
-		return r.Val, r.Err
+	case v := <-ch:
+		return v, nil
 	case <-ctx.Done():
 		return zero, ctx.Err()
+	case <-e.stopping:
+		return zero, errStopped
 	}
+}
+
+// ask sends msg to the engine actor and waits for its reply.
+func ask[T any](ctx context.Context, e *Engine, msg any, reply actors.Reply[T]) (T, error) {
+	return askPID(ctx, e, e.pid, msg, reply)
+}
+
+// askPID sends msg to pid and waits for its reply.
+func askPID[T any](ctx context.Context, e *Engine, pid *actor.PID, msg any, reply actors.Reply[T]) (T, error) {
+	var zero T
+	if err := e.live(); err != nil {
+		return zero, err
+	}
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	e.system.Root.Send(pid, msg)
+	r, err := await(ctx, e, reply)
+	if err != nil {
+		return zero, err
+	}
+	return r.Val, r.Err
 }
 
 // CreateWorkspace creates a workspace and returns its view.
@@ -418,13 +463,12 @@ func (e *Engine) Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, erro
 	}
 	out := make([]messages.WorkspaceInfo, 0, len(refs))
 	for _, reply := range replies {
-		select {
-		case res := <-reply:
-			if res.Err == nil { // a workspace removed meanwhile is left out
-				out = append(out, res.Val)
-			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		res, err := await(ctx, e, reply)
+		if err != nil {
+			return nil, err
+		}
+		if res.Err == nil { // a workspace removed meanwhile is left out
+			out = append(out, res.Val)
 		}
 	}
 	return out, nil
@@ -458,19 +502,7 @@ func askWorkspace[T any](ctx context.Context, e *Engine, ws string, msg any, rep
 	if !ok {
 		return ask(ctx, e, msg, reply)
 	}
-	var zero T
-	select {
-	case <-e.stopped:
-		return zero, messages.ErrStopped
-	default:
-	}
-	e.system.Root.Send(pid, msg)
-	select {
-	case r := <-reply:
-		return r.Val, r.Err
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	}
+	return askPID(ctx, e, pid, msg, reply)
 }
 
 // Commands lists a workspace's commands.
@@ -507,15 +539,14 @@ func (e *Engine) AllCommands(ctx context.Context) ([]messages.CommandInfo, error
 	}
 	out := []messages.CommandInfo{}
 	for _, reply := range replies {
-		select {
-		case res := <-reply:
-			if res.Err == nil {
-				out = append(out, res.Val...)
-			} else if !errors.Is(res.Err, messages.ErrNotFound) {
-				return nil, res.Err
-			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		res, err := await(ctx, e, reply)
+		if err != nil {
+			return nil, err
+		}
+		if res.Err == nil {
+			out = append(out, res.Val...)
+		} else if !errors.Is(res.Err, messages.ErrNotFound) {
+			return nil, res.Err
 		}
 	}
 	return out, nil
@@ -581,6 +612,14 @@ func (e *Engine) FollowLogs(ctx context.Context, ws, cmd string, q LogQuery, fn 
 	if h.Path != "" {
 		fctx, cancel := context.WithCancel(ctx)
 		defer cancel()
+		go func() {
+			// End the follow when the engine stops.
+			select {
+			case <-e.stopping:
+				cancel()
+			case <-fctx.Done():
+			}
+		}()
 		if h.Ring != nil {
 			// End the follow when the workspace goes (its rings close).
 			go func() {
@@ -602,6 +641,9 @@ func (e *Engine) FollowLogs(ctx context.Context, ws, cmd string, q LogQuery, fn 
 		}
 		err := logfile.Follow(fctx, h.Path, fileQuery(q), func(lines []logfile.Line) error { return fn(fromFile(lines)) })
 		if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+			if e.live() != nil {
+				return errStopped
+			}
 			return nil // the workspace was removed
 		}
 		return err
@@ -629,6 +671,8 @@ func (e *Engine) FollowLogs(ctx context.Context, ws, cmd string, q LogQuery, fn 
 		case <-wake:
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-e.stopping:
+			return errStopped
 		}
 	}
 }
@@ -682,7 +726,12 @@ func fromFile(lines []logfile.Line) []messages.LogLine {
 
 // ReopenLogs reopens every open log file (on SIGHUP, for an external
 // logrotate).
-func (e *Engine) ReopenLogs() error { return e.rt.ReopenLogs() }
+func (e *Engine) ReopenLogs() error {
+	if err := e.live(); err != nil {
+		return err
+	}
+	return e.rt.ReopenLogs()
+}
 
 // sweepLogs deletes the logs of workspaces removed longer ago than the
 // retention, at start and then every ten minutes.
@@ -839,18 +888,37 @@ func (e *Engine) RecentEvents() []messages.Event { return e.rt.Events.Recent() }
 
 // Stop stops every process (SIGTERM, grace, SIGKILL), removes the limits
 // groups and stops the engine's actors. Declared state is not removed: a
-// persistent engine has saved it before. Stop is idempotent.
+// persistent engine has saved it before. Once Stop has begun, every other
+// call returns ErrStopped at once. Stop may be called from many goroutines:
+// the first does the work, the others wait for it (or for their ctx) and
+// return its outcome. If ctx ends early, the stop goes on without waiting
+// for the processes' grace.
 func (e *Engine) Stop(ctx context.Context) error {
-	select {
-	case <-e.stopped:
-		return nil
-	default:
+	first := false
+	e.stopOnce.Do(func() {
+		first = true
+		close(e.stopping)
+	})
+	if !first {
+		select {
+		case <-e.stopDone:
+			return e.stopErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	e.stopErr = e.stop(ctx)
+	close(e.stopDone)
+	return e.stopErr
+}
+
+// stop is the work of the first Stop.
+func (e *Engine) stop(ctx context.Context) error {
 	var errs []error
 	if e.persist != nil && e.persist.enabled.Load() {
 		// Save first, so supervised pipelines stay live on disk; then
 		// nothing the shutdown does may reach the state file.
-		if _, err := e.SaveSnapshot(ctx); err != nil {
+		if err := e.finalSave(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("final snapshot: %w", err))
 		}
 		e.persist.enabled.Store(false)
@@ -861,9 +929,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 	select {
 	case pids = <-done:
 	case <-ctx.Done():
-		return ctx.Err()
+		// Go on: stopping the engine actor stops its workspaces too.
+		errs = append(errs, ctx.Err())
 	}
-	close(e.stopped)
 	replies := make([]actors.Reply[messages.WorkspaceInfo], len(pids))
 	for i, pid := range pids {
 		replies[i] = actors.NewReply[messages.WorkspaceInfo]()
@@ -908,6 +976,20 @@ func (e *Engine) Stop(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// finalSave writes the snapshot Stop begins with.
+func (e *Engine) finalSave(ctx context.Context) error {
+	ch, err := e.requestSave()
+	if err != nil {
+		return err
+	}
+	select {
+	case r := <-ch:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Version is shipote's version, set at build time with

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 // embedHelper runs an engine with one long-running command, prints the
 // command's pid and waits to be killed.
 func embedHelper() {
-	eng, err := Start(NewActorSystem(nil), Config{Limits: "none"})
+	eng, err := Start(context.Background(), NewActorSystem(nil), Config{Limits: "none"})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -64,7 +64,7 @@ func startEngine(t *testing.T, cfg Config) *Engine {
 	if cfg.Grace == 0 {
 		cfg.Grace = 2 * time.Second
 	}
-	eng, err := Start(NewActorSystem(nil), cfg)
+	eng, err := Start(context.Background(), NewActorSystem(nil), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

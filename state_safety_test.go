@@ -2,6 +2,7 @@ package shipote
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -336,7 +337,7 @@ func TestStateDirectoryThatCannotBeMadePrivateRefusesStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer faultfs.Immutable(t, dir)()
-	_, err := Start(NewActorSystem(nil), Config{Limits: "none", StatePath: filepath.Join(dir, "state.json")})
+	_, err := Start(context.Background(), NewActorSystem(nil), Config{Limits: "none", StatePath: filepath.Join(dir, "state.json")})
 	if err == nil || !strings.Contains(err.Error(), "0700") {
 		t.Fatalf("start on a state directory that cannot be made 0700: %v", err)
 	}

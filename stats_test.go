@@ -246,7 +246,7 @@ func cgroupDirs(id string) []string {
 
 func TestCgroupV1Limits(t *testing.T) {
 	cgroupV1Usable(t)
-	eng, err := Start(NewActorSystem(nil), Config{Limits: "cgroup1", Grace: time.Second, SampleInterval: 200 * time.Millisecond})
+	eng, err := Start(context.Background(), NewActorSystem(nil), Config{Limits: "cgroup1", Grace: time.Second, SampleInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestCgroupV1Limits(t *testing.T) {
 // group during a fork, so the group lists the engine's pid).
 func TestCgroupV1RemoveDuringForksSparesTheEngine(t *testing.T) {
 	cgroupV1Usable(t)
-	eng, err := Start(NewActorSystem(nil), Config{Limits: "cgroup1", Grace: 100 * time.Millisecond})
+	eng, err := Start(context.Background(), NewActorSystem(nil), Config{Limits: "cgroup1", Grace: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,12 +76,11 @@ func NewEngineProps(cfg EngineConfig) *actor.Props {
 			saved:    make(map[string]messages.PipelineSpec),
 			savedVer: make(map[string]uint64),
 		}
-	}, cfg.Runtime.mailbox(KindEngine), actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, func(reason any) actor.Directive {
+	}, cfg.Runtime.mailbox(KindEngine),
 		// A workspace actor that panics is resumed: its processes and
-		// state stay as they were; the message that panicked is lost.
-		cfg.Runtime.Log.Error("workspace actor panicked; resuming", zap.Any("reason", reason))
-		return actor.ResumeDirective
-	})))
+		// state stay as they were; the request that panicked is answered
+		// with an error.
+		actor.WithSupervisor(ResumeOnPanic(cfg.Runtime.Log, "workspace")))
 }
 
 // commit asks for a snapshot holding every mutation made so far and runs
@@ -119,6 +118,7 @@ func notSaved(what string, err error) error {
 }
 
 func (e *engine) Receive(ctx actor.Context) {
+	testPanic(KindEngine, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		e.self = ctx.Self()

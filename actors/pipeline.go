@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"syscall"
 	"time"
@@ -48,6 +49,11 @@ type pipelineConfig struct {
 	flowDirs  []string
 	rings     map[string]*logring.Ring   // per node, made by the workspace
 	logs      map[string]*logfile.Writer // per node; empty without log files
+	// A relaunch after the supervisor panicked: the restarts so far, the
+	// backoff before the first run, and why the last run failed.
+	restarts   int
+	startAfter time.Duration
+	lastError  string
 }
 
 type pipeline struct {
@@ -107,6 +113,7 @@ type (
 	// pipelineStatus tells the workspace the pipeline's current view.
 	pipelineStatus struct {
 		id   string
+		from *actor.PID // the supervisor that sent it
 		info messages.PipelineInfo
 		// countersOnly: only flow counters changed (no process started or
 		// ended), so the sampler need not hear of it.
@@ -135,16 +142,22 @@ func newPipelineProps(cfg pipelineConfig) *actor.Props {
 				State:          messages.PipelineRunning,
 				Supervised:     cfg.spec.RestartOnFailure,
 				Tap:            cfg.tap,
+				Restarts:       cfg.restarts,
 			},
 		}
 	}, cfg.rt.mailbox(KindPipeline))
 }
 
 func (p *pipeline) Receive(ctx actor.Context) {
+	testPanic(KindPipeline, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		p.self = ctx.Self()
-		p.launch(ctx)
+		if p.cfg.startAfter > 0 {
+			p.relaunchAfter(ctx, p.cfg.startAfter)
+		} else {
+			p.launch(ctx)
+		}
 	case *actor.Stopping:
 		if p.cancel != nil {
 			p.cancel()
@@ -174,7 +187,7 @@ func (p *pipeline) Receive(ctx actor.Context) {
 		// listing (pipe ls, /v1/pipelines, metrics) shows them.
 		if pid, ok := p.split[m.stats.Node]; ok && pid.Equal(m.from) {
 			p.final[m.stats.Node] = splitterInfo(m.stats)
-			ctx.Send(ctx.Parent(), &pipelineStatus{id: p.cfg.id, info: p.view(), countersOnly: true})
+			ctx.Send(ctx.Parent(), &pipelineStatus{id: p.cfg.id, from: p.self, info: p.view(), countersOnly: true})
 		}
 	case *SplitterFinished:
 		// The splitter moved its last byte; the run ends with its nodes.
@@ -194,7 +207,9 @@ func (p *pipeline) Receive(ctx actor.Context) {
 }
 
 // view returns the info with the current node states and the last known
-// counters (without asking the splitters).
+// counters (without asking the splitters). It shares no slice with the
+// pipeline's state: views travel to other actors and callers while the
+// pipeline goes on writing its own.
 func (p *pipeline) view() messages.PipelineInfo {
 	info := p.info
 	info.Nodes = make([]messages.NodeInfo, 0, len(p.cfg.plans))
@@ -207,6 +222,7 @@ func (p *pipeline) view() messages.PipelineInfo {
 	}
 	info.Splitters = make([]messages.SplitterInfo, 0, len(p.final))
 	for _, s := range p.final {
+		s.Channels = slices.Clone(s.Channels)
 		info.Splitters = append(info.Splitters, s)
 	}
 	sort.Slice(info.Splitters, func(i, j int) bool { return info.Splitters[i].Node < info.Splitters[j].Node })
@@ -214,7 +230,18 @@ func (p *pipeline) view() messages.PipelineInfo {
 }
 
 func (p *pipeline) publishStatus(ctx actor.Context) {
-	ctx.Send(ctx.Parent(), &pipelineStatus{id: p.cfg.id, info: p.view()})
+	ctx.Send(ctx.Parent(), &pipelineStatus{id: p.cfg.id, from: p.self, info: p.view()})
+}
+
+// relaunchAfter is the start of a supervisor that replaces one that
+// panicked: its run failed, so the next waits for the backoff, as after
+// any failed run.
+func (p *pipeline) relaunchAfter(ctx actor.Context, delay time.Duration) {
+	now := p.rt.now()
+	p.info.State = messages.PipelineBackoff
+	p.info.EndedAt, p.info.NextStartAt, p.info.Error = now, now.Add(delay), p.cfg.lastError
+	p.cancel = p.rt.after(delay, p.self, &pipelineRestartDue{gen: p.gen})
+	p.publishStatus(ctx)
 }
 
 // launch starts a run: pipes are made and processes spawned in a goroutine;
@@ -498,7 +525,9 @@ func (p *pipeline) endRun(ctx actor.Context) {
 		ctx.Stop(pid)
 	}
 	for node, s := range p.final {
-		// Nothing flows once the run has ended.
+		// Nothing flows once the run has ended. A new slice, so that
+		// no view handed out earlier sees the change.
+		s.Channels = slices.Clone(s.Channels)
 		for i := range s.Channels {
 			s.Channels[i].BytesPerSec = 0
 		}

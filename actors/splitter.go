@@ -225,6 +225,7 @@ func (a *splitterActor) goroutine(f func()) {
 }
 
 func (a *splitterActor) Receive(ctx actor.Context) {
+	testPanic(KindSplitter, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.started(ctx)
@@ -416,6 +417,11 @@ func (a *splitterActor) stop() {
 		a.sampleTimer.Stop()
 	}
 	fs, slot := a.fs, a.taps
+	if fs == nil {
+		// The data plane never took the files (a failed or interrupted
+		// start): they are still ours.
+		a.closeFiles()
+	}
 	if fs == nil && slot == nil {
 		return
 	}

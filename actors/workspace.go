@@ -208,6 +208,7 @@ func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, grou
 }
 
 func (w *workspace) Receive(ctx actor.Context) {
+	testPanic(KindWorkspace, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		w.self, w.engine = ctx.Self(), ctx.Parent()

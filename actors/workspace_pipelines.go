@@ -27,6 +27,13 @@ type pipelineRef struct {
 	// out of snapshots, and it is stopped only once a snapshot without it
 	// is durable.
 	stop *pendingStop
+	// cfg is what the supervisor was started with, for a relaunch after
+	// it panicked (panicked holds why, until it is gone); streak counts
+	// such relaunches for the backoff, relaunches all of them.
+	cfg        pipelineConfig
+	panicked   string
+	streak     int
+	relaunches int
 }
 
 // pendingStop is a stop of a supervised run waiting for its durable write
@@ -79,8 +86,10 @@ func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
 		ctx.Send(ref.pid, m)
 	case *stopCommitted:
 		w.onStopCommitted(m)
+	case *actor.Terminated:
+		w.onPipelineGone(ctx, m.Who)
 	case *pipelineStatus:
-		if ref, ok := w.pipes[m.id]; ok {
+		if ref, ok := w.pipes[m.id]; ok && ref.pid.Equal(m.from) {
 			ref.info = m.info
 			if m.countersOnly {
 				return
@@ -328,7 +337,7 @@ func (w *workspace) onPipelineResolved(ctx actor.Context, r *pipelineResolved) {
 	for _, pl := range plans {
 		info.Nodes = append(info.Nodes, messages.NodeInfo{Label: pl.label, State: messages.CommandStarting})
 	}
-	w.pipes[id] = &pipelineRef{pid: pid, info: info, rings: rings}
+	w.pipes[id] = &pipelineRef{pid: pid, info: info, rings: rings, cfg: cfg}
 	w.pipeOrder = append(w.pipeOrder, id)
 	w.reaper.Ran()
 	if spec.RestartOnFailure && m.ID == "" {

@@ -16,7 +16,7 @@ import (
 // encoding/json's Encoder without HTML escaping, on the views of a live
 // engine and on strings that the two encoders could treat differently.
 func TestWriteJSONMatchesEncodingJSON(t *testing.T) {
-	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none", Grace: time.Second, SampleInterval: 50 * time.Millisecond})
+	eng, err := shipote.Start(context.Background(), shipote.NewActorSystem(nil), shipote.Config{Limits: "none", Grace: time.Second, SampleInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

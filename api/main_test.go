@@ -88,7 +88,7 @@ func startEngine(t testing.TB, cfg shipote.Config) *shipote.Engine {
 	if cfg.Grace == 0 {
 		cfg.Grace = 2 * time.Second
 	}
-	eng, err := shipote.Start(shipote.NewActorSystem(nil), cfg)
+	eng, err := shipote.Start(context.Background(), shipote.NewActorSystem(nil), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

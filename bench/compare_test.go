@@ -231,7 +231,7 @@ func TestRunPeersQuick(t *testing.T) {
 
 // benchEngine starts an embedded engine with the default config.
 func benchEngine(b *testing.B) *shipote.Engine {
-	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{})
+	eng, err := shipote.Start(context.Background(), shipote.NewActorSystem(nil), shipote.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

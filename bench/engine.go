@@ -59,7 +59,7 @@ func RunEngine(ctx context.Context, r *Report, quick bool) error {
 	if quick && smoke {
 		n, runs = 40, 1
 	}
-	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none", Grace: time.Second})
+	eng, err := shipote.Start(context.Background(), shipote.NewActorSystem(nil), shipote.Config{Limits: "none", Grace: time.Second})
 	if err != nil {
 		return err
 	}

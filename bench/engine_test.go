@@ -19,7 +19,7 @@ import (
 // BenchmarkEngineExecTrue execs /bin/true through the engine b.N times, one
 // Exec after the other, then waits for every exited event.
 func BenchmarkEngineExecTrue(b *testing.B) {
-	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none"})
+	eng, err := shipote.Start(context.Background(), shipote.NewActorSystem(nil), shipote.Config{Limits: "none"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestSpawnClocksStopAtExit(t *testing.T) {
 	argv := []string{"/bin/sh", "-c", fmt.Sprintf("sleep %d & exit 0", int(hold.Seconds()))}
 	const n = 2
 	slowest := float64(n) / hold.Seconds() // a clock stopped at EOF gives at most this
-	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none", Grace: time.Second})
+	eng, err := shipote.Start(context.Background(), shipote.NewActorSystem(nil), shipote.Config{Limits: "none", Grace: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

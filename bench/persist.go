@@ -104,7 +104,7 @@ func groupCommitOnce(ctx context.Context, creates, clients int) (float64, error)
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none", StatePath: filepath.Join(dir, "state.json")})
+	eng, err := shipote.Start(context.Background(), shipote.NewActorSystem(nil), shipote.Config{Limits: "none", StatePath: filepath.Join(dir, "state.json")})
 	if err != nil {
 		return 0, err
 	}
@@ -198,7 +198,7 @@ func persistSnapshot(ctx context.Context, r *Report, n, runs int) error {
 			}
 		}
 		t0 := time.Now()
-		eng, err = shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none", StatePath: path})
+		eng, err = shipote.Start(context.Background(), shipote.NewActorSystem(nil), shipote.Config{Limits: "none", StatePath: path})
 		if err != nil {
 			return err
 		}

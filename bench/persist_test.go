@@ -17,7 +17,7 @@ import (
 // on a persistent engine, each answered once durable: the group-commit
 // figure of `make bench`. BenchmarkPlainSavePerCreate is its baseline.
 func BenchmarkDurableCreate(b *testing.B) {
-	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none", StatePath: filepath.Join(b.TempDir(), "state.json")})
+	eng, err := shipote.Start(context.Background(), shipote.NewActorSystem(nil), shipote.Config{Limits: "none", StatePath: filepath.Join(b.TempDir(), "state.json")})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func BenchmarkRestore1k(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{Limits: "none", StatePath: path})
+		eng, err := shipote.Start(context.Background(), shipote.NewActorSystem(nil), shipote.Config{Limits: "none", StatePath: path})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -327,8 +327,8 @@ func (e *ShipoteEngine) Version() string { return shipote.Version }
 func (e *ShipoteEngine) PID() int { return os.Getpid() }
 
 // Launch implements Manager: an in-memory engine with the default config.
-func (e *ShipoteEngine) Launch(context.Context) error {
-	eng, err := shipote.Start(shipote.NewActorSystem(nil), shipote.Config{})
+func (e *ShipoteEngine) Launch(ctx context.Context) error {
+	eng, err := shipote.Start(ctx, shipote.NewActorSystem(nil), shipote.Config{})
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	system := shipote.NewActorSystem(nil)
-	eng, err := shipote.Start(system, shipote.Config{Limits: "auto"})
+	eng, err := shipote.Start(ctx, system, shipote.Config{Limits: "auto"})
 	if err != nil {
 		return err
 	}

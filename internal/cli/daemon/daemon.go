@@ -154,6 +154,9 @@ func (o *Options) statePath() string {
 	return persistence.DefaultPath()
 }
 
+// restoreTimeout bounds the restore of the state file at start.
+const restoreTimeout = 5 * time.Minute
+
 // Run runs the daemon until ctx ends (the CLI cancels it on SIGTERM and
 // SIGINT), then stops it cleanly.
 func Run(ctx context.Context, o *Options) error {
@@ -187,7 +190,11 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	system := shipote.NewActorSystem(log)
 	defer system.Shutdown()
-	eng, err := shipote.Start(system, shipote.Config{
+	// The restore of the state file gets five minutes, and ends early on
+	// SIGTERM or SIGINT.
+	rctx, cancelRestore := context.WithTimeout(ctx, restoreTimeout)
+	defer cancelRestore()
+	eng, err := shipote.Start(rctx, system, shipote.Config{
 		Logger:         log,
 		Grace:          o.Grace,
 		SampleInterval: o.SampleInterval,

@@ -35,7 +35,7 @@ const metricsDeadline = 60 * time.Second
 func startTestEngine(t *testing.T) *shipote.Engine {
 	t.Helper()
 	system := shipote.NewActorSystem(nil)
-	eng, err := shipote.Start(system, shipote.Config{
+	eng, err := shipote.Start(context.Background(), system, shipote.Config{
 		Limits:         "none",
 		StatePath:      filepath.Join(t.TempDir(), "state.json"),
 		SampleInterval: 100 * time.Millisecond,

@@ -47,7 +47,7 @@ func upRun(ctx context.Context, o *Options) error {
 	system := shipote.NewActorSystem(log)
 	defer system.Shutdown()
 	cgroupParent := "shipote-up-" + strconv.Itoa(os.Getpid())
-	eng, err := shipote.Start(system, shipote.Config{
+	eng, err := shipote.Start(ctx, system, shipote.Config{
 		Logger:    log,
 		Grace:     o.Grace,
 		Limits:    o.Limits,
