@@ -189,7 +189,7 @@ ask:
 // engine is removed, and its creator told the engine stopped.
 func TestCreateGroupAfterStopIsRemoved(t *testing.T) {
 	b := newSlowLimits(t, 2*time.Second)
-	eng, err := Start(NewActorSystem(nil), Config{limitsBackend: b, Grace: time.Second})
+	eng, err := Start(context.Background(), NewActorSystem(nil), Config{limitsBackend: b, Grace: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
