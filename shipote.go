@@ -960,13 +960,15 @@ func (e *Engine) stop(ctx context.Context) error {
 	}
 	close(e.sweeper)
 	e.rt.Spawner.Close()
+	// The runtime's goroutines first: a group created or killed there
+	// must be gone before the parent can be removed.
+	if !e.rt.WaitGoroutines(10 * time.Second) {
+		errs = append(errs, errors.New("shipote: some process goroutines did not end"))
+	}
 	if e.rt.Limits != nil {
 		if err := limits.RemoveParent(e.rt.Limits); err != nil {
 			e.log.Warn("removing the engine's cgroup parent", zap.Error(err))
 		}
-	}
-	if !e.rt.WaitGoroutines(10 * time.Second) {
-		errs = append(errs, errors.New("shipote: some process goroutines did not end"))
 	}
 	e.rt.Events.Close()
 	e.deadSub.cancel()
