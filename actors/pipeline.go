@@ -154,6 +154,7 @@ func (p *pipeline) Receive(ctx actor.Context) {
 	case *actor.Started:
 		p.self = ctx.Self()
 		if p.cfg.startAfter > 0 {
+			p.sup.Resume(p.cfg.restarts)
 			p.relaunchAfter(ctx, p.cfg.startAfter)
 		} else {
 			p.launch(ctx)

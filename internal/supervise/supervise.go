@@ -231,6 +231,15 @@ func (s *Supervisor) RestartDue() bool {
 	return true
 }
 
+// Resume makes a new Supervisor carry on for one that is gone with its
+// owner (a pipeline's actor relaunched after it panicked): it has made
+// restarts restarts so far and now waits, in Backoff, for the restart
+// whose timer the caller set.
+func (s *Supervisor) Resume(restarts int) {
+	s.restarts = restarts
+	s.state = Backoff
+}
+
 // RestartNow is a restart asked by the user: counted, with the backoff
 // reset. The caller starts the run (after ending the current one).
 func (s *Supervisor) RestartNow() {

@@ -45,6 +45,13 @@ func run(t *testing.T, s *Supervisor, clock *fakeClock, script []string) []strin
 		case "reset":
 			s.ResetBackoff()
 			res = "ok"
+		case "resume":
+			n, err := strconv.Atoi(f[1])
+			if err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			s.Resume(n)
+			res = fmt.Sprintf("restarts=%d %s", s.Restarts(), s.State())
 		case "tick":
 			d, err := time.ParseDuration(f[1])
 			if err != nil {
@@ -120,6 +127,19 @@ func TestSupervisor(t *testing.T) {
 		script []string
 		want   []string
 	}{
+		{
+			name:   "resumed after its owner died: the restart count carries on, max applies",
+			policy: CommandPolicy(max2, nil),
+			script: []string{"resume 1", "due", "spawned", "exit code=1", "due"},
+			want: []string{"restarts=1 backoff", "true restarts=2 starting", "running",
+				"give up success=false ended", "false restarts=2 ended"},
+		},
+		{
+			name:   "resumed, then stopped while waiting",
+			policy: CommandPolicy(onFailure, nil),
+			script: []string{"resume 3", "stop", "due"},
+			want:   []string{"restarts=3 backoff", "cancel ended", "false restarts=3 ended"},
+		},
 		{
 			name:   "one-shot exits 0",
 			policy: CommandPolicy(nil, nil),
