@@ -259,9 +259,15 @@ func testOrphansWithoutRoot(t *testing.T, exe string, cred *syscall.Credential, 
 	if out, err := run("exec", "g", "--", "/bin/sh", "-c", testproc.OrphanScript(base)); err != nil {
 		t.Fatalf("exec: %v\n%s", err, out)
 	}
-	poll(t, "every kind of process running", func() bool {
-		return len(testproc.Sleepers(base)) == len(testproc.OrphanKinds)
-	})
+	for end := time.Now().Add(deadline); len(testproc.Sleepers(base)) != len(testproc.OrphanKinds); {
+		if time.Now().After(end) {
+			ps, _ := run("ps", "g")
+			logs, _ := run("logs", "g/sh")
+			t.Fatalf("not every kind of process runs: %v\nps:\n%s\nlogs:\n%s\nstderr:\n%s",
+				testproc.Sleepers(base), ps, logs, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	for _, pids := range testproc.Sleepers(base) {
 		for _, pid := range pids {
 			if st, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
