@@ -206,6 +206,7 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Engine,
 		} else if len(ids) > 0 {
 			log.Warn("killed processes left by an earlier run", zap.Strings("workspaces", ids))
 		}
+		sweepDeadDaemons(log, b, store)
 	}
 	sopts, err := spawnerOptions(cfg.Orphans)
 	if err != nil {
@@ -358,6 +359,32 @@ func forceName(s string) string {
 
 // LimitsBackend names the resource-limit backend in use.
 func (e *Engine) LimitsBackend() string { return e.backend }
+
+// sweepDeadDaemons marks the engine's cgroup subtree with its owner (the
+// state file's lock, or this process for an in-memory engine), then kills
+// and removes the subtrees beside it whose owners are gone: daemons on
+// other state files that died, and in-memory engines of ended processes.
+func sweepDeadDaemons(log *zap.Logger, b limits.Backend, store *persistence.Store) {
+	owner := limits.Owner{}
+	if store != nil {
+		owner.LockPath = store.LockPath()
+	} else if o, err := limits.SelfOwner(); err == nil {
+		owner = o
+	} else {
+		log.Warn("marking the cgroup subtree's owner", zap.Error(err))
+		return
+	}
+	if err := limits.MarkOwner(b, owner); err != nil {
+		log.Warn("marking the cgroup subtree's owner: other daemons will not sweep it after a crash", zap.Error(err))
+	}
+	dirs, err := limits.SweepDead(context.Background(), b)
+	if err != nil {
+		log.Warn("sweeping the cgroup subtrees of dead daemons", zap.Error(err))
+	}
+	if len(dirs) > 0 {
+		log.Warn("removed the cgroup subtrees of dead daemons", zap.Strings("subtrees", dirs))
+	}
+}
 
 // spawnerOptions maps Config.Orphans to the Spawner's options.
 func spawnerOptions(orphans string) (proc.Options, error) {

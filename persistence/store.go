@@ -128,6 +128,10 @@ func Open(path string) (*Store, error) {
 // Path returns the state file's absolute path.
 func (s *Store) Path() string { return s.path }
 
+// LockPath returns the lock file's absolute path: whoever holds an flock
+// on it owns the state file.
+func (s *Store) LockPath() string { return s.lock.path }
+
 // Close releases the lock. It is idempotent; the Store is unusable after.
 func (s *Store) Close() error {
 	s.mu.Lock()

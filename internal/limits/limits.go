@@ -272,17 +272,8 @@ func nofileRlimits(l Limits) []proc.Rlimit {
 // that used a parent of its own. It fails if a group is still there; the
 // rlimit backend has nothing to remove.
 func RemoveParent(b Backend) error {
-	var dirs []string
-	switch b := b.(type) {
-	case *cgroup1Backend:
-		for _, c := range b.hier {
-			dirs = append(dirs, b.parentDir[c])
-		}
-	case *cgroup2Backend:
-		dirs = []string{b.parentDir}
-	}
 	var errs []error
-	for _, d := range dirs {
+	for _, d := range parentDirs(b) {
 		if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, fmt.Errorf("limits: remove parent %s: %w", d, err))
 		}

@@ -93,21 +93,6 @@ func testBackendParent(t *testing.T, force, parent string) Backend {
 	return b
 }
 
-// parentDirs lists the backend's parent directories.
-func parentDirs(b Backend) []string {
-	switch b := b.(type) {
-	case *cgroup1Backend:
-		var out []string
-		for _, c := range b.hier {
-			out = append(out, b.parentDir[c])
-		}
-		return out
-	case *cgroup2Backend:
-		return []string{b.parentDir}
-	}
-	return nil
-}
-
 // groupDirs lists the directories of group id under every parent.
 func groupDirs(b Backend, id string) []string {
 	var out []string
