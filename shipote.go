@@ -478,27 +478,41 @@ func (e *Engine) RestoreWorkspace(ctx context.Context, id string, spec messages.
 // Workspaces lists every workspace. The workspaces are asked all at once,
 // each through its own mailbox.
 func (e *Engine) Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, error) {
+	list, _, err := e.WorkspacePage(ctx, messages.ListQuery{})
+	return list, err
+}
+
+// WorkspacePage lists the workspaces q selects, in ID (creation) order,
+// and returns the cursor of the next page ("" when this one is the last).
+// Only the selected workspaces are asked for their views, so a page costs
+// the same however many workspaces the engine holds beyond it (but for
+// one pass over their IDs and labels).
+func (e *Engine) WorkspacePage(ctx context.Context, q messages.ListQuery) ([]messages.WorkspaceInfo, string, error) {
+	if err := q.Validate(); err != nil {
+		return nil, "", err
+	}
 	r := actors.NewReply[[]actors.WorkspaceRef]()
 	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r}, r)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	replies := make([]actors.Reply[messages.WorkspaceInfo], len(refs))
-	for i, ref := range refs {
+	keep, next := q.Select(len(refs), func(i int) string { return refs[i].ID }, func(i int) string { return refs[i].Label })
+	replies := make([]actors.Reply[messages.WorkspaceInfo], len(keep))
+	for i, k := range keep {
 		replies[i] = actors.NewReply[messages.WorkspaceInfo]()
-		e.sendWorkspace(ref.ID, &actors.GetWorkspace{Workspace: ref.ID, Reply: replies[i]})
+		e.sendWorkspace(refs[k].ID, &actors.GetWorkspace{Workspace: refs[k].ID, Reply: replies[i]})
 	}
-	out := make([]messages.WorkspaceInfo, 0, len(refs))
+	out := make([]messages.WorkspaceInfo, 0, len(keep))
 	for _, reply := range replies {
 		res, err := await(ctx, e, reply)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if res.Err == nil { // a workspace removed meanwhile is left out
 			out = append(out, res.Val)
 		}
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // Workspace returns one workspace by ID or label.

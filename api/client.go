@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shipote/shipote/actors"
@@ -225,6 +226,48 @@ func (c *Client) Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, erro
 	var out []messages.WorkspaceInfo
 	err := c.call(ctx, http.MethodGet, "/v1/workspaces", nil, nil, &out)
 	return out, err
+}
+
+// WorkspacePage lists the workspaces q selects and returns the cursor of
+// the next page ("" after the last), from the answer's Link header.
+func (c *Client) WorkspacePage(ctx context.Context, q messages.ListQuery) ([]messages.WorkspaceInfo, string, error) {
+	v := url.Values{}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.After != "" {
+		v.Set("after", q.After)
+	}
+	if q.LabelPrefix != "" {
+		v.Set("label_prefix", q.LabelPrefix)
+	}
+	resp, err := c.send(ctx, http.MethodGet, "/v1/workspaces", v, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	var out []messages.WorkspaceInfo
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, "", fmt.Errorf("api: GET /v1/workspaces: decoding the answer: %w", err)
+	}
+	return out, nextCursor(resp.Header.Get("Link")), nil
+}
+
+// nextCursor returns the after parameter of a Link header's rel="next"
+// target, or "".
+func nextCursor(link string) string {
+	for part := range strings.SplitSeq(link, ",") {
+		target, params, ok := strings.Cut(strings.TrimSpace(part), ";")
+		if !ok || !strings.Contains(params, `rel="next"`) {
+			continue
+		}
+		u, err := url.Parse(strings.Trim(strings.TrimSpace(target), "<>"))
+		if err != nil {
+			continue
+		}
+		return u.Query().Get("after")
+	}
+	return ""
 }
 
 // Workspace returns a workspace by ID or label.

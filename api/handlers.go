@@ -114,9 +114,16 @@ func keptEntries(kept []persistence.KeptEntry) []KeptEntry {
 }
 
 func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.eng.Workspaces(r.Context())
+	q, err := listQuery(r.URL.Query())
 	if err != nil {
 		return err
+	}
+	ws, next, err := s.eng.WorkspacePage(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	if next != "" {
+		setNextLink(w, r.URL, next)
 	}
 	return writeJSON(w, http.StatusOK, nonNil(ws))
 }

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -93,4 +94,30 @@ func streamParam(q url.Values, name string) (messages.Stream, error) {
 	default:
 		return "", newError(CodeInvalid, name, fmt.Sprintf("%s must be %q or %q, got %q", name, messages.Stdout, messages.Stderr, v))
 	}
+}
+
+// listQuery reads a list's paging parameters: limit, after (the cursor:
+// the last ID of the previous page) and label_prefix.
+func listQuery(v url.Values) (messages.ListQuery, error) {
+	limit, err := intParam(v, "limit")
+	if err != nil {
+		return messages.ListQuery{}, err
+	}
+	q := messages.ListQuery{Limit: limit, After: v.Get("after"), LabelPrefix: v.Get("label_prefix")}
+	if err := q.Validate(); err != nil {
+		var fe *messages.FieldError
+		if errors.As(err, &fe) {
+			return q, newError(CodeInvalid, fe.Field, fe.Field+" "+fe.Message)
+		}
+		return q, err
+	}
+	return q, nil
+}
+
+// setNextLink sets the Link header of a page that has a next one: the same
+// request with after set to the cursor (RFC 8288, rel="next").
+func setNextLink(w http.ResponseWriter, u *url.URL, next string) {
+	q := u.Query()
+	q.Set("after", next)
+	w.Header().Set("Link", fmt.Sprintf("<%s?%s>; rel=\"next\"", u.Path, q.Encode()))
 }

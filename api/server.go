@@ -88,7 +88,7 @@ func routes() []route {
 	return []route{
 		{"GET /healthz", nil, (*Server).health},
 		{"GET /v1/version", nil, (*Server).version},
-		{"GET /v1/workspaces", nil, (*Server).listWorkspaces},
+		{"GET /v1/workspaces", []string{"limit", "after", "label_prefix"}, (*Server).listWorkspaces},
 		{"POST /v1/workspaces", nil, (*Server).createWorkspace},
 		{"GET /v1/workspaces/{ws}", nil, (*Server).getWorkspace},
 		{"DELETE /v1/workspaces/{ws}", []string{"grace"}, (*Server).removeWorkspace},

@@ -30,9 +30,11 @@ var ErrNotCanned = errors.New("clitest: no canned answer")
 // FakeClient answers from its fields; Err, when set, is returned by every
 // method. Calls records each method called, in order.
 type FakeClient struct {
-	Err            error
-	VersionInfo    *api.VersionInfo
-	WorkspaceList  []messages.WorkspaceInfo
+	Err           error
+	VersionInfo   *api.VersionInfo
+	WorkspaceList []messages.WorkspaceInfo
+	// PageQuery is the query of the last WorkspacePage call.
+	PageQuery      *messages.ListQuery
 	CommandList    []messages.CommandInfo
 	LogLines       map[string][]messages.LogLine // by command ID or label
 	Samples        []messages.Sample
@@ -101,6 +103,25 @@ func (f *FakeClient) CreateWorkspace(ctx context.Context, spec messages.Workspac
 // Workspaces implements cmdutil.Client.
 func (f *FakeClient) Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, error) {
 	return f.WorkspaceList, f.call("Workspaces")
+}
+
+// WorkspacePage implements cmdutil.Client: WorkspaceList (taken as
+// sorted by ID) paged by q, as the daemon does.
+func (f *FakeClient) WorkspacePage(ctx context.Context, q messages.ListQuery) ([]messages.WorkspaceInfo, string, error) {
+	f.PageQuery = &q
+	if err := f.call("WorkspacePage"); err != nil {
+		return nil, "", err
+	}
+	if err := q.Validate(); err != nil {
+		return nil, "", err
+	}
+	l := f.WorkspaceList
+	keep, next := q.Select(len(l), func(i int) string { return l[i].ID }, func(i int) string { return l[i].Spec.Label })
+	out := make([]messages.WorkspaceInfo, 0, len(keep))
+	for _, i := range keep {
+		out = append(out, l[i])
+	}
+	return out, next, nil
 }
 
 // Workspace implements cmdutil.Client.

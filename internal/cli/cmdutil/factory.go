@@ -22,6 +22,7 @@ type Client interface {
 	Version(ctx context.Context) (api.VersionInfo, error)
 	CreateWorkspace(ctx context.Context, spec messages.WorkspaceSpec) (messages.WorkspaceInfo, error)
 	Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, error)
+	WorkspacePage(ctx context.Context, q messages.ListQuery) ([]messages.WorkspaceInfo, string, error)
 	Workspace(ctx context.Context, ref string) (messages.WorkspaceInfo, error)
 	RemoveWorkspace(ctx context.Context, ref string, grace time.Duration) (messages.WorkspaceInfo, error)
 	Exec(ctx context.Context, ws string, cmd messages.CommandRef) (messages.CommandInfo, error)

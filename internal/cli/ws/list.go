@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ type ListOptions struct {
 	Client func() (cmdutil.Client, error)
 	Now    func() time.Time
 	Output string
+	Query  messages.ListQuery
 }
 
 // NewCmdList returns `ws ls`; runF replaces the run for tests.
@@ -32,6 +34,9 @@ func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Comman
 		Short:   "List workspaces",
 		Args:    cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.Query.Validate(); err != nil {
+				return cmdutil.FlagErrorf("--%s", strings.Replace(err.Error(), "label_prefix", "label-prefix", 1))
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -39,6 +44,10 @@ func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Comman
 		},
 	}
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	flags := cmd.Flags()
+	flags.IntVar(&opts.Query.Limit, "limit", 0, "list at most this many workspaces (0 = all); the next page's command is printed on stderr")
+	flags.StringVar(&opts.Query.After, "after", "", "list the workspaces after this ID (the cursor a limited list prints)")
+	flags.StringVar(&opts.Query.LabelPrefix, "label-prefix", "", "list only the workspaces whose label begins with this")
 	return cmd
 }
 
@@ -47,16 +56,41 @@ func listRun(ctx context.Context, o *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	list, err := c.Workspaces(ctx)
+	var (
+		list []messages.WorkspaceInfo
+		next string
+	)
+	if o.Query == (messages.ListQuery{}) {
+		list, err = c.Workspaces(ctx)
+	} else {
+		list, next, err = c.WorkspacePage(ctx, o.Query)
+	}
 	if err != nil {
 		return fmt.Errorf("list workspaces: %w", err)
 	}
 	if o.Output == "json" {
-		return cmdutil.WriteJSON(o.IO.Out, list)
+		err = cmdutil.WriteJSON(o.IO.Out, list)
+	} else {
+		WriteTable(o.IO.Out, list, o.Now())
+		writeStateNote(ctx, o.IO.ErrOut, c)
 	}
-	WriteTable(o.IO.Out, list, o.Now())
-	writeStateNote(ctx, o.IO.ErrOut, c)
-	return nil
+	if next != "" {
+		fmt.Fprintf(o.IO.ErrOut, "next page: shipote ws ls --after %s%s\n", next, pageFlags(o.Query))
+	}
+	return err
+}
+
+// pageFlags repeats the limit and label prefix of q for the next page's
+// command.
+func pageFlags(q messages.ListQuery) string {
+	s := ""
+	if q.Limit > 0 {
+		s += " --limit " + strconv.Itoa(q.Limit)
+	}
+	if q.LabelPrefix != "" {
+		s += " --label-prefix " + cmdutil.ShellQuote(q.LabelPrefix)
+	}
+	return s
 }
 
 // writeStateNote adds one line to a listing while the state file keeps

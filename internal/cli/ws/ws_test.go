@@ -187,3 +187,64 @@ func TestShowRun(t *testing.T) {
 		}
 	}
 }
+
+func TestListPages(t *testing.T) {
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	fc := &clitest.FakeClient{WorkspaceList: []messages.WorkspaceInfo{
+		{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAA", Spec: messages.WorkspaceSpec{Label: "web-1"}},
+		{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAB", Spec: messages.WorkspaceSpec{Label: "db"}},
+		{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAC", Spec: messages.WorkspaceSpec{Label: "web 2"}},
+		{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAD", Spec: messages.WorkspaceSpec{Label: "web-3"}},
+	}}
+	for _, tt := range []struct {
+		args      []string
+		ids       []string
+		nextPage  string
+		wantQuery messages.ListQuery
+	}{
+		{args: []string{"--limit", "2"}, ids: []string{"FAA", "FAB"},
+			nextPage: "next page: shipote ws ls --after 01ARZ3NDEKTSV4RRFFQ69G5FAB --limit 2\n", wantQuery: messages.ListQuery{Limit: 2}},
+		{args: []string{"--limit", "2", "--after", "01ARZ3NDEKTSV4RRFFQ69G5FAB"}, ids: []string{"FAC", "FAD"},
+			wantQuery: messages.ListQuery{Limit: 2, After: "01ARZ3NDEKTSV4RRFFQ69G5FAB"}},
+		{args: []string{"--label-prefix", "web", "--limit", "1"}, ids: []string{"FAA"},
+			nextPage:  "next page: shipote ws ls --after 01ARZ3NDEKTSV4RRFFQ69G5FAA --limit 1 --label-prefix web\n",
+			wantQuery: messages.ListQuery{Limit: 1, LabelPrefix: "web"}},
+		{args: []string{"--label-prefix", "web ", "--limit", "1"}, ids: []string{"FAC"},
+			wantQuery: messages.ListQuery{Limit: 1, LabelPrefix: "web "}},
+		{args: []string{"--label-prefix", "web", "--limit", "2", "-o", "json"}, ids: []string{"FAA", "FAC"},
+			nextPage:  "next page: shipote ws ls --after 01ARZ3NDEKTSV4RRFFQ69G5FAC --limit 2 --label-prefix web\n",
+			wantQuery: messages.ListQuery{Limit: 2, LabelPrefix: "web"}},
+	} {
+		f, out, errOut := clitest.Factory(fc, now)
+		if err := clitest.Run(NewCmdList(f, nil), tt.args...); err != nil {
+			t.Fatal(err)
+		}
+		if fc.PageQuery == nil || *fc.PageQuery != tt.wantQuery {
+			t.Errorf("%v: query %+v, want %+v", tt.args, fc.PageQuery, tt.wantQuery)
+		}
+		for _, id := range tt.ids {
+			if !strings.Contains(out.String(), "01ARZ3NDEKTSV4RRFFQ69G5"+id) {
+				t.Errorf("%v: no %s in\n%s", tt.args, id, out.String())
+			}
+		}
+		if n := strings.Count(out.String(), "01ARZ3NDEKTSV4RRFFQ69G5"); n != len(tt.ids) {
+			t.Errorf("%v: %d workspaces listed, want %d:\n%s", tt.args, n, len(tt.ids), out.String())
+		}
+		if got := errOut.String(); !strings.Contains(got, tt.nextPage) || (tt.nextPage == "" && strings.Contains(got, "next page")) {
+			t.Errorf("%v: stderr %q, want %q", tt.args, got, tt.nextPage)
+		}
+	}
+}
+
+func TestNewCmdListBadPaging(t *testing.T) {
+	for _, tt := range []struct {
+		args  []string
+		usage string
+	}{
+		{[]string{"--limit", "-1"}, "--limit: must be >= 0, got -1"},
+		{[]string{"--after", "web-1"}, `--after: "web-1" is not an ID`},
+		{[]string{"--limit", "ten"}, `invalid argument "ten" for "--limit"`},
+	} {
+		clitest.Parse(t, NewCmdList, tt.args, tt.usage)
+	}
+}
