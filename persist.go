@@ -173,8 +173,8 @@ func (e *Engine) restore(ctx context.Context, st *persistence.State, rep *Restor
 	st.Workspaces = workspaces
 	var saved []persistence.SavedPipeline
 	for _, sp := range st.SavedPipelines {
-		r := actors.NewReply[actors.SavedPipeline]()
-		if _, err := ask(ctx, e, &actors.SavePipeline{Name: sp.Name, Spec: sp.Spec, Restore: true, Reply: r}, r); err != nil {
+		r := newCall[actors.SavedPipeline](e)
+		if _, err := ask(ctx, e, &actors.SavePipeline{Name: sp.Name, Spec: sp.Spec, Restore: true, Reply: r.Reply}, r); err != nil {
 			keep("saved_pipelines", sp.Pos, "saved pipeline "+sp.Name, err)
 			continue
 		}
@@ -216,8 +216,8 @@ func (e *Engine) restore(ctx context.Context, st *persistence.State, rep *Restor
 			keep("live_commands", lc.Pos, what, fmt.Errorf("workspace %s %w", lc.Workspace, errNotRestored(kept[lc.Workspace])))
 			continue
 		}
-		r := actors.NewReply[messages.CommandInfo]()
-		if _, err := askWorkspace(ctx, e, lc.Workspace, &actors.ExecCommand{Workspace: lc.Workspace, Command: lc.Spec, ID: lc.ID, Reply: r}, r); err != nil {
+		r := newCall[messages.CommandInfo](e)
+		if _, err := askWorkspace(ctx, e, lc.Workspace, &actors.ExecCommand{Workspace: lc.Workspace, Command: lc.Spec, ID: lc.ID, Reply: r.Reply}, r); err != nil {
 			keep("live_commands", lc.Pos, what, err)
 			continue
 		}

@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/shipote/shipote/actors"
+	"github.com/shipote/shipote/internal/askproc"
 	"github.com/shipote/shipote/internal/eventhub"
 	"github.com/shipote/shipote/internal/flow"
 	"github.com/shipote/shipote/internal/limits"
@@ -156,6 +157,7 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 	}
 	rt := &actors.Runtime{
 		System:       system,
+		Asks:         askproc.New(system),
 		Events:       eventhub.New(1000),
 		Log:          log,
 		Grace:        cfg.Grace,
@@ -365,109 +367,102 @@ func (e *Engine) live() error {
 	}
 }
 
-// ask sends msg to the engine actor and waits for its reply.
-func ask[T any](ctx context.Context, e *Engine, msg any, reply actors.Reply[T]) (T, error) {
-	var zero T
+// newCall starts a request of the Engine API: its Reply names a reply
+// process of the engine's pool, which the caller waits on.
+func newCall[T any](e *Engine) *askproc.Call[T] { return askproc.Begin[T](e.rt.Asks) }
+
+// ask sends msg (whose Reply is c.Reply) to the engine actor and waits for
+// its reply.
+func ask[T any](ctx context.Context, e *Engine, msg any, c *askproc.Call[T]) (T, error) {
+	return askPID(ctx, e, e.pid, msg, c)
+}
+
+func askPID[T any](ctx context.Context, e *Engine, pid *actor.PID, msg any, c *askproc.Call[T]) (T, error) {
 	select {
 	case <-e.stopped:
+		c.Cancel()
+		var zero T
 		return zero, messages.ErrStopped
 	default:
 	}
-	e.system.Root.Send(e.pid, msg)
-	select {
-	case r := <-reply:
-		return r.Val, r.Err
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	}
+	e.system.Root.RequestWithCustomSender(pid, msg, c.Sender())
+	return c.Wait(ctx)
 }
 
 // CreateWorkspace creates a workspace and returns its view.
 func (e *Engine) CreateWorkspace(ctx context.Context, spec messages.WorkspaceSpec) (messages.WorkspaceInfo, error) {
-	r := actors.NewReply[messages.WorkspaceInfo]()
-	return ask(ctx, e, &actors.CreateWorkspace{Spec: spec, Reply: r}, r)
+	r := newCall[messages.WorkspaceInfo](e)
+	return ask(ctx, e, &actors.CreateWorkspace{Spec: spec, Reply: r.Reply}, r)
 }
 
 // RestoreWorkspace creates a workspace with a known ID (from a snapshot).
 func (e *Engine) RestoreWorkspace(ctx context.Context, id string, spec messages.WorkspaceSpec) (messages.WorkspaceInfo, error) {
-	r := actors.NewReply[messages.WorkspaceInfo]()
-	return ask(ctx, e, &actors.CreateWorkspace{Spec: spec, ID: id, Reply: r}, r)
+	r := newCall[messages.WorkspaceInfo](e)
+	return ask(ctx, e, &actors.CreateWorkspace{Spec: spec, ID: id, Reply: r.Reply}, r)
 }
 
 // Workspaces lists every workspace. The workspaces are asked all at once,
 // each through its own mailbox.
 func (e *Engine) Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, error) {
-	r := actors.NewReply[[]actors.WorkspaceRef]()
-	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r}, r)
+	r := newCall[[]actors.WorkspaceRef](e)
+	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r.Reply}, r)
 	if err != nil {
 		return nil, err
 	}
-	replies := make([]actors.Reply[messages.WorkspaceInfo], len(refs))
+	replies := make([]*askproc.Call[messages.WorkspaceInfo], len(refs))
 	for i, ref := range refs {
-		replies[i] = actors.NewReply[messages.WorkspaceInfo]()
-		e.sendWorkspace(ref.ID, &actors.GetWorkspace{Workspace: ref.ID, Reply: replies[i]})
+		replies[i] = newCall[messages.WorkspaceInfo](e)
+		e.sendWorkspace(ref.ID, &actors.GetWorkspace{Workspace: ref.ID, Reply: replies[i].Reply})
 	}
 	out := make([]messages.WorkspaceInfo, 0, len(refs))
 	for _, reply := range replies {
-		select {
-		case res := <-reply:
-			if res.Err == nil { // a workspace removed meanwhile is left out
-				out = append(out, res.Val)
-			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		// Every call is waited on, so each reply process is reused or
+		// let go.
+		if info, err := reply.Wait(ctx); err == nil { // a workspace removed meanwhile is left out
+			out = append(out, info)
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 // Workspace returns one workspace by ID or label.
 func (e *Engine) Workspace(ctx context.Context, ref string) (messages.WorkspaceInfo, error) {
-	r := actors.NewReply[messages.WorkspaceInfo]()
-	return askWorkspace(ctx, e, ref, &actors.GetWorkspace{Workspace: ref, Reply: r}, r)
+	r := newCall[messages.WorkspaceInfo](e)
+	return askWorkspace(ctx, e, ref, &actors.GetWorkspace{Workspace: ref, Reply: r.Reply}, r)
 }
 
 // RemoveWorkspace stops every process of a workspace (SIGTERM, grace,
 // SIGKILL; grace 0 = the engine's) and removes it.
 func (e *Engine) RemoveWorkspace(ctx context.Context, ref string, grace time.Duration) (messages.WorkspaceInfo, error) {
-	r := actors.NewReply[messages.WorkspaceInfo]()
-	return ask(ctx, e, &actors.RemoveWorkspace{Workspace: ref, Grace: grace, Reply: r}, r)
+	r := newCall[messages.WorkspaceInfo](e)
+	return ask(ctx, e, &actors.RemoveWorkspace{Workspace: ref, Grace: grace, Reply: r.Reply}, r)
 }
 
 // Exec starts a command in a workspace; it returns once the process has
 // started.
 func (e *Engine) Exec(ctx context.Context, ws string, cmd messages.CommandRef) (messages.CommandInfo, error) {
-	r := actors.NewReply[messages.CommandInfo]()
-	return askWorkspace(ctx, e, ws, &actors.ExecCommand{Workspace: ws, Command: cmd, Reply: r}, r)
+	r := newCall[messages.CommandInfo](e)
+	return askWorkspace(ctx, e, ws, &actors.ExecCommand{Workspace: ws, Command: cmd, Reply: r.Reply}, r)
 }
 
 // askWorkspace sends msg straight to the workspace's actor when the
 // directory knows it (one mailbox hop fewer), else through the engine
 // actor, which resolves the reference or answers "not found".
-func askWorkspace[T any](ctx context.Context, e *Engine, ws string, msg any, reply actors.Reply[T]) (T, error) {
+func askWorkspace[T any](ctx context.Context, e *Engine, ws string, msg any, c *askproc.Call[T]) (T, error) {
 	pid, ok := e.rt.Directory.Lookup(ws)
 	if !ok {
-		return ask(ctx, e, msg, reply)
+		pid = e.pid
 	}
-	var zero T
-	select {
-	case <-e.stopped:
-		return zero, messages.ErrStopped
-	default:
-	}
-	e.system.Root.Send(pid, msg)
-	select {
-	case r := <-reply:
-		return r.Val, r.Err
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	}
+	return askPID(ctx, e, pid, msg, c)
 }
 
 // Commands lists a workspace's commands.
 func (e *Engine) Commands(ctx context.Context, ws string) ([]messages.CommandInfo, error) {
-	r := actors.NewReply[[]messages.CommandInfo]()
-	return askWorkspace(ctx, e, ws, &actors.ListCommands{Workspace: ws, Reply: r}, r)
+	r := newCall[[]messages.CommandInfo](e)
+	return askWorkspace(ctx, e, ws, &actors.ListCommands{Workspace: ws, Reply: r.Reply}, r)
 }
 
 // sendWorkspace sends msg straight to the workspace's actor when the
@@ -486,28 +481,28 @@ func (e *Engine) sendWorkspace(id string, msg any) {
 // mailbox, so the answer takes about as long as the slowest of them; a
 // workspace removed meanwhile is left out.
 func (e *Engine) AllCommands(ctx context.Context) ([]messages.CommandInfo, error) {
-	r := actors.NewReply[[]actors.WorkspaceRef]()
-	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r}, r)
+	r := newCall[[]actors.WorkspaceRef](e)
+	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r.Reply}, r)
 	if err != nil {
 		return nil, err
 	}
-	replies := make([]actors.Reply[[]messages.CommandInfo], len(refs))
+	replies := make([]*askproc.Call[[]messages.CommandInfo], len(refs))
 	for i, ref := range refs {
-		replies[i] = actors.NewReply[[]messages.CommandInfo]()
-		e.sendWorkspace(ref.ID, &actors.ListCommands{Workspace: ref.ID, Reply: replies[i]})
+		replies[i] = newCall[[]messages.CommandInfo](e)
+		e.sendWorkspace(ref.ID, &actors.ListCommands{Workspace: ref.ID, Reply: replies[i].Reply})
 	}
 	out := []messages.CommandInfo{}
+	var first error
 	for _, reply := range replies {
-		select {
-		case res := <-reply:
-			if res.Err == nil {
-				out = append(out, res.Val...)
-			} else if !errors.Is(res.Err, messages.ErrNotFound) {
-				return nil, res.Err
-			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		cmds, err := reply.Wait(ctx)
+		if err == nil {
+			out = append(out, cmds...)
+		} else if !errors.Is(err, messages.ErrNotFound) && first == nil {
+			first = err
 		}
+	}
+	if first != nil {
+		return nil, first
 	}
 	return out, nil
 }
@@ -531,8 +526,8 @@ func (e *Engine) Command(ctx context.Context, ws, cmd string) (messages.CommandI
 }
 
 func (e *Engine) openLogs(ctx context.Context, ws, cmd string) (actors.LogHandle, error) {
-	r := actors.NewReply[actors.LogHandle]()
-	return ask(ctx, e, &actors.OpenLogs{Workspace: ws, Command: cmd, Reply: r}, r)
+	r := newCall[actors.LogHandle](e)
+	return ask(ctx, e, &actors.OpenLogs{Workspace: ws, Command: cmd, Reply: r.Reply}, r)
 }
 
 // LogQuery selects log lines.
@@ -698,14 +693,14 @@ func (e *Engine) sweepLogs() {
 // output is also served on a Unix socket in the workspace's first flow dir.
 // A supervised pipeline (restart_on_failure) is answered once durable.
 func (e *Engine) RunPipeline(ctx context.Context, ws string, spec messages.PipelineSpec, tap bool) (messages.PipelineInfo, error) {
-	r := actors.NewReply[messages.PipelineInfo]()
-	return ask(ctx, e, &actors.RunPipeline{Workspace: ws, Spec: spec, Tap: tap, Reply: r}, r)
+	r := newCall[messages.PipelineInfo](e)
+	return ask(ctx, e, &actors.RunPipeline{Workspace: ws, Spec: spec, Tap: tap, Reply: r.Reply}, r)
 }
 
 // RestorePipeline starts a supervised pipeline with a known run ID.
 func (e *Engine) RestorePipeline(ctx context.Context, ws, id string, spec messages.PipelineSpec, tap bool) (messages.PipelineInfo, error) {
-	r := actors.NewReply[messages.PipelineInfo]()
-	return ask(ctx, e, &actors.RunPipeline{Workspace: ws, Spec: spec, Tap: tap, ID: id, Reply: r}, r)
+	r := newCall[messages.PipelineInfo](e)
+	return ask(ctx, e, &actors.RunPipeline{Workspace: ws, Spec: spec, Tap: tap, ID: id, Reply: r.Reply}, r)
 }
 
 // Pipelines lists the pipelines of one workspace, or of all when ws is "".
@@ -714,8 +709,8 @@ func (e *Engine) Pipelines(ctx context.Context, ws string) ([]messages.PipelineI
 	if ws != "" {
 		refs = []string{ws}
 	} else {
-		r := actors.NewReply[[]actors.WorkspaceRef]()
-		all, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r}, r)
+		r := newCall[[]actors.WorkspaceRef](e)
+		all, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r.Reply}, r)
 		if err != nil {
 			return nil, err
 		}
@@ -725,8 +720,8 @@ func (e *Engine) Pipelines(ctx context.Context, ws string) ([]messages.PipelineI
 	}
 	var out []messages.PipelineInfo
 	for _, ref := range refs {
-		r := actors.NewReply[[]messages.PipelineInfo]()
-		ps, err := ask(ctx, e, &actors.ListPipelines{Workspace: ref, Reply: r}, r)
+		r := newCall[[]messages.PipelineInfo](e)
+		ps, err := ask(ctx, e, &actors.ListPipelines{Workspace: ref, Reply: r.Reply}, r)
 		if err != nil {
 			if ws == "" && errors.Is(err, messages.ErrNotFound) {
 				continue
@@ -764,8 +759,8 @@ func (e *Engine) pipelineOp(ctx context.Context, run string, op actors.PipelineO
 	if err != nil {
 		return actors.PipelineAnswer{}, err
 	}
-	r := actors.NewReply[actors.PipelineAnswer]()
-	return ask(ctx, e, &actors.PipelineRequest{Workspace: ws, Run: run, Op: op, Node: node, Reply: r}, r)
+	r := newCall[actors.PipelineAnswer](e)
+	return ask(ctx, e, &actors.PipelineRequest{Workspace: ws, Run: run, Op: op, Node: node, Reply: r.Reply}, r)
 }
 
 // Pipeline returns a pipeline run with its nodes and live flow counters.
@@ -790,34 +785,34 @@ func (e *Engine) Tap(ctx context.Context, run, node string) (*flow.Tap, error) {
 
 // SavePipeline saves (or replaces) a named pipeline spec.
 func (e *Engine) SavePipeline(ctx context.Context, name string, spec messages.PipelineSpec) error {
-	r := actors.NewReply[actors.SavedPipeline]()
-	_, err := ask(ctx, e, &actors.SavePipeline{Name: name, Spec: spec, Reply: r}, r)
+	r := newCall[actors.SavedPipeline](e)
+	_, err := ask(ctx, e, &actors.SavePipeline{Name: name, Spec: spec, Reply: r.Reply}, r)
 	return err
 }
 
 // SavedPipelines lists the saved pipelines.
 func (e *Engine) SavedPipelines(ctx context.Context) ([]actors.SavedPipeline, error) {
-	r := actors.NewReply[[]actors.SavedPipeline]()
-	return ask(ctx, e, &actors.GetSavedPipelines{Reply: r}, r)
+	r := newCall[[]actors.SavedPipeline](e)
+	return ask(ctx, e, &actors.GetSavedPipelines{Reply: r.Reply}, r)
 }
 
 // DeleteSavedPipeline deletes a saved pipeline.
 func (e *Engine) DeleteSavedPipeline(ctx context.Context, name string) error {
-	r := actors.NewReply[struct{}]()
-	_, err := ask(ctx, e, &actors.DeleteSavedPipeline{Name: name, Reply: r}, r)
+	r := newCall[struct{}](e)
+	_, err := ask(ctx, e, &actors.DeleteSavedPipeline{Name: name, Reply: r.Reply}, r)
 	return err
 }
 
 // StartSavedPipeline starts a saved pipeline into a workspace.
 func (e *Engine) StartSavedPipeline(ctx context.Context, name, ws string, tap bool) (messages.PipelineInfo, error) {
-	r := actors.NewReply[messages.PipelineInfo]()
-	return ask(ctx, e, &actors.StartSavedPipeline{Name: name, Workspace: ws, Tap: tap, Reply: r}, r)
+	r := newCall[messages.PipelineInfo](e)
+	return ask(ctx, e, &actors.StartSavedPipeline{Name: name, Workspace: ws, Tap: tap, Reply: r.Reply}, r)
 }
 
 // Stats returns a workspace's stats history, newest last.
 func (e *Engine) Stats(ctx context.Context, ws string) ([]messages.Sample, error) {
-	r := actors.NewReply[[]messages.Sample]()
-	return ask(ctx, e, &actors.GetStats{Workspace: ws, Reply: r}, r)
+	r := newCall[[]messages.Sample](e)
+	return ask(ctx, e, &actors.GetStats{Workspace: ws, Reply: r.Reply}, r)
 }
 
 // Events subscribes to lifecycle events; buf events are buffered and a
@@ -846,28 +841,21 @@ func (e *Engine) Stop(ctx context.Context) error {
 		}
 		e.persist.enabled.Store(false)
 	}
-	done := make(chan []*actor.PID, 1)
-	e.system.Root.Send(e.pid, actors.BeginShutdown(done))
-	var pids []*actor.PID
-	select {
-	case pids = <-done:
-	case <-ctx.Done():
-		return ctx.Err()
+	begin := newCall[[]*actor.PID](e)
+	e.system.Root.RequestWithCustomSender(e.pid, &actors.BeginShutdown{Reply: begin.Reply}, begin.Sender())
+	pids, err := begin.Wait(ctx)
+	if err != nil {
+		return err
 	}
 	close(e.stopped)
-	replies := make([]actors.Reply[messages.WorkspaceInfo], len(pids))
+	replies := make([]*askproc.Call[messages.WorkspaceInfo], len(pids))
 	for i, pid := range pids {
-		replies[i] = actors.NewReply[messages.WorkspaceInfo]()
-		e.system.Root.Send(pid, actors.ShutdownWorkspace(e.cfg.Grace, replies[i]))
+		replies[i] = newCall[messages.WorkspaceInfo](e)
+		e.system.Root.RequestWithCustomSender(pid, actors.ShutdownWorkspace(e.cfg.Grace, replies[i].Reply), replies[i].Sender())
 	}
 	for _, r := range replies {
-		select {
-		case res := <-r:
-			if res.Err != nil && !errors.Is(res.Err, messages.ErrNotFound) {
-				errs = append(errs, res.Err)
-			}
-		case <-ctx.Done():
-			errs = append(errs, ctx.Err())
+		if _, err := r.Wait(ctx); err != nil && !errors.Is(err, messages.ErrNotFound) {
+			errs = append(errs, err)
 		}
 	}
 	if err := e.system.Root.PoisonFuture(e.pid).Wait(); err != nil {
