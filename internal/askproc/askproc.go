@@ -50,8 +50,10 @@ type correlated interface{ ReplyID() uint64 }
 // other message (a late answer, protoactor's DeadLetterResponse: a
 // request that reached a stopped actor is failed by the engine's
 // dead-letter hook through its Reply).
-func (w *Waiter) SendUserMessage(_ *actor.PID, message any) {
-	_, msg, _ := actor.UnwrapEnvelope(message)
+func (w *Waiter) SendUserMessage(_ *actor.PID, msg any) {
+	if env, ok := msg.(*actor.MessageEnvelope); ok {
+		msg = env.Message
+	}
 	c, ok := msg.(correlated)
 	if !ok {
 		return
@@ -117,7 +119,7 @@ func Begin[T any](p *Pool) *Call[T] {
 	w := p.get()
 	id := p.seq.Add(1)
 	w.want.Store(id)
-	return &Call[T]{w: w, id: id, Reply: protocol.ReplyTo[T](p.system, w.pid, id)}
+	return &Call[T]{w: w, id: id, Reply: protocol.Reply[T]{To: w.pid, System: p.system, ID: id, Process: w}}
 }
 
 // Sender is the PID the answer goes to.

@@ -23,6 +23,10 @@ type Reply[T any] struct {
 	System *actor.ActorSystem
 	// ID is echoed in Result.ID.
 	ID uint64
+	// Process, when set, is To's process: the answer is handed to it
+	// directly, without a registry lookup or a sender context (a reply
+	// process of the Engine API sets it).
+	Process actor.Process
 }
 
 // ReplyTo returns a Reply that answers to pid with id.
@@ -49,6 +53,10 @@ func (r Reply[T]) OK(v T) { r.send(&Result[T]{Val: v, ID: r.ID}) }
 func (r Reply[T]) Fail(err error) { r.send(&Result[T]{Err: err, ID: r.ID}) }
 
 func (r Reply[T]) send(res *Result[T]) {
+	if r.Process != nil {
+		r.Process.SendUserMessage(r.To, res)
+		return
+	}
 	if !r.IsSet() {
 		return
 	}
