@@ -97,7 +97,19 @@ func (e *Engine) SnapshotStats() SnapshotStats {
 }
 
 // MailboxStats returns the messages queued and posted per actor kind.
-func (e *Engine) MailboxStats() []actors.MailboxStats { return e.rt.Mailboxes.Read() }
+func (e *Engine) MailboxStats() []MailboxStats { return e.rt.Mailboxes.Read() }
+
+// MailboxStats is a reading of one kind of actor's mailboxes.
+type MailboxStats = actors.MailboxStats
+
+// The kinds of actors MailboxStats reports.
+const (
+	MailboxKindEngine    = actors.KindEngine
+	MailboxKindWorkspace = actors.KindWorkspace
+	MailboxKindPipeline  = actors.KindPipeline
+	MailboxKindSplitter  = actors.KindSplitter
+	MailboxKindSampler   = actors.KindSampler
+)
 
 // openState opens and locks the state file and loads it. A file that does
 // not parse is moved aside; a newer version is refused.

@@ -28,8 +28,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
-	"github.com/shipote/shipote/actors"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 )
 
 // ActorConfig configures the persistence actor.
@@ -133,9 +133,9 @@ type gather struct {
 	started time.Time
 	waiters []func(error)
 	saves   []func(bool, error)
-	engine  *actors.EngineSnapshot
+	engine  *protocol.EngineSnapshot
 	pending map[string]bool
-	entries map[string]*actors.WorkspaceSnapshot
+	entries map[string]*protocol.WorkspaceSnapshot
 	cancel  func()
 }
 
@@ -153,7 +153,7 @@ type persister struct {
 	saves      []func(bool, error)
 	ask        map[string]bool // workspaces the next snapshot must ask
 	full       bool            // the next snapshot asks every workspace
-	prev       map[string]*actors.WorkspaceSnapshot
+	prev       map[string]*protocol.WorkspaceSnapshot
 	last       *State
 	stopTick   func()
 	stopCheck  func()
@@ -195,7 +195,7 @@ func NewActorProps(cfg ActorConfig) *actor.Props {
 		cfg.RetryMax = 30 * time.Second
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		p := &persister{cfg: cfg, log: cfg.Log.Named("persistence"), prev: make(map[string]*actors.WorkspaceSnapshot), last: cfg.Initial}
+		p := &persister{cfg: cfg, log: cfg.Log.Named("persistence"), prev: make(map[string]*protocol.WorkspaceSnapshot), last: cfg.Initial}
 		if cfg.Initial != nil {
 			p.seed(cfg.Initial)
 		}
@@ -205,16 +205,16 @@ func NewActorProps(cfg ActorConfig) *actor.Props {
 
 // seed turns a restored state into previous entries.
 func (p *persister) seed(st *State) {
-	live := make(map[string][]actors.LivePipeline)
+	live := make(map[string][]protocol.LivePipeline)
 	for _, lp := range st.LivePipelines {
-		live[lp.Workspace] = append(live[lp.Workspace], actors.LivePipeline{ID: lp.ID, Spec: lp.Spec, Tap: lp.Tap})
+		live[lp.Workspace] = append(live[lp.Workspace], protocol.LivePipeline{ID: lp.ID, Spec: lp.Spec, Tap: lp.Tap})
 	}
-	cmds := make(map[string][]actors.LiveCommand)
+	cmds := make(map[string][]protocol.LiveCommand)
 	for _, lc := range st.LiveCommands {
-		cmds[lc.Workspace] = append(cmds[lc.Workspace], actors.LiveCommand{ID: lc.ID, Spec: lc.Spec})
+		cmds[lc.Workspace] = append(cmds[lc.Workspace], protocol.LiveCommand{ID: lc.ID, Spec: lc.Spec})
 	}
 	for _, w := range st.Workspaces {
-		p.prev[w.ID] = &actors.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec, History: w.StatsHistory, Live: live[w.ID], Commands: cmds[w.ID]}
+		p.prev[w.ID] = &protocol.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec, History: w.StatsHistory, Live: live[w.ID], Commands: cmds[w.ID]}
 	}
 	p.kept = st.Kept
 	p.wsExtra = make(map[string]json.RawMessage)
@@ -342,9 +342,9 @@ func (p *persister) Receive(ctx actor.Context) {
 			p.full = true
 			p.kick(ctx)
 		}
-	case *actors.EngineSnapshot:
+	case *protocol.EngineSnapshot:
 		p.onEngine(ctx, m)
-	case *actors.WorkspaceSnapshot:
+	case *protocol.WorkspaceSnapshot:
 		p.onWorkspace(m)
 	case *gatherTimeout:
 		if p.cur != nil && p.cur.gen == m.gen {
@@ -485,7 +485,7 @@ func (p *persister) kick(ctx actor.Context) {
 		saves:   p.saves,
 		full:    p.full || p.statsDirty,
 		ask:     p.ask,
-		entries: make(map[string]*actors.WorkspaceSnapshot),
+		entries: make(map[string]*protocol.WorkspaceSnapshot),
 		pending: make(map[string]bool),
 	}
 	p.waiters, p.saves, p.ask, p.full = nil, nil, nil, false
@@ -497,10 +497,10 @@ func (p *persister) kick(ctx actor.Context) {
 	gen := g.gen
 	t := time.AfterFunc(p.cfg.Timeout, func() { p.send(&gatherTimeout{gen: gen}) })
 	g.cancel = func() { t.Stop() }
-	ctx.Request(p.cfg.Engine, &actors.SnapshotEngine{Gen: gen})
+	ctx.Request(p.cfg.Engine, &protocol.SnapshotEngine{Gen: gen})
 }
 
-func (p *persister) onEngine(ctx actor.Context, m *actors.EngineSnapshot) {
+func (p *persister) onEngine(ctx actor.Context, m *protocol.EngineSnapshot) {
 	g := p.cur
 	if g == nil || g.gen != m.Gen || g.engine != nil {
 		return
@@ -512,14 +512,14 @@ func (p *persister) onEngine(ctx actor.Context, m *actors.EngineSnapshot) {
 			continue
 		}
 		g.pending[w.ID] = true
-		ctx.Request(w.PID, &actors.SnapshotWorkspace{Gen: g.gen})
+		ctx.Request(w.PID, &protocol.SnapshotWorkspace{Gen: g.gen})
 	}
 	if len(g.pending) == 0 {
 		p.finish()
 	}
 }
 
-func (p *persister) onWorkspace(m *actors.WorkspaceSnapshot) {
+func (p *persister) onWorkspace(m *protocol.WorkspaceSnapshot) {
 	g := p.cur
 	if g == nil || g.gen != m.Gen || !g.pending[m.ID] {
 		return
@@ -555,7 +555,7 @@ func (p *persister) assemble(g *gather) *State {
 			st.Workspaces, st.SavedPipelines, st.LivePipelines, st.LiveCommands = cp.Workspaces, cp.SavedPipelines, cp.LivePipelines, cp.LiveCommands
 		}
 	} else {
-		next := make(map[string]*actors.WorkspaceSnapshot, len(g.engine.Workspaces))
+		next := make(map[string]*protocol.WorkspaceSnapshot, len(g.engine.Workspaces))
 		for _, w := range g.engine.Workspaces {
 			e := g.entries[w.ID]
 			if e == nil {
@@ -563,7 +563,7 @@ func (p *persister) assemble(g *gather) *State {
 			}
 			if e == nil {
 				// New and silent: what the engine knows of it.
-				e = &actors.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec}
+				e = &protocol.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec}
 			}
 			next[w.ID] = e
 			st.Workspaces = append(st.Workspaces, WorkspaceEntry{ID: e.ID, Spec: e.Spec, StatsHistory: e.History, Extra: p.wsExtra[e.ID]})

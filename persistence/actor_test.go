@@ -10,8 +10,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shipote/shipote/actors"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 	"github.com/shipote/shipote/persistence"
 )
 
@@ -24,10 +24,10 @@ type fakeWorkspace struct {
 }
 
 func (f *fakeWorkspace) Receive(ctx actor.Context) {
-	if m, ok := ctx.Message().(*actors.SnapshotWorkspace); ok {
+	if m, ok := ctx.Message().(*protocol.SnapshotWorkspace); ok {
 		f.asked.Add(1)
 		if !f.silent {
-			ctx.Respond(&actors.WorkspaceSnapshot{Gen: m.Gen, ID: f.id, Spec: messages.WorkspaceSpec{Label: f.label}})
+			ctx.Respond(&protocol.WorkspaceSnapshot{Gen: m.Gen, ID: f.id, Spec: messages.WorkspaceSpec{Label: f.label}})
 		}
 	}
 }
@@ -35,17 +35,17 @@ func (f *fakeWorkspace) Receive(ctx actor.Context) {
 // fakeEngine answers with a fixed registry.
 type fakeEngine struct {
 	mu   *sync.Mutex
-	ws   *[]actors.WorkspacePID
+	ws   *[]protocol.WorkspacePID
 	asks *int
 }
 
 func (f *fakeEngine) Receive(ctx actor.Context) {
-	if m, ok := ctx.Message().(*actors.SnapshotEngine); ok {
+	if m, ok := ctx.Message().(*protocol.SnapshotEngine); ok {
 		f.mu.Lock()
 		*f.asks++
-		ws := append([]actors.WorkspacePID(nil), (*f.ws)...)
+		ws := append([]protocol.WorkspacePID(nil), (*f.ws)...)
 		f.mu.Unlock()
-		ctx.Respond(&actors.EngineSnapshot{Gen: m.Gen, Workspaces: ws})
+		ctx.Respond(&protocol.EngineSnapshot{Gen: m.Gen, Workspaces: ws})
 	}
 }
 
@@ -54,7 +54,7 @@ type harness struct {
 	store  *persistence.Store
 	pid    *actor.PID
 	mu     sync.Mutex
-	ws     []actors.WorkspacePID
+	ws     []protocol.WorkspacePID
 	asks   int
 	wg     sync.WaitGroup
 }
@@ -98,7 +98,7 @@ func (h *harness) addWorkspace(id, label string, silent bool) *atomic.Int64 {
 		return &fakeWorkspace{id: id, label: label, silent: silent, asked: asked}
 	}))
 	h.mu.Lock()
-	h.ws = append(h.ws, actors.WorkspacePID{ID: id, PID: pid, Spec: messages.WorkspaceSpec{Label: label}})
+	h.ws = append(h.ws, protocol.WorkspacePID{ID: id, PID: pid, Spec: messages.WorkspaceSpec{Label: label}})
 	h.mu.Unlock()
 	return asked
 }
