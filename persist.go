@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shipote/shipote/actors"
+	"github.com/shipote/shipote/internal/askproc"
 	"github.com/shipote/shipote/messages"
 	"github.com/shipote/shipote/persistence"
 )
@@ -281,14 +282,15 @@ func (e *Engine) KeptEntries(ctx context.Context) ([]persistence.KeptEntry, erro
 	if err := e.live(); err != nil {
 		return nil, err
 	}
-	ch := make(chan []persistence.KeptEntry, 1)
-	e.system.Root.Send(e.persist.pid, &persistence.GetKept{Done: func(k []persistence.KeptEntry) { ch <- k }})
-	select {
-	case k := <-ch:
-		return k, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	c := newCall[[]persistence.KeptEntry](e)
+	return askPersist(ctx, e, &persistence.GetKept{Reply: c.Reply}, c)
+}
+
+// askPersist sends msg (whose Reply is c.Reply) to the persistence actor
+// and waits for its answer.
+func askPersist[T any](ctx context.Context, e *Engine, msg any, c *askproc.Call[T]) (T, error) {
+	e.system.Root.RequestWithCustomSender(e.persist.pid, msg, c.Sender())
+	return c.Wait(ctx)
 }
 
 // DropKept removes the kept entry ref names (ID, label, saved pipeline
@@ -302,28 +304,21 @@ func (e *Engine) DropKept(ctx context.Context, ref string) (persistence.KeptEntr
 	if err := e.live(); err != nil {
 		return persistence.KeptEntry{}, err
 	}
-	type res struct {
-		k   persistence.KeptEntry
-		err error
+	c := newCall[persistence.KeptEntry](e)
+	k, err := askPersist(ctx, e, &persistence.DropKept{Ref: ref, Reply: c.Reply}, c)
+	switch {
+	case ctx.Err() != nil && err != nil:
+		return persistence.KeptEntry{}, err
+	case errors.Is(err, persistence.ErrKeptNotFound):
+		return k, fmt.Errorf("%w: %w", messages.ErrNotFound, err)
+	case errors.Is(err, persistence.ErrKeptAmbiguous):
+		return k, fmt.Errorf("%w: %w", messages.ErrConflict, err)
+	case err != nil:
+		return k, err
 	}
-	ch := make(chan res, 1)
-	e.system.Root.Send(e.persist.pid, &persistence.DropKept{Ref: ref, Done: func(k persistence.KeptEntry, err error) { ch <- res{k, err} }})
-	select {
-	case r := <-ch:
-		switch {
-		case errors.Is(r.err, persistence.ErrKeptNotFound):
-			return r.k, fmt.Errorf("%w: %w", messages.ErrNotFound, r.err)
-		case errors.Is(r.err, persistence.ErrKeptAmbiguous):
-			return r.k, fmt.Errorf("%w: %w", messages.ErrConflict, r.err)
-		case r.err != nil:
-			return r.k, r.err
-		}
-		e.rt.Events.Publish(messages.Event{Time: time.Now(), Kind: messages.EventStateDropped,
-			Message: fmt.Sprintf("dropped kept %s entry %s", r.k.Section, firstNonEmpty(r.k.ID, r.k.Label))})
-		return r.k, nil
-	case <-ctx.Done():
-		return persistence.KeptEntry{}, ctx.Err()
-	}
+	e.rt.Events.Publish(messages.Event{Time: time.Now(), Kind: messages.EventStateDropped,
+		Message: fmt.Sprintf("dropped kept %s entry %s", k.Section, firstNonEmpty(k.ID, k.Label))})
+	return k, nil
 }
 
 func firstNonEmpty(s ...string) string {
@@ -357,18 +352,8 @@ func (e *Engine) SaveSnapshot(ctx context.Context) (bool, error) {
 	if e.persist == nil {
 		return false, errors.New("shipote: the engine has no state file")
 	}
-	type res struct {
-		saved bool
-		err   error
-	}
-	ch := make(chan res, 1)
-	e.system.Root.Send(e.persist.pid, &persistence.SaveNow{Done: func(saved bool, err error) { ch <- res{saved, err} }})
-	select {
-	case r := <-ch:
-		return r.saved, r.err
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
+	c := newCall[bool](e)
+	return askPersist(ctx, e, &persistence.SaveNow{Reply: c.Reply}, c)
 }
 
 // Snapshot returns the last snapshot written or restored.
@@ -376,15 +361,13 @@ func (e *Engine) Snapshot(ctx context.Context) (*persistence.State, error) {
 	if e.persist == nil {
 		return nil, errors.New("shipote: the engine has no state file")
 	}
-	ch := make(chan *persistence.State, 1)
-	e.system.Root.Send(e.persist.pid, &persistence.GetLast{Done: func(s *persistence.State) { ch <- s }})
-	select {
-	case s := <-ch:
-		if s == nil {
-			return &persistence.State{Version: persistence.CurrentVersion}, nil
-		}
-		return s, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	c := newCall[*persistence.State](e)
+	s, err := askPersist(ctx, e, &persistence.GetLast{Reply: c.Reply}, c)
+	if err != nil {
+		return nil, err
 	}
+	if s == nil {
+		return &persistence.State{Version: persistence.CurrentVersion}, nil
+	}
+	return s, nil
 }

@@ -230,11 +230,11 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 				system.Root.Send(ps.pid, &persistence.StatsChanged{})
 			}
 		}
-		ecfg.Commit = func(ws []string, done func(error)) {
+		ecfg.Commit = func(ws []string, reply actors.Reply[struct{}]) {
 			if ps.enabled.Load() {
-				system.Root.Send(ps.pid, &persistence.Commit{Workspaces: ws, Done: done})
+				system.Root.Send(ps.pid, &persistence.Commit{Workspaces: ws, Reply: reply})
 			} else {
-				done(nil)
+				reply.OK(struct{}{})
 			}
 		}
 	}

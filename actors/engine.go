@@ -24,13 +24,13 @@ import (
 // EngineConfig configures the engine actor.
 type EngineConfig struct {
 	Runtime *Runtime
-	// Commit, when set, is called after a mutation of declared state with a
-	// function that answers the caller; it must call done once a snapshot
-	// containing the mutation is durable (or with the error that prevented
-	// it). Nil answers at once (in-memory engine).
+	// Commit, when set, is called after a mutation of declared state with
+	// the Reply to answer; the answer must come once a snapshot containing
+	// the mutation is durable (or with the error that prevented it). Nil
+	// answers at once (in-memory engine).
 	// ws names the workspaces whose own entry the mutation changed (they
 	// must be asked again); a new workspace is asked anyway.
-	Commit func(ws []string, done func(error))
+	Commit func(ws []string, reply Reply[struct{}])
 }
 
 type wsEntry struct {
@@ -66,7 +66,10 @@ type engine struct {
 	pending map[string]struct{}
 	// runs are the supervised pipeline starts forwarded to a workspace,
 	// by the ID of the Reply the workspace answers.
-	runs     map[uint64]durableRun
+	runs map[uint64]durableRun
+	// commits are the continuations of the snapshot writes asked for,
+	// by the ID of the Reply the persistence side answers.
+	commits  map[uint64]func(error)
 	replySeq uint64
 }
 
@@ -107,14 +110,22 @@ func (e *engine) commitWorkspaces(ws []string, then func(error)) {
 		then(nil)
 		return
 	}
-	rt, self := e.rt, e.self
-	e.cfg.Commit(ws, func(err error) { rt.send(self, &committed{then: then, err: err}) })
+	// The answer is a *Result[struct{}] to the engine whose ID names then
+	// in e.commits: then is the engine's own continuation, run in its own
+	// Receive.
+	e.replySeq++
+	if e.commits == nil {
+		e.commits = make(map[uint64]func(error))
+	}
+	e.commits[e.replySeq] = then
+	e.cfg.Commit(ws, protocol.ReplyTo[struct{}](e.rt.System, e.self, e.replySeq))
 }
 
-// committed carries the outcome of a commit back into the engine.
-type committed struct {
-	then func(error)
-	err  error
+func (e *engine) onCommitted(m *Result[struct{}]) {
+	if then, ok := e.commits[m.ID]; ok {
+		delete(e.commits, m.ID)
+		then(m.Err)
+	}
 }
 
 // notSaved wraps a write failure for the client: the mutation is not in
@@ -130,8 +141,8 @@ func (e *engine) Receive(ctx actor.Context) {
 	}
 	bindSender(ctx)
 	switch m := ctx.Message().(type) {
-	case *committed:
-		m.then(m.err)
+	case *Result[struct{}]:
+		e.onCommitted(m)
 	case *CreateWorkspace:
 		e.create(ctx, m)
 	case *groupCreated:

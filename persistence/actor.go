@@ -82,29 +82,30 @@ type (
 	// interval or at shutdown.
 	StatsChanged struct{}
 	// Commit asks for a snapshot containing every mutation made before
-	// it; Done is called once it is durable, or with the error that
+	// it; Reply is answered once it is durable, or with the error that
 	// prevented it. Workspaces names the workspaces whose own entries the
 	// mutation changed: they are asked again; the others keep the entry of
 	// the previous snapshot (their specs never change; their stats ride
 	// along with the periodic full snapshot).
 	Commit struct {
 		Workspaces []string
-		Done       func(error)
+		Reply      protocol.Reply[struct{}]
 	}
 	// SaveNow saves if anything changed (declared state or stats), asking
-	// every workspace, and calls Done; Done(nil, false) means nothing had
-	// changed.
-	SaveNow struct{ Done func(saved bool, err error) }
+	// every workspace, and answers whether it wrote; false with no error
+	// means nothing had changed.
+	SaveNow struct{ Reply protocol.Reply[bool] }
 	// GetLast returns the last snapshot written (or restored).
-	GetLast struct{ Done func(*State) }
+	GetLast struct{ Reply protocol.Reply[*State] }
 	// GetKept returns the entries kept but not in effect.
-	GetKept struct{ Done func([]KeptEntry) }
+	GetKept struct{ Reply protocol.Reply[[]KeptEntry] }
 	// DropKept removes the kept entry that Ref names (its ID, label or
-	// saved pipeline name) durably: Done gets the entry once a snapshot
-	// without it is on disk, or the error (then it is kept still).
+	// saved pipeline name) durably: the answer is the entry once a
+	// snapshot without it is on disk, or the error (then it is kept
+	// still).
 	DropKept struct {
-		Ref  string
-		Done func(KeptEntry, error)
+		Ref   string
+		Reply protocol.Reply[KeptEntry]
 	}
 )
 
@@ -243,6 +244,9 @@ func (p *persister) seed(st *State) {
 }
 
 func (p *persister) Receive(ctx actor.Context) {
+	if r, ok := ctx.Message().(protocol.Request); ok && ctx.Sender() != nil {
+		r.BindSender(ctx.ActorSystem(), ctx.Sender())
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		p.self = ctx.Self()
@@ -288,17 +292,17 @@ func (p *persister) Receive(ctx actor.Context) {
 			}
 			p.ask[id] = true
 		}
-		p.waiters = append(p.waiters, m.Done)
+		p.waiters = append(p.waiters, answerErr(m.Reply))
 		p.kick(ctx)
 	case *SaveNow:
 		if !p.dirty && !p.statsDirty && p.cur == nil && p.ready == nil && p.inflight == nil && len(p.waiters) == 0 {
 			// Clean: skip the write only if the file is still the one
 			// last written (a missing or replaced file is rewritten).
-			store, send, done := p.cfg.Store, p.send, m.Done
+			store, send, done := p.cfg.Store, p.send, answerSaved(m.Reply)
 			p.cfg.Go(func() { send(&saveChecked{done: done, problem: store.Check(true)}) })
 			return
 		}
-		p.saves = append(p.saves, m.Done)
+		p.saves = append(p.saves, answerSaved(m.Reply))
 		p.full = true
 		p.kick(ctx)
 	case *saveChecked:
@@ -331,9 +335,9 @@ func (p *persister) Receive(ctx actor.Context) {
 			p.kick(ctx)
 		}
 	case *GetLast:
-		m.Done(p.last)
+		m.Reply.OK(p.last)
 	case *GetKept:
-		m.Done(p.kept)
+		m.Reply.OK(p.kept)
 	case *DropKept:
 		p.dropKept(ctx, m)
 	case *tick:
@@ -384,7 +388,7 @@ func (p *persister) keptChanged() {
 func (p *persister) dropKept(ctx actor.Context, m *DropKept) {
 	idx, err := findKept(p.kept, m.Ref)
 	if err != nil {
-		m.Done(KeptEntry{}, err)
+		m.Reply.Fail(err)
 		return
 	}
 	entry := p.kept[idx]
@@ -393,7 +397,7 @@ func (p *persister) dropKept(ctx actor.Context, m *DropKept) {
 	p.kept = next
 	p.keptChanged()
 	p.dirty = true
-	done := m.Done
+	reply := m.Reply
 	p.waiters = append(p.waiters, func(err error) {
 		if err != nil {
 			// Not durable, so not in effect: put it back where it was.
@@ -402,10 +406,10 @@ func (p *persister) dropKept(ctx actor.Context, m *DropKept) {
 			back = append(append(append(back, p.kept[:at]...), entry), p.kept[at:]...)
 			p.kept = back
 			p.keptChanged()
-			done(KeptEntry{}, fmt.Errorf("%s not dropped: the state file could not be written, so nothing changed: %w", describeKept(entry), err))
+			reply.Fail(fmt.Errorf("%s not dropped: the state file could not be written, so nothing changed: %w", describeKept(entry), err))
 			return
 		}
-		done(entry, nil)
+		reply.OK(entry)
 	})
 	p.kick(ctx)
 }
@@ -693,3 +697,60 @@ func (p *persister) writeFailed(g *gather, err error) {
 
 // ErrNoSnapshot is returned when no snapshot has been written or restored.
 var ErrNoSnapshot = errors.New("persistence: no snapshot yet")
+
+// The requests above are answered to their Reply, or to their sender when
+// the Reply is unset. Inside the persister, an answer waiting for a write
+// is kept as a function of the persister's own (waiters, saves), made and
+// run in its Receive only.
+
+// answerErr returns the waiter that answers reply with a write's outcome.
+func answerErr(reply protocol.Reply[struct{}]) func(error) {
+	return func(err error) {
+		if err != nil {
+			reply.Fail(err)
+			return
+		}
+		reply.OK(struct{}{})
+	}
+}
+
+// answerSaved returns the save waiter that answers reply.
+func answerSaved(reply protocol.Reply[bool]) func(bool, error) {
+	return func(saved bool, err error) {
+		if err != nil {
+			reply.Fail(err)
+			return
+		}
+		reply.OK(saved)
+	}
+}
+
+// Fail answers the request with err.
+func (m *Commit) Fail(err error) { m.Reply.Fail(err) }
+
+// BindSender binds an unset Reply to sender.
+func (m *Commit) BindSender(s *actor.ActorSystem, sender *actor.PID) { m.Reply.Bind(s, sender) }
+
+// Fail answers the request with err.
+func (m *SaveNow) Fail(err error) { m.Reply.Fail(err) }
+
+// BindSender binds an unset Reply to sender.
+func (m *SaveNow) BindSender(s *actor.ActorSystem, sender *actor.PID) { m.Reply.Bind(s, sender) }
+
+// Fail answers the request with err.
+func (m *GetLast) Fail(err error) { m.Reply.Fail(err) }
+
+// BindSender binds an unset Reply to sender.
+func (m *GetLast) BindSender(s *actor.ActorSystem, sender *actor.PID) { m.Reply.Bind(s, sender) }
+
+// Fail answers the request with err.
+func (m *GetKept) Fail(err error) { m.Reply.Fail(err) }
+
+// BindSender binds an unset Reply to sender.
+func (m *GetKept) BindSender(s *actor.ActorSystem, sender *actor.PID) { m.Reply.Bind(s, sender) }
+
+// Fail answers the request with err.
+func (m *DropKept) Fail(err error) { m.Reply.Fail(err) }
+
+// BindSender binds an unset Reply to sender.
+func (m *DropKept) BindSender(s *actor.ActorSystem, sender *actor.PID) { m.Reply.Bind(s, sender) }
