@@ -288,7 +288,7 @@ func (e *Engine) KeptEntries(ctx context.Context) ([]persistence.KeptEntry, erro
 
 // askPersist sends msg (whose Reply is c.Reply) to the persistence actor
 // and waits for its answer.
-func askPersist[T any](ctx context.Context, e *Engine, msg any, c *askproc.Call[T]) (T, error) {
+func askPersist[T any](ctx context.Context, e *Engine, msg any, c askproc.Call[T]) (T, error) {
 	e.system.Root.RequestWithCustomSender(e.persist.pid, msg, c.Sender())
 	return c.Wait(ctx)
 }

@@ -369,15 +369,15 @@ func (e *Engine) live() error {
 
 // newCall starts a request of the Engine API: its Reply names a reply
 // process of the engine's pool, which the caller waits on.
-func newCall[T any](e *Engine) *askproc.Call[T] { return askproc.Begin[T](e.rt.Asks) }
+func newCall[T any](e *Engine) askproc.Call[T] { return askproc.Begin[T](e.rt.Asks) }
 
 // ask sends msg (whose Reply is c.Reply) to the engine actor and waits for
 // its reply.
-func ask[T any](ctx context.Context, e *Engine, msg any, c *askproc.Call[T]) (T, error) {
+func ask[T any](ctx context.Context, e *Engine, msg any, c askproc.Call[T]) (T, error) {
 	return askPID(ctx, e, e.pid, msg, c)
 }
 
-func askPID[T any](ctx context.Context, e *Engine, pid *actor.PID, msg any, c *askproc.Call[T]) (T, error) {
+func askPID[T any](ctx context.Context, e *Engine, pid *actor.PID, msg any, c askproc.Call[T]) (T, error) {
 	select {
 	case <-e.stopped:
 		c.Cancel()
@@ -409,7 +409,7 @@ func (e *Engine) Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, erro
 	if err != nil {
 		return nil, err
 	}
-	replies := make([]*askproc.Call[messages.WorkspaceInfo], len(refs))
+	replies := make([]askproc.Call[messages.WorkspaceInfo], len(refs))
 	for i, ref := range refs {
 		replies[i] = newCall[messages.WorkspaceInfo](e)
 		e.sendWorkspace(ref.ID, &actors.GetWorkspace{Workspace: ref.ID, Reply: replies[i].Reply})
@@ -451,7 +451,7 @@ func (e *Engine) Exec(ctx context.Context, ws string, cmd messages.CommandRef) (
 // askWorkspace sends msg straight to the workspace's actor when the
 // directory knows it (one mailbox hop fewer), else through the engine
 // actor, which resolves the reference or answers "not found".
-func askWorkspace[T any](ctx context.Context, e *Engine, ws string, msg any, c *askproc.Call[T]) (T, error) {
+func askWorkspace[T any](ctx context.Context, e *Engine, ws string, msg any, c askproc.Call[T]) (T, error) {
 	pid, ok := e.rt.Directory.Lookup(ws)
 	if !ok {
 		pid = e.pid
@@ -486,7 +486,7 @@ func (e *Engine) AllCommands(ctx context.Context) ([]messages.CommandInfo, error
 	if err != nil {
 		return nil, err
 	}
-	replies := make([]*askproc.Call[[]messages.CommandInfo], len(refs))
+	replies := make([]askproc.Call[[]messages.CommandInfo], len(refs))
 	for i, ref := range refs {
 		replies[i] = newCall[[]messages.CommandInfo](e)
 		e.sendWorkspace(ref.ID, &actors.ListCommands{Workspace: ref.ID, Reply: replies[i].Reply})
@@ -848,7 +848,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 		return err
 	}
 	close(e.stopped)
-	replies := make([]*askproc.Call[messages.WorkspaceInfo], len(pids))
+	replies := make([]askproc.Call[messages.WorkspaceInfo], len(pids))
 	for i, pid := range pids {
 		replies[i] = newCall[messages.WorkspaceInfo](e)
 		e.system.Root.RequestWithCustomSender(pid, actors.ShutdownWorkspace(e.cfg.Grace, replies[i].Reply), replies[i].Sender())

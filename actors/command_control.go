@@ -338,7 +338,7 @@ func (w *workspace) startAgain(c *command, reply Reply[messages.CommandInfo]) {
 
 // stopAll stops every command of the workspace that has not ended.
 func (w *workspace) stopAll(m *StopCommands) {
-	var replies []*askproc.Call[messages.CommandInfo]
+	var replies []askproc.Call[messages.CommandInfo]
 	for _, id := range w.order {
 		c := w.cmds[id]
 		if c.info.State.Ended() {

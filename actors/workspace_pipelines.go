@@ -340,8 +340,8 @@ func (w *workspace) onPipelineResolved(ctx actor.Context, r *pipelineResolved) {
 
 // stopPipelines asks every pipeline to stop with grace; the returned
 // calls answer when each has.
-func (w *workspace) stopPipelines(ctx actor.Context, grace time.Duration) []*askproc.Call[PipelineAnswer] {
-	var out []*askproc.Call[PipelineAnswer]
+func (w *workspace) stopPipelines(ctx actor.Context, grace time.Duration) []askproc.Call[PipelineAnswer] {
+	var out []askproc.Call[PipelineAnswer]
 	for _, id := range w.pipeOrder {
 		r := w.pipes[id]
 		if r.info.State.Ended() {

@@ -253,14 +253,14 @@ func TestCleanSaveIsSkipped(t *testing.T) {
 
 // sendP sends the request mk builds around a Reply to the persister and
 // returns the call to wait on.
-func sendP[T any](h *harness, mk func(protocol.Reply[T]) any) *askproc.Call[T] {
+func sendP[T any](h *harness, mk func(protocol.Reply[T]) any) askproc.Call[T] {
 	c := askproc.Begin[T](askproc.New(h.system))
 	h.system.Root.Send(h.pid, mk(c.Reply))
 	return c
 }
 
 // answer hands the answer of c to f, from a goroutine.
-func answer[T any](c *askproc.Call[T], f func(T, error)) {
+func answer[T any](c askproc.Call[T], f func(T, error)) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -115,19 +115,19 @@ type Call[T any] struct {
 // Begin starts a request: put c.Reply in the request and send it (with
 // c.Sender() as the sender, so that a request whose Reply the receiver
 // does not look at still has its sender set), then Wait.
-func Begin[T any](p *Pool) *Call[T] {
+func Begin[T any](p *Pool) Call[T] {
 	w := p.get()
 	id := p.seq.Add(1)
 	w.want.Store(id)
-	return &Call[T]{w: w, id: id, Reply: protocol.Reply[T]{To: w.pid, System: p.system, ID: id, Process: w}}
+	return Call[T]{w: w, id: id, Reply: protocol.Reply[T]{To: w.pid, System: p.system, ID: id, Process: w}}
 }
 
 // Sender is the PID the answer goes to.
-func (c *Call[T]) Sender() *actor.PID { return c.w.pid }
+func (c Call[T]) Sender() *actor.PID { return c.w.pid }
 
 // Wait returns the answer, or ctx's error when ctx ends first. Wait is
 // called once.
-func (c *Call[T]) Wait(ctx context.Context) (T, error) {
+func (c Call[T]) Wait(ctx context.Context) (T, error) {
 	var zero T
 	for {
 		select {
@@ -154,4 +154,4 @@ func (c *Call[T]) Wait(ctx context.Context) (T, error) {
 
 // Cancel gives the request up without waiting (its message could not be
 // sent).
-func (c *Call[T]) Cancel() { c.w.pool.put(c.w) }
+func (c Call[T]) Cancel() { c.w.pool.put(c.w) }
