@@ -12,8 +12,8 @@ import (
 )
 
 func (e *Engine) controlCommand(ctx context.Context, ws, cmd string, op actors.CommandOp, sig syscall.Signal) (messages.CommandInfo, error) {
-	r := actors.NewReply[messages.CommandInfo]()
-	return askWorkspace(ctx, e, ws, &actors.ControlCommand{Workspace: ws, Command: cmd, Op: op, Signal: sig, Reply: r}, r)
+	r := newCall[messages.CommandInfo](e)
+	return askWorkspace(ctx, e, ws, &actors.ControlCommand{Workspace: ws, Command: cmd, Op: op, Signal: sig, Reply: r.Reply}, r)
 }
 
 // StopCommand stops a running command gracefully: its stop_signal
@@ -53,6 +53,6 @@ func (e *Engine) RemoveCommand(ctx context.Context, ws, cmd string) (messages.Co
 // StopCommands stops every command of a workspace that has not ended (its
 // pipelines go on) and returns their views once all have ended.
 func (e *Engine) StopCommands(ctx context.Context, ws string) ([]messages.CommandInfo, error) {
-	r := actors.NewReply[[]messages.CommandInfo]()
-	return askWorkspace(ctx, e, ws, &actors.StopCommands{Workspace: ws, Reply: r}, r)
+	r := newCall[[]messages.CommandInfo](e)
+	return askWorkspace(ctx, e, ws, &actors.StopCommands{Workspace: ws, Reply: r.Reply}, r)
 }

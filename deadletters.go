@@ -18,7 +18,7 @@ type eventStreamSub struct {
 func subscribeDeadLetters(system *actor.ActorSystem) *eventStreamSub {
 	sub := system.EventStream.Subscribe(func(evt any) {
 		if dl, ok := evt.(*actor.DeadLetterEvent); ok {
-			actors.FailDeadLetter(dl.Message)
+			actors.FailDeadLetter(system, dl.Message, dl.Sender)
 		}
 	})
 	return &eventStreamSub{system: system, sub: sub}

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shipote/shipote/actors"
+	"github.com/shipote/shipote/internal/askproc"
 	"github.com/shipote/shipote/messages"
 	"github.com/shipote/shipote/persistence"
 )
@@ -97,7 +98,19 @@ func (e *Engine) SnapshotStats() SnapshotStats {
 }
 
 // MailboxStats returns the messages queued and posted per actor kind.
-func (e *Engine) MailboxStats() []actors.MailboxStats { return e.rt.Mailboxes.Read() }
+func (e *Engine) MailboxStats() []MailboxStats { return e.rt.Mailboxes.Read() }
+
+// MailboxStats is a reading of one kind of actor's mailboxes.
+type MailboxStats = actors.MailboxStats
+
+// The kinds of actors MailboxStats reports.
+const (
+	MailboxKindEngine    = actors.KindEngine
+	MailboxKindWorkspace = actors.KindWorkspace
+	MailboxKindPipeline  = actors.KindPipeline
+	MailboxKindSplitter  = actors.KindSplitter
+	MailboxKindSampler   = actors.KindSampler
+)
 
 // openState opens and locks the state file and loads it. A file that does
 // not parse is moved aside; a newer version is refused.
@@ -173,8 +186,8 @@ func (e *Engine) restore(ctx context.Context, st *persistence.State, rep *Restor
 	st.Workspaces = workspaces
 	var saved []persistence.SavedPipeline
 	for _, sp := range st.SavedPipelines {
-		r := actors.NewReply[actors.SavedPipeline]()
-		if _, err := ask(ctx, e, &actors.SavePipeline{Name: sp.Name, Spec: sp.Spec, Restore: true, Reply: r}, r); err != nil {
+		r := newCall[actors.SavedPipeline](e)
+		if _, err := ask(ctx, e, &actors.SavePipeline{Name: sp.Name, Spec: sp.Spec, Restore: true, Reply: r.Reply}, r); err != nil {
 			keep("saved_pipelines", sp.Pos, "saved pipeline "+sp.Name, err)
 			continue
 		}
@@ -216,8 +229,8 @@ func (e *Engine) restore(ctx context.Context, st *persistence.State, rep *Restor
 			keep("live_commands", lc.Pos, what, fmt.Errorf("workspace %s %w", lc.Workspace, errNotRestored(kept[lc.Workspace])))
 			continue
 		}
-		r := actors.NewReply[messages.CommandInfo]()
-		if _, err := askWorkspace(ctx, e, lc.Workspace, &actors.ExecCommand{Workspace: lc.Workspace, Command: lc.Spec, ID: lc.ID, Reply: r}, r); err != nil {
+		r := newCall[messages.CommandInfo](e)
+		if _, err := askWorkspace(ctx, e, lc.Workspace, &actors.ExecCommand{Workspace: lc.Workspace, Command: lc.Spec, ID: lc.ID, Reply: r.Reply}, r); err != nil {
 			keep("live_commands", lc.Pos, what, err)
 			continue
 		}
@@ -269,9 +282,15 @@ func (e *Engine) KeptEntries(ctx context.Context) ([]persistence.KeptEntry, erro
 	if e.persist == nil {
 		return nil, nil
 	}
-	ch := make(chan []persistence.KeptEntry, 1)
-	e.system.Root.Send(e.persist.pid, &persistence.GetKept{Done: func(k []persistence.KeptEntry) { ch <- k }})
-	return await(ctx, e, ch)
+	c := newCall[[]persistence.KeptEntry](e)
+	return askPersist(ctx, e, &persistence.GetKept{Reply: c.Reply}, c)
+}
+
+// askPersist sends msg (whose Reply is c.Reply) to the persistence actor
+// and waits for its answer, or for Stop to begin.
+func askPersist[T any](ctx context.Context, e *Engine, msg any, c askproc.Call[T]) (T, error) {
+	e.system.Root.RequestWithCustomSender(e.persist.pid, msg, c.Sender())
+	return wait(ctx, e, c)
 }
 
 // DropKept removes the kept entry ref names (ID, label, saved pipeline
@@ -285,27 +304,21 @@ func (e *Engine) DropKept(ctx context.Context, ref string) (persistence.KeptEntr
 	if e.persist == nil {
 		return persistence.KeptEntry{}, fmt.Errorf("shipote: the engine has no state file: %w", messages.ErrNotFound)
 	}
-	type res struct {
-		k   persistence.KeptEntry
-		err error
-	}
-	ch := make(chan res, 1)
-	e.system.Root.Send(e.persist.pid, &persistence.DropKept{Ref: ref, Done: func(k persistence.KeptEntry, err error) { ch <- res{k, err} }})
-	r, err := await(ctx, e, ch)
-	if err != nil {
-		return persistence.KeptEntry{}, err
-	}
+	c := newCall[persistence.KeptEntry](e)
+	k, err := askPersist(ctx, e, &persistence.DropKept{Ref: ref, Reply: c.Reply}, c)
 	switch {
-	case errors.Is(r.err, persistence.ErrKeptNotFound):
-		return r.k, fmt.Errorf("%w: %w", messages.ErrNotFound, r.err)
-	case errors.Is(r.err, persistence.ErrKeptAmbiguous):
-		return r.k, fmt.Errorf("%w: %w", messages.ErrConflict, r.err)
-	case r.err != nil:
-		return r.k, r.err
+	case errors.Is(err, errStopped) || (ctx.Err() != nil && err != nil):
+		return persistence.KeptEntry{}, err
+	case errors.Is(err, persistence.ErrKeptNotFound):
+		return k, fmt.Errorf("%w: %w", messages.ErrNotFound, err)
+	case errors.Is(err, persistence.ErrKeptAmbiguous):
+		return k, fmt.Errorf("%w: %w", messages.ErrConflict, err)
+	case err != nil:
+		return k, err
 	}
 	e.rt.Events.Publish(messages.Event{Time: time.Now(), Kind: messages.EventStateDropped,
-		Message: fmt.Sprintf("dropped kept %s entry %s", r.k.Section, firstNonEmpty(r.k.ID, r.k.Label))})
-	return r.k, nil
+		Message: fmt.Sprintf("dropped kept %s entry %s", k.Section, firstNonEmpty(k.ID, k.Label))})
+	return k, nil
 }
 
 func firstNonEmpty(s ...string) string {
@@ -339,31 +352,22 @@ func (e *Engine) SaveSnapshot(ctx context.Context) (bool, error) {
 	if err := e.live(); err != nil {
 		return false, err
 	}
-	ch, err := e.requestSave()
+	c, err := e.requestSave()
 	if err != nil {
 		return false, err
 	}
-	r, err := await(ctx, e, ch)
-	if err != nil {
-		return false, err
-	}
-	return r.saved, r.err
+	return wait(ctx, e, c)
 }
 
-type saveResult struct {
-	saved bool
-	err   error
-}
-
-// requestSave asks the persistence actor for a snapshot; the outcome
-// arrives on the channel.
-func (e *Engine) requestSave() (<-chan saveResult, error) {
+// requestSave asks the persistence actor for a snapshot; the caller waits
+// on the call for the outcome.
+func (e *Engine) requestSave() (askproc.Call[bool], error) {
 	if e.persist == nil {
-		return nil, errors.New("shipote: the engine has no state file")
+		return askproc.Call[bool]{}, errors.New("shipote: the engine has no state file")
 	}
-	ch := make(chan saveResult, 1)
-	e.system.Root.Send(e.persist.pid, &persistence.SaveNow{Done: func(saved bool, err error) { ch <- saveResult{saved, err} }})
-	return ch, nil
+	c := newCall[bool](e)
+	e.system.Root.RequestWithCustomSender(e.persist.pid, &persistence.SaveNow{Reply: c.Reply}, c.Sender())
+	return c, nil
 }
 
 // Snapshot returns the last snapshot written or restored.
@@ -374,9 +378,8 @@ func (e *Engine) Snapshot(ctx context.Context) (*persistence.State, error) {
 	if e.persist == nil {
 		return nil, errors.New("shipote: the engine has no state file")
 	}
-	ch := make(chan *persistence.State, 1)
-	e.system.Root.Send(e.persist.pid, &persistence.GetLast{Done: func(s *persistence.State) { ch <- s }})
-	s, err := await(ctx, e, ch)
+	c := newCall[*persistence.State](e)
+	s, err := askPersist(ctx, e, &persistence.GetLast{Reply: c.Reply}, c)
 	if err != nil {
 		return nil, err
 	}

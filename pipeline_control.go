@@ -21,8 +21,8 @@ func (e *Engine) RestartPipeline(ctx context.Context, run string) (messages.Pipe
 	if err != nil {
 		return messages.PipelineInfo{}, err
 	}
-	r := actors.NewReply[actors.PipelineAnswer]()
-	a, err := ask(ctx, e, &actors.PipelineRequest{Workspace: ws, Run: run, Op: actors.OpRestart, Reply: r}, r)
+	r := newCall[actors.PipelineAnswer](e)
+	a, err := ask(ctx, e, &actors.PipelineRequest{Workspace: ws, Run: run, Op: actors.OpRestart, Reply: r.Reply}, r)
 	return a.Info, err
 }
 
@@ -35,7 +35,7 @@ func (e *Engine) SignalPipeline(ctx context.Context, run, node string, sig sysca
 	if err != nil {
 		return messages.PipelineInfo{}, err
 	}
-	r := actors.NewReply[actors.PipelineAnswer]()
-	a, err := ask(ctx, e, &actors.PipelineRequest{Workspace: ws, Run: run, Op: actors.OpSignal, Node: node, Signal: sig, Reply: r}, r)
+	r := newCall[actors.PipelineAnswer](e)
+	a, err := ask(ctx, e, &actors.PipelineRequest{Workspace: ws, Run: run, Op: actors.OpSignal, Node: node, Signal: sig, Reply: r.Reply}, r)
 	return a.Info, err
 }

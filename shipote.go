@@ -29,6 +29,7 @@ import (
 	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/shipote/shipote/actors"
+	"github.com/shipote/shipote/internal/askproc"
 	"github.com/shipote/shipote/internal/eventhub"
 	"github.com/shipote/shipote/internal/flow"
 	"github.com/shipote/shipote/internal/limits"
@@ -177,6 +178,7 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Engine,
 	}
 	rt := &actors.Runtime{
 		System:       system,
+		Asks:         askproc.New(system),
 		Events:       eventhub.New(1000),
 		Log:          log,
 		Grace:        cfg.Grace,
@@ -257,11 +259,11 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Engine,
 				system.Root.Send(ps.pid, &persistence.StatsChanged{})
 			}
 		}
-		ecfg.Commit = func(ws []string, done func(error)) {
+		ecfg.Commit = func(ws []string, reply actors.Reply[struct{}]) {
 			if ps.enabled.Load() {
-				system.Root.Send(ps.pid, &persistence.Commit{Workspaces: ws, Done: done})
+				system.Root.Send(ps.pid, &persistence.Commit{Workspaces: ws, Reply: reply})
 			} else {
-				done(nil)
+				reply.OK(struct{}{})
 			}
 		}
 	}
@@ -426,53 +428,48 @@ func (e *Engine) live() error {
 // errStopped is what every call returns once Stop has begun.
 var errStopped = fmt.Errorf("shipote: %w", messages.ErrStopped)
 
-// await waits for a reply on ch. It returns ctx's error when ctx ends
-// first, and ErrStopped when Stop begins meanwhile: the actor that would
-// answer may be gone.
-func await[T any](ctx context.Context, e *Engine, ch <-chan T) (T, error) {
-	var zero T
-	select {
-	case v := <-ch:
-		return v, nil
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	case <-e.stopping:
-		return zero, errStopped
-	}
+// newCall starts a request of the Engine API: its Reply names a reply
+// process of the engine's pool, which the caller waits on.
+func newCall[T any](e *Engine) askproc.Call[T] { return askproc.Begin[T](e.rt.Asks) }
+
+// wait waits for c's answer. It returns ctx's error when ctx ends first,
+// and ErrStopped when Stop begins meanwhile: the actor that would answer
+// may be gone.
+func wait[T any](ctx context.Context, e *Engine, c askproc.Call[T]) (T, error) {
+	return c.WaitOr(ctx, e.stopping, errStopped)
 }
 
-// ask sends msg to the engine actor and waits for its reply.
-func ask[T any](ctx context.Context, e *Engine, msg any, reply actors.Reply[T]) (T, error) {
-	return askPID(ctx, e, e.pid, msg, reply)
+// ask sends msg (whose Reply is c.Reply) to the engine actor and waits for
+// its reply.
+func ask[T any](ctx context.Context, e *Engine, msg any, c askproc.Call[T]) (T, error) {
+	return askPID(ctx, e, e.pid, msg, c)
 }
 
-// askPID sends msg to pid and waits for its reply.
-func askPID[T any](ctx context.Context, e *Engine, pid *actor.PID, msg any, reply actors.Reply[T]) (T, error) {
+// askPID sends msg (whose Reply is c.Reply) to pid and waits for its reply.
+func askPID[T any](ctx context.Context, e *Engine, pid *actor.PID, msg any, c askproc.Call[T]) (T, error) {
 	var zero T
 	if err := e.live(); err != nil {
+		c.Cancel()
 		return zero, err
 	}
 	if err := ctx.Err(); err != nil {
+		c.Cancel()
 		return zero, err
 	}
-	e.system.Root.Send(pid, msg)
-	r, err := await(ctx, e, reply)
-	if err != nil {
-		return zero, err
-	}
-	return r.Val, r.Err
+	e.system.Root.RequestWithCustomSender(pid, msg, c.Sender())
+	return wait(ctx, e, c)
 }
 
 // CreateWorkspace creates a workspace and returns its view.
 func (e *Engine) CreateWorkspace(ctx context.Context, spec messages.WorkspaceSpec) (messages.WorkspaceInfo, error) {
-	r := actors.NewReply[messages.WorkspaceInfo]()
-	return ask(ctx, e, &actors.CreateWorkspace{Spec: spec, Reply: r}, r)
+	r := newCall[messages.WorkspaceInfo](e)
+	return ask(ctx, e, &actors.CreateWorkspace{Spec: spec, Reply: r.Reply}, r)
 }
 
 // RestoreWorkspace creates a workspace with a known ID (from a snapshot).
 func (e *Engine) RestoreWorkspace(ctx context.Context, id string, spec messages.WorkspaceSpec) (messages.WorkspaceInfo, error) {
-	r := actors.NewReply[messages.WorkspaceInfo]()
-	return ask(ctx, e, &actors.CreateWorkspace{Spec: spec, ID: id, Reply: r}, r)
+	r := newCall[messages.WorkspaceInfo](e)
+	return ask(ctx, e, &actors.CreateWorkspace{Spec: spec, ID: id, Reply: r.Reply}, r)
 }
 
 // Workspaces lists every workspace. The workspaces are asked all at once,
@@ -491,65 +488,69 @@ func (e *Engine) WorkspacePage(ctx context.Context, q messages.ListQuery) ([]mes
 	if err := q.Validate(); err != nil {
 		return nil, "", err
 	}
-	r := actors.NewReply[[]actors.WorkspaceRef]()
-	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r}, r)
+	r := newCall[[]actors.WorkspaceRef](e)
+	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r.Reply}, r)
 	if err != nil {
 		return nil, "", err
 	}
 	keep, next := q.Select(len(refs), func(i int) string { return refs[i].ID }, func(i int) string { return refs[i].Label })
-	replies := make([]actors.Reply[messages.WorkspaceInfo], len(keep))
+	replies := make([]askproc.Call[messages.WorkspaceInfo], len(keep))
 	for i, k := range keep {
-		replies[i] = actors.NewReply[messages.WorkspaceInfo]()
-		e.sendWorkspace(refs[k].ID, &actors.GetWorkspace{Workspace: refs[k].ID, Reply: replies[i]})
+		replies[i] = newCall[messages.WorkspaceInfo](e)
+		e.sendWorkspace(refs[k].ID, &actors.GetWorkspace{Workspace: refs[k].ID, Reply: replies[i].Reply})
 	}
 	out := make([]messages.WorkspaceInfo, 0, len(keep))
 	for _, reply := range replies {
-		res, err := await(ctx, e, reply)
-		if err != nil {
-			return nil, "", err
+		// Every call is waited on, so each reply process is reused or
+		// let go.
+		if info, err := wait(ctx, e, reply); err == nil { // a workspace removed meanwhile is left out
+			out = append(out, info)
 		}
-		if res.Err == nil { // a workspace removed meanwhile is left out
-			out = append(out, res.Val)
-		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	if err := e.live(); err != nil {
+		return nil, "", err
 	}
 	return out, next, nil
 }
 
 // Workspace returns one workspace by ID or label.
 func (e *Engine) Workspace(ctx context.Context, ref string) (messages.WorkspaceInfo, error) {
-	r := actors.NewReply[messages.WorkspaceInfo]()
-	return askWorkspace(ctx, e, ref, &actors.GetWorkspace{Workspace: ref, Reply: r}, r)
+	r := newCall[messages.WorkspaceInfo](e)
+	return askWorkspace(ctx, e, ref, &actors.GetWorkspace{Workspace: ref, Reply: r.Reply}, r)
 }
 
 // RemoveWorkspace stops every process of a workspace (SIGTERM, grace,
 // SIGKILL; grace 0 = the engine's) and removes it.
 func (e *Engine) RemoveWorkspace(ctx context.Context, ref string, grace time.Duration) (messages.WorkspaceInfo, error) {
-	r := actors.NewReply[messages.WorkspaceInfo]()
-	return ask(ctx, e, &actors.RemoveWorkspace{Workspace: ref, Grace: grace, Reply: r}, r)
+	r := newCall[messages.WorkspaceInfo](e)
+	return ask(ctx, e, &actors.RemoveWorkspace{Workspace: ref, Grace: grace, Reply: r.Reply}, r)
 }
 
 // Exec starts a command in a workspace; it returns once the process has
 // started.
 func (e *Engine) Exec(ctx context.Context, ws string, cmd messages.CommandRef) (messages.CommandInfo, error) {
-	r := actors.NewReply[messages.CommandInfo]()
-	return askWorkspace(ctx, e, ws, &actors.ExecCommand{Workspace: ws, Command: cmd, Reply: r}, r)
+	r := newCall[messages.CommandInfo](e)
+	return askWorkspace(ctx, e, ws, &actors.ExecCommand{Workspace: ws, Command: cmd, Reply: r.Reply}, r)
 }
 
 // askWorkspace sends msg straight to the workspace's actor when the
 // directory knows it (one mailbox hop fewer), else through the engine
 // actor, which resolves the reference or answers "not found".
-func askWorkspace[T any](ctx context.Context, e *Engine, ws string, msg any, reply actors.Reply[T]) (T, error) {
+func askWorkspace[T any](ctx context.Context, e *Engine, ws string, msg any, c askproc.Call[T]) (T, error) {
 	pid, ok := e.rt.Directory.Lookup(ws)
 	if !ok {
-		return ask(ctx, e, msg, reply)
+		pid = e.pid
 	}
-	return askPID(ctx, e, pid, msg, reply)
+	return askPID(ctx, e, pid, msg, c)
 }
 
 // Commands lists a workspace's commands.
 func (e *Engine) Commands(ctx context.Context, ws string) ([]messages.CommandInfo, error) {
-	r := actors.NewReply[[]messages.CommandInfo]()
-	return askWorkspace(ctx, e, ws, &actors.ListCommands{Workspace: ws, Reply: r}, r)
+	r := newCall[[]messages.CommandInfo](e)
+	return askWorkspace(ctx, e, ws, &actors.ListCommands{Workspace: ws, Reply: r.Reply}, r)
 }
 
 // sendWorkspace sends msg straight to the workspace's actor when the
@@ -568,27 +569,28 @@ func (e *Engine) sendWorkspace(id string, msg any) {
 // mailbox, so the answer takes about as long as the slowest of them; a
 // workspace removed meanwhile is left out.
 func (e *Engine) AllCommands(ctx context.Context) ([]messages.CommandInfo, error) {
-	r := actors.NewReply[[]actors.WorkspaceRef]()
-	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r}, r)
+	r := newCall[[]actors.WorkspaceRef](e)
+	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r.Reply}, r)
 	if err != nil {
 		return nil, err
 	}
-	replies := make([]actors.Reply[[]messages.CommandInfo], len(refs))
+	replies := make([]askproc.Call[[]messages.CommandInfo], len(refs))
 	for i, ref := range refs {
-		replies[i] = actors.NewReply[[]messages.CommandInfo]()
-		e.sendWorkspace(ref.ID, &actors.ListCommands{Workspace: ref.ID, Reply: replies[i]})
+		replies[i] = newCall[[]messages.CommandInfo](e)
+		e.sendWorkspace(ref.ID, &actors.ListCommands{Workspace: ref.ID, Reply: replies[i].Reply})
 	}
 	out := []messages.CommandInfo{}
+	var first error
 	for _, reply := range replies {
-		res, err := await(ctx, e, reply)
-		if err != nil {
-			return nil, err
+		cmds, err := wait(ctx, e, reply)
+		if err == nil {
+			out = append(out, cmds...)
+		} else if !errors.Is(err, messages.ErrNotFound) && first == nil {
+			first = err
 		}
-		if res.Err == nil {
-			out = append(out, res.Val...)
-		} else if !errors.Is(res.Err, messages.ErrNotFound) {
-			return nil, res.Err
-		}
+	}
+	if first != nil {
+		return nil, first
 	}
 	return out, nil
 }
@@ -612,8 +614,8 @@ func (e *Engine) Command(ctx context.Context, ws, cmd string) (messages.CommandI
 }
 
 func (e *Engine) openLogs(ctx context.Context, ws, cmd string) (actors.LogHandle, error) {
-	r := actors.NewReply[actors.LogHandle]()
-	return ask(ctx, e, &actors.OpenLogs{Workspace: ws, Command: cmd, Reply: r}, r)
+	r := newCall[actors.LogHandle](e)
+	return ask(ctx, e, &actors.OpenLogs{Workspace: ws, Command: cmd, Reply: r.Reply}, r)
 }
 
 // LogQuery selects log lines.
@@ -797,14 +799,14 @@ func (e *Engine) sweepLogs() {
 // output is also served on a Unix socket in the workspace's first flow dir.
 // A supervised pipeline (restart_on_failure) is answered once durable.
 func (e *Engine) RunPipeline(ctx context.Context, ws string, spec messages.PipelineSpec, tap bool) (messages.PipelineInfo, error) {
-	r := actors.NewReply[messages.PipelineInfo]()
-	return ask(ctx, e, &actors.RunPipeline{Workspace: ws, Spec: spec, Tap: tap, Reply: r}, r)
+	r := newCall[messages.PipelineInfo](e)
+	return ask(ctx, e, &actors.RunPipeline{Workspace: ws, Spec: spec, Tap: tap, Reply: r.Reply}, r)
 }
 
 // RestorePipeline starts a supervised pipeline with a known run ID.
 func (e *Engine) RestorePipeline(ctx context.Context, ws, id string, spec messages.PipelineSpec, tap bool) (messages.PipelineInfo, error) {
-	r := actors.NewReply[messages.PipelineInfo]()
-	return ask(ctx, e, &actors.RunPipeline{Workspace: ws, Spec: spec, Tap: tap, ID: id, Reply: r}, r)
+	r := newCall[messages.PipelineInfo](e)
+	return ask(ctx, e, &actors.RunPipeline{Workspace: ws, Spec: spec, Tap: tap, ID: id, Reply: r.Reply}, r)
 }
 
 // Pipelines lists the pipelines of one workspace, or of all when ws is "".
@@ -813,8 +815,8 @@ func (e *Engine) Pipelines(ctx context.Context, ws string) ([]messages.PipelineI
 	if ws != "" {
 		refs = []string{ws}
 	} else {
-		r := actors.NewReply[[]actors.WorkspaceRef]()
-		all, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r}, r)
+		r := newCall[[]actors.WorkspaceRef](e)
+		all, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r.Reply}, r)
 		if err != nil {
 			return nil, err
 		}
@@ -824,8 +826,8 @@ func (e *Engine) Pipelines(ctx context.Context, ws string) ([]messages.PipelineI
 	}
 	var out []messages.PipelineInfo
 	for _, ref := range refs {
-		r := actors.NewReply[[]messages.PipelineInfo]()
-		ps, err := ask(ctx, e, &actors.ListPipelines{Workspace: ref, Reply: r}, r)
+		r := newCall[[]messages.PipelineInfo](e)
+		ps, err := ask(ctx, e, &actors.ListPipelines{Workspace: ref, Reply: r.Reply}, r)
 		if err != nil {
 			if ws == "" && errors.Is(err, messages.ErrNotFound) {
 				continue
@@ -863,8 +865,8 @@ func (e *Engine) pipelineOp(ctx context.Context, run string, op actors.PipelineO
 	if err != nil {
 		return actors.PipelineAnswer{}, err
 	}
-	r := actors.NewReply[actors.PipelineAnswer]()
-	return ask(ctx, e, &actors.PipelineRequest{Workspace: ws, Run: run, Op: op, Node: node, Reply: r}, r)
+	r := newCall[actors.PipelineAnswer](e)
+	return ask(ctx, e, &actors.PipelineRequest{Workspace: ws, Run: run, Op: op, Node: node, Reply: r.Reply}, r)
 }
 
 // Pipeline returns a pipeline run with its nodes and live flow counters.
@@ -889,34 +891,34 @@ func (e *Engine) Tap(ctx context.Context, run, node string) (*flow.Tap, error) {
 
 // SavePipeline saves (or replaces) a named pipeline spec.
 func (e *Engine) SavePipeline(ctx context.Context, name string, spec messages.PipelineSpec) error {
-	r := actors.NewReply[actors.SavedPipeline]()
-	_, err := ask(ctx, e, &actors.SavePipeline{Name: name, Spec: spec, Reply: r}, r)
+	r := newCall[actors.SavedPipeline](e)
+	_, err := ask(ctx, e, &actors.SavePipeline{Name: name, Spec: spec, Reply: r.Reply}, r)
 	return err
 }
 
 // SavedPipelines lists the saved pipelines.
 func (e *Engine) SavedPipelines(ctx context.Context) ([]actors.SavedPipeline, error) {
-	r := actors.NewReply[[]actors.SavedPipeline]()
-	return ask(ctx, e, &actors.GetSavedPipelines{Reply: r}, r)
+	r := newCall[[]actors.SavedPipeline](e)
+	return ask(ctx, e, &actors.GetSavedPipelines{Reply: r.Reply}, r)
 }
 
 // DeleteSavedPipeline deletes a saved pipeline.
 func (e *Engine) DeleteSavedPipeline(ctx context.Context, name string) error {
-	r := actors.NewReply[struct{}]()
-	_, err := ask(ctx, e, &actors.DeleteSavedPipeline{Name: name, Reply: r}, r)
+	r := newCall[struct{}](e)
+	_, err := ask(ctx, e, &actors.DeleteSavedPipeline{Name: name, Reply: r.Reply}, r)
 	return err
 }
 
 // StartSavedPipeline starts a saved pipeline into a workspace.
 func (e *Engine) StartSavedPipeline(ctx context.Context, name, ws string, tap bool) (messages.PipelineInfo, error) {
-	r := actors.NewReply[messages.PipelineInfo]()
-	return ask(ctx, e, &actors.StartSavedPipeline{Name: name, Workspace: ws, Tap: tap, Reply: r}, r)
+	r := newCall[messages.PipelineInfo](e)
+	return ask(ctx, e, &actors.StartSavedPipeline{Name: name, Workspace: ws, Tap: tap, Reply: r.Reply}, r)
 }
 
 // Stats returns a workspace's stats history, newest last.
 func (e *Engine) Stats(ctx context.Context, ws string) ([]messages.Sample, error) {
-	r := actors.NewReply[[]messages.Sample]()
-	return ask(ctx, e, &actors.GetStats{Workspace: ws, Reply: r}, r)
+	r := newCall[[]messages.Sample](e)
+	return ask(ctx, e, &actors.GetStats{Workspace: ws, Reply: r.Reply}, r)
 }
 
 // Events subscribes to lifecycle events; buf events are buffered and a
@@ -964,28 +966,21 @@ func (e *Engine) stop(ctx context.Context) error {
 		}
 		e.persist.enabled.Store(false)
 	}
-	done := make(chan []*actor.PID, 1)
-	e.system.Root.Send(e.pid, actors.BeginShutdown(done))
-	var pids []*actor.PID
-	select {
-	case pids = <-done:
-	case <-ctx.Done():
+	begin := newCall[[]*actor.PID](e)
+	e.system.Root.RequestWithCustomSender(e.pid, &actors.BeginShutdown{Reply: begin.Reply}, begin.Sender())
+	pids, err := begin.Wait(ctx)
+	if err != nil {
 		// Go on: stopping the engine actor stops its workspaces too.
-		errs = append(errs, ctx.Err())
+		errs = append(errs, err)
 	}
-	replies := make([]actors.Reply[messages.WorkspaceInfo], len(pids))
+	replies := make([]askproc.Call[messages.WorkspaceInfo], len(pids))
 	for i, pid := range pids {
-		replies[i] = actors.NewReply[messages.WorkspaceInfo]()
-		e.system.Root.Send(pid, actors.ShutdownWorkspace(e.cfg.Grace, replies[i]))
+		replies[i] = newCall[messages.WorkspaceInfo](e)
+		e.system.Root.RequestWithCustomSender(pid, actors.ShutdownWorkspace(e.cfg.Grace, replies[i].Reply), replies[i].Sender())
 	}
 	for _, r := range replies {
-		select {
-		case res := <-r:
-			if res.Err != nil && !errors.Is(res.Err, messages.ErrNotFound) {
-				errs = append(errs, res.Err)
-			}
-		case <-ctx.Done():
-			errs = append(errs, ctx.Err())
+		if _, err := r.Wait(ctx); err != nil && !errors.Is(err, messages.ErrNotFound) {
+			errs = append(errs, err)
 		}
 	}
 	if err := e.system.Root.PoisonFuture(e.pid).Wait(); err != nil {
@@ -1023,16 +1018,13 @@ func (e *Engine) stop(ctx context.Context) error {
 
 // finalSave writes the snapshot Stop begins with.
 func (e *Engine) finalSave(ctx context.Context) error {
-	ch, err := e.requestSave()
+	c, err := e.requestSave()
 	if err != nil {
 		return err
 	}
-	select {
-	case r := <-ch:
-		return r.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	// Not wait: Stop has begun, and this answer is the one it waits for.
+	_, err = c.Wait(ctx)
+	return err
 }
 
 // Version is shipote's version, set at build time with

@@ -7,68 +7,18 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shipote/shipote/internal/askproc"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/internal/supervise"
 	"github.com/shipote/shipote/messages"
 )
-
-// CommandOp is what a ControlCommand asks.
-type CommandOp int
-
-// Command operations.
-const (
-	CmdStop CommandOp = iota
-	CmdStart
-	CmdRestart
-	CmdSignal
-	CmdRemove
-)
-
-func (op CommandOp) String() string {
-	switch op {
-	case CmdStop:
-		return "stop"
-	case CmdStart:
-		return "start"
-	case CmdRestart:
-		return "restart"
-	case CmdSignal:
-		return "signal"
-	case CmdRemove:
-		return "rm"
-	}
-	return fmt.Sprintf("op %d", int(op))
-}
-
-// ControlCommand stops, starts, restarts, signals or forgets one command.
-// Stop answers once the command has ended; start and restart once the new
-// process runs; signal once the signal is sent; remove at once.
-type ControlCommand struct {
-	Workspace string
-	Command   string // label or ID
-	Op        CommandOp
-	Signal    syscall.Signal // CmdSignal
-	Reply     Reply[messages.CommandInfo]
-}
-
-func (m *ControlCommand) fail(err error)       { m.Reply.Fail(err) }
-func (m *ControlCommand) workspaceRef() string { return m.Workspace }
-
-// StopCommands stops every running command of a workspace (not its
-// pipelines) and answers with their views once all have ended.
-type StopCommands struct {
-	Workspace string
-	Reply     Reply[[]messages.CommandInfo]
-}
-
-func (m *StopCommands) fail(err error)       { m.Reply.Fail(err) }
-func (m *StopCommands) workspaceRef() string { return m.Workspace }
 
 // cmdStop is a stop in progress.
 type cmdStop struct {
@@ -153,7 +103,7 @@ func (w *workspace) control(m *ControlCommand) {
 			return
 		}
 		reply := m.Reply
-		w.stopCommand(c, nil, func() { w.startAgain(c, reply) })
+		w.stopCommand(c, Reply[messages.CommandInfo]{}, func() { w.startAgain(c, reply) })
 	case CmdSignal:
 		if c.info.State != messages.CommandRunning || c.proc == nil {
 			m.Reply.Fail(fmt.Errorf("command %s is not running (%s): %w", c.info.Label, c.info.State, messages.ErrConflict))
@@ -183,7 +133,7 @@ func (w *workspace) control(m *ControlCommand) {
 // has ended, then runs.
 func (w *workspace) stopCommand(c *command, reply Reply[messages.CommandInfo], then func()) {
 	if s := c.stop; s != nil {
-		if reply != nil {
+		if reply.IsSet() {
 			s.replies = append(s.replies, reply)
 		}
 		if then != nil {
@@ -208,7 +158,7 @@ func (w *workspace) stopCommand(c *command, reply Reply[messages.CommandInfo], t
 		timeout = time.Duration(ms) * time.Millisecond
 	}
 	s := &cmdStop{at: w.rt.now(), sig: sig, timeout: timeout, then: then, keep: then != nil}
-	if reply != nil {
+	if reply.IsSet() {
 		s.replies = append(s.replies, reply)
 	}
 	wasDeclared := c.declared()
@@ -217,9 +167,9 @@ func (w *workspace) stopCommand(c *command, reply Reply[messages.CommandInfo], t
 		// A supervised command leaves the state file before it is
 		// stopped; a stop whose write fails leaves it as it was.
 		rt, self, id := w.rt, w.self, c.info.ID
-		w.rt.send(w.engine, &commitThen{ws: []string{w.id}, f: func(err error) {
+		w.askCommit(func(err error) {
 			rt.send(self, &cmdStopCommitted{cmd: id, stop: s, err: err})
-		}})
+		})
 		return
 	}
 	s.committed = true
@@ -275,9 +225,9 @@ func (w *workspace) onCmdStopCommitted(m *cmdStopCommitted) {
 // is killed and forgotten, and the caller gets the cause.
 func (w *workspace) commitStart(c *command, reply Reply[messages.CommandInfo]) {
 	rt, self, id, gen, info := w.rt, w.self, c.info.ID, c.gen, c.info
-	w.rt.send(w.engine, &commitThen{ws: []string{w.id}, f: func(err error) {
+	w.askCommit(func(err error) {
 		rt.send(self, &startCommitted{cmd: id, gen: gen, info: info, reply: reply, err: err})
-	}})
+	})
 }
 
 func (w *workspace) onStartCommitted(m *startCommitted) {
@@ -380,7 +330,7 @@ func (w *workspace) startAgain(c *command, reply Reply[messages.CommandInfo]) {
 	c.info.GaveUp = false
 	c.info.StopReason = ""
 	c.info.NextStartAt = time.Time{}
-	if c.pending != nil {
+	if c.pending.IsSet() {
 		c.pending.Fail(fmt.Errorf("command %s was started again: %w", c.info.Label, messages.ErrConflict))
 	}
 	c.pending = reply
@@ -390,27 +340,27 @@ func (w *workspace) startAgain(c *command, reply Reply[messages.CommandInfo]) {
 
 // stopAll stops every command of the workspace that has not ended.
 func (w *workspace) stopAll(m *StopCommands) {
-	var replies []Reply[messages.CommandInfo]
+	var replies []askproc.Call[messages.CommandInfo]
 	for _, id := range w.order {
 		c := w.cmds[id]
 		if c.info.State.Ended() {
 			continue
 		}
-		r := NewReply[messages.CommandInfo]()
+		r := askproc.Begin[messages.CommandInfo](w.rt.asks())
 		replies = append(replies, r)
-		w.stopCommand(c, r, nil)
+		w.stopCommand(c, r.Reply, nil)
 	}
 	reply := m.Reply
 	w.rt.Go(func() {
 		out := make([]messages.CommandInfo, 0, len(replies))
 		var errs []error
 		for _, r := range replies {
-			res := <-r
-			if res.Err != nil {
-				errs = append(errs, res.Err)
+			info, err := r.Wait(context.Background())
+			if err != nil {
+				errs = append(errs, err)
 				continue
 			}
-			out = append(out, res.Val)
+			out = append(out, info)
 		}
 		if len(errs) > 0 {
 			reply.Fail(fmt.Errorf("stop: %w", errs[0]))

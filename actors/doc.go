@@ -46,16 +46,19 @@
 //
 // # Requests and replies
 //
-// A request from outside the actor world (the embedding API, the HTTP
-// server) carries its own reply channel, a [Reply] buffered for its one
-// answer ([Reply.OK] or [Reply.Fail]; a second answer is dropped). It is
-// cheaper than a protoactor future and has no data race on the answer.
-// The engine resolves a workspace by ID or label and forwards the same
-// request to the workspace, which answers the channel itself. A request
-// that reaches a stopped actor is answered with messages.ErrNotFound by
-// [FailDeadLetter], which the engine's owner calls from the actor system's
-// dead-letter subscription, so no caller waits for an answer that cannot
-// come.
+// The requests and answers are defined in package messages/protocol (the
+// names here are aliases). A request carries a [Reply] naming the PID its
+// answer goes to; [Reply.OK] and [Reply.Fail] send a *[Result]. The engine
+// and workspace actors bind an unset Reply to the message's sender as it
+// arrives, so an actor that asks with ctx.Request gets its answer in its
+// own Receive. The embedding API asks through pooled reply processes
+// (internal/askproc), cheaper than protoactor futures and free of their
+// data race. The engine resolves a workspace by ID or label and forwards
+// the same request, Reply bound, to the workspace, which answers the
+// caller itself. A request that reaches a stopped actor is answered with
+// messages.ErrNotFound by [FailDeadLetter], which the engine's owner calls
+// from the actor system's dead-letter subscription, so no caller waits for
+// an answer that cannot come.
 //
 // Between actors, a request is sent with ctx.Request and answered with
 // ctx.Respond (the persistence actor asking the engine and each workspace

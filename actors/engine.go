@@ -18,18 +18,19 @@ import (
 
 	"github.com/shipote/shipote/internal/limits"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 )
 
 // EngineConfig configures the engine actor.
 type EngineConfig struct {
 	Runtime *Runtime
-	// Commit, when set, is called after a mutation of declared state with a
-	// function that answers the caller; it must call done once a snapshot
-	// containing the mutation is durable (or with the error that prevented
-	// it). Nil answers at once (in-memory engine).
+	// Commit, when set, is called after a mutation of declared state with
+	// the Reply to answer; the answer must come once a snapshot containing
+	// the mutation is durable (or with the error that prevented it). Nil
+	// answers at once (in-memory engine).
 	// ws names the workspaces whose own entry the mutation changed (they
 	// must be asked again); a new workspace is asked anyway.
-	Commit func(ws []string, done func(error))
+	Commit func(ws []string, reply Reply[struct{}])
 }
 
 type wsEntry struct {
@@ -63,6 +64,13 @@ type engine struct {
 	// pending holds "id:<id>" and "label:<label>" of the workspaces whose
 	// limits group is being made.
 	pending map[string]struct{}
+	// runs are the supervised pipeline starts forwarded to a workspace,
+	// by the ID of the Reply the workspace answers.
+	runs map[uint64]durableRun
+	// commits are the continuations of the snapshot writes asked for,
+	// by the ID of the Reply the persistence side answers.
+	commits  map[uint64]func(error)
+	replySeq uint64
 }
 
 // NewEngineProps returns the props of the engine actor.
@@ -101,14 +109,22 @@ func (e *engine) commitWorkspaces(ws []string, then func(error)) {
 		then(nil)
 		return
 	}
-	rt, self := e.rt, e.self
-	e.cfg.Commit(ws, func(err error) { rt.send(self, &committed{then: then, err: err}) })
+	// The answer is a *Result[struct{}] to the engine whose ID names then
+	// in e.commits: then is the engine's own continuation, run in its own
+	// Receive.
+	e.replySeq++
+	if e.commits == nil {
+		e.commits = make(map[uint64]func(error))
+	}
+	e.commits[e.replySeq] = then
+	e.cfg.Commit(ws, protocol.ReplyTo[struct{}](e.rt.System, e.self, e.replySeq))
 }
 
-// committed carries the outcome of a commit back into the engine.
-type committed struct {
-	then func(error)
-	err  error
+func (e *engine) onCommitted(m *Result[struct{}]) {
+	if then, ok := e.commits[m.ID]; ok {
+		delete(e.commits, m.ID)
+		then(m.Err)
+	}
 }
 
 // notSaved wraps a write failure for the client: the mutation is not in
@@ -118,12 +134,15 @@ func notSaved(what string, err error) error {
 }
 
 func (e *engine) Receive(ctx actor.Context) {
+	if _, ok := ctx.Message().(*actor.Started); ok {
+		e.self = ctx.Self()
+		return
+	}
+	bindSender(ctx)
 	testPanic(KindEngine, ctx.Message())
 	switch m := ctx.Message().(type) {
-	case *actor.Started:
-		e.self = ctx.Self()
-	case *committed:
-		m.then(m.err)
+	case *Result[struct{}]:
+		e.onCommitted(m)
 	case *CreateWorkspace:
 		e.create(ctx, m)
 	case *groupCreated:
@@ -201,14 +220,23 @@ func (e *engine) Receive(ctx actor.Context) {
 		e.route(ctx, &RunPipeline{Workspace: m.Workspace, Spec: spec, Tap: m.Tap, Reply: m.Reply})
 	case *SnapshotEngine:
 		e.snapshot(ctx, m)
-	case *commitThen:
-		e.commitWorkspaces(m.ws, m.f)
-	case *engineShutdown:
+	case *commitFor:
+		reply := m.reply
+		e.commitWorkspaces(m.ws, func(err error) {
+			if err != nil {
+				reply.Fail(err)
+				return
+			}
+			reply.OK(struct{}{})
+		})
+	case *Result[messages.PipelineInfo]:
+		e.onRunStarted(m)
+	case *BeginShutdown:
 		e.stopped = true
 		for _, en := range e.byID {
 			e.rt.Directory.remove(en.id, en.label, en.pid)
 		}
-		m.done <- e.refs()
+		m.Reply.OK(e.refs())
 	case routed:
 		e.route(ctx, m)
 	case *actor.Terminated:
@@ -322,10 +350,6 @@ func (e *engine) refs() []*actor.PID {
 	return out
 }
 
-// engineShutdown asks the engine to refuse new work and hand over the
-// workspace PIDs.
-type engineShutdown struct{ done chan []*actor.PID }
-
 func (e *engine) lookup(ref string) (*wsEntry, error) {
 	if en, ok := e.byLabel[ref]; ok {
 		return en, nil
@@ -341,64 +365,77 @@ func (e *engine) lookup(ref string) (*wsEntry, error) {
 
 func (e *engine) route(ctx actor.Context, m routed) {
 	if e.stopped {
-		m.fail(messages.ErrStopped)
+		m.Fail(messages.ErrStopped)
 		return
 	}
-	en, err := e.lookup(m.workspaceRef())
+	en, err := e.lookup(m.Target())
 	if err != nil {
-		m.fail(err)
+		m.Fail(err)
 		return
 	}
 	switch rm := m.(type) {
 	case *RemoveWorkspace:
-		if rm.reason == "" && e.cfg.Commit != nil {
+		if rm.Reason == "" && e.cfg.Commit != nil {
 			e.removeDurably(ctx, en, rm)
 			return
 		}
 	case *RunPipeline:
 		if rm.Spec.RestartOnFailure && rm.ID == "" && e.cfg.Commit != nil {
 			// A supervised pipeline is declared state: answer once durable.
+			e.replySeq++
 			fwd := *rm
-			fwd.Reply = NewReply[messages.PipelineInfo]()
+			fwd.Reply = protocol.ReplyTo[messages.PipelineInfo](ctx.ActorSystem(), ctx.Self(), e.replySeq)
+			if e.runs == nil {
+				e.runs = make(map[uint64]durableRun)
+			}
+			e.runs[e.replySeq] = durableRun{en: en, reply: rm.Reply}
 			ctx.Send(en.pid, &fwd)
-			durableStart(e.rt, ctx.Self(), en, fwd.Reply, rm.Reply)
 			return
 		}
 	}
 	ctx.Send(en.pid, m)
 }
 
-// durableStart waits (in a goroutine) for the workspace's answer to a
-// supervised pipeline's start, then has the engine commit a snapshot, and
-// only then answers outer. When the write fails, the run is stopped (and
-// left out of snapshots at once) and the caller gets the cause.
-func durableStart(rt *Runtime, engine *actor.PID, en *wsEntry, inner, outer Reply[messages.PipelineInfo]) {
-	rt.Go(func() {
-		res := <-inner
-		if res.Err != nil {
-			outer.Fail(res.Err)
+// durableRun is a supervised pipeline's start the engine forwarded to a
+// workspace: once the workspace answers (a *Result[PipelineInfo] whose ID
+// names it), the engine commits a snapshot, and only then answers the
+// caller. When the write fails, the run is stopped (and left out of
+// snapshots at once) and the caller gets the cause.
+type durableRun struct {
+	en    *wsEntry
+	reply Reply[messages.PipelineInfo]
+}
+
+func (e *engine) onRunStarted(m *Result[messages.PipelineInfo]) {
+	d, ok := e.runs[m.ID]
+	if !ok {
+		return
+	}
+	delete(e.runs, m.ID)
+	if m.Err != nil {
+		d.reply.Fail(m.Err)
+		return
+	}
+	info := m.Val
+	e.commitWorkspaces([]string{d.en.id}, func(err error) {
+		if err != nil {
+			e.rt.send(d.en.pid, &PipelineRequest{Workspace: d.en.id, Run: info.ID, Op: OpStop, Undo: true})
+			d.reply.Fail(notSaved(fmt.Sprintf("pipeline %s not started", info.Label), err))
 			return
 		}
-		rt.send(engine, &commitThen{ws: []string{en.id}, f: func(err error) {
-			if err != nil {
-				rt.send(en.pid, &PipelineRequest{Workspace: en.id, Run: res.Val.ID, Op: OpStop,
-					Reply: NewReply[PipelineAnswer](), undo: true})
-				outer.Fail(notSaved(fmt.Sprintf("pipeline %s not started", res.Val.Label), err))
-				return
-			}
-			outer.OK(res.Val)
-		}})
+		d.reply.OK(info)
 	})
 }
 
-// commitThen runs f once a snapshot holding the current entries of ws is
-// durable.
-type commitThen struct {
-	ws []string
-	f  func(error)
+// commitFor asks the engine for a durable snapshot holding the current
+// entries of ws; the engine answers reply (nil error once durable). A
+// workspace sends it and takes the answer as a message.
+type commitFor struct {
+	ws    []string
+	reply Reply[struct{}]
 }
 
-func (m *commitThen) fail(err error) { m.f(err) }
+func (m *commitFor) fail(err error) { m.reply.Fail(err) }
 
 func (e *engine) create(ctx actor.Context, m *CreateWorkspace) {
 	if e.stopped {
@@ -557,7 +594,7 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 			// before the engine answers another snapshot request.
 			if e.byID[id] == en {
 				e.forget(en)
-				e.rt.send(pid, &RemoveWorkspace{Workspace: id, reason: reasonUndo})
+				e.rt.send(pid, &RemoveWorkspace{Workspace: id, Reason: reasonUndo})
 			}
 			m.Reply.Fail(notSaved(fmt.Sprintf("workspace %s not created", spec.Label), err))
 			return
@@ -566,45 +603,6 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 		m.Reply.OK(info)
 	})
 }
-
-// SavedPipeline is a named pipeline spec.
-type SavedPipeline struct {
-	Name string                `json:"name"`
-	Spec messages.PipelineSpec `json:"spec"`
-}
-
-// SavePipeline saves (or replaces) a named pipeline spec.
-type SavePipeline struct {
-	Name    string
-	Spec    messages.PipelineSpec
-	Restore bool // from the state file: no commit
-	Reply   Reply[SavedPipeline]
-}
-
-func (m *SavePipeline) fail(err error) { m.Reply.Fail(err) }
-
-// GetSavedPipelines lists the saved pipelines.
-type GetSavedPipelines struct{ Reply Reply[[]SavedPipeline] }
-
-func (m *GetSavedPipelines) fail(err error) { m.Reply.Fail(err) }
-
-// DeleteSavedPipeline deletes a saved pipeline.
-type DeleteSavedPipeline struct {
-	Name  string
-	Reply Reply[struct{}]
-}
-
-func (m *DeleteSavedPipeline) fail(err error) { m.Reply.Fail(err) }
-
-// StartSavedPipeline starts a saved pipeline into a workspace.
-type StartSavedPipeline struct {
-	Name      string
-	Workspace string
-	Tap       bool
-	Reply     Reply[messages.PipelineInfo]
-}
-
-func (m *StartSavedPipeline) fail(err error) { m.Reply.Fail(err) }
 
 func (e *engine) savePipeline(m *SavePipeline) {
 	if err := messages.ValidateLabel(m.Name); err != nil {
@@ -631,24 +629,4 @@ func (e *engine) savePipeline(m *SavePipeline) {
 		}
 		m.Reply.OK(sp)
 	})
-}
-
-// ShutdownWorkspace returns the message that stops a workspace's processes
-// because the engine stops; the workspace stays declared.
-func ShutdownWorkspace(grace time.Duration, reply Reply[messages.WorkspaceInfo]) any {
-	return &RemoveWorkspace{Grace: grace, Reply: reply, reason: reasonShutdown}
-}
-
-// BeginShutdown returns a message that makes the engine refuse new work;
-// the channel receives the PIDs of the live workspaces.
-func BeginShutdown(done chan []*actor.PID) any { return &engineShutdown{done: done} }
-
-// FailDeadLetter answers a request that reached a stopped actor with an
-// error, so its caller does not wait. It reports whether msg was one.
-func FailDeadLetter(msg any) bool {
-	f, ok := msg.(failer)
-	if ok {
-		f.fail(fmt.Errorf("the actor that owned it is gone: %w", messages.ErrNotFound))
-	}
-	return ok
 }

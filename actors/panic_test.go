@@ -18,6 +18,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/shipote/shipote/internal/askproc"
 	"github.com/shipote/shipote/internal/eventhub"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/messages"
@@ -40,7 +41,7 @@ func startEngineHarness(t *testing.T) *engineHarness {
 	rt := &Runtime{System: sys, Spawner: proc.NewSpawner(), Events: eventhub.New(100), Log: zap.NewNop(), Grace: time.Second}
 	sub := sys.EventStream.Subscribe(func(evt any) {
 		if dl, ok := evt.(*actor.DeadLetterEvent); ok {
-			FailDeadLetter(dl.Message)
+			FailDeadLetter(sys, dl.Message, dl.Sender)
 		}
 	})
 	pid, err := sys.Root.SpawnNamed(NewEngineProps(EngineConfig{Runtime: rt}).Configure(actor.WithGuardian(ResumeOnPanic(rt.Log, "engine"))), "shipote-"+messages.NewID())
@@ -50,12 +51,14 @@ func startEngineHarness(t *testing.T) *engineHarness {
 	h := &engineHarness{t: t, sys: sys, rt: rt, engine: pid}
 	t.Cleanup(func() {
 		panicHook.Store(nil)
-		done := make(chan []*actor.PID, 1)
-		sys.Root.Send(pid, BeginShutdown(done))
-		for _, ws := range <-done {
-			r := NewReply[messages.WorkspaceInfo]()
-			sys.Root.Send(ws, ShutdownWorkspace(time.Second, r))
-			<-r
+		begin := newTestCall[[]*actor.PID](h)
+		wss, err := askPID(h, pid, &BeginShutdown{Reply: begin.Reply}, begin)
+		if err != nil {
+			t.Errorf("begin shutdown: %v", err)
+		}
+		for _, ws := range wss {
+			r := newTestCall[messages.WorkspaceInfo](h)
+			_, _ = askPID(h, ws, ShutdownWorkspace(time.Second, r.Reply), r)
 		}
 		if err := sys.Root.PoisonFuture(pid).Wait(); err != nil {
 			t.Errorf("stop engine actor: %v", err)
@@ -71,22 +74,33 @@ func startEngineHarness(t *testing.T) *engineHarness {
 	return h
 }
 
-// ask sends msg to the engine actor and waits for its answer.
-func ask[T any](h *engineHarness, msg any, r Reply[T]) (T, error) {
-	h.sys.Root.Send(h.engine, msg)
-	select {
-	case res := <-r:
-		return res.Val, res.Err
-	case <-time.After(30 * time.Second):
+// newTestCall starts a request whose answer comes to a reply process of
+// the harness's runtime.
+func newTestCall[T any](h *engineHarness) askproc.Call[T] { return askproc.Begin[T](h.rt.asks()) }
+
+// ask sends msg (whose Reply is c.Reply) to the engine actor and waits
+// for its answer.
+func ask[T any](h *engineHarness, msg any, c askproc.Call[T]) (T, error) {
+	return askPID(h, h.engine, msg, c)
+}
+
+// askPID sends msg (whose Reply is c.Reply) to pid and waits for its
+// answer.
+func askPID[T any](h *engineHarness, pid *actor.PID, msg any, c askproc.Call[T]) (T, error) {
+	h.sys.Root.RequestWithCustomSender(pid, msg, c.Sender())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v, err := c.Wait(ctx)
+	if ctx.Err() != nil {
 		h.t.Fatalf("no answer to %T", msg)
-		panic("unreachable")
 	}
+	return v, err
 }
 
 func (h *engineHarness) pipeline(ws, run string) messages.PipelineInfo {
 	h.t.Helper()
-	r := NewReply[[]messages.PipelineInfo]()
-	ps, err := ask(h, &ListPipelines{Workspace: ws, Reply: r}, r)
+	r := newTestCall[[]messages.PipelineInfo](h)
+	ps, err := ask(h, &ListPipelines{Workspace: ws, Reply: r.Reply}, r)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -268,8 +282,8 @@ func TestPanicLeavesNothingBehind(t *testing.T) {
 
 func testPanicCase(t *testing.T, kind string, match func(any) bool, mid, supervised bool) {
 	h := startEngineHarness(t)
-	wr := NewReply[messages.WorkspaceInfo]()
-	ws, err := ask(h, &CreateWorkspace{Spec: messages.WorkspaceSpec{Label: "panics"}, Reply: wr}, wr)
+	wr := newTestCall[messages.WorkspaceInfo](h)
+	ws, err := ask(h, &CreateWorkspace{Spec: messages.WorkspaceSpec{Label: "panics"}, Reply: wr.Reply}, wr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,8 +291,8 @@ func testPanicCase(t *testing.T, kind string, match func(any) bool, mid, supervi
 	// spawner's namespace, the poller).
 	warm := messages.PipelineSpec{Label: "warm", Nodes: []messages.Node{shNode("a", "echo hi"), shNode("b", "cat")},
 		Edges: []messages.Edge{{From: "a", To: "b"}}}
-	pr := NewReply[messages.PipelineInfo]()
-	w, err := ask(h, &RunPipeline{Workspace: ws.ID, Spec: warm, Reply: pr}, pr)
+	pr := newTestCall[messages.PipelineInfo](h)
+	w, err := ask(h, &RunPipeline{Workspace: ws.ID, Spec: warm, Reply: pr.Reply}, pr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,8 +318,8 @@ func testPanicCase(t *testing.T, kind string, match func(any) bool, mid, supervi
 	if !mid {
 		fired = injectOnce(t, kind, match)
 	}
-	pr = NewReply[messages.PipelineInfo]()
-	run, err := ask(h, &RunPipeline{Workspace: ws.ID, Spec: spec, Reply: pr}, pr)
+	pr = newTestCall[messages.PipelineInfo](h)
+	run, err := ask(h, &RunPipeline{Workspace: ws.ID, Spec: spec, Reply: pr.Reply}, pr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,8 +329,8 @@ func testPanicCase(t *testing.T, kind string, match func(any) bool, mid, supervi
 		fired = injectOnce(t, kind, match)
 		// A show is answered with the view, or with an error if it
 		// panicked; either way it is answered.
-		ar := NewReply[PipelineAnswer]()
-		_, _ = ask(h, &PipelineRequest{Workspace: ws.ID, Run: run.ID, Op: OpShow, Reply: ar}, ar)
+		ar := newTestCall[PipelineAnswer](h)
+		_, _ = ask(h, &PipelineRequest{Workspace: ws.ID, Run: run.ID, Op: OpShow, Reply: ar.Reply}, ar)
 	}
 	h.waitFor(ws.ID, run.ID, "the injected panic", func(messages.PipelineInfo) bool { return fired.Load() })
 
@@ -350,8 +364,8 @@ func testPanicCase(t *testing.T, kind string, match func(any) bool, mid, supervi
 	}
 
 	if supervised {
-		ar := NewReply[PipelineAnswer]()
-		a, err := ask(h, &PipelineRequest{Workspace: ws.ID, Run: run.ID, Op: OpStop, Reply: ar}, ar)
+		ar := newTestCall[PipelineAnswer](h)
+		a, err := ask(h, &PipelineRequest{Workspace: ws.ID, Run: run.ID, Op: OpStop, Reply: ar.Reply}, ar)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,26 +403,26 @@ func TestPanicResumes(t *testing.T) {
 		ask  func(h *engineHarness, ws string) error
 	}{
 		{"workspace", KindWorkspace, func(h *engineHarness, ws string) error {
-			r := NewReply[[]messages.CommandInfo]()
-			_, err := ask(h, &ListCommands{Workspace: ws, Reply: r}, r)
+			r := newTestCall[[]messages.CommandInfo](h)
+			_, err := ask(h, &ListCommands{Workspace: ws, Reply: r.Reply}, r)
 			return err
 		}},
 		{"engine", KindEngine, func(h *engineHarness, _ string) error {
-			r := NewReply[[]WorkspaceRef]()
-			_, err := ask(h, &ListWorkspaces{Reply: r}, r)
+			r := newTestCall[[]WorkspaceRef](h)
+			_, err := ask(h, &ListWorkspaces{Reply: r.Reply}, r)
 			return err
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := startEngineHarness(t)
-			wr := NewReply[messages.WorkspaceInfo]()
-			ws, err := ask(h, &CreateWorkspace{Spec: messages.WorkspaceSpec{Label: "resumes"}, Reply: wr}, wr)
+			wr := newTestCall[messages.WorkspaceInfo](h)
+			ws, err := ask(h, &CreateWorkspace{Spec: messages.WorkspaceSpec{Label: "resumes"}, Reply: wr.Reply}, wr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			er := NewReply[messages.CommandInfo]()
-			c, err := ask(h, &ExecCommand{Workspace: ws.ID, Command: messages.CommandRef{Payload: messages.Payload{Native: &messages.NativePayload{Exec: "sleep", Argv: []string{"1000"}}}}, Reply: er}, er)
+			er := newTestCall[messages.CommandInfo](h)
+			c, err := ask(h, &ExecCommand{Workspace: ws.ID, Command: messages.CommandRef{Payload: messages.Payload{Native: &messages.NativePayload{Exec: "sleep", Argv: []string{"1000"}}}}, Reply: er.Reply}, er)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -428,13 +442,13 @@ func TestPanicResumes(t *testing.T) {
 			if err := tc.ask(h, ws.ID); err != nil {
 				t.Fatalf("after the panic: %v", err)
 			}
-			lr := NewReply[[]WorkspaceRef]()
-			refs, err := ask(h, &ListWorkspaces{Reply: lr}, lr)
+			lr := newTestCall[[]WorkspaceRef](h)
+			refs, err := ask(h, &ListWorkspaces{Reply: lr.Reply}, lr)
 			if err != nil || len(refs) != 1 || refs[0].ID != ws.ID {
 				t.Fatalf("registry after the panic: %v %v", refs, err)
 			}
-			cr := NewReply[[]messages.CommandInfo]()
-			cmds, err := ask(h, &ListCommands{Workspace: ws.ID, Reply: cr}, cr)
+			cr := newTestCall[[]messages.CommandInfo](h)
+			cmds, err := ask(h, &ListCommands{Workspace: ws.ID, Reply: cr.Reply}, cr)
 			if err != nil || len(cmds) != 1 || cmds[0].State != messages.CommandRunning || cmds[0].Pid != c.Pid {
 				t.Fatalf("commands after the panic: %+v %v", cmds, err)
 			}

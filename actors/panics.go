@@ -35,6 +35,7 @@ import (
 	"github.com/shipote/shipote/internal/logring"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 )
 
 // panicHook is nil outside tests. Tests set it to make the engine,
@@ -52,8 +53,14 @@ func testPanic(kind string, msg any) {
 // failPanicked answers the request whose handling panicked, if it was one,
 // so that its caller does not wait for an answer that cannot come.
 func failPanicked(what string, msg any, reason any) {
-	if f, ok := msg.(failer); ok {
-		f.fail(fmt.Errorf("the %s actor failed on this request: %v", what, reason))
+	err := fmt.Errorf("the %s actor failed on this request: %v", what, reason)
+	// A request made with ctx.Request (or a custom sender) comes in an
+	// envelope; its Reply was bound to the sender before the panic.
+	switch f := actor.UnwrapEnvelopeMessage(msg).(type) {
+	case protocol.Request:
+		f.Fail(err)
+	case failer:
+		f.fail(err)
 	}
 }
 

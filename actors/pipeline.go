@@ -598,7 +598,7 @@ func (p *pipeline) endRun(ctx actor.Context) {
 // stop ends the pipeline for good: SIGTERM to every node's group, grace,
 // SIGKILL. The answer comes when the run has ended.
 func (p *pipeline) stop(ctx actor.Context, grace time.Duration, reply Reply[PipelineAnswer]) {
-	if reply != nil {
+	if reply.IsSet() {
 		p.stopReq = append(p.stopReq, reply)
 	}
 	if p.info.State.Ended() {

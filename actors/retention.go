@@ -37,7 +37,7 @@ func (rt *Runtime) retention() supervise.Retention {
 // about it is under way, and it is not a supervised command stopped by the
 // user (one that is started again by hand, so it stays until removed).
 func (c *command) retainable() bool {
-	return c.info.State.Ended() && c.proc == nil && c.pending == nil && c.stop == nil && c.cancel == nil &&
+	return c.info.State.Ended() && c.proc == nil && !c.pending.IsSet() && c.stop == nil && c.cancel == nil &&
 		!c.restarting && !c.undo &&
 		!(c.info.State == messages.CommandStopped && c.info.Spec.Supervision.Restart != nil)
 }

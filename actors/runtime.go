@@ -13,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/shipote/shipote/internal/askproc"
 	"github.com/shipote/shipote/internal/eventhub"
 	"github.com/shipote/shipote/internal/limits"
 	"github.com/shipote/shipote/internal/logfile"
@@ -61,10 +62,25 @@ type Runtime struct {
 	// send a request straight to a workspace.
 	Directory Directory
 
+	// Asks are the reply processes that goroutines of the actors (and
+	// the Engine API) wait on for an answer; made on first use.
+	Asks     *askproc.Pool
+	asksOnce sync.Once
+
 	logMu sync.Mutex
 	logs  map[*logfile.Writer]struct{}
 
 	wg sync.WaitGroup
+}
+
+// asks returns the runtime's reply processes.
+func (rt *Runtime) asks() *askproc.Pool {
+	rt.asksOnce.Do(func() {
+		if rt.Asks == nil {
+			rt.Asks = askproc.New(rt.System)
+		}
+	})
+	return rt.Asks
 }
 
 // openLog opens (creating) a log file of a workspace and registers it for

@@ -32,20 +32,26 @@ import (
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/internal/supervise"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 )
 
 // reasonShutdown marks a removal done because the engine stops: the
 // workspace stays declared.
-const reasonShutdown messages.EventKind = "shutdown"
+const reasonShutdown = protocol.ReasonShutdown
 
 // reasonUndo marks the removal of a workspace whose creation could not be
 // written to the state file: it was never in effect, so no event.
-const reasonUndo messages.EventKind = "undo"
+const reasonUndo = protocol.ReasonUndo
 
 // HistorySize is how many stats samples a workspace keeps in memory.
 const HistorySize = 300
 
 type workspace struct {
+	// commits are the continuations of the snapshot writes this
+	// workspace asked the engine for (askCommit), by Reply ID.
+	commits   map[uint64]func(error)
+	commitSeq uint64
+
 	rt      *Runtime
 	id      string
 	spec    messages.WorkspaceSpec
@@ -135,16 +141,6 @@ func (c *command) declared() bool {
 		(c.stop == nil || c.stop.keep)
 }
 
-// SeedHistory puts restored stats samples (oldest first) at the start of a
-// workspace's history.
-type SeedHistory struct {
-	Workspace string
-	Samples   []messages.Sample
-}
-
-func (m *SeedHistory) fail(error)           {}
-func (m *SeedHistory) workspaceRef() string { return m.Workspace }
-
 // Internal messages.
 type (
 	spawned struct {
@@ -208,8 +204,11 @@ func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, grou
 }
 
 func (w *workspace) Receive(ctx actor.Context) {
+	bindSender(ctx)
 	testPanic(KindWorkspace, ctx.Message())
 	switch m := ctx.Message().(type) {
+	case *Result[struct{}]:
+		w.onCommitted(m)
 	case *actor.Started:
 		w.self, w.engine = ctx.Self(), ctx.Parent()
 		if d, ok := w.reaper.TTLTimer(w.rt.now()); ok {
@@ -245,7 +244,7 @@ func (w *workspace) Receive(ctx actor.Context) {
 	case *GetStats:
 		m.Reply.OK(append([]messages.Sample(nil), w.history...))
 	case *RemoveWorkspace:
-		w.remove(ctx, m.Grace, m.reason, m.Reply)
+		w.remove(ctx, m.Grace, m.Reason, m.Reply)
 	case *ControlCommand:
 		w.control(m)
 	case *StopCommands:
@@ -275,7 +274,7 @@ func (w *workspace) Receive(ctx actor.Context) {
 	case *ttlExpired:
 		if w.reaper.TTLExpired() {
 			w.log.Info("workspace TTL expired")
-			w.remove(ctx, 0, messages.EventExpired, nil)
+			w.remove(ctx, 0, messages.EventExpired, Reply[messages.WorkspaceInfo]{})
 		}
 	case *retentionDue:
 		w.retainAt, w.cancelRetain = time.Time{}, nil
@@ -768,13 +767,13 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	if !ok || c.gen != m.gen {
 		return
 	}
-	first := c.pending != nil && !c.restarting
+	first := c.pending.IsSet() && !c.restarting
 	if m.err != nil {
 		c.info.Error = m.err.Error()
 		if c.restarting {
 			c.restarting = false
 			c.pending.Fail(fmt.Errorf("start %s: %w", c.info.Label, m.err))
-			c.pending = nil
+			c.pending = Reply[messages.CommandInfo]{}
 			c.info.State = messages.CommandFailed
 			c.info.StopReason = ""
 			w.maybeReap()
@@ -812,14 +811,14 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	w.rt.publish(messages.Event{Kind: kind, Workspace: w.id, Label: w.spec.Label, Command: c.info.Label,
 		Message: "pid " + strconv.Itoa(c.info.Pid)})
 	w.tellSampler(ctx)
-	if c.pending != nil {
+	if c.pending.IsSet() {
 		if c.info.Spec.Supervision.Restart != nil && !c.restored {
 			// Declared state: answer once a snapshot holding it is durable.
 			w.commitStart(c, c.pending)
 		} else {
 			c.pending.OK(c.info)
 		}
-		c.pending = nil
+		c.pending = Reply[messages.CommandInfo]{}
 	}
 	c.restarting = false
 	c.restored = false
@@ -980,7 +979,7 @@ func (w *workspace) maybeReap() {
 		return
 	}
 	w.log.Info("every command ended; reaping workspace")
-	w.rt.send(w.self, &RemoveWorkspace{Workspace: w.id, reason: messages.EventRemoved})
+	w.rt.send(w.self, &RemoveWorkspace{Workspace: w.id, Reason: messages.EventRemoved})
 }
 
 // anyAlive reports whether a command or pipeline run is running or waiting
@@ -1033,14 +1032,6 @@ func (w *workspace) logPath(name string) string {
 	return filepath.Join(append([]string{w.rt.LogDir, w.id}, strings.Split(name, "/")...)...) + ".log"
 }
 
-// LogHandle gives access to a command's output: its in-memory ring and,
-// when the engine keeps log files, the file's path.
-type LogHandle struct {
-	Command messages.CommandInfo
-	Ring    *logring.Ring
-	Path    string
-}
-
 func (w *workspace) findCommand(ref string) *command {
 	if c, ok := w.cmds[ref]; ok {
 		return c
@@ -1060,7 +1051,7 @@ func (w *workspace) findCommand(ref string) *command {
 // SIGTERM, then SIGKILL after the grace period, the limits group removed.
 func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messages.EventKind, reply Reply[messages.WorkspaceInfo]) {
 	if w.removing != nil {
-		if reply != nil {
+		if reply.IsSet() {
 			w.removing.replies = append(w.removing.replies, reply)
 		}
 		return
@@ -1073,7 +1064,7 @@ func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messag
 	}
 	w.reaper.Remove()
 	w.removing = &removal{reason: reason, info: w.info()}
-	if reply != nil {
+	if reply.IsSet() {
 		w.removing.replies = append(w.removing.replies, reply)
 	}
 	if w.cancelTTL != nil {
@@ -1103,10 +1094,7 @@ func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messag
 		defer cancel()
 		err := proc.Terminate(tctx, pgids, grace)
 		for _, r := range pipes {
-			select {
-			case <-r:
-			case <-tctx.Done():
-			}
+			_, _ = r.Wait(tctx) // the stop's outcome is in the run's view
 		}
 		if group != nil {
 			if gerr := group.Remove(tctx); gerr != nil {
@@ -1154,7 +1142,7 @@ func (w *workspace) stopping() {
 		if c.cancel != nil {
 			c.cancel()
 		}
-		if c.pending != nil {
+		if c.pending.IsSet() {
 			c.pending.Fail(fmt.Errorf("workspace %s stopped: %w", w.spec.Label, messages.ErrStopped))
 		}
 		c.ring.Close()

@@ -12,10 +12,12 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/shipote/shipote/internal/askproc"
 	"github.com/shipote/shipote/internal/logfile"
 	"github.com/shipote/shipote/internal/logring"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 )
 
 // pipelineRef is the workspace's record of one pipeline supervisor.
@@ -108,7 +110,7 @@ func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
 // told why.
 func (w *workspace) stopDurably(ctx actor.Context, ref *pipelineRef, m *PipelineRequest) {
 	w.rt.dirty()
-	if m.undo {
+	if m.Undo {
 		ref.stop = &pendingStop{durable: true}
 		ctx.Send(ref.pid, m)
 		return
@@ -124,9 +126,9 @@ func (w *workspace) stopDurably(ctx actor.Context, ref *pipelineRef, m *Pipeline
 	st := &pendingStop{waiting: []*PipelineRequest{m}}
 	ref.stop = st
 	rt, self, run := w.rt, w.self, ref.info.ID
-	ctx.Send(w.engine, &commitThen{ws: []string{w.id}, f: func(err error) {
+	w.askCommit(func(err error) {
 		rt.send(self, &stopCommitted{run: run, stop: st, err: err})
-	}})
+	})
 }
 
 func (w *workspace) onStopCommitted(m *stopCommitted) {
@@ -347,17 +349,38 @@ func (w *workspace) onPipelineResolved(ctx actor.Context, r *pipelineResolved) {
 }
 
 // stopPipelines asks every pipeline to stop with grace; the returned
-// channels answer when each has.
-func (w *workspace) stopPipelines(ctx actor.Context, grace time.Duration) []Reply[PipelineAnswer] {
-	var out []Reply[PipelineAnswer]
+// calls answer when each has.
+func (w *workspace) stopPipelines(ctx actor.Context, grace time.Duration) []askproc.Call[PipelineAnswer] {
+	var out []askproc.Call[PipelineAnswer]
 	for _, id := range w.pipeOrder {
 		r := w.pipes[id]
 		if r.info.State.Ended() {
 			continue
 		}
-		reply := NewReply[PipelineAnswer]()
-		ctx.Send(r.pid, &PipelineRequest{Workspace: w.id, Run: id, Op: OpStop, Grace: grace, Reply: reply})
+		reply := askproc.Begin[PipelineAnswer](w.rt.asks())
+		ctx.Send(r.pid, &PipelineRequest{Workspace: w.id, Run: id, Op: OpStop, Grace: grace, Reply: reply.Reply})
 		out = append(out, reply)
 	}
 	return out
+}
+
+// askCommit asks the engine for a durable snapshot holding this
+// workspace's current entry; then runs with the outcome. The engine
+// answers with a *Result[struct{}] to this workspace, whose ID names then
+// in w.commits: then is a continuation of this actor, run in its own
+// Receive, never in the engine's.
+func (w *workspace) askCommit(then func(error)) {
+	w.commitSeq++
+	if w.commits == nil {
+		w.commits = make(map[uint64]func(error))
+	}
+	w.commits[w.commitSeq] = then
+	w.rt.send(w.engine, &commitFor{ws: []string{w.id}, reply: protocol.ReplyTo[struct{}](w.rt.System, w.self, w.commitSeq)})
+}
+
+func (w *workspace) onCommitted(m *Result[struct{}]) {
+	if then, ok := w.commits[m.ID]; ok {
+		delete(w.commits, m.ID)
+		then(m.Err)
+	}
 }

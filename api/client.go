@@ -19,8 +19,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shipote/shipote/actors"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 	"github.com/shipote/shipote/persistence"
 )
 
@@ -474,8 +474,8 @@ func (c *Client) SavePipeline(ctx context.Context, name string, spec messages.Pi
 }
 
 // SavedPipelines lists the saved pipelines.
-func (c *Client) SavedPipelines(ctx context.Context) ([]actors.SavedPipeline, error) {
-	var out []actors.SavedPipeline
+func (c *Client) SavedPipelines(ctx context.Context) ([]protocol.SavedPipeline, error) {
+	var out []protocol.SavedPipeline
 	err := c.call(ctx, http.MethodGet, "/v1/saved-pipelines", nil, nil, &out)
 	return out, err
 }

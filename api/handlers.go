@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/shipote/shipote"
-	"github.com/shipote/shipote/actors"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 	"github.com/shipote/shipote/persistence"
 )
 
@@ -365,7 +365,7 @@ func (s *Server) putSaved(w http.ResponseWriter, r *http.Request) error {
 	if err := s.eng.SavePipeline(r.Context(), name, spec); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, actors.SavedPipeline{Name: name, Spec: spec})
+	return writeJSON(w, http.StatusOK, protocol.SavedPipeline{Name: name, Spec: spec})
 }
 
 func (s *Server) deleteSaved(w http.ResponseWriter, r *http.Request) error {

@@ -28,8 +28,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
-	"github.com/shipote/shipote/actors"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 )
 
 // ActorConfig configures the persistence actor.
@@ -82,29 +82,30 @@ type (
 	// interval or at shutdown.
 	StatsChanged struct{}
 	// Commit asks for a snapshot containing every mutation made before
-	// it; Done is called once it is durable, or with the error that
+	// it; Reply is answered once it is durable, or with the error that
 	// prevented it. Workspaces names the workspaces whose own entries the
 	// mutation changed: they are asked again; the others keep the entry of
 	// the previous snapshot (their specs never change; their stats ride
 	// along with the periodic full snapshot).
 	Commit struct {
 		Workspaces []string
-		Done       func(error)
+		Reply      protocol.Reply[struct{}]
 	}
 	// SaveNow saves if anything changed (declared state or stats), asking
-	// every workspace, and calls Done; Done(nil, false) means nothing had
-	// changed.
-	SaveNow struct{ Done func(saved bool, err error) }
+	// every workspace, and answers whether it wrote; false with no error
+	// means nothing had changed.
+	SaveNow struct{ Reply protocol.Reply[bool] }
 	// GetLast returns the last snapshot written (or restored).
-	GetLast struct{ Done func(*State) }
+	GetLast struct{ Reply protocol.Reply[*State] }
 	// GetKept returns the entries kept but not in effect.
-	GetKept struct{ Done func([]KeptEntry) }
+	GetKept struct{ Reply protocol.Reply[[]KeptEntry] }
 	// DropKept removes the kept entry that Ref names (its ID, label or
-	// saved pipeline name) durably: Done gets the entry once a snapshot
-	// without it is on disk, or the error (then it is kept still).
+	// saved pipeline name) durably: the answer is the entry once a
+	// snapshot without it is on disk, or the error (then it is kept
+	// still).
 	DropKept struct {
-		Ref  string
-		Done func(KeptEntry, error)
+		Ref   string
+		Reply protocol.Reply[KeptEntry]
 	}
 )
 
@@ -133,9 +134,9 @@ type gather struct {
 	started time.Time
 	waiters []func(error)
 	saves   []func(bool, error)
-	engine  *actors.EngineSnapshot
+	engine  *protocol.EngineSnapshot
 	pending map[string]bool
-	entries map[string]*actors.WorkspaceSnapshot
+	entries map[string]*protocol.WorkspaceSnapshot
 	cancel  func()
 }
 
@@ -153,7 +154,7 @@ type persister struct {
 	saves      []func(bool, error)
 	ask        map[string]bool // workspaces the next snapshot must ask
 	full       bool            // the next snapshot asks every workspace
-	prev       map[string]*actors.WorkspaceSnapshot
+	prev       map[string]*protocol.WorkspaceSnapshot
 	last       *State
 	stopTick   func()
 	stopCheck  func()
@@ -195,7 +196,7 @@ func NewActorProps(cfg ActorConfig) *actor.Props {
 		cfg.RetryMax = 30 * time.Second
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		p := &persister{cfg: cfg, log: cfg.Log.Named("persistence"), prev: make(map[string]*actors.WorkspaceSnapshot), last: cfg.Initial}
+		p := &persister{cfg: cfg, log: cfg.Log.Named("persistence"), prev: make(map[string]*protocol.WorkspaceSnapshot), last: cfg.Initial}
 		if cfg.Initial != nil {
 			p.seed(cfg.Initial)
 		}
@@ -205,16 +206,16 @@ func NewActorProps(cfg ActorConfig) *actor.Props {
 
 // seed turns a restored state into previous entries.
 func (p *persister) seed(st *State) {
-	live := make(map[string][]actors.LivePipeline)
+	live := make(map[string][]protocol.LivePipeline)
 	for _, lp := range st.LivePipelines {
-		live[lp.Workspace] = append(live[lp.Workspace], actors.LivePipeline{ID: lp.ID, Spec: lp.Spec, Tap: lp.Tap})
+		live[lp.Workspace] = append(live[lp.Workspace], protocol.LivePipeline{ID: lp.ID, Spec: lp.Spec, Tap: lp.Tap})
 	}
-	cmds := make(map[string][]actors.LiveCommand)
+	cmds := make(map[string][]protocol.LiveCommand)
 	for _, lc := range st.LiveCommands {
-		cmds[lc.Workspace] = append(cmds[lc.Workspace], actors.LiveCommand{ID: lc.ID, Spec: lc.Spec})
+		cmds[lc.Workspace] = append(cmds[lc.Workspace], protocol.LiveCommand{ID: lc.ID, Spec: lc.Spec})
 	}
 	for _, w := range st.Workspaces {
-		p.prev[w.ID] = &actors.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec, History: w.StatsHistory, Live: live[w.ID], Commands: cmds[w.ID]}
+		p.prev[w.ID] = &protocol.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec, History: w.StatsHistory, Live: live[w.ID], Commands: cmds[w.ID]}
 	}
 	p.kept = st.Kept
 	p.wsExtra = make(map[string]json.RawMessage)
@@ -243,6 +244,9 @@ func (p *persister) seed(st *State) {
 }
 
 func (p *persister) Receive(ctx actor.Context) {
+	if r, ok := ctx.Message().(protocol.Request); ok && ctx.Sender() != nil {
+		r.BindSender(ctx.ActorSystem(), ctx.Sender())
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		p.self = ctx.Self()
@@ -288,17 +292,17 @@ func (p *persister) Receive(ctx actor.Context) {
 			}
 			p.ask[id] = true
 		}
-		p.waiters = append(p.waiters, m.Done)
+		p.waiters = append(p.waiters, answerErr(m.Reply))
 		p.kick(ctx)
 	case *SaveNow:
 		if !p.dirty && !p.statsDirty && p.cur == nil && p.ready == nil && p.inflight == nil && len(p.waiters) == 0 {
 			// Clean: skip the write only if the file is still the one
 			// last written (a missing or replaced file is rewritten).
-			store, send, done := p.cfg.Store, p.send, m.Done
+			store, send, done := p.cfg.Store, p.send, answerSaved(m.Reply)
 			p.cfg.Go(func() { send(&saveChecked{done: done, problem: store.Check(true)}) })
 			return
 		}
-		p.saves = append(p.saves, m.Done)
+		p.saves = append(p.saves, answerSaved(m.Reply))
 		p.full = true
 		p.kick(ctx)
 	case *saveChecked:
@@ -331,9 +335,9 @@ func (p *persister) Receive(ctx actor.Context) {
 			p.kick(ctx)
 		}
 	case *GetLast:
-		m.Done(p.last)
+		m.Reply.OK(p.last)
 	case *GetKept:
-		m.Done(p.kept)
+		m.Reply.OK(p.kept)
 	case *DropKept:
 		p.dropKept(ctx, m)
 	case *tick:
@@ -342,9 +346,9 @@ func (p *persister) Receive(ctx actor.Context) {
 			p.full = true
 			p.kick(ctx)
 		}
-	case *actors.EngineSnapshot:
+	case *protocol.EngineSnapshot:
 		p.onEngine(ctx, m)
-	case *actors.WorkspaceSnapshot:
+	case *protocol.WorkspaceSnapshot:
 		p.onWorkspace(m)
 	case *gatherTimeout:
 		if p.cur != nil && p.cur.gen == m.gen {
@@ -384,7 +388,7 @@ func (p *persister) keptChanged() {
 func (p *persister) dropKept(ctx actor.Context, m *DropKept) {
 	idx, err := findKept(p.kept, m.Ref)
 	if err != nil {
-		m.Done(KeptEntry{}, err)
+		m.Reply.Fail(err)
 		return
 	}
 	entry := p.kept[idx]
@@ -393,7 +397,7 @@ func (p *persister) dropKept(ctx actor.Context, m *DropKept) {
 	p.kept = next
 	p.keptChanged()
 	p.dirty = true
-	done := m.Done
+	reply := m.Reply
 	p.waiters = append(p.waiters, func(err error) {
 		if err != nil {
 			// Not durable, so not in effect: put it back where it was.
@@ -402,10 +406,10 @@ func (p *persister) dropKept(ctx actor.Context, m *DropKept) {
 			back = append(append(append(back, p.kept[:at]...), entry), p.kept[at:]...)
 			p.kept = back
 			p.keptChanged()
-			done(KeptEntry{}, fmt.Errorf("%s not dropped: the state file could not be written, so nothing changed: %w", describeKept(entry), err))
+			reply.Fail(fmt.Errorf("%s not dropped: the state file could not be written, so nothing changed: %w", describeKept(entry), err))
 			return
 		}
-		done(entry, nil)
+		reply.OK(entry)
 	})
 	p.kick(ctx)
 }
@@ -485,7 +489,7 @@ func (p *persister) kick(ctx actor.Context) {
 		saves:   p.saves,
 		full:    p.full || p.statsDirty,
 		ask:     p.ask,
-		entries: make(map[string]*actors.WorkspaceSnapshot),
+		entries: make(map[string]*protocol.WorkspaceSnapshot),
 		pending: make(map[string]bool),
 	}
 	p.waiters, p.saves, p.ask, p.full = nil, nil, nil, false
@@ -497,10 +501,10 @@ func (p *persister) kick(ctx actor.Context) {
 	gen := g.gen
 	t := time.AfterFunc(p.cfg.Timeout, func() { p.send(&gatherTimeout{gen: gen}) })
 	g.cancel = func() { t.Stop() }
-	ctx.Request(p.cfg.Engine, &actors.SnapshotEngine{Gen: gen})
+	ctx.Request(p.cfg.Engine, &protocol.SnapshotEngine{Gen: gen})
 }
 
-func (p *persister) onEngine(ctx actor.Context, m *actors.EngineSnapshot) {
+func (p *persister) onEngine(ctx actor.Context, m *protocol.EngineSnapshot) {
 	g := p.cur
 	if g == nil || g.gen != m.Gen || g.engine != nil {
 		return
@@ -512,14 +516,14 @@ func (p *persister) onEngine(ctx actor.Context, m *actors.EngineSnapshot) {
 			continue
 		}
 		g.pending[w.ID] = true
-		ctx.Request(w.PID, &actors.SnapshotWorkspace{Gen: g.gen})
+		ctx.Request(w.PID, &protocol.SnapshotWorkspace{Gen: g.gen})
 	}
 	if len(g.pending) == 0 {
 		p.finish()
 	}
 }
 
-func (p *persister) onWorkspace(m *actors.WorkspaceSnapshot) {
+func (p *persister) onWorkspace(m *protocol.WorkspaceSnapshot) {
 	g := p.cur
 	if g == nil || g.gen != m.Gen || !g.pending[m.ID] {
 		return
@@ -555,7 +559,7 @@ func (p *persister) assemble(g *gather) *State {
 			st.Workspaces, st.SavedPipelines, st.LivePipelines, st.LiveCommands = cp.Workspaces, cp.SavedPipelines, cp.LivePipelines, cp.LiveCommands
 		}
 	} else {
-		next := make(map[string]*actors.WorkspaceSnapshot, len(g.engine.Workspaces))
+		next := make(map[string]*protocol.WorkspaceSnapshot, len(g.engine.Workspaces))
 		for _, w := range g.engine.Workspaces {
 			e := g.entries[w.ID]
 			if e == nil {
@@ -563,7 +567,7 @@ func (p *persister) assemble(g *gather) *State {
 			}
 			if e == nil {
 				// New and silent: what the engine knows of it.
-				e = &actors.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec}
+				e = &protocol.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec}
 			}
 			next[w.ID] = e
 			st.Workspaces = append(st.Workspaces, WorkspaceEntry{ID: e.ID, Spec: e.Spec, StatsHistory: e.History, Extra: p.wsExtra[e.ID]})
@@ -693,3 +697,60 @@ func (p *persister) writeFailed(g *gather, err error) {
 
 // ErrNoSnapshot is returned when no snapshot has been written or restored.
 var ErrNoSnapshot = errors.New("persistence: no snapshot yet")
+
+// The requests above are answered to their Reply, or to their sender when
+// the Reply is unset. Inside the persister, an answer waiting for a write
+// is kept as a function of the persister's own (waiters, saves), made and
+// run in its Receive only.
+
+// answerErr returns the waiter that answers reply with a write's outcome.
+func answerErr(reply protocol.Reply[struct{}]) func(error) {
+	return func(err error) {
+		if err != nil {
+			reply.Fail(err)
+			return
+		}
+		reply.OK(struct{}{})
+	}
+}
+
+// answerSaved returns the save waiter that answers reply.
+func answerSaved(reply protocol.Reply[bool]) func(bool, error) {
+	return func(saved bool, err error) {
+		if err != nil {
+			reply.Fail(err)
+			return
+		}
+		reply.OK(saved)
+	}
+}
+
+// Fail answers the request with err.
+func (m *Commit) Fail(err error) { m.Reply.Fail(err) }
+
+// BindSender binds an unset Reply to sender.
+func (m *Commit) BindSender(s *actor.ActorSystem, sender *actor.PID) { m.Reply.Bind(s, sender) }
+
+// Fail answers the request with err.
+func (m *SaveNow) Fail(err error) { m.Reply.Fail(err) }
+
+// BindSender binds an unset Reply to sender.
+func (m *SaveNow) BindSender(s *actor.ActorSystem, sender *actor.PID) { m.Reply.Bind(s, sender) }
+
+// Fail answers the request with err.
+func (m *GetLast) Fail(err error) { m.Reply.Fail(err) }
+
+// BindSender binds an unset Reply to sender.
+func (m *GetLast) BindSender(s *actor.ActorSystem, sender *actor.PID) { m.Reply.Bind(s, sender) }
+
+// Fail answers the request with err.
+func (m *GetKept) Fail(err error) { m.Reply.Fail(err) }
+
+// BindSender binds an unset Reply to sender.
+func (m *GetKept) BindSender(s *actor.ActorSystem, sender *actor.PID) { m.Reply.Bind(s, sender) }
+
+// Fail answers the request with err.
+func (m *DropKept) Fail(err error) { m.Reply.Fail(err) }
+
+// BindSender binds an unset Reply to sender.
+func (m *DropKept) BindSender(s *actor.ActorSystem, sender *actor.PID) { m.Reply.Bind(s, sender) }

@@ -1,6 +1,7 @@
 package persistence_test
 
 import (
+	"context"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -10,8 +11,9 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shipote/shipote/actors"
+	"github.com/shipote/shipote/internal/askproc"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 	"github.com/shipote/shipote/persistence"
 )
 
@@ -24,10 +26,10 @@ type fakeWorkspace struct {
 }
 
 func (f *fakeWorkspace) Receive(ctx actor.Context) {
-	if m, ok := ctx.Message().(*actors.SnapshotWorkspace); ok {
+	if m, ok := ctx.Message().(*protocol.SnapshotWorkspace); ok {
 		f.asked.Add(1)
 		if !f.silent {
-			ctx.Respond(&actors.WorkspaceSnapshot{Gen: m.Gen, ID: f.id, Spec: messages.WorkspaceSpec{Label: f.label}})
+			ctx.Respond(&protocol.WorkspaceSnapshot{Gen: m.Gen, ID: f.id, Spec: messages.WorkspaceSpec{Label: f.label}})
 		}
 	}
 }
@@ -35,17 +37,17 @@ func (f *fakeWorkspace) Receive(ctx actor.Context) {
 // fakeEngine answers with a fixed registry.
 type fakeEngine struct {
 	mu   *sync.Mutex
-	ws   *[]actors.WorkspacePID
+	ws   *[]protocol.WorkspacePID
 	asks *int
 }
 
 func (f *fakeEngine) Receive(ctx actor.Context) {
-	if m, ok := ctx.Message().(*actors.SnapshotEngine); ok {
+	if m, ok := ctx.Message().(*protocol.SnapshotEngine); ok {
 		f.mu.Lock()
 		*f.asks++
-		ws := append([]actors.WorkspacePID(nil), (*f.ws)...)
+		ws := append([]protocol.WorkspacePID(nil), (*f.ws)...)
 		f.mu.Unlock()
-		ctx.Respond(&actors.EngineSnapshot{Gen: m.Gen, Workspaces: ws})
+		ctx.Respond(&protocol.EngineSnapshot{Gen: m.Gen, Workspaces: ws})
 	}
 }
 
@@ -54,7 +56,7 @@ type harness struct {
 	store  *persistence.Store
 	pid    *actor.PID
 	mu     sync.Mutex
-	ws     []actors.WorkspacePID
+	ws     []protocol.WorkspacePID
 	asks   int
 	wg     sync.WaitGroup
 }
@@ -98,7 +100,7 @@ func (h *harness) addWorkspace(id, label string, silent bool) *atomic.Int64 {
 		return &fakeWorkspace{id: id, label: label, silent: silent, asked: asked}
 	}))
 	h.mu.Lock()
-	h.ws = append(h.ws, actors.WorkspacePID{ID: id, PID: pid, Spec: messages.WorkspaceSpec{Label: label}})
+	h.ws = append(h.ws, protocol.WorkspacePID{ID: id, PID: pid, Spec: messages.WorkspaceSpec{Label: label}})
 	h.mu.Unlock()
 	return asked
 }
@@ -106,7 +108,7 @@ func (h *harness) addWorkspace(id, label string, silent bool) *atomic.Int64 {
 func (h *harness) commitWorkspaces(t *testing.T, ws ...string) {
 	t.Helper()
 	done := make(chan error, 1)
-	h.system.Root.Send(h.pid, &persistence.Commit{Workspaces: ws, Done: func(err error) { done <- err }})
+	answer(sendP(h, func(r protocol.Reply[struct{}]) any { return &persistence.Commit{Workspaces: ws, Reply: r} }), func(_ struct{}, err error) { done <- err })
 	select {
 	case err := <-done:
 		if err != nil {
@@ -140,7 +142,7 @@ func TestSnapshotAsksOnlyChangedWorkspaces(t *testing.T) {
 	}
 	h.system.Root.Send(h.pid, &persistence.MarkDirty{})
 	done := make(chan bool, 1)
-	h.system.Root.Send(h.pid, &persistence.SaveNow{Done: func(saved bool, err error) { done <- saved }})
+	answer(sendP(h, func(r protocol.Reply[bool]) any { return &persistence.SaveNow{Reply: r} }), func(saved bool, _ error) { done <- saved })
 	<-done
 	if askedA.Load() != 2 || askedB.Load() != 3 {
 		t.Fatalf("a full save asked a %d, b %d times; want everyone once more", askedA.Load(), askedB.Load())
@@ -150,7 +152,7 @@ func TestSnapshotAsksOnlyChangedWorkspaces(t *testing.T) {
 func (h *harness) commit(t *testing.T) {
 	t.Helper()
 	done := make(chan error, 1)
-	h.system.Root.Send(h.pid, &persistence.Commit{Done: func(err error) { done <- err }})
+	answer(sendP(h, func(r protocol.Reply[struct{}]) any { return &persistence.Commit{Reply: r} }), func(_ struct{}, err error) { done <- err })
 	select {
 	case err := <-done:
 		if err != nil {
@@ -181,7 +183,7 @@ func TestSlowWorkspaceKeepsItsEntry(t *testing.T) {
 	// A full save asks every workspace; the silent one times out.
 	h.system.Root.Send(h.pid, &persistence.MarkDirty{})
 	done := make(chan error, 1)
-	h.system.Root.Send(h.pid, &persistence.SaveNow{Done: func(saved bool, err error) { done <- err }})
+	answer(sendP(h, func(r protocol.Reply[bool]) any { return &persistence.SaveNow{Reply: r} }), func(_ bool, err error) { done <- err })
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +212,7 @@ func TestGroupCommitSharesWrites(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			done := make(chan error, 1)
-			h.system.Root.Send(h.pid, &persistence.Commit{Done: func(err error) { done <- err }})
+			answer(sendP(h, func(r protocol.Reply[struct{}]) any { return &persistence.Commit{Reply: r} }), func(_ struct{}, err error) { done <- err })
 			errs <- <-done
 		}()
 	}
@@ -234,17 +236,34 @@ func TestCleanSaveIsSkipped(t *testing.T) {
 	h := newHarness(t, nil)
 	done := make(chan bool, 1)
 	// No file yet: a save is never skipped then.
-	h.system.Root.Send(h.pid, &persistence.SaveNow{Done: func(saved bool, err error) { done <- saved }})
+	answer(sendP(h, func(r protocol.Reply[bool]) any { return &persistence.SaveNow{Reply: r} }), func(saved bool, _ error) { done <- saved })
 	if !<-done {
 		t.Error("a save with no state file on disk was skipped")
 	}
-	h.system.Root.Send(h.pid, &persistence.SaveNow{Done: func(saved bool, err error) { done <- saved }})
+	answer(sendP(h, func(r protocol.Reply[bool]) any { return &persistence.SaveNow{Reply: r} }), func(saved bool, _ error) { done <- saved })
 	if <-done {
 		t.Error("a save with nothing changed wrote the file")
 	}
 	h.system.Root.Send(h.pid, &persistence.MarkDirty{})
-	h.system.Root.Send(h.pid, &persistence.SaveNow{Done: func(saved bool, err error) { done <- saved }})
+	answer(sendP(h, func(r protocol.Reply[bool]) any { return &persistence.SaveNow{Reply: r} }), func(saved bool, _ error) { done <- saved })
 	if !<-done {
 		t.Error("a dirty save did not write")
 	}
+}
+
+// sendP sends the request mk builds around a Reply to the persister and
+// returns the call to wait on.
+func sendP[T any](h *harness, mk func(protocol.Reply[T]) any) askproc.Call[T] {
+	c := askproc.Begin[T](askproc.New(h.system))
+	h.system.Root.Send(h.pid, mk(c.Reply))
+	return c
+}
+
+// answer hands the answer of c to f, from a goroutine.
+func answer[T any](c askproc.Call[T], f func(T, error)) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		f(c.Wait(ctx))
+	}()
 }

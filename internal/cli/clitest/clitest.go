@@ -17,10 +17,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shipote/shipote/actors"
 	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 	"github.com/shipote/shipote/persistence"
 )
 
@@ -39,7 +39,7 @@ type FakeClient struct {
 	LogLines       map[string][]messages.LogLine // by command ID or label
 	Samples        []messages.Sample
 	PipelineList   []messages.PipelineInfo
-	SavedList      []actors.SavedPipeline
+	SavedList      []protocol.SavedPipeline
 	EventList      []messages.Event
 	State          *persistence.State
 	StateInfo      *api.StateInfo
@@ -416,7 +416,7 @@ func (f *FakeClient) SavePipeline(ctx context.Context, name string, spec message
 }
 
 // SavedPipelines implements cmdutil.Client.
-func (f *FakeClient) SavedPipelines(ctx context.Context) ([]actors.SavedPipeline, error) {
+func (f *FakeClient) SavedPipelines(ctx context.Context) ([]protocol.SavedPipeline, error) {
 	return f.SavedList, f.call("SavedPipelines")
 }
 

@@ -9,9 +9,9 @@ import (
 	"io"
 	"time"
 
-	"github.com/shipote/shipote/actors"
 	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 	"github.com/shipote/shipote/persistence"
 )
 
@@ -44,7 +44,7 @@ type Client interface {
 	SignalPipeline(ctx context.Context, run, node, sig string) (messages.PipelineInfo, error)
 	Tap(ctx context.Context, run, node string) (io.ReadCloser, error)
 	SavePipeline(ctx context.Context, name string, spec messages.PipelineSpec) error
-	SavedPipelines(ctx context.Context) ([]actors.SavedPipeline, error)
+	SavedPipelines(ctx context.Context) ([]protocol.SavedPipeline, error)
 	DeleteSavedPipeline(ctx context.Context, name string) error
 	StartSavedPipeline(ctx context.Context, name, ws string, tap bool) (messages.PipelineInfo, error)
 	Events(ctx context.Context, follow bool, fn func(messages.Event) error) error

@@ -22,7 +22,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shipote/shipote"
-	"github.com/shipote/shipote/actors"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -260,7 +259,7 @@ func TestMetricsScrape(t *testing.T) {
 			t.Errorf("%s%v = %v, want %s", c.name, c.labels, v, c.want)
 		}
 	}
-	for _, kind := range []string{actors.KindEngine, actors.KindWorkspace, actors.KindPipeline, actors.KindSplitter, actors.KindSampler} {
+	for _, kind := range []string{shipote.MailboxKindEngine, shipote.MailboxKindWorkspace, shipote.MailboxKindPipeline, shipote.MailboxKindSplitter, shipote.MailboxKindSampler} {
 		if v, ok := f.value("shipote_actor_mailbox_queued", "kind", kind); !ok || v < 0 {
 			t.Errorf("shipote_actor_mailbox_queued{kind=%q} = %v (found %v), want >= 0", kind, v, ok)
 		}

@@ -69,8 +69,9 @@ var Blocking = map[string]string{
 	"(*sync.Cond).Wait":                        "waits on a condition",
 	"(*golang.org/x/sync/errgroup.Group).Wait": "waits for goroutines",
 
-	"(*github.com/asynkron/protoactor-go/actor.Future).Result": "waits for an answer",
-	"(*github.com/asynkron/protoactor-go/actor.Future).Wait":   "waits for an answer",
+	"(*github.com/asynkron/protoactor-go/actor.Future).Result":   "waits for an answer",
+	"(*github.com/asynkron/protoactor-go/actor.Future).Wait":     "waits for an answer",
+	"(github.com/shipote/shipote/internal/askproc.Call[T]).Wait": "waits for an answer",
 
 	"github.com/shipote/shipote/internal/proc.Resolve":          "searches PATH and stats files",
 	"github.com/shipote/shipote/internal/proc.CheckAllowed":     "resolves links on disk",
