@@ -71,6 +71,11 @@ type Config struct {
 	// SnapshotTimeout is how long a snapshot waits for an actor's answer
 	// before keeping its previous entry; 0 = 2 s.
 	SnapshotTimeout time.Duration
+	// JournalMaxBytes and JournalMaxRecords are the journal's size and
+	// record count past which the snapshot is rewritten in the background;
+	// 0 = 64 MiB and 250,000.
+	JournalMaxBytes   int64
+	JournalMaxRecords int
 	// LogDir holds every command's log files
 	// (<LogDir>/<workspace-id>/<label>.log, rotated by size). "" means
 	// "logs" beside the state file for a persistent engine, and no files
@@ -241,6 +246,9 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 			Engine:        pid,
 			Timeout:       cfg.SnapshotTimeout,
 			Interval:      cfg.SnapshotInterval,
+			JournalMaxBytes:   cfg.JournalMaxBytes,
+			JournalMaxRecords: cfg.JournalMaxRecords,
+			SnapshotFirst:     ps.snapshotFirst,
 			CheckInterval: cfg.SampleInterval,
 			Log:           log,
 			Initial:       state,

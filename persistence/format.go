@@ -50,6 +50,11 @@ type State struct {
 	// extension of version 4: older readers ignore the field).
 	// Written only when there is one.
 	LiveCommands []LiveCommand `json:"live_commands,omitempty"`
+	// JournalSeq is the sequence number of the last journal record this
+	// snapshot contains (an extension of version 4, written only when not
+	// 0): a restore replays only the records after it. Readers that know
+	// no journal ignore it; the snapshot restores on its own.
+	JournalSeq uint64 `json:"journal_seq,omitempty"`
 	// Kept holds entries that are not in effect; Encode writes each back
 	// into its section after the entries in effect.
 	Kept []KeptEntry `json:"-"`
@@ -390,7 +395,7 @@ func checkVersion(v int) error {
 }
 
 // topLevel lists the keys of a state document, in file order.
-var topLevel = []string{"version", "timestamp_ms", "workspaces", "saved_pipelines", "live_pipelines", "live_commands"}
+var topLevel = []string{"version", "timestamp_ms", "workspaces", "saved_pipelines", "live_pipelines", "live_commands", "journal_seq"}
 
 // decodeLenient decodes the document piece by piece, so that one bad entry
 // costs only that entry.
@@ -420,6 +425,11 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 	}
 	st := &State{Version: version, src: newSource(data)}
 	var problems []Problem
+	if raw, ok := doc["journal_seq"]; ok {
+		if err := json.Unmarshal(raw, &st.JournalSeq); err != nil {
+			return nil, nil, fmt.Errorf("%w: journal_seq %s is not a sequence number", ErrCorrupt, clip(raw))
+		}
+	}
 	if raw, ok := doc["timestamp_ms"]; ok {
 		if err := json.Unmarshal(raw, &st.TimestampMs); err != nil {
 			problems = append(problems, Problem{Path: "timestamp_ms",
@@ -729,6 +739,10 @@ func encodeSpliced(s *State) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if s.JournalSeq != 0 {
+		buf.WriteString(`,"journal_seq":`)
+		buf.WriteString(strconv.FormatUint(s.JournalSeq, 10))
 	}
 	buf.WriteByte('}')
 	return buf.Bytes(), nil
