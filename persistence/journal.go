@@ -187,21 +187,70 @@ type journal struct {
 	ident *fileIdent
 }
 
-// openJournal opens (creating it if missing) the journal at path,
-// positioned after the valid records, which load found.
-func openJournal(path string, size int64, records int, fileSeq, lastSeq uint64) (*journal, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("persistence: open journal: %w", err)
-	}
-	j := &journal{path: path, f: f, size: size, records: records, fileSeq: fileSeq, lastSeq: lastSeq}
+// newJournal returns the journal at path, whose valid records end at size,
+// opening the file when it exists (a missing one is created by the first
+// append).
+func newJournal(path string, size int64, records int, fileSeq, lastSeq uint64) *journal {
+	j := &journal{path: path, size: size, records: records, fileSeq: fileSeq, lastSeq: lastSeq}
 	if records > 0 {
 		j.first = time.Now()
 	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		j.broken = fmt.Errorf("persistence: open journal: %w", err)
+	default:
+		j.f = f
+		if fi, err := f.Stat(); err == nil {
+			j.ident = identOf(fi)
+		}
+	}
+	return j
+}
+
+// create creates the missing journal file, durably (its directory is
+// fsynced).
+func (j *journal) create() error {
+	f, err := os.OpenFile(j.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(j.path)); err != nil {
+		_ = f.Close()
+		return err
+	}
+	j.f = f
 	if fi, err := f.Stat(); err == nil {
 		j.ident = identOf(fi)
 	}
-	return j, nil
+	return nil
+}
+
+// jopen returns the journal, finding where its records end when Load did
+// not (a Store used without Load); nil after Close. s.jmu must be held.
+func (s *Store) jopen() *journal {
+	if s.journal != nil || s.jclosed {
+		return s.journal
+	}
+	path := JournalPath(s.path)
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.journal = &journal{path: path, broken: fmt.Errorf("persistence: read journal: %w", err)}
+		return s.journal
+	}
+	recs, valid, err := scanJournal(data)
+	if err != nil {
+		s.journal = &journal{path: path, broken: err}
+		return s.journal
+	}
+	var seq uint64
+	if len(recs) > 0 {
+		seq = recs[len(recs)-1].seq
+	}
+	s.journal = newJournal(path, valid, len(recs), seq, seq)
+	s.journal.torn = valid < int64(len(data))
+	return s.journal
 }
 
 // JournalStats says how large the journal is.
@@ -223,7 +272,7 @@ type JournalStats struct {
 func (s *Store) Append(recs []Record) (uint64, error) {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
-	j := s.journal
+	j := s.jopen()
 	if j == nil {
 		return 0, ErrClosed
 	}
@@ -241,6 +290,9 @@ func (s *Store) Append(recs []Record) (uint64, error) {
 	last := first + uint64(len(recs)) - 1
 	j.lastSeq = last // given out, whatever happens
 	err := s.jstep("write")
+	if err == nil && j.f == nil {
+		err = j.create()
+	}
 	if err == nil && j.torn {
 		if err = j.f.Truncate(j.size); err == nil {
 			j.torn = false
@@ -284,7 +336,7 @@ func (s *Store) jstep(name string) error {
 func (s *Store) JournalStats() JournalStats {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
-	j := s.journal
+	j := s.jopen()
 	if j == nil {
 		return JournalStats{}
 	}
@@ -300,7 +352,7 @@ func (s *Store) JournalStats() JournalStats {
 func (s *Store) JournalSeq() uint64 {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
-	if s.journal == nil {
+	if s.jopen() == nil {
 		return 0
 	}
 	return s.journal.lastSeq
@@ -315,12 +367,12 @@ func (s *Store) JournalSeq() uint64 {
 func (s *Store) trimJournal(seq uint64) error {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
-	j := s.journal
+	j := s.jopen()
 	if j == nil {
 		return ErrClosed
 	}
-	if j.records == 0 && j.broken == nil && !j.torn && j.f != nil {
-		return nil // nothing to trim
+	if j.records == 0 && j.broken == nil && !j.torn {
+		return nil // nothing to trim (or no file yet)
 	}
 	var tail []byte
 	records := 0

@@ -102,6 +102,7 @@ type Store struct {
 	// being written. When both are held, mu is taken first.
 	jmu     sync.Mutex
 	journal *journal
+	jclosed bool
 	// jhook is like hook, for the journal's steps (tests only).
 	jhook func(step string) error
 }
@@ -161,7 +162,7 @@ func (s *Store) Close() error {
 	if s.journal != nil && s.journal.f != nil {
 		_ = s.journal.f.Close()
 	}
-	s.journal = nil
+	s.journal, s.jclosed = nil, true
 	s.jmu.Unlock()
 	return s.lock.release()
 }
@@ -239,10 +240,10 @@ func (s *Store) Load() (*State, []Problem, *CorruptError, error) {
 func (s *Store) openJournal(path string, size int64, records int, fileSeq, lastSeq uint64, torn bool) {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
-	j, err := openJournal(path, size, records, fileSeq, lastSeq)
-	if err != nil {
-		j = &journal{path: path, lastSeq: lastSeq, broken: err}
+	if s.journal != nil && s.journal.f != nil {
+		_ = s.journal.f.Close() // a second Load
 	}
+	j := newJournal(path, size, records, fileSeq, lastSeq)
 	j.torn = torn
 	s.journal = j
 }
