@@ -22,15 +22,12 @@ import (
 	"github.com/shipote/shipote/persistence"
 )
 
+// readState reads the state file and replays its journal.
 func readState(t *testing.T, path string) *persistence.State {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, problems, err := persistence.Decode(b)
+	st, problems, err := persistence.ReadFiles(path)
 	if err != nil || len(problems) > 0 {
-		t.Fatalf("state file does not decode: %v %v", err, problems)
+		t.Fatalf("state file and journal do not read: %v %v", err, problems)
 	}
 	return st
 }
@@ -72,6 +69,14 @@ func TestPersistenceRoundTripKeepsIDs(t *testing.T) {
 	st := readState(t, path)
 	if len(st.SavedPipelines) != 1 || len(st.LivePipelines) != 1 || st.LivePipelines[0].ID != run.ID {
 		t.Fatalf("state after mutations: saved %+v live %+v", st.SavedPipelines, st.LivePipelines)
+	}
+	// Mutations went to the journal: a save writes the snapshot, which
+	// then holds them all.
+	if saved, err := eng.SaveSnapshot(ctx); err != nil || !saved {
+		t.Fatalf("save after mutations: saved=%v err=%v", saved, err)
+	}
+	if fi, err := os.Stat(persistence.JournalPath(path)); err != nil || fi.Size() != 0 {
+		t.Fatalf("journal after a save: %v, %v; want it empty", fi, err)
 	}
 	// A save with nothing changed is skipped and leaves the file alone.
 	fi1, _ := os.Stat(path)

@@ -238,6 +238,7 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 			// A restore that did not take everything in, or a file of the
 			// original daemon: keep the file as read before overwriting it.
 			store.KeepCopyBeforeWrite()
+			e.persist.snapshotFirst = true
 		}
 		ps := e.persist
 		ppid, err := system.Root.SpawnNamed(persistence.NewActorProps(persistence.ActorConfig{

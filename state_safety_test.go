@@ -143,6 +143,10 @@ func TestDeletedOrReplacedStateFileIsRewritten(t *testing.T) {
 		b, err := os.ReadFile(path)
 		return err == nil && bytes.Contains(b, []byte(ws.ID))
 	}
+	// Mutations go to the journal; a save writes the snapshot.
+	if _, err := eng.SaveSnapshot(ctx); err != nil || !holds() {
+		t.Fatalf("save: %v, file holds the workspace: %v", err, holds())
+	}
 
 	// A save with nothing changed is not skipped when the file is gone.
 	if err := os.Remove(path); err != nil {

@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -162,10 +161,15 @@ func nextValid(data []byte, off int) (int, bool) {
 	return 0, false
 }
 
-// journal is the open journal file. The Store guards it with jmu.
+// journal is the journal file's state. The Store guards it with jmu. The
+// file is opened for each append rather than held open: a journal that was
+// deleted, replaced, or made read-only is noticed at the next append (and
+// the mutation refused) instead of written to a file nobody will read.
 type journal struct {
 	path string
-	f    *os.File
+	// exists says the file was there when last seen (else the next append
+	// creates it).
+	exists bool
 	// size is the length of the valid records; a torn tail past it is
 	// overwritten (and cut off) by the next append.
 	size int64
@@ -195,36 +199,44 @@ func newJournal(path string, size int64, records int, fileSeq, lastSeq uint64) *
 	if records > 0 {
 		j.first = time.Now()
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		j.broken = fmt.Errorf("persistence: open journal: %w", err)
-	default:
-		j.f = f
-		if fi, err := f.Stat(); err == nil {
-			j.ident = identOf(fi)
-		}
+	if fi, err := os.Stat(path); err == nil {
+		j.exists = true
+		j.ident = identOf(fi)
 	}
 	return j
 }
 
-// create creates the missing journal file, durably (its directory is
-// fsynced).
-func (j *journal) create() error {
-	f, err := os.OpenFile(j.path, os.O_RDWR|os.O_CREATE, 0o600)
+// open opens the journal for an append, creating it durably (its
+// directory fsynced) when it does not exist yet. A file that is not the
+// one last written (deleted, or another in its place) is an error.
+func (j *journal) open() (*os.File, error) {
+	if !j.exists {
+		f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if err := syncDir(filepath.Dir(j.path)); err != nil {
+			_ = f.Close()
+			_ = os.Remove(j.path)
+			return nil, err
+		}
+		j.exists = true
+		if fi, err := f.Stat(); err == nil {
+			j.ident = identOf(fi)
+		}
+		return f, nil
+	}
+	f, err := os.OpenFile(j.path, os.O_WRONLY, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := syncDir(filepath.Dir(j.path)); err != nil {
-		_ = f.Close()
-		return err
+	if fi, err := f.Stat(); err == nil && j.ident != nil {
+		if id := identOf(fi); id != nil && *id != *j.ident {
+			_ = f.Close()
+			return nil, errors.New("another file stands in its place")
+		}
 	}
-	j.f = f
-	if fi, err := f.Stat(); err == nil {
-		j.ident = identOf(fi)
-	}
-	return nil
+	return f, nil
 }
 
 // jopen returns the journal, finding where its records end when Load did
@@ -290,27 +302,32 @@ func (s *Store) Append(recs []Record) (uint64, error) {
 	last := first + uint64(len(recs)) - 1
 	j.lastSeq = last // given out, whatever happens
 	err := s.jstep("write")
-	if err == nil && j.f == nil {
-		err = j.create()
+	var f *os.File
+	if err == nil {
+		f, err = j.open()
 	}
-	if err == nil && j.torn {
-		if err = j.f.Truncate(j.size); err == nil {
+	if err != nil {
+		return 0, fmt.Errorf("persistence: append to %s: %w", j.path, err)
+	}
+	defer f.Close()
+	if j.torn {
+		if err = f.Truncate(j.size); err == nil {
 			j.torn = false
 		}
 	}
 	if err == nil {
-		_, err = j.f.WriteAt(buf, j.size)
+		_, err = f.WriteAt(buf, j.size)
 	}
 	if err == nil {
 		if err = s.jstep("sync"); err == nil {
-			err = unix.Fdatasync(int(j.f.Fd()))
+			err = unix.Fdatasync(int(f.Fd()))
 		}
 	}
 	if err != nil {
 		// Cut the attempt off, so that it cannot come back at a restart.
-		if terr := j.f.Truncate(j.size); terr != nil {
+		if terr := f.Truncate(j.size); terr != nil {
 			j.broken = terr
-		} else if serr := unix.Fdatasync(int(j.f.Fd())); serr != nil {
+		} else if serr := unix.Fdatasync(int(f.Fd())); serr != nil {
 			j.broken = serr
 		}
 		return 0, fmt.Errorf("persistence: append to %s: %w", j.path, err)
@@ -376,12 +393,12 @@ func (s *Store) trimJournal(seq uint64) error {
 	}
 	var tail []byte
 	records := 0
-	if j.fileSeq > seq && j.f != nil {
-		data := make([]byte, j.size)
-		if _, err := j.f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
+	if j.fileSeq > seq && j.exists {
+		data, err := os.ReadFile(j.path)
+		if err != nil {
 			return fmt.Errorf("persistence: read journal: %w", err)
 		}
-		recs, _, err := scanJournal(data)
+		recs, _, err := scanJournal(data[:min(int64(len(data)), j.size)])
 		if err != nil {
 			return err
 		}
@@ -423,10 +440,8 @@ func (s *Store) trimJournal(seq uint64) error {
 	if err := os.Rename(tmp, j.path); err != nil {
 		return fail(err)
 	}
-	if j.f != nil {
-		_ = j.f.Close()
-	}
-	j.f = f
+	_ = f.Close()
+	j.exists = true
 	j.size = int64(len(tail))
 	if records == 0 {
 		j.first = time.Time{}
@@ -435,7 +450,7 @@ func (s *Store) trimJournal(seq uint64) error {
 	j.records = records
 	j.broken = nil
 	j.torn = false
-	if fi, err := f.Stat(); err == nil {
+	if fi, err := os.Stat(j.path); err == nil {
 		j.ident = identOf(fi)
 	}
 	if err := s.jstep("trim-syncdir"); err != nil {

@@ -159,9 +159,6 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.jmu.Lock()
-	if s.journal != nil && s.journal.f != nil {
-		_ = s.journal.f.Close()
-	}
 	s.journal, s.jclosed = nil, true
 	s.jmu.Unlock()
 	return s.lock.release()
@@ -240,9 +237,6 @@ func (s *Store) Load() (*State, []Problem, *CorruptError, error) {
 func (s *Store) openJournal(path string, size int64, records int, fileSeq, lastSeq uint64, torn bool) {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
-	if s.journal != nil && s.journal.f != nil {
-		_ = s.journal.f.Close() // a second Load
-	}
 	j := newJournal(path, size, records, fileSeq, lastSeq)
 	j.torn = torn
 	s.journal = j
@@ -599,4 +593,33 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// ReadFiles reads the state file at path and replays its journal, as Load
+// does, without the lock and without moving anything aside: for a reader
+// beside the engine that owns the files (tests, diagnostics). A file that
+// does not parse, or a journal damaged in its middle, is an error.
+func ReadFiles(path string) (*State, []Problem, error) {
+	st := &State{Version: CurrentVersion}
+	var problems []Problem
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, nil, fmt.Errorf("persistence: read state: %w", err)
+	default:
+		if st, problems, err = Decode(data); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	jpath := JournalPath(path)
+	jdata, err := os.ReadFile(jpath)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("persistence: read journal: %w", err)
+	}
+	recs, _, err := scanJournal(jdata)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", jpath, err)
+	}
+	return replay(st, problems, recs)
 }
