@@ -247,9 +247,6 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 			Engine:        pid,
 			Timeout:       cfg.SnapshotTimeout,
 			Interval:      cfg.SnapshotInterval,
-			JournalMaxBytes:   cfg.JournalMaxBytes,
-			JournalMaxRecords: cfg.JournalMaxRecords,
-			SnapshotFirst:     ps.snapshotFirst,
 			CheckInterval: cfg.SampleInterval,
 			Log:           log,
 			Initial:       state,
@@ -267,6 +264,9 @@ func Start(system *actor.ActorSystem, cfg Config) (*Engine, error) {
 				ev.Time = time.Now()
 				rt.Events.Publish(ev)
 			},
+			JournalMaxBytes:   cfg.JournalMaxBytes,
+			JournalMaxRecords: cfg.JournalMaxRecords,
+			SnapshotFirst:     ps.snapshotFirst,
 		}), "shipote-persistence-"+messages.NewID())
 		if err != nil {
 			_ = e.Stop(context.Background())

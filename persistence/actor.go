@@ -150,18 +150,18 @@ type (
 )
 
 type gather struct {
-	full     bool // ask every workspace
-	snapshot bool // write a snapshot, not a journal append
-	ask     map[string]bool // else ask these (and new ones)
-	state   *State          // once assembled
-	gen     uint64
-	started time.Time
-	waiters []func(error)
-	saves   []func(bool, error)
-	engine  *actors.EngineSnapshot
-	pending map[string]bool
-	entries map[string]*actors.WorkspaceSnapshot
-	cancel  func()
+	full     bool            // ask every workspace
+	snapshot bool            // write a snapshot, not a journal append
+	ask      map[string]bool // else ask these (and new ones)
+	state    *State          // once assembled
+	gen      uint64
+	started  time.Time
+	waiters  []func(error)
+	saves    []func(bool, error)
+	engine   *actors.EngineSnapshot
+	pending  map[string]bool
+	entries  map[string]*actors.WorkspaceSnapshot
+	cancel   func()
 }
 
 type persister struct {
