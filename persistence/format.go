@@ -150,7 +150,10 @@ func stringMember(m map[string]json.RawMessage, key string) string {
 // source is a decoded document with its sections split into raw entries on
 // first use.
 type source struct {
-	data     []byte
+	data []byte
+	// build, when set, makes the sections instead of data (a state
+	// replayed from a journal: its entries are encoded on first use).
+	build    func() map[string][]json.RawMessage
 	once     sync.Once
 	sections map[string][]json.RawMessage
 }
@@ -165,6 +168,10 @@ func (s *source) section(name string) ([]json.RawMessage, bool) {
 	}
 	s.once.Do(func() {
 		if s.sections != nil {
+			return
+		}
+		if s.build != nil {
+			s.sections = s.build()
 			return
 		}
 		s.sections = make(map[string][]json.RawMessage, 3)

@@ -7,11 +7,12 @@
 //
 //	length  uint32 LE   bytes of body
 //	crc     uint32 LE   CRC32C (Castagnoli) of body
-//	body    type byte, seq uint64 LE, payload
+//	body    type byte, seq uint64 LE, key length uint16 LE, key, payload
 //
-// The payload of a put is the entry as it stands in the v4 snapshot
-// (without its stats history: stats ride along with snapshots); the
-// payload of a removal is the ID (or saved pipeline name). Sequence numbers
+// The key is the entry's ID (or saved pipeline name). The payload of a put
+// is the entry as it stands in the v4 snapshot (without its stats history:
+// stats ride along with snapshots); a removal has none: its key says what
+// goes. Sequence numbers
 // grow by one per record across the life of the state; a snapshot names
 // the last one it contains (State.JournalSeq) and a restore replays only
 // the records after it.
@@ -28,6 +29,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,13 +57,16 @@ const (
 
 // Record is one journal record before it is given its sequence number.
 type Record struct {
-	Type    RecordType
+	Type RecordType
+	// Key is the entry's ID, or a saved pipeline's name.
+	Key string
+	// Payload is a put's entry; empty for a removal.
 	Payload []byte
 }
 
 const (
-	recHeader = 8     // length + crc
-	recFixed  = 1 + 8 // type + seq
+	recHeader = 8         // length + crc
+	recFixed  = 1 + 8 + 2 // type + seq + key length
 	// maxRecord bounds a record's body: a length above it is a torn or
 	// corrupt header, not an allocation to attempt.
 	maxRecord = 64 << 20
@@ -83,16 +88,18 @@ func JournalPath(path string) string {
 
 // appendRecord appends the encoded record to buf.
 func appendRecord(buf []byte, seq uint64, r Record) []byte {
-	n := recFixed + len(r.Payload)
+	n := recFixed + len(r.Key) + len(r.Payload)
 	var h [recHeader + recFixed]byte
 	binary.LittleEndian.PutUint32(h[0:4], uint32(n))
 	h[8] = byte(r.Type)
 	binary.LittleEndian.PutUint64(h[9:17], seq)
-	crc := crc32.Update(0, castagnoli, h[8:17])
-	crc = crc32.Update(crc, castagnoli, r.Payload)
-	binary.LittleEndian.PutUint32(h[4:8], crc)
+	binary.LittleEndian.PutUint16(h[17:19], uint16(len(r.Key)))
+	start := len(buf)
 	buf = append(buf, h[:]...)
-	return append(buf, r.Payload...)
+	buf = append(buf, r.Key...)
+	buf = append(buf, r.Payload...)
+	binary.LittleEndian.PutUint32(buf[start+4:start+8], crc32.Checksum(buf[start+recHeader:], castagnoli))
+	return buf
 }
 
 // scanned is one record read back from a journal.
@@ -144,7 +151,12 @@ func parseRecord(b []byte) (r scanned, n int, ok bool) {
 	}
 	r.Type = RecordType(body[0])
 	r.seq = binary.LittleEndian.Uint64(body[1:9])
-	r.Payload = body[9:]
+	klen := int(binary.LittleEndian.Uint16(body[9:11]))
+	if recFixed+klen > len(body) {
+		return r, 0, false
+	}
+	r.Key = string(body[recFixed : recFixed+klen])
+	r.Payload = body[recFixed+klen:]
 	if r.Type < RecPutWorkspace || r.Type > RecDelLiveCommand {
 		return r, 0, false
 	}
@@ -486,147 +498,181 @@ func (s *Store) checkJournal() string {
 
 // Replay: applying records to a State.
 
-// replayer applies records to a state, by key, in place.
-type replayer struct {
-	st    *State
-	ws    map[string]int
-	saved map[string]int
-	live  map[string]int
-	cmds  map[string]int
-	gone  map[string]map[int]bool // section → positions removed
+// op is where an entry stands after the records so far: present or
+// removed, with the payload of its last put, and whether it still sits at
+// its place in the snapshot or was (re)added at the end (ticket orders
+// those).
+type op struct {
+	present bool
+	payload []byte // nil: unchanged since the snapshot
+	inSnap  bool
+	ticket  int
 }
 
-func newReplayer(st *State) *replayer {
-	r := &replayer{st: st, ws: make(map[string]int, len(st.Workspaces)), saved: make(map[string]int),
-		live: make(map[string]int), cmds: make(map[string]int), gone: make(map[string]map[int]bool)}
-	for i, w := range st.Workspaces {
-		r.ws[w.ID] = i
-	}
-	for i, sp := range st.SavedPipelines {
-		r.saved[sp.Name] = i
-	}
-	for i, lp := range st.LivePipelines {
-		if lp.ID != "" {
-			r.live[lp.ID] = i
-		}
-	}
-	for i, lc := range st.LiveCommands {
-		r.cmds[lc.ID] = i
+// sectionReplay follows one section's entries through the records by key,
+// without decoding a payload that a later record replaces or removes.
+type sectionReplay struct {
+	ops    map[string]*op
+	ticket int
+}
+
+func newSectionReplay(keys []string) *sectionReplay {
+	r := &sectionReplay{ops: make(map[string]*op, len(keys))}
+	for _, k := range keys {
+		r.ops[k] = &op{present: true, inSnap: true}
 	}
 	return r
 }
 
-// decodeRecordEntry decodes a put's payload as a snapshot entry is
-// decoded: strict, with unknown members kept as the entry's extra.
-func decodeRecordEntry(payload []byte, v any) (json.RawMessage, error) {
-	return decodeEntry(payload, v)
+func (r *sectionReplay) put(key string, payload []byte) {
+	o := r.ops[key]
+	if o == nil {
+		o = &op{}
+		r.ops[key] = o
+	}
+	if !o.present {
+		// Absent (new, or removed earlier): it goes at the end.
+		o.present, o.inSnap, o.ticket = true, false, r.ticket
+		r.ticket++
+	}
+	o.payload = payload
 }
 
-// apply applies one record.
-func (r *replayer) apply(rec scanned) error {
-	key := string(rec.Payload)
-	switch rec.Type {
-	case RecPutWorkspace:
-		var e WorkspaceEntry
-		x, err := decodeRecordEntry(rec.Payload, &e)
-		if err != nil {
-			return err
-		}
-		e.Extra = x
-		if i, ok := r.ws[e.ID]; ok && !r.gone[SectionWorkspaces][i] {
-			e.StatsHistory = r.st.Workspaces[i].StatsHistory // stats ride with snapshots
-			r.st.Workspaces[i] = e
-			return nil
-		}
-		r.ws[e.ID] = len(r.st.Workspaces)
-		r.st.Workspaces = append(r.st.Workspaces, e)
-	case RecDelWorkspace:
-		r.remove(SectionWorkspaces, r.ws, key)
-	case RecPutSaved:
-		var e SavedPipeline
-		x, err := decodeRecordEntry(rec.Payload, &e)
-		if err != nil {
-			return err
-		}
-		e.Extra = x
-		if i, ok := r.saved[e.Name]; ok && !r.gone[SectionSavedPipelines][i] {
-			r.st.SavedPipelines[i] = e
-			return nil
-		}
-		r.saved[e.Name] = len(r.st.SavedPipelines)
-		r.st.SavedPipelines = append(r.st.SavedPipelines, e)
-	case RecDelSaved:
-		r.remove(SectionSavedPipelines, r.saved, key)
-	case RecPutLivePipeline:
-		var e LivePipeline
-		x, err := decodeRecordEntry(rec.Payload, &e)
-		if err != nil {
-			return err
-		}
-		e.Extra = x
-		if e.ID == "" {
-			return errors.New("a live pipeline without a run ID")
-		}
-		if i, ok := r.live[e.ID]; ok && !r.gone[SectionLivePipelines][i] {
-			r.st.LivePipelines[i] = e
-			return nil
-		}
-		r.live[e.ID] = len(r.st.LivePipelines)
-		r.st.LivePipelines = append(r.st.LivePipelines, e)
-	case RecDelLivePipeline:
-		r.remove(SectionLivePipelines, r.live, key)
-	case RecPutLiveCommand:
-		var e LiveCommand
-		x, err := decodeRecordEntry(rec.Payload, &e)
-		if err != nil {
-			return err
-		}
-		e.Extra = x
-		if i, ok := r.cmds[e.ID]; ok && !r.gone[SectionLiveCommands][i] {
-			r.st.LiveCommands[i] = e
-			return nil
-		}
-		r.cmds[e.ID] = len(r.st.LiveCommands)
-		r.st.LiveCommands = append(r.st.LiveCommands, e)
-	case RecDelLiveCommand:
-		r.remove(SectionLiveCommands, r.cmds, key)
-	default:
-		return fmt.Errorf("unknown record type %d", rec.Type)
+func (r *sectionReplay) remove(key string) {
+	if o := r.ops[key]; o != nil {
+		o.present = false // already gone: replay is idempotent
 	}
-	return nil
 }
 
-func (r *replayer) remove(section string, idx map[string]int, key string) {
-	i, ok := idx[key]
-	if !ok {
-		return // already gone: replay is idempotent
-	}
-	delete(idx, key)
-	if r.gone[section] == nil {
-		r.gone[section] = make(map[int]bool)
-	}
-	r.gone[section][i] = true
-}
-
-// finish drops the removed entries, keeping the order of the others.
-func (r *replayer) finish() {
-	r.st.Workspaces = without(r.st.Workspaces, r.gone[SectionWorkspaces])
-	r.st.SavedPipelines = without(r.st.SavedPipelines, r.gone[SectionSavedPipelines])
-	r.st.LivePipelines = without(r.st.LivePipelines, r.gone[SectionLivePipelines])
-	r.st.LiveCommands = without(r.st.LiveCommands, r.gone[SectionLiveCommands])
-}
-
-func without[E any](list []E, gone map[int]bool) []E {
-	if len(gone) == 0 {
-		return list
-	}
-	out := make([]E, 0, len(list)-len(gone))
-	for i, e := range list {
-		if !gone[i] {
-			out = append(out, e)
+// apply returns the section after the records: the snapshot's entries
+// still present, in order (replaced ones decoded from their last put),
+// then the added ones in the order they were added. key and decode read
+// and build entries; keep keeps a put whose entry does not decode.
+func replaySection[E any](list []E, r *sectionReplay, key func(*E) string,
+	decode func(payload []byte, prev *E) (E, error), keep func(payload []byte, err error)) []E {
+	out := make([]E, 0, len(list))
+	for i := range list {
+		o := r.ops[key(&list[i])]
+		if o == nil || !o.inSnap || !o.present {
+			continue
 		}
+		if o.payload == nil {
+			out = append(out, list[i])
+			continue
+		}
+		e, err := decode(o.payload, &list[i])
+		if err != nil {
+			keep(o.payload, err)
+			continue
+		}
+		out = append(out, e)
+	}
+	type added struct {
+		ticket  int
+		payload []byte
+	}
+	var adds []added
+	for _, o := range r.ops {
+		if o.present && !o.inSnap {
+			adds = append(adds, added{o.ticket, o.payload})
+		}
+	}
+	slices.SortFunc(adds, func(a, b added) int { return a.ticket - b.ticket })
+	for _, a := range adds {
+		e, err := decode(a.payload, nil)
+		if err != nil {
+			keep(a.payload, err)
+			continue
+		}
+		out = append(out, e)
 	}
 	return out
+}
+
+// replayRecords applies the records after st.JournalSeq to st, in place.
+// A put whose entry does not decode is kept (State.Kept) with the reason,
+// as a bad entry of the snapshot is. It returns how many records it
+// applied.
+func replayRecords(st *State, recs []scanned) (int, error) {
+	keys := func(n int, key func(int) string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = key(i)
+		}
+		return out
+	}
+	ws := newSectionReplay(keys(len(st.Workspaces), func(i int) string { return st.Workspaces[i].ID }))
+	saved := newSectionReplay(keys(len(st.SavedPipelines), func(i int) string { return st.SavedPipelines[i].Name }))
+	live := newSectionReplay(keys(len(st.LivePipelines), func(i int) string { return st.LivePipelines[i].ID }))
+	cmds := newSectionReplay(keys(len(st.LiveCommands), func(i int) string { return st.LiveCommands[i].ID }))
+	applied := 0
+	for _, r := range recs {
+		if r.seq <= st.JournalSeq {
+			continue // the snapshot holds it
+		}
+		applied++
+		if r.Type%2 == 1 && !json.Valid(r.Payload) {
+			return 0, fmt.Errorf("%w: record %d: its entry is not JSON", ErrJournalCorrupt, r.seq)
+		}
+		switch r.Type {
+		case RecPutWorkspace:
+			ws.put(r.Key, r.Payload)
+		case RecDelWorkspace:
+			ws.remove(r.Key)
+		case RecPutSaved:
+			saved.put(r.Key, r.Payload)
+		case RecDelSaved:
+			saved.remove(r.Key)
+		case RecPutLivePipeline:
+			live.put(r.Key, r.Payload)
+		case RecDelLivePipeline:
+			live.remove(r.Key)
+		case RecPutLiveCommand:
+			cmds.put(r.Key, r.Payload)
+		case RecDelLiveCommand:
+			cmds.remove(r.Key)
+		}
+	}
+	if applied == 0 {
+		return 0, nil
+	}
+	keeper := func(section string) func([]byte, error) {
+		return func(payload []byte, err error) {
+			st.Kept = append(st.Kept, newKept(section, payload, "journal record: "+err.Error()))
+		}
+	}
+	st.Workspaces = replaySection(st.Workspaces, ws, func(e *WorkspaceEntry) string { return e.ID },
+		func(p []byte, prev *WorkspaceEntry) (WorkspaceEntry, error) {
+			var e WorkspaceEntry
+			x, err := decodeEntry(p, &e)
+			e.Extra = x
+			if prev != nil {
+				e.StatsHistory = prev.StatsHistory // stats ride with snapshots
+			}
+			return e, err
+		}, keeper(SectionWorkspaces))
+	st.SavedPipelines = replaySection(st.SavedPipelines, saved, func(e *SavedPipeline) string { return e.Name },
+		func(p []byte, _ *SavedPipeline) (SavedPipeline, error) {
+			var e SavedPipeline
+			x, err := decodeEntry(p, &e)
+			e.Extra = x
+			return e, err
+		}, keeper(SectionSavedPipelines))
+	st.LivePipelines = replaySection(st.LivePipelines, live, func(e *LivePipeline) string { return e.ID },
+		func(p []byte, _ *LivePipeline) (LivePipeline, error) {
+			var e LivePipeline
+			x, err := decodeEntry(p, &e)
+			e.Extra = x
+			return e, err
+		}, keeper(SectionLivePipelines))
+	st.LiveCommands = replaySection(st.LiveCommands, cmds, func(e *LiveCommand) string { return e.ID },
+		func(p []byte, _ *LiveCommand) (LiveCommand, error) {
+			var e LiveCommand
+			x, err := decodeEntry(p, &e)
+			e.Extra = x
+			return e, err
+		}, keeper(SectionLiveCommands))
+	return applied, nil
 }
 
 // Diff: the records that turn one state into the next.
@@ -661,7 +707,7 @@ func Delta(prev, next *State) (recs []Record, ok bool, err error) {
 		if err != nil {
 			return nil, false, err
 		}
-		recs = append(recs, Record{Type: RecPutWorkspace, Payload: p})
+		recs = append(recs, Record{Type: RecPutWorkspace, Key: w.ID, Payload: p})
 	}
 	// Removals of supervised runs and commands come before their
 	// workspace's, puts after it: any prefix of the records is a state
@@ -683,11 +729,11 @@ func Delta(prev, next *State) (recs []Record, ok bool, err error) {
 		if err != nil {
 			return nil, false, err
 		}
-		recs = append(recs, Record{Type: RecPutSaved, Payload: p})
+		recs = append(recs, Record{Type: RecPutSaved, Key: sp.Name, Payload: p})
 	}
 	for i := range prev.SavedPipelines {
 		if n := prev.SavedPipelines[i].Name; !nowSaved[n] {
-			dels = append(dels, Record{Type: RecDelSaved, Payload: []byte(n)})
+			dels = append(dels, Record{Type: RecDelSaved, Key: n})
 		}
 	}
 	oldLive := make(map[string]*LivePipeline, len(prev.LivePipelines))
@@ -708,14 +754,14 @@ func Delta(prev, next *State) (recs []Record, ok bool, err error) {
 		if err != nil {
 			return nil, false, err
 		}
-		recs = append(recs, Record{Type: RecPutLivePipeline, Payload: p})
+		recs = append(recs, Record{Type: RecPutLivePipeline, Key: lp.ID, Payload: p})
 	}
 	for i := range prev.LivePipelines {
 		if id := prev.LivePipelines[i].ID; !nowLive[id] {
 			if id == "" {
 				return nil, false, nil
 			}
-			dels = append(dels, Record{Type: RecDelLivePipeline, Payload: []byte(id)})
+			dels = append(dels, Record{Type: RecDelLivePipeline, Key: id})
 		}
 	}
 	oldCmd := make(map[string]*LiveCommand, len(prev.LiveCommands))
@@ -733,16 +779,16 @@ func Delta(prev, next *State) (recs []Record, ok bool, err error) {
 		if err != nil {
 			return nil, false, err
 		}
-		recs = append(recs, Record{Type: RecPutLiveCommand, Payload: p})
+		recs = append(recs, Record{Type: RecPutLiveCommand, Key: lc.ID, Payload: p})
 	}
 	for i := range prev.LiveCommands {
 		if id := prev.LiveCommands[i].ID; !nowCmd[id] {
-			dels = append(dels, Record{Type: RecDelLiveCommand, Payload: []byte(id)})
+			dels = append(dels, Record{Type: RecDelLiveCommand, Key: id})
 		}
 	}
 	for i := range prev.Workspaces {
 		if id := prev.Workspaces[i].ID; !now[id] {
-			dels = append(dels, Record{Type: RecDelWorkspace, Payload: []byte(id)})
+			dels = append(dels, Record{Type: RecDelWorkspace, Key: id})
 		}
 	}
 	return append(dels, recs...), true, nil

@@ -242,43 +242,53 @@ func (s *Store) openJournal(path string, size int64, records int, fileSeq, lastS
 	s.journal = j
 }
 
-// replay applies the journal records after st.JournalSeq to st. A put
-// whose entry does not decode is kept (State.Kept), as a bad entry of the
-// snapshot is. When a record was applied, the state is encoded and decoded
-// again, so that every entry has its bytes and position for KeepEntry.
+// replay applies the journal records after st.JournalSeq to st. When a
+// record was applied, every entry's Pos becomes its index in its section
+// as it now stands, and State.KeepEntry encodes the entry on demand.
 func replay(st *State, problems []Problem, recs []scanned) (*State, []Problem, error) {
-	rp := newReplayer(st)
-	applied := 0
-	for _, r := range recs {
-		if r.seq <= st.JournalSeq {
-			continue // the snapshot holds it
-		}
-		applied++
-		if err := rp.apply(r); err != nil {
-			section := recordSection(r.Type)
-			if section == "" || !json.Valid(r.Payload) {
-				return nil, nil, fmt.Errorf("%w: record %d: %w", ErrJournalCorrupt, r.seq, err)
-			}
-			st.Kept = append(st.Kept, newKept(section, r.Payload, "journal record: "+err.Error()))
-		}
+	applied, err := replayRecords(st, recs)
+	if err != nil || applied == 0 {
+		return st, problems, err
 	}
-	if applied == 0 {
-		return st, problems, nil
-	}
-	rp.finish()
 	if last := recs[len(recs)-1].seq; last > st.JournalSeq {
 		st.JournalSeq = last
 	}
-	data, err := Encode(st)
-	if err != nil {
-		return nil, nil, err
+	for i := range st.Workspaces {
+		st.Workspaces[i].Pos = i
 	}
-	again, problems, err := Decode(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("persistence: the state with its journal replayed does not decode: %w", err)
+	for i := range st.SavedPipelines {
+		st.SavedPipelines[i].Pos = i
 	}
-	again.Original = st.Original
-	return again, problems, nil
+	for i := range st.LivePipelines {
+		st.LivePipelines[i].Pos = i
+	}
+	for i := range st.LiveCommands {
+		st.LiveCommands[i].Pos = i
+	}
+	ws, saved, live, cmds := st.Workspaces, st.SavedPipelines, st.LivePipelines, st.LiveCommands
+	st.src = &source{build: func() map[string][]json.RawMessage {
+		return map[string][]json.RawMessage{
+			SectionWorkspaces:     rawEntries(ws, func(e *WorkspaceEntry) json.RawMessage { return e.Extra }),
+			SectionSavedPipelines: rawEntries(saved, func(e *SavedPipeline) json.RawMessage { return e.Extra }),
+			SectionLivePipelines:  rawEntries(live, func(e *LivePipeline) json.RawMessage { return e.Extra }),
+			SectionLiveCommands:   rawEntries(cmds, func(e *LiveCommand) json.RawMessage { return e.Extra }),
+		}
+	}}
+	return st, problems, nil
+}
+
+// rawEntries encodes each entry of list as the snapshot writes it (an
+// entry that cannot be encoded is null).
+func rawEntries[E any](list []E, extra func(*E) json.RawMessage) []json.RawMessage {
+	out := make([]json.RawMessage, len(list))
+	for i := range list {
+		data, err := encodeEntry(&list[i], extra(&list[i]))
+		if err != nil {
+			data = []byte("null")
+		}
+		out[i] = data
+	}
+	return out
 }
 
 // recordSection names the section a put record's entry belongs to.
