@@ -291,21 +291,6 @@ func rawEntries[E any](list []E, extra func(*E) json.RawMessage) []json.RawMessa
 	return out
 }
 
-// recordSection names the section a put record's entry belongs to.
-func recordSection(t RecordType) string {
-	switch t {
-	case RecPutWorkspace:
-		return SectionWorkspaces
-	case RecPutSaved:
-		return SectionSavedPipelines
-	case RecPutLivePipeline:
-		return SectionLivePipelines
-	case RecPutLiveCommand:
-		return SectionLiveCommands
-	}
-	return ""
-}
-
 // loadCorrupt moves the state file and its journal aside, starts an empty
 // journal, and returns the empty state and the CorruptError. s.mu must be
 // held.
