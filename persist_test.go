@@ -270,7 +270,7 @@ func TestFaultInjectionKill9(t *testing.T) {
 		}
 	})
 	var cleanups []time.Duration // from each kill to the last process gone
-	withJournal := 0              // kills after which the journal held records
+	withJournal := 0             // kills after which the journal held records
 	for gen := 0; gen <= kills; gen++ {
 		base := testproc.OrphanBase()
 		bases = append(bases, base)
