@@ -459,3 +459,70 @@ func noSurvivors(t *testing.T, gen, base int, killed time.Time) time.Duration {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestCorruptJournalIsReported: a journal damaged in its middle is moved
+// aside with the state file, the engine starts empty, and the restore
+// report names both new places; a torn last record is only ignored.
+func TestCorruptJournalIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		corrupt bool
+	}{{"damaged middle", true}, {"torn tail", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.json")
+			ctx := testCtx(t)
+			eng := startEngine(t, Config{StatePath: path})
+			if _, err := eng.SaveSnapshot(ctx); err != nil { // a snapshot, then journal records
+				t.Fatal(err)
+			}
+			for _, l := range []string{"a", "b", "c"} {
+				if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: l}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// What is on disk now, as a kill -9 would leave it.
+			jpath := persistence.JournalPath(path)
+			data, err := os.ReadFile(jpath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := eng.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tc.corrupt {
+				data[20] ^= 0xff // inside the first record
+			} else {
+				data = data[:len(data)-5]
+			}
+			if err := os.WriteFile(path, snap, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(jpath, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			eng2 := startEngine(t, Config{StatePath: path})
+			rep := eng2.RestoreReport()
+			if !tc.corrupt {
+				if rep.CorruptJournalMovedTo != "" || rep.Workspaces != 2 {
+					t.Fatalf("torn tail: report %+v; want the first two workspaces and nothing moved", rep)
+				}
+				return
+			}
+			if !strings.HasPrefix(rep.CorruptJournalMovedTo, jpath+".corrupt-") || !strings.HasPrefix(rep.CorruptMovedTo, path+".corrupt-") {
+				t.Fatalf("report %+v does not name where the files went", rep)
+			}
+			if rep.Workspaces != 0 {
+				t.Fatalf("restored %d workspaces from a damaged journal", rep.Workspaces)
+			}
+			for _, p := range []string{rep.CorruptJournalMovedTo, rep.CorruptMovedTo} {
+				if _, err := os.Stat(p); err != nil {
+					t.Errorf("moved file: %v", err)
+				}
+			}
+		})
+	}
+}
