@@ -44,6 +44,10 @@ type RestoreReport struct {
 	// CorruptMovedTo is set when the file did not parse and was moved
 	// aside; the engine then started empty.
 	CorruptMovedTo string
+	// CorruptJournalMovedTo is set when the journal was moved aside: with
+	// a corrupt state file, or because a record in its middle is damaged
+	// (then the state file was moved aside with it).
+	CorruptJournalMovedTo string
 }
 
 type persistState struct {
@@ -56,6 +60,10 @@ type persistState struct {
 	degraded atomic.Pointer[error]
 	// kept counts the entries kept but not in effect.
 	kept atomic.Int64
+	// snapshotFirst says the restore changed what the files declare
+	// (expired workspaces dropped, run IDs given): the first write is a
+	// whole snapshot.
+	snapshotFirst bool
 
 	mu    sync.Mutex // guards stats
 	stats SnapshotStats
@@ -71,6 +79,14 @@ type SnapshotStats struct {
 	TotalBuild     time.Duration
 	TotalWrite     time.Duration
 	LastWorkspaces int
+	// JournalAppends counts the journal appends (each one group of
+	// mutations, one fdatasync), JournalRecords their records and
+	// JournalBytes their bytes; Compactions the snapshots written in the
+	// background, after which the journal was trimmed.
+	JournalAppends uint64
+	JournalRecords uint64
+	JournalBytes   uint64
+	Compactions    uint64
 }
 
 func (ps *persistState) record(w persistence.WriteStats) {
@@ -79,6 +95,15 @@ func (ps *persistState) record(w persistence.WriteStats) {
 	if w.Err != nil {
 		ps.stats.Failures++
 		return
+	}
+	if w.Journal {
+		ps.stats.JournalAppends++
+		ps.stats.JournalRecords += uint64(w.Records)
+		ps.stats.JournalBytes += uint64(w.Bytes)
+		return
+	}
+	if w.Compaction {
+		ps.stats.Compactions++
 	}
 	ps.stats.Writes++
 	ps.stats.LastBytes, ps.stats.LastBuild, ps.stats.LastWrite, ps.stats.LastWorkspaces = w.Bytes, w.Build, w.Write, w.Workspaces
@@ -127,8 +152,10 @@ func openState(path string, log *zap.Logger) (*persistence.Store, *persistence.S
 	rep := &RestoreReport{Path: path}
 	if corrupt != nil {
 		rep.CorruptMovedTo = corrupt.MovedTo
+		rep.CorruptJournalMovedTo = corrupt.JournalMovedTo
 		log.Error("state file is corrupt; moved aside, starting empty",
-			zap.String("path", path), zap.String("moved_to", corrupt.MovedTo), zap.Error(corrupt.Err))
+			zap.String("path", path), zap.String("moved_to", corrupt.MovedTo),
+			zap.String("journal_moved_to", corrupt.JournalMovedTo), zap.Error(corrupt.Err))
 	}
 	for _, p := range problems {
 		rep.Skipped = append(rep.Skipped, p.Error())
@@ -210,6 +237,7 @@ func (e *Engine) restore(ctx context.Context, st *persistence.State, rep *Restor
 		if id == "" {
 			id = messages.NewID()
 			lp.ID = id
+			e.persist.snapshotFirst = true // the files do not hold the new ID yet
 		}
 		if _, err := e.RestorePipeline(ctx, lp.Workspace, id, lp.Spec, lp.Tap); err != nil {
 			keep("live_pipelines", lp.Pos, what, err)
@@ -239,6 +267,9 @@ func (e *Engine) restore(ctx context.Context, st *persistence.State, rep *Restor
 	}
 	st.LiveCommands = cmds
 	rep.Kept = len(st.Kept)
+	if len(expired) > 0 {
+		e.persist.snapshotFirst = true // the files still hold them
+	}
 	rep.Original = st.Original
 }
 

@@ -22,15 +22,12 @@ import (
 	"github.com/shipote/shipote/persistence"
 )
 
+// readState reads the state file and replays its journal.
 func readState(t *testing.T, path string) *persistence.State {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, problems, err := persistence.Decode(b)
+	st, problems, err := persistence.ReadFiles(path)
 	if err != nil || len(problems) > 0 {
-		t.Fatalf("state file does not decode: %v %v", err, problems)
+		t.Fatalf("state file and journal do not read: %v %v", err, problems)
 	}
 	return st
 }
@@ -72,6 +69,14 @@ func TestPersistenceRoundTripKeepsIDs(t *testing.T) {
 	st := readState(t, path)
 	if len(st.SavedPipelines) != 1 || len(st.LivePipelines) != 1 || st.LivePipelines[0].ID != run.ID {
 		t.Fatalf("state after mutations: saved %+v live %+v", st.SavedPipelines, st.LivePipelines)
+	}
+	// Mutations went to the journal: a save writes the snapshot, which
+	// then holds them all.
+	if saved, err := eng.SaveSnapshot(ctx); err != nil || !saved {
+		t.Fatalf("save after mutations: saved=%v err=%v", saved, err)
+	}
+	if fi, err := os.Stat(persistence.JournalPath(path)); err != nil || fi.Size() != 0 {
+		t.Fatalf("journal after a save: %v, %v; want it empty", fi, err)
 	}
 	// A save with nothing changed is skipped and leaves the file alone.
 	fi1, _ := os.Stat(path)
@@ -173,9 +178,11 @@ func TestExpiredWorkspaceIsNotRestored(t *testing.T) {
 }
 
 // The fault-injection test: a child process runs a persistent engine and
-// acknowledges mutations; it is SIGKILLed at random moments and started
-// again. Every acknowledged mutation must be in the restored state, the
-// file must always parse, and no process of a killed generation may live:
+// acknowledges mutations; it is SIGKILLed at random moments (during journal
+// appends and background compactions, which tiny thresholds make frequent)
+// and started again. Every acknowledged mutation must be in the restored
+// state, the file must always parse, the journal must never be damaged
+// but at its tail, and no process of a killed generation may live:
 // each workspace runs testproc.OrphanScript, and after each kill no child,
 // grandchild, setsid'd grandchild or double-forked process may survive.
 
@@ -192,7 +199,9 @@ func faultChild() {
 	path := os.Getenv("SHIPOTE_TEST_STATE")
 	base, _ := strconv.Atoi(os.Getenv("SHIPOTE_TEST_ORPHAN_BASE"))
 	script := native("sh", "-c", testproc.OrphanScript(base))
-	eng, err := Start(context.Background(), NewActorSystem(nil), Config{Limits: "none", StatePath: path})
+	// Tiny journal thresholds: the snapshot is rewritten in the background
+	// every few appends, so kills land during appends and compactions.
+	eng, err := Start(context.Background(), NewActorSystem(nil), Config{Limits: "none", StatePath: path, JournalMaxBytes: 2048, JournalMaxRecords: 4})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -261,6 +270,7 @@ func TestFaultInjectionKill9(t *testing.T) {
 		}
 	})
 	var cleanups []time.Duration // from each kill to the last process gone
+	withJournal := 0             // kills after which the journal held records
 	for gen := 0; gen <= kills; gen++ {
 		base := testproc.OrphanBase()
 		bases = append(bases, base)
@@ -398,12 +408,19 @@ func TestFaultInjectionKill9(t *testing.T) {
 		}
 		cleanups = append(cleanups, noSurvivors(t, gen, base, killed))
 		oldPids = pids
-		// The file always parses.
+		// The file always parses, and the journal is damaged at most at
+		// its tail (a torn append).
 		if b, err := os.ReadFile(path); err == nil {
 			var v map[string]any
 			if err := json.Unmarshal(b, &v); err != nil {
 				t.Fatalf("generation %d left a torn state file: %v", gen, err)
 			}
+		}
+		if _, _, err := persistence.ReadFiles(path); err != nil {
+			t.Fatalf("generation %d left a torn state: %v", gen, err)
+		}
+		if fi, err := os.Stat(persistence.JournalPath(path)); err == nil && fi.Size() > 0 {
+			withJournal++
 		}
 	}
 	acked := 0
@@ -417,8 +434,8 @@ func TestFaultInjectionKill9(t *testing.T) {
 			within++
 		}
 	}
-	t.Logf("%d kills, %d acknowledged mutations checked; 0 survivors of any kind (%s); every process gone %v after a kill (median), %v at worst, within 1s after %d of %d kills",
-		kills, acked, strings.Join(testproc.OrphanKinds, ", "), cleanups[len(cleanups)/2].Round(time.Millisecond),
+	t.Logf("%d kills (%d with records in the journal), %d acknowledged mutations checked; 0 survivors of any kind (%s); every process gone %v after a kill (median), %v at worst, within 1s after %d of %d kills",
+		kills, withJournal, acked, strings.Join(testproc.OrphanKinds, ", "), cleanups[len(cleanups)/2].Round(time.Millisecond),
 		cleanups[len(cleanups)-1].Round(time.Millisecond), within, len(cleanups))
 }
 
@@ -440,5 +457,72 @@ func noSurvivors(t *testing.T, gen, base int, killed time.Time) time.Duration {
 			t.Fatalf("generation %d: %d survivors 10s after kill -9: %v", gen, n, left)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestCorruptJournalIsReported: a journal damaged in its middle is moved
+// aside with the state file, the engine starts empty, and the restore
+// report names both new places; a torn last record is only ignored.
+func TestCorruptJournalIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		corrupt bool
+	}{{"damaged middle", true}, {"torn tail", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.json")
+			ctx := testCtx(t)
+			eng := startEngine(t, Config{StatePath: path})
+			if _, err := eng.SaveSnapshot(ctx); err != nil { // a snapshot, then journal records
+				t.Fatal(err)
+			}
+			for _, l := range []string{"a", "b", "c"} {
+				if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: l}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// What is on disk now, as a kill -9 would leave it.
+			jpath := persistence.JournalPath(path)
+			data, err := os.ReadFile(jpath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := eng.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tc.corrupt {
+				data[20] ^= 0xff // inside the first record
+			} else {
+				data = data[:len(data)-5]
+			}
+			if err := os.WriteFile(path, snap, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(jpath, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			eng2 := startEngine(t, Config{StatePath: path})
+			rep := eng2.RestoreReport()
+			if !tc.corrupt {
+				if rep.CorruptJournalMovedTo != "" || rep.Workspaces != 2 {
+					t.Fatalf("torn tail: report %+v; want the first two workspaces and nothing moved", rep)
+				}
+				return
+			}
+			if !strings.HasPrefix(rep.CorruptJournalMovedTo, jpath+".corrupt-") || !strings.HasPrefix(rep.CorruptMovedTo, path+".corrupt-") {
+				t.Fatalf("report %+v does not name where the files went", rep)
+			}
+			if rep.Workspaces != 0 {
+				t.Fatalf("restored %d workspaces from a damaged journal", rep.Workspaces)
+			}
+			for _, p := range []string{rep.CorruptJournalMovedTo, rep.CorruptMovedTo} {
+				if _, err := os.Stat(p); err != nil {
+					t.Errorf("moved file: %v", err)
+				}
+			}
+		})
 	}
 }

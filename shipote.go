@@ -81,6 +81,11 @@ type Config struct {
 	// SnapshotTimeout is how long a snapshot waits for an actor's answer
 	// before keeping its previous entry; 0 = 2 s.
 	SnapshotTimeout time.Duration
+	// JournalMaxBytes and JournalMaxRecords are the journal's size and
+	// record count past which the snapshot is rewritten in the background;
+	// 0 = 64 MiB and 250,000.
+	JournalMaxBytes   int64
+	JournalMaxRecords int
 	// LogDir holds every command's log files
 	// (<LogDir>/<workspace-id>/<label>.log, rotated by size). "" means
 	// "logs" beside the state file for a persistent engine, and no files
@@ -288,6 +293,7 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Engine,
 			// A restore that did not take everything in, or a file of the
 			// original daemon: keep the file as read before overwriting it.
 			store.KeepCopyBeforeWrite()
+			e.persist.snapshotFirst = true
 		}
 		ps := e.persist
 		ppid, err := system.Root.SpawnNamed(persistence.NewActorProps(persistence.ActorConfig{
@@ -313,6 +319,9 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Engine,
 				ev.Time = time.Now()
 				rt.Events.Publish(ev)
 			},
+			JournalMaxBytes:   cfg.JournalMaxBytes,
+			JournalMaxRecords: cfg.JournalMaxRecords,
+			SnapshotFirst:     ps.snapshotFirst,
 		}).Configure(guard), "shipote-persistence-"+messages.NewID())
 		if err != nil {
 			_ = e.Stop(context.Background())

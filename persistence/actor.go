@@ -63,10 +63,27 @@ type ActorConfig struct {
 	// RetryMin and RetryMax bound the backoff between retries while
 	// degraded; 0 = 250 ms and 30 s.
 	RetryMin, RetryMax time.Duration
+	// JournalMaxBytes, JournalMaxRecords and JournalMaxAge are the
+	// journal's size, record count and age past which the snapshot is
+	// rewritten in the background and the journal trimmed; 0 = 64 MiB,
+	// 250,000 records and 10 minutes.
+	JournalMaxBytes   int64
+	JournalMaxRecords int
+	JournalMaxAge     time.Duration
+	// SnapshotFirst makes the first write a snapshot rather than a journal
+	// append: the restore changed what the files say (expired workspaces
+	// dropped, run IDs given).
+	SnapshotFirst bool
 }
 
-// WriteStats describes one snapshot write.
+// WriteStats describes one snapshot write, journal append, or background
+// compaction (a snapshot written while appends go on).
 type WriteStats struct {
+	// Journal says the write was a journal append of Records records.
+	Journal bool
+	Records int
+	// Compaction says the snapshot was written in the background.
+	Compaction bool
 	Bytes      int
 	Workspaces int
 	Build      time.Duration // gathering and encoding
@@ -123,21 +140,29 @@ type (
 		gen   uint64
 		state *State
 		stats WriteStats
+		// journal is the journal after an append.
+		journal JournalStats
+	}
+	compacted struct {
+		stats   WriteStats
+		skipped bool
+		trimErr error
 	}
 )
 
 type gather struct {
-	full    bool            // ask every workspace
-	ask     map[string]bool // else ask these (and new ones)
-	state   *State          // once assembled
-	gen     uint64
-	started time.Time
-	waiters []func(error)
-	saves   []func(bool, error)
-	engine  *protocol.EngineSnapshot
-	pending map[string]bool
-	entries map[string]*protocol.WorkspaceSnapshot
-	cancel  func()
+	full     bool            // ask every workspace
+	snapshot bool            // write a snapshot, not a journal append
+	ask      map[string]bool // else ask these (and new ones)
+	state    *State          // once assembled
+	gen      uint64
+	started  time.Time
+	waiters  []func(error)
+	saves    []func(bool, error)
+	engine   *protocol.EngineSnapshot
+	pending  map[string]bool
+	entries  map[string]*protocol.WorkspaceSnapshot
+	cancel   func()
 }
 
 type persister struct {
@@ -160,6 +185,11 @@ type persister struct {
 	stopCheck  func()
 	stopRetry  func()
 	checking   bool
+	// snapshot says the next write is a snapshot (an explicit save, a file
+	// to write again, a retry after a failure); compacting that a
+	// background snapshot is being written.
+	snapshot   bool
+	compacting bool
 	// degraded is the error of the last failed write, nil once a write
 	// succeeds again; retry is the next backoff.
 	degraded error
@@ -195,8 +225,18 @@ func NewActorProps(cfg ActorConfig) *actor.Props {
 	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = 30 * time.Second
 	}
+	if cfg.JournalMaxBytes <= 0 {
+		cfg.JournalMaxBytes = 64 << 20
+	}
+	if cfg.JournalMaxRecords <= 0 {
+		cfg.JournalMaxRecords = 250_000
+	}
+	if cfg.JournalMaxAge <= 0 {
+		cfg.JournalMaxAge = 10 * time.Minute
+	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		p := &persister{cfg: cfg, log: cfg.Log.Named("persistence"), prev: make(map[string]*protocol.WorkspaceSnapshot), last: cfg.Initial}
+		p := &persister{cfg: cfg, log: cfg.Log.Named("persistence"), prev: make(map[string]*protocol.WorkspaceSnapshot), last: cfg.Initial,
+			snapshot: cfg.SnapshotFirst}
 		if cfg.Initial != nil {
 			p.seed(cfg.Initial)
 		}
@@ -299,7 +339,13 @@ func (p *persister) Receive(ctx actor.Context) {
 			// Clean: skip the write only if the file is still the one
 			// last written (a missing or replaced file is rewritten).
 			store, send, done := p.cfg.Store, p.send, answerSaved(m.Reply)
-			p.cfg.Go(func() { send(&saveChecked{done: done, problem: store.Check(true)}) })
+			p.cfg.Go(func() {
+				problem := store.Check(true)
+				if problem == "" && store.JournalStats().Records > 0 {
+					problem = "behind its journal"
+				}
+				send(&saveChecked{done: done, problem: problem})
+			})
 			return
 		}
 		p.saves = append(p.saves, answerSaved(m.Reply))
@@ -310,8 +356,10 @@ func (p *persister) Receive(ctx actor.Context) {
 			m.done(false, nil)
 			return
 		}
-		p.log.Warn("the state file was "+m.problem+"; writing it again", zap.String("path", p.cfg.Store.Path()))
-		p.dirty, p.full = true, true
+		if m.problem != "behind its journal" {
+			p.log.Warn("the state file or its journal was "+m.problem+"; writing it again", zap.String("path", p.cfg.Store.Path()))
+		}
+		p.dirty, p.full, p.snapshot = true, true, true
 		p.saves = append(p.saves, m.done)
 		p.kick(ctx)
 	case *checkTick:
@@ -324,14 +372,14 @@ func (p *persister) Receive(ctx actor.Context) {
 	case *fileChecked:
 		p.checking = false
 		if m.problem != "" && p.degraded == nil {
-			p.log.Warn("the state file was "+m.problem+"; writing it again", zap.String("path", p.cfg.Store.Path()))
-			p.dirty, p.full = true, true
+			p.log.Warn("the state file or its journal was "+m.problem+"; writing it again", zap.String("path", p.cfg.Store.Path()))
+			p.dirty, p.full, p.snapshot = true, true, true
 			p.kick(ctx)
 		}
 	case *retryTick:
 		p.stopRetry = nil
 		if p.degraded != nil {
-			p.dirty, p.full = true, true
+			p.dirty, p.full, p.snapshot = true, true, true
 			p.kick(ctx)
 		}
 	case *GetLast:
@@ -362,6 +410,16 @@ func (p *persister) Receive(ctx actor.Context) {
 		}
 	case *written:
 		p.onWritten(ctx, m)
+	case *compacted:
+		p.compacting = false
+		if p.cfg.Stats != nil && !m.skipped {
+			p.cfg.Stats(m.stats)
+		}
+		if m.stats.Err != nil {
+			p.log.Warn("the background snapshot failed; the journal keeps every change", zap.Error(m.stats.Err))
+		} else if m.trimErr != nil {
+			p.log.Warn("the snapshot is written but the journal could not be trimmed", zap.Error(m.trimErr))
+		}
 	}
 }
 
@@ -483,16 +541,17 @@ func (p *persister) kick(ctx actor.Context) {
 	}
 	p.gen++
 	g := &gather{
-		gen:     p.gen,
-		started: time.Now(),
-		waiters: p.waiters,
-		saves:   p.saves,
-		full:    p.full || p.statsDirty,
-		ask:     p.ask,
-		entries: make(map[string]*protocol.WorkspaceSnapshot),
-		pending: make(map[string]bool),
+		gen:      p.gen,
+		started:  time.Now(),
+		waiters:  p.waiters,
+		saves:    p.saves,
+		full:     p.full, // stats ride along with the tick's and explicit saves' snapshots
+		snapshot: p.snapshot || len(p.saves) > 0,
+		ask:      p.ask,
+		entries:  make(map[string]*protocol.WorkspaceSnapshot),
+		pending:  make(map[string]bool),
 	}
-	p.waiters, p.saves, p.ask, p.full = nil, nil, nil, false
+	p.waiters, p.saves, p.ask, p.full, p.snapshot = nil, nil, nil, false, false
 	p.dirty = false
 	if g.full {
 		p.statsDirty = false
@@ -591,23 +650,90 @@ func (p *persister) assemble(g *gather) *State {
 	return st
 }
 
-// write hands a gathered state to a writer goroutine.
+// write hands a gathered state to a writer goroutine: the records that
+// turn the last state written into it are appended to the journal, or,
+// for an explicit save, a retry, or a change records cannot say, the whole
+// snapshot is written (and the journal trimmed).
 func (p *persister) write(g *gather) {
 	p.inflight = g
-	st := g.state
+	st, prev, snap := g.state, p.last, g.snapshot
 	store, send, gen, started := p.cfg.Store, p.send, g.gen, g.started
 	p.cfg.Go(func() {
 		ws := WriteStats{Workspaces: len(st.Workspaces)}
-		data, err := Encode(st)
+		var (
+			recs []Record
+			ok   bool
+			err  error
+		)
+		if !snap {
+			recs, ok, err = Delta(prev, st)
+		}
+		if err == nil && ok {
+			ws.Build = time.Since(started)
+			t0 := time.Now()
+			_, err = store.Append(recs)
+			ws.Write = time.Since(t0)
+			ws.Journal, ws.Records, ws.Err = true, len(recs), err
+			for _, r := range recs {
+				ws.Bytes += recHeader + recFixed + len(r.Payload)
+			}
+			send(&written{gen: gen, state: st, stats: ws, journal: store.JournalStats()})
+			return
+		}
+		var data []byte
+		seq := store.JournalSeq()
+		if err == nil {
+			cp := *st
+			cp.JournalSeq = seq
+			data, err = Encode(&cp)
+		}
 		ws.Build = time.Since(started)
 		if err == nil {
 			t0 := time.Now()
-			err = store.SaveRaw(data)
+			var trimErr error
+			_, trimErr, err = store.SaveSnapshot(data, seq)
 			ws.Write = time.Since(t0)
 			ws.Bytes = len(data)
+			if err == nil && trimErr != nil {
+				// The snapshot holds every record; appends fail until
+				// the journal is replaced, so say it now.
+				err = trimErr
+			}
 		}
 		ws.Err = err
 		send(&written{gen: gen, state: st, stats: ws})
+	})
+}
+
+// compact writes st, which the journal holds up to its last record, as
+// the snapshot in the background and trims the journal, when the journal
+// has passed a threshold or the state carries fresh stats. Appends go on
+// meanwhile; the journal is trimmed only of the records the snapshot holds.
+func (p *persister) compact(st *State, js JournalStats, stats bool) {
+	if p.compacting || js.Records == 0 && !stats {
+		return
+	}
+	if !stats && js.Bytes < p.cfg.JournalMaxBytes && js.Records < p.cfg.JournalMaxRecords && js.Age < p.cfg.JournalMaxAge {
+		return
+	}
+	p.compacting = true
+	store, send := p.cfg.Store, p.send
+	p.cfg.Go(func() {
+		t0 := time.Now()
+		ws := WriteStats{Compaction: true, Workspaces: len(st.Workspaces)}
+		cp := *st
+		cp.JournalSeq = js.Seq
+		data, err := Encode(&cp)
+		ws.Build = time.Since(t0)
+		var skipped bool
+		var trimErr error
+		if err == nil {
+			t1 := time.Now()
+			skipped, trimErr, err = store.SaveSnapshot(data, js.Seq)
+			ws.Write, ws.Bytes = time.Since(t1), len(data)
+		}
+		ws.Err = err
+		send(&compacted{stats: ws, skipped: skipped, trimErr: trimErr})
 	})
 }
 
@@ -625,6 +751,9 @@ func (p *persister) onWritten(ctx actor.Context, m *written) {
 		p.writeFailed(g, err)
 	} else {
 		p.last = m.state
+		if m.stats.Journal {
+			p.compact(m.state, m.journal, g.full)
+		}
 		if p.degraded != nil {
 			p.log.Info("the state file is writable again", zap.String("path", p.cfg.Store.Path()))
 			p.degraded = nil
@@ -662,7 +791,7 @@ func (p *persister) onWritten(ctx actor.Context, m *written) {
 // entries kept from the failed one may hold undone mutations.
 func (p *persister) writeFailed(g *gather, err error) {
 	p.log.Error("snapshot write failed; the changes it carried are refused", zap.Error(err))
-	p.dirty, p.full = true, true
+	p.dirty, p.full, p.snapshot = true, true, true
 	gathers := []*gather{p.cur, p.ready, g} // newest first
 	p.cur, p.ready = nil, nil
 	for _, x := range gathers {

@@ -3,10 +3,16 @@
 package persistence
 
 // SetSaveHook makes every following save of s call h before each of its
-// steps ("create", "write", "sync", "close", "rename", "syncdir") and fail
-// with the error h returns.
+// steps ("create", "write", "sync", "close", "rename", "syncdir"), every
+// journal append before "journal-write" and "journal-sync", and every
+// journal trim before "journal-trim-create", "journal-trim-sync",
+// "journal-trim-rename" and "journal-trim-syncdir", and fail with the
+// error h returns.
 func SetSaveHook(s *Store, h func(step string) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hook = h
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	s.jhook = h
 }

@@ -50,6 +50,11 @@ type State struct {
 	// extension of version 4: older readers ignore the field).
 	// Written only when there is one.
 	LiveCommands []LiveCommand `json:"live_commands,omitempty"`
+	// JournalSeq is the sequence number of the last journal record this
+	// snapshot contains (an extension of version 4, written only when not
+	// 0): a restore replays only the records after it. Readers that know
+	// no journal ignore it; the snapshot restores on its own.
+	JournalSeq uint64 `json:"journal_seq,omitempty"`
 	// Kept holds entries that are not in effect; Encode writes each back
 	// into its section after the entries in effect.
 	Kept []KeptEntry `json:"-"`
@@ -145,7 +150,10 @@ func stringMember(m map[string]json.RawMessage, key string) string {
 // source is a decoded document with its sections split into raw entries on
 // first use.
 type source struct {
-	data     []byte
+	data []byte
+	// build, when set, makes the sections instead of data (a state
+	// replayed from a journal: its entries are encoded on first use).
+	build    func() map[string][]json.RawMessage
 	once     sync.Once
 	sections map[string][]json.RawMessage
 }
@@ -160,6 +168,10 @@ func (s *source) section(name string) ([]json.RawMessage, bool) {
 	}
 	s.once.Do(func() {
 		if s.sections != nil {
+			return
+		}
+		if s.build != nil {
+			s.sections = s.build()
 			return
 		}
 		s.sections = make(map[string][]json.RawMessage, 3)
@@ -390,7 +402,7 @@ func checkVersion(v int) error {
 }
 
 // topLevel lists the keys of a state document, in file order.
-var topLevel = []string{"version", "timestamp_ms", "workspaces", "saved_pipelines", "live_pipelines", "live_commands"}
+var topLevel = []string{"version", "timestamp_ms", "workspaces", "saved_pipelines", "live_pipelines", "live_commands", "journal_seq"}
 
 // decodeLenient decodes the document piece by piece, so that one bad entry
 // costs only that entry.
@@ -420,6 +432,11 @@ func decodeLenient(data []byte) (*State, []Problem, error) {
 	}
 	st := &State{Version: version, src: newSource(data)}
 	var problems []Problem
+	if raw, ok := doc["journal_seq"]; ok {
+		if err := json.Unmarshal(raw, &st.JournalSeq); err != nil {
+			return nil, nil, fmt.Errorf("%w: journal_seq %s is not a sequence number", ErrCorrupt, clip(raw))
+		}
+	}
 	if raw, ok := doc["timestamp_ms"]; ok {
 		if err := json.Unmarshal(raw, &st.TimestampMs); err != nil {
 			problems = append(problems, Problem{Path: "timestamp_ms",
@@ -729,6 +746,10 @@ func encodeSpliced(s *State) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if s.JournalSeq != 0 {
+		buf.WriteString(`,"journal_seq":`)
+		buf.WriteString(strconv.FormatUint(s.JournalSeq, 10))
 	}
 	buf.WriteByte('}')
 	return buf.Bytes(), nil

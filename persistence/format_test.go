@@ -101,6 +101,7 @@ func fullState() *persistence.State {
 		LiveCommands: []persistence.LiveCommand{
 			{ID: cmdID, Workspace: ws1, Spec: fullCommand("web")},
 		},
+		JournalSeq: 42,
 	}
 }
 

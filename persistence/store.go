@@ -4,6 +4,7 @@
 package persistence
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -51,13 +52,23 @@ type CorruptError struct {
 	Path string
 	// MovedTo is where the unreadable file now is (<path>.corrupt-<unix-ms>).
 	MovedTo string
+	// JournalMovedTo is where the journal now is, when it was moved aside
+	// with the state file (<journal>.corrupt-<unix-ms>); "" otherwise.
+	JournalMovedTo string
 	// Err says why the file could not be parsed; it wraps ErrCorrupt.
 	Err error
 }
 
 func (e *CorruptError) Error() string {
+	moved := e.MovedTo
+	switch {
+	case e.MovedTo == "":
+		moved = e.JournalMovedTo
+	case e.JournalMovedTo != "":
+		moved += " (its journal to " + e.JournalMovedTo + ")"
+	}
 	return fmt.Sprintf("%s could not be read (%v); it was moved to %s and shipote starts with an empty state",
-		e.Path, e.Err, e.MovedTo)
+		e.Path, e.Err, moved)
 }
 
 // Unwrap returns Err.
@@ -83,6 +94,17 @@ type Store struct {
 	// copied to <path>.pre-<unix-ms> before the next write.
 	read     []byte
 	keepRead bool
+	// snapSeq is the JournalSeq of the snapshot on disk: an older
+	// snapshot never replaces a newer one.
+	snapSeq uint64
+
+	// jmu guards the journal, so that appends do not wait for a snapshot
+	// being written. When both are held, mu is taken first.
+	jmu     sync.Mutex
+	journal *journal
+	jclosed bool
+	// jhook is like hook, for the journal's steps (tests only).
+	jhook func(step string) error
 }
 
 type fileIdent struct{ dev, ino uint64 }
@@ -140,15 +162,23 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.jmu.Lock()
+	s.journal, s.jclosed = nil, true
+	s.jmu.Unlock()
 	return s.lock.release()
 }
 
-// Load reads the state file.
+// Load reads the state file, then replays the journal beside it (see
+// JournalPath): the records after the snapshot's JournalSeq, in order.
 //
-//   - A missing file gives an empty State of CurrentVersion and no error.
+//   - A missing file gives an empty State of CurrentVersion and no error
+//     (and the journal, if any, is replayed onto it).
 //   - A file that cannot be parsed is renamed to <path>.corrupt-<unix-ms>
-//     (never overwritten), and Load returns an empty State and a non-nil
-//     *CorruptError to report loudly; the caller continues empty.
+//     (never overwritten), with its journal, and Load returns an empty
+//     State and a non-nil *CorruptError to report loudly; the caller
+//     continues empty. So does a journal with a damaged record followed by
+//     a valid one. A damaged last record (a torn append) is ignored, and
+//     cut off by the next append.
 //   - A file of a newer version returns an error wrapping ErrTooNew and is
 //     left untouched.
 //
@@ -159,36 +189,141 @@ func (s *Store) Load() (*State, []Problem, *CorruptError, error) {
 	if s.closed {
 		return nil, nil, nil, ErrClosed
 	}
+	jpath := JournalPath(s.path)
+	st := &State{Version: CurrentVersion}
+	var problems []Problem
 	data, err := os.ReadFile(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &State{Version: CurrentVersion}, nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("persistence: read state: %w", err)
-	}
-	st, problems, err := Decode(data)
 	switch {
-	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		data = nil
+	case err != nil:
+		return nil, nil, nil, fmt.Errorf("persistence: read state: %w", err)
+	default:
+		st, problems, err = Decode(data)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrCorrupt):
+			return s.loadCorrupt(err)
+		default:
+			return nil, nil, nil, fmt.Errorf("%s: %w", s.path, err)
+		}
+	}
+	jdata, err := os.ReadFile(jpath)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil, fmt.Errorf("persistence: read journal: %w", err)
+	}
+	recs, valid, err := scanJournal(jdata)
+	if err != nil {
+		return s.loadCorrupt(fmt.Errorf("%s: %w", jpath, err))
+	}
+	st, problems, err = replay(st, problems, recs)
+	if err != nil {
+		return s.loadCorrupt(fmt.Errorf("%s: %w", jpath, err))
+	}
+	if data != nil {
 		s.read = data
 		if fi, serr := os.Stat(s.path); serr == nil {
 			s.ident = identOf(fi)
 		}
-		return st, problems, nil, nil
-	case errors.Is(err, ErrCorrupt):
-		moved, merr := s.moveAside()
-		if merr != nil {
-			return nil, nil, nil, fmt.Errorf("%s: %w; and it could not be moved aside: %w", s.path, err, merr)
-		}
-		return &State{Version: CurrentVersion}, nil, &CorruptError{Path: s.path, MovedTo: moved, Err: err}, nil
-	default:
-		return nil, nil, nil, fmt.Errorf("%s: %w", s.path, err)
 	}
+	s.snapSeq = st.JournalSeq
+	var fileSeq uint64
+	if len(recs) > 0 {
+		fileSeq = recs[len(recs)-1].seq
+	}
+	s.openJournal(jpath, valid, len(recs), fileSeq, max(fileSeq, st.JournalSeq), valid < int64(len(jdata)))
+	return st, problems, nil, nil
 }
 
-// moveAside renames the state file to <path>.corrupt-<unix-ms>, choosing a
-// free name, and makes the rename durable. s.mu must be held.
-func (s *Store) moveAside() (string, error) {
-	base := s.path + ".corrupt-" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+// openJournal opens the journal for appends. When it cannot be opened
+// (a directory that refuses new files), appends fail until a snapshot
+// replaces it.
+func (s *Store) openJournal(path string, size int64, records int, fileSeq, lastSeq uint64, torn bool) {
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	j := newJournal(path, size, records, fileSeq, lastSeq)
+	j.torn = torn
+	s.journal = j
+}
+
+// replay applies the journal records after st.JournalSeq to st. When a
+// record was applied, every entry's Pos becomes its index in its section
+// as it now stands, and State.KeepEntry encodes the entry on demand.
+func replay(st *State, problems []Problem, recs []scanned) (*State, []Problem, error) {
+	applied, err := replayRecords(st, recs)
+	if err != nil || applied == 0 {
+		return st, problems, err
+	}
+	if last := recs[len(recs)-1].seq; last > st.JournalSeq {
+		st.JournalSeq = last
+	}
+	for i := range st.Workspaces {
+		st.Workspaces[i].Pos = i
+	}
+	for i := range st.SavedPipelines {
+		st.SavedPipelines[i].Pos = i
+	}
+	for i := range st.LivePipelines {
+		st.LivePipelines[i].Pos = i
+	}
+	for i := range st.LiveCommands {
+		st.LiveCommands[i].Pos = i
+	}
+	ws, saved, live, cmds := st.Workspaces, st.SavedPipelines, st.LivePipelines, st.LiveCommands
+	st.src = &source{build: func() map[string][]json.RawMessage {
+		return map[string][]json.RawMessage{
+			SectionWorkspaces:     rawEntries(ws, func(e *WorkspaceEntry) json.RawMessage { return e.Extra }),
+			SectionSavedPipelines: rawEntries(saved, func(e *SavedPipeline) json.RawMessage { return e.Extra }),
+			SectionLivePipelines:  rawEntries(live, func(e *LivePipeline) json.RawMessage { return e.Extra }),
+			SectionLiveCommands:   rawEntries(cmds, func(e *LiveCommand) json.RawMessage { return e.Extra }),
+		}
+	}}
+	return st, problems, nil
+}
+
+// rawEntries encodes each entry of list as the snapshot writes it (an
+// entry that cannot be encoded is null).
+func rawEntries[E any](list []E, extra func(*E) json.RawMessage) []json.RawMessage {
+	out := make([]json.RawMessage, len(list))
+	for i := range list {
+		data, err := encodeEntry(&list[i], extra(&list[i]))
+		if err != nil {
+			data = []byte("null")
+		}
+		out[i] = data
+	}
+	return out
+}
+
+// loadCorrupt moves the state file and its journal aside, starts an empty
+// journal, and returns the empty state and the CorruptError. s.mu must be
+// held.
+func (s *Store) loadCorrupt(err error) (*State, []Problem, *CorruptError, error) {
+	ce := &CorruptError{Path: s.path, Err: err}
+	if !errors.Is(err, ErrCorrupt) {
+		ce.Err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	for _, f := range []struct {
+		path string
+		to   *string
+	}{{s.path, &ce.MovedTo}, {JournalPath(s.path), &ce.JournalMovedTo}} {
+		if _, serr := os.Lstat(f.path); serr != nil {
+			continue
+		}
+		moved, merr := moveAside(f.path, s.dir)
+		if merr != nil {
+			return nil, nil, nil, fmt.Errorf("%s: %w; and it could not be moved aside: %w", f.path, err, merr)
+		}
+		*f.to = moved
+	}
+	s.openJournal(JournalPath(s.path), 0, 0, 0, 0, false)
+	return &State{Version: CurrentVersion}, nil, ce, nil
+}
+
+// moveAside renames path to <path>.corrupt-<unix-ms>, choosing a free
+// name, and makes the rename durable.
+func moveAside(path, dir string) (string, error) {
+	base := path + ".corrupt-" + strconv.FormatInt(time.Now().UnixMilli(), 10)
 	target := base
 	for i := 2; ; i++ {
 		if _, err := os.Lstat(target); errors.Is(err, fs.ErrNotExist) {
@@ -196,10 +331,10 @@ func (s *Store) moveAside() (string, error) {
 		}
 		target = fmt.Sprintf("%s-%d", base, i)
 	}
-	if err := os.Rename(s.path, target); err != nil {
+	if err := os.Rename(path, target); err != nil {
 		return "", err
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := syncDir(dir); err != nil {
 		return target, err
 	}
 	return target, nil
@@ -218,15 +353,44 @@ func (s *Store) Save(st *State) (int, error) {
 	return len(data), nil
 }
 
+// SaveSnapshot writes an encoded state like SaveRaw, as the snapshot that
+// holds every journal record up to seq (the document's JournalSeq), then
+// trims those records from the journal. A snapshot older than the one on
+// disk (a lower seq) is not written: skipped is true then. The snapshot
+// is durable when err is nil; trimErr says the journal could not be
+// trimmed (nothing is lost: a restore skips the records the snapshot
+// holds, and the next snapshot trims them).
+func (s *Store) SaveSnapshot(data []byte, seq uint64) (skipped bool, trimErr, err error) {
+	s.mu.Lock()
+	if seq < s.snapSeq {
+		s.mu.Unlock()
+		return true, nil, nil
+	}
+	err = s.saveRaw(data)
+	if err == nil {
+		s.snapSeq = seq
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return false, nil, err
+	}
+	return false, s.trimJournal(seq), nil
+}
+
 // SaveRaw writes an encoded state atomically and durably: a temp file in the
 // same directory is written, fsynced and closed, renamed over the state file,
 // and the directory is fsynced. The file's mode is 0600. On failure before
 // the rename, the temp file is removed and the previous state file is
 // untouched; a failure of the final directory fsync is returned although the
 // new file is in place.
-func (s *Store) SaveRaw(data []byte) (err error) {
+func (s *Store) SaveRaw(data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.saveRaw(data)
+}
+
+// saveRaw is SaveRaw; s.mu must be held.
+func (s *Store) saveRaw(data []byte) (err error) {
 	if s.closed {
 		return ErrClosed
 	}
@@ -381,8 +545,8 @@ func writeFileSync(path string, data []byte) error {
 	return err
 }
 
-// Check says whether the state file is still the one last read or
-// written: "" when it is, "deleted" when it is gone, "replaced" when
+// Check says whether the state file and its journal are still the ones
+// last read or written: "" when they are, "deleted" when it is gone, "replaced" when
 // another file stands at the path. With strict, a file that was never
 // there counts as deleted too (a save must not be skipped then). An error
 // other than a missing file reads as "" (it cannot tell).
@@ -391,6 +555,9 @@ func (s *Store) Check(strict bool) string {
 	defer s.mu.Unlock()
 	if s.closed {
 		return ""
+	}
+	if p := s.checkJournal(); p != "" {
+		return p // its records must be written again, in a snapshot
 	}
 	fi, err := os.Stat(s.path)
 	switch {
@@ -425,4 +592,33 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// ReadFiles reads the state file at path and replays its journal, as Load
+// does, without the lock and without moving anything aside: for a reader
+// beside the engine that owns the files (tests, diagnostics). A file that
+// does not parse, or a journal damaged in its middle, is an error.
+func ReadFiles(path string) (*State, []Problem, error) {
+	st := &State{Version: CurrentVersion}
+	var problems []Problem
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, nil, fmt.Errorf("persistence: read state: %w", err)
+	default:
+		if st, problems, err = Decode(data); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	jpath := JournalPath(path)
+	jdata, err := os.ReadFile(jpath)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("persistence: read journal: %w", err)
+	}
+	recs, _, err := scanJournal(jdata)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", jpath, err)
+	}
+	return replay(st, problems, recs)
 }

@@ -125,6 +125,7 @@ func TestE2EMetrics(t *testing.T) {
 		"--", "/bin/sh", "-c", "exit 3")
 	d.id(t, "exec", "mx", "--label", "sleeper", "--", "sleep", "600")
 	d.id(t, "pipe", "run", "mx", "-f", writeFile(t, t.TempDir(), "flaky.yaml", failingYAML))
+	d.ok(t, "snapshot", "save") // mutations are journal appends; a save writes the snapshot
 
 	var f metricFamilies
 	var lastErr error

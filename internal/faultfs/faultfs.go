@@ -70,8 +70,22 @@ func Fill(dir string) (free func() error, err error) {
 
 // SetImmutable sets or clears the immutable attribute of path (chattr +i
 // / -i): nothing in an immutable directory can be created, renamed or
-// removed, even by root (EPERM).
+// removed, even by root (EPERM). For a directory, the journals directly in
+// it (*.journal), which are appended to in place, get the attribute too,
+// so that they refuse writes as well.
 func SetImmutable(path string, on bool) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		journals, _ := filepath.Glob(filepath.Join(path, "*.journal"))
+		for _, j := range journals {
+			if err := setImmutable(j, on); err != nil {
+				return err
+			}
+		}
+	}
+	return setImmutable(path, on)
+}
+
+func setImmutable(path string, on bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err

@@ -36,6 +36,7 @@ var suites = []suite{
 	{"sampler", bench.RunSampler},
 	{"snapshot", bench.RunSnapshot},
 	{"persist", bench.RunPersist},
+	{"journal", bench.RunJournal},
 	{"logs", bench.RunLogs},
 	{"daemon", bench.RunDaemon},
 	{"control", bench.RunControl},

@@ -301,9 +301,10 @@ loop:
 // reportRestore logs what was restored; expired and skipped entries and a
 // corrupt file are logged one by one, loudly.
 func reportRestore(log *zap.Logger, r shipote.RestoreReport) {
-	if r.CorruptMovedTo != "" {
+	if r.CorruptMovedTo != "" || r.CorruptJournalMovedTo != "" {
 		log.Error("STATE FILE WAS CORRUPT: moved aside, started empty",
-			zap.String("state", r.Path), zap.String("moved_to", r.CorruptMovedTo))
+			zap.String("state", r.Path), zap.String("moved_to", r.CorruptMovedTo),
+			zap.String("journal_moved_to", r.CorruptJournalMovedTo))
 	}
 	for _, e := range r.Expired {
 		log.Warn("NOT RESTORED: workspace expired while the daemon was down", zap.String("workspace", e))

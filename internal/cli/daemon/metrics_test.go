@@ -200,6 +200,10 @@ func TestMetricsScrape(t *testing.T) {
 	if _, err := eng.RunPipeline(ctx, ws.ID, spec, false); err != nil {
 		t.Fatal(err)
 	}
+	// Mutations are journal appends; a save writes the snapshot.
+	if _, err := eng.SaveSnapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
 	url := serveMetrics(t, eng)
 
 	var f family
