@@ -200,7 +200,9 @@ func testOrphansWithoutRoot(t *testing.T, exe string, cred *syscall.Credential, 
 	}
 	guard := exec.Command(exe, "daemon", "--socket", sock, "--state", state, "--log-format", "json",
 		"--sample-interval", "200ms", "--grace", "1s", "--limits", backend, "--orphans", orphans)
-	guard.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	// Should the test binary die (a timeout panic skips cleanups), the
+	// guard goes with it, and its daemon and commands with the guard.
+	guard.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
 	guard.Dir = "/"
 	stderr := &syncBuffer{}
 	guard.Stderr = stderr
