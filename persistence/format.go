@@ -310,18 +310,7 @@ func Decode(data []byte) (*State, []Problem, error) {
 		if err := checkVersion(st.Version); err != nil {
 			return nil, nil, err
 		}
-		for i := range st.Workspaces {
-			st.Workspaces[i].Pos = i
-		}
-		for i := range st.SavedPipelines {
-			st.SavedPipelines[i].Pos = i
-		}
-		for i := range st.LivePipelines {
-			st.LivePipelines[i].Pos = i
-		}
-		for i := range st.LiveCommands {
-			st.LiveCommands[i].Pos = i
-		}
+		st.numberEntries()
 		st.src = newSource(data)
 		return &st, nil, nil
 	}
@@ -828,4 +817,21 @@ func finiteSamples(ws []WorkspaceEntry) []WorkspaceEntry {
 		out[i].StatsHistory = h
 	}
 	return out
+}
+
+// numberEntries sets each entry's Pos to its index in its section: where
+// it is written back.
+func (st *State) numberEntries() {
+	for i := range st.Workspaces {
+		st.Workspaces[i].Pos = i
+	}
+	for i := range st.SavedPipelines {
+		st.SavedPipelines[i].Pos = i
+	}
+	for i := range st.LivePipelines {
+		st.LivePipelines[i].Pos = i
+	}
+	for i := range st.LiveCommands {
+		st.LiveCommands[i].Pos = i
+	}
 }

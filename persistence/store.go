@@ -257,18 +257,7 @@ func replay(st *State, problems []Problem, recs []scanned) (*State, []Problem, e
 	if last := recs[len(recs)-1].seq; last > st.JournalSeq {
 		st.JournalSeq = last
 	}
-	for i := range st.Workspaces {
-		st.Workspaces[i].Pos = i
-	}
-	for i := range st.SavedPipelines {
-		st.SavedPipelines[i].Pos = i
-	}
-	for i := range st.LivePipelines {
-		st.LivePipelines[i].Pos = i
-	}
-	for i := range st.LiveCommands {
-		st.LiveCommands[i].Pos = i
-	}
+	st.numberEntries()
 	ws, saved, live, cmds := st.Workspaces, st.SavedPipelines, st.LivePipelines, st.LiveCommands
 	st.src = &source{build: func() map[string][]json.RawMessage {
 		return map[string][]json.RawMessage{
