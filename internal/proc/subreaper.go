@@ -32,9 +32,10 @@ func BecomeSubreaper() error {
 	return nil
 }
 
-// Children returns the pids of pid's children that have not exited yet
-// (zombies left out), from /proc/<pid>/task/*/children.
-func Children(pid int) ([]int, error) {
+// listChildren returns every child of pid, zombies included, from
+// /proc/<pid>/task/*/children (a thread that has exited meanwhile is
+// skipped).
+func listChildren(pid int) ([]int, error) {
 	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
 	if err != nil {
 		return nil, fmt.Errorf("proc: children of %d: %w", pid, err)
@@ -43,20 +44,32 @@ func Children(pid int) ([]int, error) {
 		return nil, fmt.Errorf("proc: children of %d: %w", pid, os.ErrNotExist)
 	}
 	var out []int
-	buf := make([]byte, pidstat.HeadBytes)
 	for _, name := range tasks {
 		b, err := os.ReadFile(name)
 		if err != nil {
-			continue // the thread has exited
+			continue
 		}
 		for f := range strings.FieldsSeq(string(b)) {
-			child, err := strconv.Atoi(f)
-			if err != nil {
-				continue
-			}
-			if st, ok := readStat(child, buf); ok && st.State != 'Z' && st.PPID == pid {
+			if child, err := strconv.Atoi(f); err == nil {
 				out = append(out, child)
 			}
+		}
+	}
+	return out, nil
+}
+
+// Children returns the pids of pid's children that have not exited yet
+// (zombies left out), from /proc/<pid>/task/*/children.
+func Children(pid int) ([]int, error) {
+	all, err := listChildren(pid)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	buf := make([]byte, pidstat.HeadBytes)
+	for _, child := range all {
+		if st, ok := readStat(child, buf); ok && st.State != 'Z' && st.PPID == pid {
+			out = append(out, child)
 		}
 	}
 	return out, nil
@@ -188,28 +201,17 @@ func (r *orphanReaper) reaped(pid int) {
 func (r *orphanReaper) reap() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	self := os.Getpid()
-	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(self) + "/task/*/children")
+	kids, _ := listChildren(os.Getpid())
 	buf := make([]byte, pidstat.HeadBytes)
-	for _, name := range tasks {
-		b, err := os.ReadFile(name)
-		if err != nil {
+	for _, pid := range kids {
+		if _, ok := r.own[pid]; ok {
 			continue
 		}
-		for f := range strings.FieldsSeq(string(b)) {
-			pid, err := strconv.Atoi(f)
-			if err != nil {
-				continue
-			}
-			if _, ok := r.own[pid]; ok {
-				continue
-			}
-			if st, ok := readStat(pid, buf); !ok || st.State != 'Z' {
-				continue
-			}
-			var ws unix.WaitStatus
-			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		if st, ok := readStat(pid, buf); !ok || st.State != 'Z' {
+			continue
 		}
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 	}
 }
 

@@ -34,46 +34,14 @@ func zombieChildren(t *testing.T) []int {
 	t.Helper()
 	var out []int
 	buf := make([]byte, pidstat.HeadBytes)
-	for pid := range childSet(t) {
-		if st, ok := readStat(pid, buf); ok && st.State == 'Z' {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
-// childSet returns every child of this process, zombies included.
-func childSet(t *testing.T) map[int]bool {
-	t.Helper()
-	out := make(map[int]bool)
-	tasks, err := os.ReadDir("/proc/self/task")
+	kids, err := listChildren(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, task := range tasks {
-		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/children")
-		if err != nil {
-			continue
+	for _, pid := range kids {
+		if st, ok := readStat(pid, buf); ok && st.State == 'Z' {
+			out = append(out, pid)
 		}
-		for _, f := range splitFields(string(b)) {
-			out[f] = true
-		}
-	}
-	return out
-}
-
-func splitFields(s string) []int {
-	var out []int
-	n, in := 0, false
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			n, in = n*10+int(s[i]-'0'), true
-			continue
-		}
-		if in {
-			out = append(out, n)
-		}
-		n, in = 0, false
 	}
 	return out
 }
