@@ -1,5 +1,8 @@
-// Package api is shipote's HTTP API (v1) on a Unix socket: the server that
-// the daemon runs over an Engine, and the Go client that the CLI uses.
+// Package api is the client side of shipote's HTTP API (v1) on a Unix
+// socket: the Go client that the CLI uses, the answer and error types on
+// the wire, the default socket path, and Listen, which opens the socket a
+// daemon serves on. The server, which needs an Engine, is package
+// api/server; this package links no engine and no actor runtime.
 //
 // Requests and answers are JSON with snake_case fields, the types of
 // package messages. Streams (logs, events) are chunked NDJSON, one JSON
@@ -9,7 +12,4 @@
 //
 // with the status of its code (see Error). docs/api.md lists every route
 // with a curl example.
-//
-// Access is decided by the peer credentials of each connection
-// (SO_PEERCRED): only the daemon's own user and root are served.
 package api

@@ -1,10 +1,9 @@
 // This file owns the API's error model: the Error type that both sides use,
-// its codes and statuses, and how engine errors map onto them.
+// its codes and their statuses.
 
 package api
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -77,46 +76,6 @@ func (e *Error) Unwrap() error {
 	return nil
 }
 
-// errorFor maps err, from the engine or from request parsing, to the Error
-// sent to the client. The engine's sentinel decides the code (an exec that
-// allow_exec refuses is both refused and a field error: refused wins); a
-// *messages.FieldError in the chain gives the field.
-func errorFor(err error) *Error {
-	var ae *Error
-	if errors.As(err, &ae) {
-		return ae
-	}
-	var field string
-	var fe *messages.FieldError
-	if errors.As(err, &fe) {
-		field = fe.Field
-	}
-	code := CodeInternal
-	switch {
-	case errors.Is(err, messages.ErrNotSaved):
-		code = CodeNotSaved
-	case errors.Is(err, messages.ErrRefused):
-		code = CodeRefused
-	case errors.Is(err, messages.ErrNotFound):
-		code = CodeNotFound
-	case errors.Is(err, messages.ErrConflict):
-		code = CodeConflict
-	case errors.Is(err, messages.ErrExpired):
-		code = CodeExpired
-	case errors.Is(err, messages.ErrStopped):
-		code = CodeStopped
-	case errors.Is(err, messages.ErrMalformed):
-		code = CodeMalformed
-	case errors.Is(err, messages.ErrInvalid):
-		code = CodeInvalid
-	case errors.Is(err, context.Canceled):
-		// The client went away or the daemon is stopping; the answer is
-		// unlikely to be read.
-		return newError(CodeStopped, "", "request canceled: "+err.Error())
-	}
-	return newError(code, field, err.Error())
-}
-
 // statusCode is the status each code is sent with.
 var statusCode = map[string]int{
 	CodeInvalid:          http.StatusBadRequest,
@@ -131,7 +90,7 @@ var statusCode = map[string]int{
 	CodeInternal:         http.StatusInternalServerError,
 }
 
-// newError builds an Error with the status of its code.
-func newError(code, field, message string) *Error {
+// NewError returns an Error with the status of its code.
+func NewError(code, field, message string) *Error {
 	return &Error{Status: statusCode[code], Code: code, Message: message, Field: field}
 }

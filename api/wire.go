@@ -1,5 +1,5 @@
-// This file owns the answer types that the server and the client share
-// beyond those of package messages.
+// This file owns the request and answer types that the server and the
+// client share beyond those of package messages, errors included.
 
 package api
 
@@ -66,12 +66,22 @@ type SnapshotResult struct {
 	Path  string `json:"path"`
 }
 
-// errorBody is the JSON shape of every error answer.
-type errorBody struct {
-	Error errorFields `json:"error"`
+// SignalRequest is the optional body of the signal routes; the query
+// parameter `signal` may carry the same instead.
+type SignalRequest struct {
+	// Signal is a name ("TERM", "SIGHUP") or a number ("9").
+	Signal string `json:"signal"`
+	// Node limits a pipeline signal to one node; "" = every node.
+	Node string `json:"node,omitempty"`
 }
 
-type errorFields struct {
+// ErrorBody is the JSON shape of every error answer.
+type ErrorBody struct {
+	Error ErrorFields `json:"error"`
+}
+
+// ErrorFields are the fields of an error answer (see Error).
+type ErrorFields struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`

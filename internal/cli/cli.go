@@ -4,6 +4,11 @@
 // Package cli is the shipote command line: Main builds the command tree
 // (one package per command family under internal/cli) and turns the
 // outcome into an exit code.
+//
+// The commands here are clients of a daemon and link no engine. The
+// commands that host an engine (daemon, up) live under internal/host and
+// are registered by package main with WithCommands, as is the version
+// that the binary was built with (WithVersion).
 package cli
 
 import (
@@ -18,7 +23,6 @@ import (
 	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 	"github.com/shipote/shipote/internal/cli/control"
-	"github.com/shipote/shipote/internal/cli/daemon"
 	"github.com/shipote/shipote/internal/cli/events"
 	"github.com/shipote/shipote/internal/cli/exec"
 	"github.com/shipote/shipote/internal/cli/logs"
@@ -29,7 +33,6 @@ import (
 	"github.com/shipote/shipote/internal/cli/stats"
 	"github.com/shipote/shipote/internal/cli/tap"
 	"github.com/shipote/shipote/internal/cli/top"
-	"github.com/shipote/shipote/internal/cli/up"
 	"github.com/shipote/shipote/internal/cli/version"
 	"github.com/shipote/shipote/internal/cli/ws"
 )
@@ -48,19 +51,54 @@ const (
 	ExitInterrupted ExitCode = 130
 )
 
+// NewCmdFunc builds a command on the factory.
+type NewCmdFunc func(f *cmdutil.Factory) *cobra.Command
+
+// Option adds to the command tree that Main, Run and NewRootCmd build.
+type Option func(*config)
+
+type config struct {
+	version string
+	extra   []extraCmd
+}
+
+// extraCmd is a command added by WithCommands.
+type extraCmd struct {
+	group  string
+	newCmd NewCmdFunc
+}
+
+// WithVersion sets the version that `shipote --version` and `shipote
+// version` print as the client's.
+func WithVersion(v string) Option {
+	return func(c *config) { c.version = v }
+}
+
+// WithCommands adds commands to the root, in a group of its help: "run"
+// or "inspect" (any other group ID lists them under "Additional
+// Commands"). Help lists each group's commands by name, wherever they
+// were added.
+func WithCommands(group string, cmds ...NewCmdFunc) Option {
+	return func(c *config) {
+		for _, newCmd := range cmds {
+			c.extra = append(c.extra, extraCmd{group: group, newCmd: newCmd})
+		}
+	}
+}
+
 // Main runs the CLI with the process's arguments and streams.
-func Main() ExitCode {
-	return Run(context.Background(), cmdutil.NewFactory(), osArgs())
+func Main(opts ...Option) ExitCode {
+	return Run(context.Background(), cmdutil.NewFactory(), osArgs(), opts...)
 }
 
 // Run runs the CLI with args (without the program name) and returns its
 // exit code. SIGINT and SIGTERM cancel the command's context; a second
 // signal gets the default behavior back.
-func Run(parent context.Context, f *cmdutil.Factory, args []string) ExitCode {
+func Run(parent context.Context, f *cmdutil.Factory, args []string, opts ...Option) ExitCode {
 	ctx, stop := cmdutil.SignalContext(parent)
 	defer stop()
 	defer context.AfterFunc(ctx, stop)()
-	root := NewRootCmd(f)
+	root := NewRootCmd(f, opts...)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
@@ -122,7 +160,12 @@ func printError(w io.Writer, socket string, err error) {
 }
 
 // NewRootCmd builds the command tree on f.
-func NewRootCmd(f *cmdutil.Factory) *cobra.Command {
+func NewRootCmd(f *cmdutil.Factory, opts ...Option) *cobra.Command {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f.Version = cfg.version
 	root := &cobra.Command{
 		Use:   "shipote",
 		Short: "Process workspaces, fan-out pipelines and supervision on one Linux host",
@@ -135,7 +178,7 @@ socket. "shipote up FILE" runs a file of workspaces and pipelines without a
 daemon.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Version:       version.Client(),
+		Version:       version.Client(f.Version),
 	}
 	cmdutil.Group(root)
 	root.SetVersionTemplate("shipote {{.Version}}\n")
@@ -159,8 +202,6 @@ daemon.`,
 		}
 	}
 	add("run",
-		daemon.NewCmdDaemon(f, nil),
-		up.NewCmdUp(f, nil),
 		ws.NewCmdWs(f),
 		exec.NewCmdExec(f, nil),
 		control.NewCmdStop(f, nil),
@@ -181,5 +222,12 @@ daemon.`,
 		events.NewCmdEvents(f, nil),
 		version.NewCmdVersion(f, nil),
 	)
+	for _, e := range cfg.extra {
+		if root.ContainsGroup(e.group) {
+			add(e.group, e.newCmd(f))
+		} else {
+			root.AddCommand(e.newCmd(f))
+		}
+	}
 	return root
 }

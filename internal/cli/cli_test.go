@@ -16,6 +16,7 @@ import (
 	"github.com/shipote/shipote/internal/cli/clitest"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 	"github.com/shipote/shipote/messages"
+	"github.com/spf13/cobra"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -61,12 +62,13 @@ func TestRun(t *testing.T) {
 		{"unreachable", unreachable, []string{"ws", "ls"}, ExitUnreachable, "",
 			"shipote: list workspaces: daemon not reachable: dial unix /tmp/test.sock: connect: no such file or directory; is `shipote daemon` running?\n"},
 		{"help", ws, []string{"ws"}, ExitOK, "create", ""},
-		{"version flag", ws, []string{"--version"}, ExitOK, "shipote ", ""},
+		{"version flag", ws, []string{"--version"}, ExitOK, "shipote 1.2.3 (go", ""},
+		{"version command", unreachable, []string{"version"}, ExitOK, "client: shipote 1.2.3 (go", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, out, errOut := clitest.Factory(tt.client, time.Unix(0, 0))
-			code := Run(context.Background(), f, tt.args)
+			code := Run(context.Background(), f, tt.args, WithVersion("1.2.3"))
 			if code != tt.code {
 				t.Errorf("exit %d, want %d; stderr %q", code, tt.code, errOut.String())
 			}
@@ -153,5 +155,54 @@ func TestCompletion(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWithCommands: commands added by the caller join the tree in their
+// group (or under Additional Commands), built on the same factory, with
+// --socket like the others; without them the tree has only the client
+// commands.
+func TestWithCommands(t *testing.T) {
+	f, out, errOut := clitest.Factory(&clitest.FakeClient{}, time.Unix(0, 0))
+	var built []*cmdutil.Factory
+	newCmd := func(use string) NewCmdFunc {
+		return func(f *cmdutil.Factory) *cobra.Command {
+			built = append(built, f)
+			return &cobra.Command{Use: use, Short: "the " + use + " command", RunE: func(cmd *cobra.Command, _ []string) error {
+				_, err := fmt.Fprintf(f.IO.Out, "%s ran, socket %s\n", use, f.Socket)
+				return err
+			}}
+		}
+	}
+	root := NewRootCmd(f, WithCommands("run", newCmd("host")), WithCommands("other", newCmd("extra")))
+	if len(built) != 2 || built[0] != f || built[1] != f {
+		t.Fatalf("extra commands built on %v, want the root's factory twice", built)
+	}
+	for use, group := range map[string]string{"host": "run", "extra": ""} {
+		c, _, err := root.Find([]string{use})
+		if err != nil || c.Name() != use {
+			t.Fatalf("%s not in the tree: %v", use, err)
+		}
+		if c.GroupID != group {
+			t.Errorf("%s in group %q, want %q", use, c.GroupID, group)
+		}
+		if c.InheritedFlags().Lookup("socket") == nil {
+			t.Errorf("%s: no --socket", use)
+		}
+	}
+
+	f, out, errOut = clitest.Factory(&clitest.FakeClient{}, time.Unix(0, 0))
+	if code := Run(context.Background(), f, []string{"host", "--socket", "/tmp/other.sock"}, WithCommands("run", newCmd("host"))); code != ExitOK {
+		t.Fatalf("exit %d; stderr %q", code, errOut.String())
+	}
+	if out.String() != "host ran, socket /tmp/other.sock\n" {
+		t.Errorf("stdout %q", out.String())
+	}
+
+	f, _, _ = clitest.Factory(&clitest.FakeClient{}, time.Unix(0, 0))
+	for _, c := range allCommands(NewRootCmd(f)) {
+		if name := c.Name(); name == "host" || name == "extra" || name == "daemon" || name == "up" {
+			t.Errorf("%s is in the tree without WithCommands", c.CommandPath())
+		}
 	}
 }

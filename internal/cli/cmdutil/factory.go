@@ -66,6 +66,9 @@ type Factory struct {
 	Client func() (Client, error)
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
+	// Version is the client's version (shipote.Version in the shipote
+	// binary, which sets it through cli.WithVersion).
+	Version string
 }
 
 // NewFactory returns a factory on the process's standard streams.

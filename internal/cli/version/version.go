@@ -14,27 +14,28 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shipote/shipote"
 	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 	"github.com/shipote/shipote/internal/proc"
 )
 
-// Client is the client's version string.
-func Client() string {
-	return shipote.Version + " (" + runtime.Version() + ")"
+// Client is the client's version string: v and the Go version.
+func Client(v string) string {
+	return v + " (" + runtime.Version() + ")"
 }
 
 // Options are the inputs of `version`.
 type Options struct {
 	IO     *cmdutil.IOStreams
 	Client func() (cmdutil.Client, error)
-	Output string
+	// Version is the client's version.
+	Version string
+	Output  string
 }
 
 // NewCmdVersion returns `version`; runF replaces the run for tests.
 func NewCmdVersion(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IO, Client: f.APIClient}
+	opts := &Options{IO: f.IO, Client: f.APIClient, Version: f.Version}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the client's version and, if it answers, the daemon's",
@@ -68,7 +69,7 @@ type Info struct {
 
 func versionRun(ctx context.Context, o *Options) error {
 	var info Info
-	info.Client.Version = shipote.Version
+	info.Client.Version = o.Version
 	info.Client.GoVersion = runtime.Version()
 	c, err := o.Client()
 	if err != nil {

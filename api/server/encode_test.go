@@ -1,4 +1,4 @@
-package api
+package server
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shipote/shipote"
+	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -71,8 +72,8 @@ func TestWriteJSONMatchesEncodingJSON(t *testing.T) {
 	values := map[string]any{
 		"workspaces": wss, "commands": cmds, "pipelines": pipes, "pipeline": info, "samples": samples,
 		"empty list": []messages.WorkspaceInfo{}, "nil list": []messages.CommandInfo(nil),
-		"error":   errorBody{Error: errorFields{Code: CodeNotFound, Message: `no workspace "<x>" & co`, Field: "workspace"}},
-		"version": VersionInfo{Version: shipote.Version, GoVersion: "go", LimitsBackend: "none", Orphans: "pid-namespace (kernel)", Socket: "/tmp/s.sock"},
+		"error":   api.ErrorBody{Error: api.ErrorFields{Code: api.CodeNotFound, Message: `no workspace "<x>" & co`, Field: "workspace"}},
+		"version": api.VersionInfo{Version: shipote.Version, GoVersion: "go", LimitsBackend: "none", Orphans: "pid-namespace (kernel)", Socket: "/tmp/s.sock"},
 		"strings": map[string]string{"invalid": "a\xffb", "controls": "\x00\x1f\t\n\"\\", "html": "<>&", "ls": "\u2028\u2029"},
 	}
 	for name, v := range values {

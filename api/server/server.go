@@ -2,7 +2,7 @@
 // (method check, query check, errors), the peer-credential check, and
 // Serve with its bounded graceful shutdown.
 
-package api
+package server
 
 import (
 	"context"
@@ -26,16 +26,17 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shipote/shipote"
+	"github.com/shipote/shipote/api"
 )
 
-// Defaults of ServerOptions.
+// Defaults of Options.
 const (
 	DefaultShutdownTimeout = 5 * time.Second
 	DefaultMaxBodyBytes    = 4 << 20
 )
 
-// ServerOptions configures a Server. The zero value is usable.
-type ServerOptions struct {
+// Options configures a Server. The zero value is usable.
+type Options struct {
 	// Logger receives refusals, internal errors and (at debug level) one
 	// line per request; nil = no logs.
 	Logger *zap.Logger
@@ -50,17 +51,17 @@ type ServerOptions struct {
 // Server serves the v1 API over an Engine. It is safe for concurrent use.
 type Server struct {
 	eng     *shipote.Engine
-	opts    ServerOptions
+	opts    Options
 	log     *zap.Logger
 	euid    int
 	handler http.Handler
 	active  inflight // handlers running, for the forced end of Serve
 }
 
-// NewServer returns a server for eng. eng must not be nil.
-func NewServer(eng *shipote.Engine, opts ServerOptions) *Server {
+// New returns a server for eng. eng must not be nil.
+func New(eng *shipote.Engine, opts Options) *Server {
 	if eng == nil {
-		panic("api: NewServer needs an engine")
+		panic("server: New needs an engine")
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
@@ -148,7 +149,7 @@ func (s *Server) buildHandler() http.Handler {
 		p.methods[method] = rt
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, newError(CodeNotFound, "", fmt.Sprintf("no such route: %s %s", r.Method, r.URL.Path)))
+		writeError(w, api.NewError(api.CodeNotFound, "", fmt.Sprintf("no such route: %s %s", r.Method, r.URL.Path)))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.active.add()
@@ -167,7 +168,7 @@ func (s *Server) buildHandler() http.Handler {
 			if p.err != nil {
 				msg = "cannot read the peer's credentials: " + p.err.Error()
 			}
-			writeError(rw, newError(CodeRefused, "", msg))
+			writeError(rw, api.NewError(api.CodeRefused, "", msg))
 			return
 		}
 		mux.ServeHTTP(rw, r)
@@ -191,13 +192,13 @@ func (p *pathRoutes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		sort.Strings(allow)
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeError(w, newError(CodeMethodNotAllowed, "",
+		writeError(w, api.NewError(api.CodeMethodNotAllowed, "",
 			fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", "))))
 		return
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		writeError(w, newError(CodeMalformed, "", "bad query string: "+err.Error()))
+		writeError(w, api.NewError(api.CodeMalformed, "", "bad query string: "+err.Error()))
 		return
 	}
 	for _, k := range sortedKeys(q) {
@@ -206,7 +207,7 @@ func (p *pathRoutes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if len(rt.query) > 0 {
 				msg = fmt.Sprintf("unknown query parameter %q (accepted: %s)", k, strings.Join(rt.query, ", "))
 			}
-			writeError(w, newError(CodeInvalid, k, msg))
+			writeError(w, api.NewError(api.CodeInvalid, k, msg))
 			return
 		}
 	}
@@ -223,7 +224,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	e := errorFor(err)
-	if e.Status >= 500 && e.Code != CodeStopped {
+	if e.Status >= 500 && e.Code != api.CodeStopped {
 		s.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
 	}
 	writeError(w, e)
@@ -239,7 +240,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	if err != nil {
 		// Not expected of the API's own types; say so rather than send
 		// half an answer.
-		b, _ = json.Marshal(errorBody{Error: errorFields{Code: CodeInternal, Message: "encoding the answer: " + err.Error()}})
+		b, _ = json.Marshal(api.ErrorBody{Error: api.ErrorFields{Code: api.CodeInternal, Message: "encoding the answer: " + err.Error()}})
 		status = http.StatusInternalServerError
 	}
 	b = append(b, '\n')
@@ -251,9 +252,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 }
 
 // writeError answers e in the API's error shape.
-func writeError(w http.ResponseWriter, e *Error) {
+func writeError(w http.ResponseWriter, e *api.Error) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	_ = writeJSON(w, e.Status, errorBody{Error: errorFields{Code: e.Code, Message: e.Message, Field: e.Field}})
+	_ = writeJSON(w, e.Status, api.ErrorBody{Error: api.ErrorFields{Code: e.Code, Message: e.Message, Field: e.Field}})
 }
 
 // respWriter records whether the answer has started and with what status.

@@ -2,7 +2,7 @@
 // restart, signal and forget one command, stop every command of a
 // workspace, and restart or signal a pipeline run.
 
-package api
+package server
 
 import (
 	"bytes"
@@ -12,17 +12,9 @@ import (
 	"net/http"
 	"syscall"
 
+	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/messages"
 )
-
-// SignalRequest is the optional body of the signal routes; the query
-// parameter `signal` may carry the same instead.
-type SignalRequest struct {
-	// Signal is a name ("TERM", "SIGHUP") or a number ("9").
-	Signal string `json:"signal"`
-	// Node limits a pipeline signal to one node; "" = every node.
-	Node string `json:"node,omitempty"`
-}
 
 func (s *Server) stopCommand(w http.ResponseWriter, r *http.Request) error {
 	return s.commandOp(w, r, s.eng.StopCommand)
@@ -55,7 +47,7 @@ func (s *Server) signalCommand(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Node != "" {
-		return newError(CodeInvalid, "node", "node applies to pipeline runs, not to commands")
+		return api.NewError(api.CodeInvalid, "node", "node applies to pipeline runs, not to commands")
 	}
 	info, err := s.eng.SignalCommand(r.Context(), r.PathValue("ws"), r.PathValue("cmd"), sig)
 	if err != nil {
@@ -94,14 +86,14 @@ func (s *Server) signalPipeline(w http.ResponseWriter, r *http.Request) error {
 
 // signalRequest reads the signal (and node) from the body or the query;
 // both may not name a signal at once.
-func (s *Server) signalRequest(r *http.Request) (SignalRequest, syscall.Signal, error) {
-	var req SignalRequest
+func (s *Server) signalRequest(r *http.Request) (api.SignalRequest, syscall.Signal, error) {
+	var req api.SignalRequest
 	data, err := io.ReadAll(io.LimitReader(r.Body, s.opts.MaxBodyBytes+1))
 	if err != nil {
-		return req, 0, newError(CodeMalformed, "", "reading the request body: "+err.Error())
+		return req, 0, api.NewError(api.CodeMalformed, "", "reading the request body: "+err.Error())
 	}
 	if int64(len(data)) > s.opts.MaxBodyBytes {
-		return req, 0, &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeMalformed,
+		return req, 0, &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeMalformed,
 			Message: fmt.Sprintf("request body is larger than the limit of %d bytes", s.opts.MaxBodyBytes)}
 	}
 	if len(bytes.TrimSpace(data)) > 0 {
@@ -120,16 +112,16 @@ func (s *Server) signalRequest(r *http.Request) (SignalRequest, syscall.Signal, 
 			field = &req.Node
 		}
 		if *field != "" && *field != v {
-			return req, 0, newError(CodeInvalid, name, fmt.Sprintf("%s is given twice: %q in the body and %q in the query", name, *field, v))
+			return req, 0, api.NewError(api.CodeInvalid, name, fmt.Sprintf("%s is given twice: %q in the body and %q in the query", name, *field, v))
 		}
 		*field = v
 	}
 	if req.Signal == "" {
-		return req, 0, newError(CodeInvalid, "signal", "signal is required (a name such as TERM or a number such as 9)")
+		return req, 0, api.NewError(api.CodeInvalid, "signal", "signal is required (a name such as TERM or a number such as 9)")
 	}
 	sig, err := messages.ParseSignal(req.Signal)
 	if err != nil {
-		return req, 0, newError(CodeInvalid, "signal", err.Error())
+		return req, 0, api.NewError(api.CodeInvalid, "signal", err.Error())
 	}
 	return req, sig, nil
 }

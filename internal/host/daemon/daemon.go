@@ -19,6 +19,7 @@ import (
 
 	"github.com/shipote/shipote"
 	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/api/server"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/persistence"
@@ -233,7 +234,7 @@ func Run(ctx context.Context, o *Options) error {
 		log.Error("cannot listen", zap.String("socket", socket), zap.Error(err))
 		return errors.Join(fmt.Errorf("listen on %s: %w", socket, err), stopEngine())
 	}
-	srv := api.NewServer(eng, api.ServerOptions{Logger: log, SocketPath: socket})
+	srv := server.New(eng, server.Options{Logger: log, SocketPath: socket})
 
 	var metrics *metricsServer
 	if o.MetricsAddr != "" {

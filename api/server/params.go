@@ -1,7 +1,7 @@
 // This file owns request parsing: bodies (JSON or YAML, strict, bounded)
 // and query parameters, each bad value answered with the parameter named.
 
-package api
+package server
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -26,11 +27,11 @@ func (s *Server) decodeBody(r *http.Request, v any) error {
 	limit := s.opts.MaxBodyBytes
 	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return newError(CodeMalformed, "", "reading the request body: "+err.Error())
+		return api.NewError(api.CodeMalformed, "", "reading the request body: "+err.Error())
 	}
 	if int64(len(data)) > limit {
 		_, _ = io.CopyN(io.Discard, r.Body, drainFactor*limit)
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeMalformed,
+		return &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeMalformed,
 			Message: fmt.Sprintf("request body is larger than the limit of %d bytes", limit)}
 	}
 	if err := messages.DecodeSpec(data, v); err != nil {
@@ -51,7 +52,7 @@ func boolParam(q url.Values, name string) (bool, error) {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return false, newError(CodeInvalid, name, fmt.Sprintf("%s must be 1, 0, true or false, got %q", name, v))
+		return false, api.NewError(api.CodeInvalid, name, fmt.Sprintf("%s must be 1, 0, true or false, got %q", name, v))
 	}
 	return b, nil
 }
@@ -65,10 +66,10 @@ func durationParam(q url.Values, name string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		return 0, newError(CodeInvalid, name, fmt.Sprintf("%s must be a duration such as 10m or 250ms, got %q", name, v))
+		return 0, api.NewError(api.CodeInvalid, name, fmt.Sprintf("%s must be a duration such as 10m or 250ms, got %q", name, v))
 	}
 	if d < 0 {
-		return 0, newError(CodeInvalid, name, fmt.Sprintf("%s must not be negative, got %q", name, v))
+		return 0, api.NewError(api.CodeInvalid, name, fmt.Sprintf("%s must not be negative, got %q", name, v))
 	}
 	return d, nil
 }
@@ -81,7 +82,7 @@ func intParam(q url.Values, name string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, newError(CodeInvalid, name, fmt.Sprintf("%s must be an integer ≥ 0, got %q", name, v))
+		return 0, api.NewError(api.CodeInvalid, name, fmt.Sprintf("%s must be an integer ≥ 0, got %q", name, v))
 	}
 	return n, nil
 }
@@ -92,7 +93,7 @@ func streamParam(q url.Values, name string) (messages.Stream, error) {
 	case "", string(messages.Stdout), string(messages.Stderr):
 		return messages.Stream(v), nil
 	default:
-		return "", newError(CodeInvalid, name, fmt.Sprintf("%s must be %q or %q, got %q", name, messages.Stdout, messages.Stderr, v))
+		return "", api.NewError(api.CodeInvalid, name, fmt.Sprintf("%s must be %q or %q, got %q", name, messages.Stdout, messages.Stderr, v))
 	}
 }
 
@@ -107,7 +108,7 @@ func listQuery(v url.Values) (messages.ListQuery, error) {
 	if err := q.Validate(); err != nil {
 		var fe *messages.FieldError
 		if errors.As(err, &fe) {
-			return q, newError(CodeInvalid, fe.Field, fe.Field+" "+fe.Message)
+			return q, api.NewError(api.CodeInvalid, fe.Field, fe.Field+" "+fe.Message)
 		}
 		return q, err
 	}

@@ -1,7 +1,7 @@
 // This file owns the handlers of the route table: each reads its path and
 // query, calls the Engine and writes the answer or the stream.
 
-package api
+package server
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shipote/shipote"
+	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/messages"
 	"github.com/shipote/shipote/messages/protocol"
 	"github.com/shipote/shipote/persistence"
@@ -46,7 +47,7 @@ func startStream(w http.ResponseWriter, contentType string) {
 }
 
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) error {
-	h := HealthInfo{Status: "ok", Version: shipote.Version, Degraded: s.degraded()}
+	h := api.HealthInfo{Status: "ok", Version: shipote.Version, Degraded: s.degraded()}
 	if h.Degraded != "" {
 		h.Status = "degraded"
 	}
@@ -62,7 +63,7 @@ func (s *Server) degraded() string {
 }
 
 func (s *Server) version(w http.ResponseWriter, _ *http.Request) error {
-	return writeJSON(w, http.StatusOK, VersionInfo{
+	return writeJSON(w, http.StatusOK, api.VersionInfo{
 		Version:       shipote.Version,
 		GoVersion:     runtime.Version(),
 		LimitsBackend: s.eng.LimitsBackend(),
@@ -81,7 +82,7 @@ func (s *Server) getState(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := StateInfo{Path: s.eng.StatePath(), Degraded: s.degraded(), Kept: keptEntries(kept)}
+	out := api.StateInfo{Path: s.eng.StatePath(), Degraded: s.degraded(), Kept: keptEntries(kept)}
 	return writeJSON(w, http.StatusOK, out)
 }
 
@@ -98,8 +99,8 @@ func (s *Server) dropKept(w http.ResponseWriter, r *http.Request) error {
 
 // keptEntries converts kept entries for the wire, each with the reference
 // that names it for a drop.
-func keptEntries(kept []persistence.KeptEntry) []KeptEntry {
-	out := make([]KeptEntry, 0, len(kept))
+func keptEntries(kept []persistence.KeptEntry) []api.KeptEntry {
+	out := make([]api.KeptEntry, 0, len(kept))
 	n := map[string]int{}
 	for _, k := range kept {
 		ref := k.ID
@@ -107,7 +108,7 @@ func keptEntries(kept []persistence.KeptEntry) []KeptEntry {
 			ref = fmt.Sprintf("%s[%d]", k.Section, n[k.Section])
 		}
 		n[k.Section]++
-		out = append(out, KeptEntry{Section: k.Section, Ref: ref, ID: k.ID, Label: k.Label,
+		out = append(out, api.KeptEntry{Section: k.Section, Ref: ref, ID: k.ID, Label: k.Label,
 			Workspace: k.Workspace, Reason: k.Reason, Entry: k.Raw})
 	}
 	return out
@@ -393,7 +394,7 @@ func (s *Server) startSaved(w http.ResponseWriter, r *http.Request) error {
 		for _, sp := range sps {
 			if sp.Name == name {
 				if sp.Spec.Workspace == "" {
-					return newError(CodeInvalid, "workspace",
+					return api.NewError(api.CodeInvalid, "workspace",
 						"workspace is required: saved pipeline "+name+" names no workspace")
 				}
 				ws = sp.Spec.Workspace
@@ -474,7 +475,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 
 // errNoState answers snapshot requests to a daemon without a state file.
 func errNoState() error {
-	return newError(CodeConflict, "", "the daemon keeps no state file (it was started without one), so it has no snapshot")
+	return api.NewError(api.CodeConflict, "", "the daemon keeps no state file (it was started without one), so it has no snapshot")
 }
 
 func (s *Server) getSnapshot(w http.ResponseWriter, r *http.Request) error {
@@ -496,5 +497,5 @@ func (s *Server) saveSnapshot(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, SnapshotResult{Saved: saved, Path: s.eng.StatePath()})
+	return writeJSON(w, http.StatusOK, api.SnapshotResult{Saved: saved, Path: s.eng.StatePath()})
 }
