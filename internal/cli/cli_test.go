@@ -163,7 +163,7 @@ func TestCompletion(t *testing.T) {
 // --socket like the others; without them the tree has only the client
 // commands.
 func TestWithCommands(t *testing.T) {
-	f, out, errOut := clitest.Factory(&clitest.FakeClient{}, time.Unix(0, 0))
+	f, _, _ := clitest.Factory(&clitest.FakeClient{}, time.Unix(0, 0))
 	var built []*cmdutil.Factory
 	newCmd := func(use string) NewCmdFunc {
 		return func(f *cmdutil.Factory) *cobra.Command {
@@ -191,7 +191,7 @@ func TestWithCommands(t *testing.T) {
 		}
 	}
 
-	f, out, errOut = clitest.Factory(&clitest.FakeClient{}, time.Unix(0, 0))
+	f, out, errOut := clitest.Factory(&clitest.FakeClient{}, time.Unix(0, 0))
 	if code := Run(context.Background(), f, []string{"host", "--socket", "/tmp/other.sock"}, WithCommands("run", newCmd("host"))); code != ExitOK {
 		t.Fatalf("exit %d; stderr %q", code, errOut.String())
 	}

@@ -201,7 +201,7 @@ func markdown(rows []bench.Row, quick bool, took time.Duration) string {
 		"and where the baseline is 0 the difference figure − baseline is shown instead. "+
 		"Medians of the runs, with min–max where there were several.\n")
 	fmt.Fprintf(&b, "The Go side of each figure is also a `testing.B` benchmark, for `benchstat` across commits: "+
-		"`go test -run '^$' -bench . ./api/ ./internal/proc/`, and in bench/ (a module of its own) `go test -run '^$' -bench . .`.\n\n")
+		"`go test -run '^$' -bench . ./api/server/ ./internal/proc/`, and in bench/ (a module of its own) `go test -run '^$' -bench . .`.\n\n")
 	fmt.Fprintf(&b, "| group | figure | shipote | baseline | baseline value | ratio (or difference) | target | verdict |\n")
 	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
