@@ -5,7 +5,8 @@ package persistence
 // SetSaveHook makes every following save of s call h before each of its
 // steps ("create", "write", "sync", "close", "rename", "syncdir"), every
 // journal append before "journal-write" and "journal-sync", and every
-// journal trim before "journal-trim-create", "journal-trim-sync",
+// journal trim before "journal-trim-truncate" (when no record follows the
+// snapshot), "journal-trim-create", "journal-trim-sync",
 // "journal-trim-rename" and "journal-trim-syncdir", and fail with the
 // error h returns.
 func SetSaveHook(s *Store, h func(step string) error) {

@@ -392,7 +392,9 @@ func (s *Store) JournalSeq() uint64 {
 // copied to a temp file, fsynced, and renamed over the journal, and the
 // directory is fsynced. A crash at any point leaves the old journal or the
 // new one, and both restore the same state with the snapshot (replay skips
-// records up to the snapshot's JournalSeq).
+// records up to the snapshot's JournalSeq). When no record follows seq
+// (a save after the last append), the file is emptied in place instead
+// (see cutJournal).
 func (s *Store) trimJournal(seq uint64) error {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
@@ -419,6 +421,11 @@ func (s *Store) trimJournal(seq uint64) error {
 				tail = appendRecord(tail, r.seq, r.Record)
 				records++
 			}
+		}
+	}
+	if records == 0 && j.exists && j.broken == nil {
+		if cut, err := s.cutJournal(j); cut || err != nil {
+			return err
 		}
 	}
 	if err := s.jstep("trim-create"); err != nil {
@@ -472,6 +479,35 @@ func (s *Store) trimJournal(seq uint64) error {
 		return fmt.Errorf("persistence: trim journal: the directory sync failed: %w", err)
 	}
 	return nil
+}
+
+// cutJournal empties the journal file in place, when the snapshot on disk
+// holds every record in it: no temp file, rename or sync. The cut need
+// not be durable by itself. Lost in a crash, it leaves records that
+// replay skips, as the snapshot holds them; and the next append's
+// fdatasync makes the file's new size durable with the new records, so a
+// crash after it finds exactly those. cut is false, and the journal
+// untouched, when the file cannot be opened as the journal (gone, or
+// another file in its place) or cut: then trimJournal replaces it. s.jmu
+// must be held.
+func (s *Store) cutJournal(j *journal) (cut bool, err error) {
+	if err := s.jstep("trim-truncate"); err != nil {
+		return false, fmt.Errorf("persistence: trim journal: %w", err)
+	}
+	f, err := j.open()
+	if err != nil {
+		return false, nil
+	}
+	defer f.Close()
+	if err := f.Truncate(0); err != nil {
+		return false, nil
+	}
+	j.size = 0
+	j.records = 0
+	j.first = time.Time{}
+	j.fileSeq = 0
+	j.torn = false
+	return true, nil
 }
 
 // checkJournal says, like Check, whether the journal file is still the

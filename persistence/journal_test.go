@@ -512,3 +512,100 @@ func TestDeletedJournalRefusesAppends(t *testing.T) {
 		t.Fatalf("restored %v, want a b", g)
 	}
 }
+
+// TestSaveAfterLastAppendCutsTheJournal: a snapshot that holds every
+// record empties the journal in place (same file, no temp file). Stopped
+// before the cut, or with the cut lost as a crash may lose it (the file
+// put back as it was), the files restore exactly the acknowledged state,
+// and appends go on from there.
+func TestSaveAfterLastAppendCutsTheJournal(t *testing.T) {
+	for _, tc := range []string{"completed", "stopped before the cut", "cut lost"} {
+		t.Run(tc, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.json")
+			jpath := persistence.JournalPath(path)
+			if err := writeState(path, withWorkspaces("s1")); err != nil {
+				t.Fatal(err)
+			}
+			s, st, _ := openLoaded(t, path)
+			appendState(t, s, st, withWorkspaces("s1", "a"))
+			acked := withWorkspaces("a", "b")
+			seq := appendState(t, s, withWorkspaces("s1", "a"), acked)
+			before, err := os.ReadFile(jpath)
+			if err != nil || len(before) == 0 {
+				t.Fatalf("journal before the save: %d bytes, %v", len(before), err)
+			}
+			fi0, err := os.Stat(jpath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp := *acked
+			cp.JournalSeq = seq
+			data, err := persistence.Encode(&cp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			crash := errors.New("crash")
+			if tc == "stopped before the cut" {
+				persistence.SetSaveHook(s, func(step string) error {
+					if step == "journal-trim-truncate" {
+						return crash
+					}
+					return nil
+				})
+			}
+			_, trimErr, err := s.SaveSnapshot(data, seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc == "stopped before the cut" {
+				if !errors.Is(trimErr, crash) {
+					t.Fatalf("trim: %v, want the crash", trimErr)
+				}
+			} else if trimErr != nil {
+				t.Fatal(trimErr)
+			}
+			fi, err := os.Stat(jpath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch tc {
+			case "completed":
+				if fi.Size() != 0 || !os.SameFile(fi0, fi) {
+					t.Fatalf("journal after the save: %d bytes, same file %v; want the same file, empty", fi.Size(), os.SameFile(fi0, fi))
+				}
+				if js := s.JournalStats(); js.Bytes != 0 || js.Records != 0 || js.Seq != seq {
+					t.Errorf("journal stats after the save: %+v", js)
+				}
+			case "stopped before the cut":
+				if fi.Size() != int64(len(before)) {
+					t.Fatalf("journal cut although stopped: %d bytes", fi.Size())
+				}
+			case "cut lost":
+				if err := os.WriteFile(jpath, before, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.Close()
+			s2, got, corrupt := openLoaded(t, path)
+			if corrupt != nil {
+				t.Fatal(corrupt)
+			}
+			if g, w := ids(got), ids(acked); !reflect.DeepEqual(g, w) {
+				t.Fatalf("restored %v, acknowledged %v", g, w)
+			}
+			next := withWorkspaces("a", "b", "c")
+			nseq, err := s2.Append(mustDelta(t, got, next))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if nseq <= seq {
+				t.Errorf("sequence number %d after the snapshot's %d", nseq, seq)
+			}
+			s2.Close()
+			_, again, _ := openLoaded(t, path)
+			if g, w := ids(again), ids(next); !reflect.DeepEqual(g, w) {
+				t.Fatalf("after one more append: %v, want %v", g, w)
+			}
+		})
+	}
+}
