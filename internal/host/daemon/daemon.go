@@ -1,7 +1,9 @@
 // This file owns `shipote daemon`: the engine with its state file, served
 // on the Unix socket until SIGTERM or SIGINT.
 
-// Package daemon implements `shipote daemon`.
+// Package daemon implements `shipote daemon`. It hosts an engine, so it
+// lives apart from internal/cli, whose commands link none; cmd/shipote
+// adds it to the command tree (cli.WithCommands).
 package daemon
 
 import (

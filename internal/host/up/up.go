@@ -2,7 +2,9 @@
 // validating the whole file before anything starts.
 
 // Package up implements `shipote up`: a file of workspaces, commands and
-// pipelines run in an in-process engine, no daemon needed.
+// pipelines run in an in-process engine, no daemon needed. It hosts that
+// engine, so it lives apart from internal/cli, whose commands link none;
+// cmd/shipote adds it to the command tree (cli.WithCommands).
 package up
 
 import (
