@@ -220,14 +220,14 @@ type persister struct {
 	// write that succeeded); last is the State they make, built when
 	// asked (GetLast, a compaction, a delta against it) and kept until
 	// the next write.
-	dws    map[string]*protocol.WorkspaceSnapshot
-	dsaved map[string]messages.PipelineSpec
-	dkept  []KeptEntry
-	last   *State
-	stopTick   func()
-	stopCheck  func()
-	stopRetry  func()
-	checking   bool
+	dws       map[string]*protocol.WorkspaceSnapshot
+	dsaved    map[string]messages.PipelineSpec
+	dkept     []KeptEntry
+	last      *State
+	stopTick  func()
+	stopCheck func()
+	stopRetry func()
+	checking  bool
 	// snapshot says the next write is a snapshot (an explicit save, a file
 	// to write again, a retry after a failure); compacting that a
 	// background snapshot is being written.
