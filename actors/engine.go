@@ -242,8 +242,10 @@ func (e *engine) Receive(ctx actor.Context) {
 		// A durable removal is left to the workspaceGone that follows
 		// (Terminated, a system message, may overtake it): it answers
 		// the callers without another write.
-		for _, en := range e.byID {
-			if en.pid.Equal(m.Who) && (en.removal == nil || !en.removal.durable) {
+		// The actor is named "ws-<ID>": its entry is found by ID, not by
+		// a scan of every workspace (a stop of n workspaces would cost n²).
+		if i := strings.LastIndex(m.Who.GetId(), "/ws-"); i >= 0 {
+			if en, ok := e.byID[m.Who.GetId()[i+len("/ws-"):]]; ok && en.pid.Equal(m.Who) && (en.removal == nil || !en.removal.durable) {
 				e.forget(en)
 			}
 		}
