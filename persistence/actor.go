@@ -1,7 +1,11 @@
-// This file is the persistence actor. It keeps the dirty flag and builds
-// each snapshot by request-reply: it asks the engine for the registry and
-// the saved pipelines, then every workspace for its entry; a workspace that
-// does not answer in time keeps the entry of the previous snapshot. Writes
+// This file is the persistence actor. A commit that carries its change
+// (protocol.Change) is applied to the actor's view of the entries and
+// written as exactly the journal records of the entries it touched, asking
+// only the workspaces it names as changed. Otherwise (stats, explicit
+// saves, retries) it keeps the dirty flag and builds each snapshot by
+// request-reply: it asks the engine for the registry and the saved
+// pipelines, then every workspace for its entry; a workspace that does not
+// answer in time keeps the entry of the previous snapshot. Writes
 // run in a goroutine it owns. Mutations that arrive while a snapshot is
 // being built or written share the next write (group commit). It receives
 // MarkDirty, StatsChanged, Commit, SaveNow and its own gather and write
@@ -147,7 +151,6 @@ type (
 	gatherTimeout struct{ gen uint64 }
 	written       struct {
 		gen   uint64
-		state *State
 		stats WriteStats
 		// journal is the journal after an append.
 		journal JournalStats
@@ -1018,7 +1021,7 @@ func (p *persister) write(g *gather) {
 			for _, r := range recs {
 				ws.Bytes += recHeader + recFixed + len(r.Payload)
 			}
-			send(&written{gen: gen, state: st, stats: ws, journal: store.JournalStats()})
+			send(&written{gen: gen, stats: ws, journal: store.JournalStats()})
 			return
 		}
 		var data []byte
@@ -1042,7 +1045,7 @@ func (p *persister) write(g *gather) {
 			}
 		}
 		ws.Err = err
-		send(&written{gen: gen, state: st, stats: ws})
+		send(&written{gen: gen, stats: ws})
 	})
 }
 
