@@ -32,6 +32,7 @@ import (
 	"github.com/shipote/shipote/internal/limits"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 	"github.com/shipote/shipote/persistence"
 )
 
@@ -259,9 +260,9 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Engine,
 				system.Root.Send(ps.pid, &persistence.StatsChanged{})
 			}
 		}
-		ecfg.Commit = func(ws []string, reply actors.Reply[struct{}]) {
+		ecfg.Commit = func(ch *protocol.Change, reply actors.Reply[struct{}]) {
 			if ps.enabled.Load() {
-				system.Root.Send(ps.pid, &persistence.Commit{Workspaces: ws, Reply: reply})
+				system.Root.Send(ps.pid, &persistence.Commit{Change: ch, Reply: reply})
 			} else {
 				reply.OK(struct{}{})
 			}

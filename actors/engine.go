@@ -28,9 +28,10 @@ type EngineConfig struct {
 	// the Reply to answer; the answer must come once a snapshot containing
 	// the mutation is durable (or with the error that prevented it). Nil
 	// answers at once (in-memory engine).
-	// ws names the workspaces whose own entry the mutation changed (they
-	// must be asked again); a new workspace is asked anyway.
-	Commit func(ws []string, reply Reply[struct{}])
+	// ch says what the mutation changed (created and removed workspaces,
+	// workspaces whose own entry changed, saved pipelines), so that only
+	// those entries are written.
+	Commit func(ch *protocol.Change, reply Reply[struct{}])
 }
 
 type wsEntry struct {
@@ -91,20 +92,16 @@ func NewEngineProps(cfg EngineConfig) *actor.Props {
 		actor.WithSupervisor(ResumeOnPanic(cfg.Runtime.Log, "workspace")))
 }
 
-// commit asks for a snapshot holding every mutation made so far and runs
-// then, inside the engine's Receive, with the outcome of its write.
-func (e *engine) commit(then func(error)) {
-	e.commitWorkspaces(nil, then)
-}
-
-// commitWorkspaces is commit for a mutation of the entries of ws.
+// commit asks for a durable write of the change ch, made to declared
+// state just now, and runs then, inside the engine's Receive, with the
+// outcome of its write.
 //
 // The outcome comes back as a message to the engine, so that undoing a
 // mutation whose write failed happens in the engine's mailbox before the
 // engine answers the next snapshot request: a refused mutation never rides
 // on a later snapshot. The persistence actor reports failures newest
 // first, so undo steps apply in reverse order.
-func (e *engine) commitWorkspaces(ws []string, then func(error)) {
+func (e *engine) commit(ch *protocol.Change, then func(error)) {
 	if e.cfg.Commit == nil {
 		then(nil)
 		return
@@ -117,7 +114,7 @@ func (e *engine) commitWorkspaces(ws []string, then func(error)) {
 		e.commits = make(map[uint64]func(error))
 	}
 	e.commits[e.replySeq] = then
-	e.cfg.Commit(ws, protocol.ReplyTo[struct{}](e.rt.System, e.self, e.replySeq))
+	e.cfg.Commit(ch, protocol.ReplyTo[struct{}](e.rt.System, e.self, e.replySeq))
 }
 
 func (e *engine) onCommitted(m *Result[struct{}]) {
@@ -178,7 +175,7 @@ func (e *engine) Receive(ctx actor.Context) {
 			}
 			return
 		}
-		e.commit(func(err error) {
+		e.commit(&protocol.Change{Removed: []string{m.id}}, func(err error) {
 			for _, r := range m.replies {
 				if err != nil {
 					r.Fail(fmt.Errorf("workspace removed but not saved: %w", err))
@@ -203,7 +200,7 @@ func (e *engine) Receive(ctx actor.Context) {
 		}
 		undo := e.setSaved(m.Name, nil)
 		e.rt.dirty()
-		e.commit(func(err error) {
+		e.commit(&protocol.Change{Saved: []protocol.SavedChange{{Name: m.Name}}}, func(err error) {
 			if err != nil {
 				undo()
 				m.Reply.Fail(notSaved(fmt.Sprintf("saved pipeline %q not deleted", m.Name), err))
@@ -222,7 +219,7 @@ func (e *engine) Receive(ctx actor.Context) {
 		e.snapshot(ctx, m)
 	case *commitFor:
 		reply := m.reply
-		e.commitWorkspaces(m.ws, func(err error) {
+		e.commit(e.changed(m.ws), func(err error) {
 			if err != nil {
 				reply.Fail(err)
 				return
@@ -245,8 +242,10 @@ func (e *engine) Receive(ctx actor.Context) {
 		// A durable removal is left to the workspaceGone that follows
 		// (Terminated, a system message, may overtake it): it answers
 		// the callers without another write.
-		for _, en := range e.byID {
-			if en.pid.Equal(m.Who) && (en.removal == nil || !en.removal.durable) {
+		// The actor is named "ws-<ID>": its entry is found by ID, not by
+		// a scan of every workspace (a stop of n workspaces would cost n²).
+		if i := strings.LastIndex(m.Who.GetId(), "/ws-"); i >= 0 {
+			if en, ok := e.byID[m.Who.GetId()[i+len("/ws-"):]]; ok && en.pid.Equal(m.Who) && (en.removal == nil || !en.removal.durable) {
 				e.forget(en)
 			}
 		}
@@ -314,7 +313,7 @@ func (e *engine) removeDurably(ctx actor.Context, en *wsEntry, m *RemoveWorkspac
 	r := &pendingRemoval{waiting: []*RemoveWorkspace{m}}
 	en.removal = r
 	e.rt.dirty()
-	e.commit(func(err error) {
+	e.commit(&protocol.Change{Removed: []string{en.id}}, func(err error) {
 		if e.byID[en.id] != en || en.removal != r {
 			return // gone meanwhile; forget answered the callers
 		}
@@ -332,6 +331,18 @@ func (e *engine) removeDurably(ctx actor.Context, en *wsEntry, m *RemoveWorkspac
 			e.rt.send(en.pid, w)
 		}
 	})
+}
+
+// changed is the change of the entries of the workspaces ids (those
+// still registered).
+func (e *engine) changed(ids []string) *protocol.Change {
+	ch := &protocol.Change{}
+	for _, id := range ids {
+		if en, ok := e.byID[id]; ok && en.removal == nil {
+			ch.Changed = append(ch.Changed, WorkspacePID{ID: en.id, PID: en.pid, Spec: en.spec})
+		}
+	}
+	return ch
 }
 
 func sortWorkspacePIDs(ws []WorkspacePID) {
@@ -417,7 +428,7 @@ func (e *engine) onRunStarted(m *Result[messages.PipelineInfo]) {
 		return
 	}
 	info := m.Val
-	e.commitWorkspaces([]string{d.en.id}, func(err error) {
+	e.commit(&protocol.Change{Changed: []WorkspacePID{{ID: d.en.id, PID: d.en.pid, Spec: d.en.spec}}}, func(err error) {
 		if err != nil {
 			e.rt.send(d.en.pid, &PipelineRequest{Workspace: d.en.id, Run: info.ID, Op: OpStop, Undo: true})
 			d.reply.Fail(notSaved(fmt.Sprintf("pipeline %s not started", info.Label), err))
@@ -588,7 +599,7 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 		return
 	}
 	e.rt.dirty()
-	e.commit(func(err error) {
+	e.commit(&protocol.Change{Created: []WorkspacePID{{ID: id, PID: pid, Spec: spec}}}, func(err error) {
 		if err != nil {
 			// Not durable, so not in effect: the workspace goes away
 			// before the engine answers another snapshot request.
@@ -621,7 +632,7 @@ func (e *engine) savePipeline(m *SavePipeline) {
 		return
 	}
 	e.rt.dirty()
-	e.commit(func(err error) {
+	e.commit(&protocol.Change{Saved: []protocol.SavedChange{{Name: m.Name, Spec: &spec}}}, func(err error) {
 		if err != nil {
 			undo()
 			m.Reply.Fail(notSaved(fmt.Sprintf("pipeline %q not saved", m.Name), err))

@@ -1,8 +1,9 @@
 // journal.go measures durable acknowledgements through the journal when
 // the engine already holds many workspaces: the latency of one client's
 // creates, the throughput of 64 clients beside bbolt's Batch holding as
-// many entries on the same disk, and the restore of a snapshot plus a long
-// journal.
+// many entries on the same disk, whether the daemon's create rate holds
+// while it grows from 0 to 10,000 workspaces, and the restore of a
+// snapshot plus a long journal.
 
 package bench
 
@@ -12,30 +13,194 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/shipote/shipote"
+	"github.com/shipote/shipote/bench/peers"
 	"github.com/shipote/shipote/messages"
 	"github.com/shipote/shipote/persistence"
 )
 
 // RunJournal runs the journal figures at 10,000 workspaces (1,000 with
-// quick).
+// quick). SHIPOTE_BENCH_JOURNAL, a comma-separated list of "creates",
+// "growth" and "restore", runs only those parts (default: all).
 func RunJournal(ctx context.Context, r *Report, quick bool) error {
 	n, creates, clients, runs, records := 10000, 1024, 64, 3, 100_000
+	growthRuns := 2
 	if quick {
-		n, creates, runs, records = 1000, 256, 1, 10_000
+		n, creates, runs, records, growthRuns = 1000, 256, 1, 10_000, 1
 	}
 	if quick && smoke {
 		n, creates, runs, records = 100, 128, 1, 1000
 	}
-	if err := journalCreates(ctx, r, n, creates, clients, runs); err != nil {
+	parts := strings.Split(os.Getenv("SHIPOTE_BENCH_JOURNAL"), ",")
+	want := func(part string) bool { return parts[0] == "" || slices.Contains(parts, part) }
+	if want("creates") {
+		if err := journalCreates(ctx, r, n, creates, clients, runs); err != nil {
+			return err
+		}
+	}
+	if want("growth") {
+		if err := journalGrowth(ctx, r, n, 12, growthRuns); err != nil {
+			return err
+		}
+	}
+	if want("restore") {
+		return journalRestore(ctx, r, n, records, runs)
+	}
+	return nil
+}
+
+// growthRun is one run of n creates from 0: the creates/s of the first
+// and the last tenth, and the total time.
+type growthRun struct {
+	first, last float64
+	total       time.Duration
+}
+
+// timedCreates runs n creates from clients goroutines and times the
+// first and last tenth of them, in the order they were answered.
+func timedCreates(ctx context.Context, n, clients int, create func(i int) error) (growthRun, error) {
+	done := make([]time.Time, n)
+	var answered atomic.Int64
+	start := time.Now()
+	err := parallel(ctx, clients, n, func(i int) error {
+		if err := create(i); err != nil {
+			return err
+		}
+		done[answered.Add(1)-1] = time.Now()
+		return nil
+	})
+	if err != nil {
+		return growthRun{}, err
+	}
+	w := n / 10
+	return growthRun{
+		first: float64(w) / done[w-1].Sub(start).Seconds(),
+		last:  float64(w) / done[n-1].Sub(done[n-1-w]).Seconds(),
+		total: done[n-1].Sub(start),
+	}, nil
+}
+
+// journalGrowth creates n workspaces from 0 through the daemon's API
+// (clients clients over its Unix socket, each create answered once
+// durable) and compares the creates/s of the last tenth with the first:
+// a commit that costs the same whatever the daemon holds keeps the rate.
+// Beside it, bbolt's Batch doing the same n creates from the same clients
+// on the same disk: an embedded store whose commit is a B+tree
+// transaction, the usual choice for a Go daemon's durable state, so its
+// growth and total are what "holds as it grows" is measured against.
+func journalGrowth(ctx context.Context, r *Report, n, clients, runs int) error {
+	root, err := os.MkdirTemp("", "shipote-bench-growth-")
+	if err != nil {
 		return err
 	}
-	return journalRestore(ctx, r, n, records, runs)
+	defer os.RemoveAll(root)
+	bin, err := peers.BuildShipote(ctx, root)
+	if err != nil {
+		return err
+	}
+	var ours, bolts []growthRun
+	for i := range runs {
+		sides := []func() error{
+			func() error {
+				d, err := peers.NewShipoteDaemon(bin, filepath.Join(root, fmt.Sprintf("d%d", i)))
+				if err != nil {
+					return err
+				}
+				if err := d.Launch(ctx); err != nil {
+					return err
+				}
+				defer func() {
+					// How long the daemon takes to stop its workspaces is
+					// not this figure: a slow stop is said, not failed.
+					if cerr := d.Close(); cerr != nil {
+						fmt.Fprintf(os.Stderr, "shipote-bench: growth: %v\n", cerr)
+					}
+				}()
+				c := d.Client()
+				g, err := timedCreates(ctx, n, clients, func(i int) error {
+					_, err := c.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: fmt.Sprintf("g%05d", i)})
+					return err
+				})
+				if err != nil {
+					return fmt.Errorf("create %d workspaces through the API: %w", n, err)
+				}
+				ws, err := c.Workspaces(ctx)
+				if err != nil {
+					return err
+				}
+				if len(ws) != n {
+					return fmt.Errorf("the daemon holds %d workspaces after %d creates", len(ws), n)
+				}
+				ours = append(ours, g)
+				return nil
+			},
+			func() error {
+				return withTempStore(openBolt, func(s durableStore) error {
+					specs := make([][]byte, n)
+					ids := make([]string, n)
+					for i := range n {
+						specs[i] = fmt.Appendf(nil, `{"label":"g%05d"}`, i)
+						ids[i] = messages.NewID()
+					}
+					g, err := timedCreates(ctx, n, clients, func(i int) error { return s.create(ctx, ids[i], specs[i]) })
+					if err != nil {
+						return err
+					}
+					if got, err := s.count(ctx); err != nil || got != n {
+						return fmt.Errorf("bbolt holds %d entries after %d creates: %v", got, n, err)
+					}
+					bolts = append(bolts, g)
+					return nil
+				})
+			},
+		}
+		for j := range sides {
+			if err := sides[(i+j)%len(sides)](); err != nil {
+				return err
+			}
+		}
+	}
+	pick := func(gs []growthRun, f func(growthRun) float64) []float64 {
+		out := make([]float64, len(gs))
+		for i, g := range gs {
+			out[i] = f(g)
+		}
+		return out
+	}
+	first := func(g growthRun) float64 { return g.first }
+	last := func(g growthRun) float64 { return g.last }
+	total := func(g growthRun) float64 { return g.total.Seconds() }
+	ratio := func(g growthRun) float64 { return g.last / g.first }
+	w := n / 10
+	oFirst, _, _ := Median(pick(ours, first))
+	oLast, lo, hi := Median(pick(ours, last))
+	oTotal, tlo, thi := Median(pick(ours, total))
+	oRatio, _, _ := Median(pick(ours, ratio))
+	bFirst, _, _ := Median(pick(bolts, first))
+	bLast, _, _ := Median(pick(bolts, last))
+	bTotal, _, _ := Median(pick(bolts, total))
+	bRatio, _, _ := Median(pick(bolts, ratio))
+	note := fmt.Sprintf("%d creates from 0 through the daemon's API (Unix socket, default limits backend), %d clients, each answered once durable; median of %d runs, sides alternated; "+
+		"in the order answered: first %d %.0f/s, last %d %.0f/s (%.2fx), total %.1f s; bbolt Batch, the same creates from the same clients on the same disk: first %.0f/s, last %.0f/s (%.2fx), total %.1f s",
+		n, clients, runs, w, oFirst, w, oLast, oRatio, oTotal, bFirst, bLast, bRatio, bTotal)
+	row := Row{Group: "persist", Name: fmt.Sprintf("durable creates/s through the API, last %d of %d from 0, %d clients", w, n, clients), Value: oLast, Unit: "creates/s",
+		Baseline: fmt.Sprintf("the first %d of the same run", w), Base: oFirst, HigherIsBetter: true,
+		Target: ">= 0.8x", Met: Bool(oLast >= 0.8*oFirst), Note: note}
+	total2 := Row{Group: "persist", Name: fmt.Sprintf("%d durable creates through the API from 0, %d clients, total", n, clients), Value: oTotal, Unit: "s",
+		Baseline: "bbolt Batch, the same creates", Base: bTotal, Note: note}
+	if runs > 1 {
+		row.Min, row.Max = lo, hi
+		total2.Min, total2.Max = tlo, thi
+	}
+	r.Add(row)
+	r.Add(total2)
+	return nil
 }
 
 // startWith starts an engine on a state file holding n restorable

@@ -1,7 +1,11 @@
-// This file is the persistence actor. It keeps the dirty flag and builds
-// each snapshot by request-reply: it asks the engine for the registry and
-// the saved pipelines, then every workspace for its entry; a workspace that
-// does not answer in time keeps the entry of the previous snapshot. Writes
+// This file is the persistence actor. A commit that carries its change
+// (protocol.Change) is applied to the actor's view of the entries and
+// written as exactly the journal records of the entries it touched, asking
+// only the workspaces it names as changed. Otherwise (stats, explicit
+// saves, retries) it keeps the dirty flag and builds each snapshot by
+// request-reply: it asks the engine for the registry and the saved
+// pipelines, then every workspace for its entry; a workspace that does not
+// answer in time keeps the entry of the previous snapshot. Writes
 // run in a goroutine it owns. Mutations that arrive while a snapshot is
 // being built or written share the next write (group commit). It receives
 // MarkDirty, StatsChanged, Commit, SaveNow and its own gather and write
@@ -18,10 +22,13 @@
 package persistence
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,8 +111,14 @@ type (
 	// mutation changed: they are asked again; the others keep the entry of
 	// the previous snapshot (their specs never change; their stats ride
 	// along with the periodic full snapshot).
+	//
+	// Change, when set, says exactly what the mutation changed: the
+	// actor then appends the records of those entries and asks only the
+	// workspaces it names as changed, without asking the engine for the
+	// registry. A Commit without it is gathered from the engine.
 	Commit struct {
 		Workspaces []string
+		Change     *protocol.Change
 		Reply      protocol.Reply[struct{}]
 	}
 	// SaveNow saves if anything changed (declared state or stats), asking
@@ -138,7 +151,6 @@ type (
 	gatherTimeout struct{ gen uint64 }
 	written       struct {
 		gen   uint64
-		state *State
 		stats WriteStats
 		// journal is the journal after an append.
 		journal JournalStats
@@ -154,7 +166,25 @@ type gather struct {
 	full     bool            // ask every workspace
 	snapshot bool            // write a snapshot, not a journal append
 	ask      map[string]bool // else ask these (and new ones)
-	state    *State          // once assembled
+	state    *State          // once assembled (not for a delta)
+	// next and saved are the entries the assembled state holds (cloned:
+	// the view goes on changing); they become the durable entries once
+	// written.
+	next  map[string]*protocol.WorkspaceSnapshot
+	saved map[string]messages.PipelineSpec
+	// delta says the gather holds only the entries its commits changed
+	// (no engine request): oldWS and oldSaved are their values before it
+	// (nil: absent), in the order first touched; recs are the records,
+	// encErr the error of encoding them.
+	delta    bool
+	oldWS    map[string]*protocol.WorkspaceSnapshot
+	wsOrder  []string
+	oldSaved map[string]*messages.PipelineSpec
+	svOrder  []string
+	newWS    map[string]*protocol.WorkspaceSnapshot // their values after it
+	newSaved map[string]*messages.PipelineSpec
+	recs     []Record
+	encErr   error
 	gen      uint64
 	started  time.Time
 	waiters  []func(error)
@@ -179,12 +209,28 @@ type persister struct {
 	saves      []func(bool, error)
 	ask        map[string]bool // workspaces the next snapshot must ask
 	full       bool            // the next snapshot asks every workspace
+	// prev and saved are the latest view of the entries: the durable ones
+	// plus every gather since (being written, or waiting). viewOK says
+	// they are complete (false after a failed write, until the engine is
+	// asked again). changes are the commits' changes for the next gather;
+	// needEngine says a commit came without one.
 	prev       map[string]*protocol.WorkspaceSnapshot
-	last       *State
-	stopTick   func()
-	stopCheck  func()
-	stopRetry  func()
-	checking   bool
+	saved      map[string]messages.PipelineSpec
+	viewOK     bool
+	changes    []*protocol.Change
+	needEngine bool
+	// dws, dsaved and dkept are the entries the files hold (the last
+	// write that succeeded); last is the State they make, built when
+	// asked (GetLast, a compaction, a delta against it) and kept until
+	// the next write.
+	dws       map[string]*protocol.WorkspaceSnapshot
+	dsaved    map[string]messages.PipelineSpec
+	dkept     []KeptEntry
+	last      *State
+	stopTick  func()
+	stopCheck func()
+	stopRetry func()
+	checking  bool
 	// snapshot says the next write is a snapshot (an explicit save, a file
 	// to write again, a retry after a failure); compacting that a
 	// background snapshot is being written.
@@ -235,11 +281,12 @@ func NewActorProps(cfg ActorConfig) *actor.Props {
 		cfg.JournalMaxAge = 10 * time.Minute
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		p := &persister{cfg: cfg, log: cfg.Log.Named("persistence"), prev: make(map[string]*protocol.WorkspaceSnapshot), last: cfg.Initial,
-			snapshot: cfg.SnapshotFirst}
+		p := &persister{cfg: cfg, log: cfg.Log.Named("persistence"), prev: make(map[string]*protocol.WorkspaceSnapshot),
+			saved: make(map[string]messages.PipelineSpec), viewOK: true, snapshot: cfg.SnapshotFirst}
 		if cfg.Initial != nil {
 			p.seed(cfg.Initial)
 		}
+		p.dws, p.dsaved, p.dkept, p.last = maps.Clone(p.prev), maps.Clone(p.saved), p.kept, cfg.Initial
 		return p
 	})
 }
@@ -256,6 +303,9 @@ func (p *persister) seed(st *State) {
 	}
 	for _, w := range st.Workspaces {
 		p.prev[w.ID] = &protocol.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec, History: w.StatsHistory, Live: live[w.ID], Commands: cmds[w.ID]}
+	}
+	for _, sp := range st.SavedPipelines {
+		p.saved[sp.Name] = sp.Spec
 	}
 	p.kept = st.Kept
 	p.wsExtra = make(map[string]json.RawMessage)
@@ -326,6 +376,11 @@ func (p *persister) Receive(ctx actor.Context) {
 		p.statsDirty = true
 	case *Commit:
 		p.dirty = true
+		if m.Change != nil {
+			p.changes = append(p.changes, m.Change)
+		} else {
+			p.needEngine = true
+		}
 		for _, id := range m.Workspaces {
 			if p.ask == nil {
 				p.ask = make(map[string]bool)
@@ -383,7 +438,7 @@ func (p *persister) Receive(ctx actor.Context) {
 			p.kick(ctx)
 		}
 	case *GetLast:
-		m.Reply.OK(p.last)
+		m.Reply.OK(p.lastState())
 	case *GetKept:
 		m.Reply.OK(p.kept)
 	case *DropKept:
@@ -400,7 +455,7 @@ func (p *persister) Receive(ctx actor.Context) {
 		p.onWorkspace(m)
 	case *gatherTimeout:
 		if p.cur != nil && p.cur.gen == m.gen {
-			if p.cur.engine == nil {
+			if p.cur.engine == nil && !p.cur.delta {
 				p.log.Warn("the engine did not answer the snapshot request in time; keeping the previous registry")
 			} else {
 				p.log.Warn("workspaces did not answer the snapshot request in time; keeping their previous entries",
@@ -455,6 +510,7 @@ func (p *persister) dropKept(ctx actor.Context, m *DropKept) {
 	p.kept = next
 	p.keptChanged()
 	p.dirty = true
+	p.snapshot = true // records cannot say it
 	reply := m.Reply
 	p.waiters = append(p.waiters, func(err error) {
 		if err != nil {
@@ -551,16 +607,99 @@ func (p *persister) kick(ctx actor.Context) {
 		entries:  make(map[string]*protocol.WorkspaceSnapshot),
 		pending:  make(map[string]bool),
 	}
-	p.waiters, p.saves, p.ask, p.full, p.snapshot = nil, nil, nil, false, false
+	changes := p.changes
+	g.delta = !g.full && !g.snapshot && !p.needEngine && p.viewOK
+	p.waiters, p.saves, p.ask, p.full, p.snapshot, p.changes, p.needEngine = nil, nil, nil, false, false, nil, false
 	p.dirty = false
 	if g.full {
 		p.statsDirty = false
 	}
 	p.cur = g
 	gen := g.gen
+	g.cancel = func() {}
+	if g.delta {
+		if p.applyChanges(ctx, g, changes) > 0 {
+			t := time.AfterFunc(p.cfg.Timeout, func() { p.send(&gatherTimeout{gen: gen}) })
+			g.cancel = func() { t.Stop() }
+		} else {
+			p.finish()
+		}
+		return
+	}
+	// The engine's answer holds every change so far; the workspaces whose
+	// own entries changed are asked again.
+	for _, ch := range changes {
+		for _, w := range ch.Changed {
+			if g.ask == nil {
+				g.ask = make(map[string]bool)
+			}
+			g.ask[w.ID] = true
+		}
+	}
 	t := time.AfterFunc(p.cfg.Timeout, func() { p.send(&gatherTimeout{gen: gen}) })
 	g.cancel = func() { t.Stop() }
 	ctx.Request(p.cfg.Engine, &protocol.SnapshotEngine{Gen: gen})
+}
+
+// applyChanges applies the changes of a delta gather to the view,
+// remembering the value each entry had before, and asks the workspaces
+// whose own entries changed; it returns how many were asked. Applying a
+// change twice changes nothing (a create of a workspace the view holds,
+// a removal of one it lacks).
+func (p *persister) applyChanges(ctx actor.Context, g *gather, changes []*protocol.Change) int {
+	g.oldWS = make(map[string]*protocol.WorkspaceSnapshot)
+	g.oldSaved = make(map[string]*messages.PipelineSpec)
+	touch := func(id string) {
+		if _, seen := g.oldWS[id]; !seen {
+			g.oldWS[id] = p.prev[id]
+			g.wsOrder = append(g.wsOrder, id)
+		}
+	}
+	var ask map[string]*actor.PID
+	for _, ch := range changes {
+		for _, w := range ch.Created {
+			if p.prev[w.ID] == nil {
+				touch(w.ID)
+				p.prev[w.ID] = &protocol.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec}
+			}
+		}
+		for _, id := range ch.Removed {
+			if p.prev[id] != nil {
+				touch(id)
+				delete(p.prev, id)
+				delete(ask, id)
+			}
+		}
+		for _, w := range ch.Changed {
+			if p.prev[w.ID] != nil {
+				touch(w.ID)
+				if ask == nil {
+					ask = make(map[string]*actor.PID)
+				}
+				ask[w.ID] = w.PID
+			}
+		}
+		for _, sc := range ch.Saved {
+			if _, seen := g.oldSaved[sc.Name]; !seen {
+				var old *messages.PipelineSpec
+				if spec, ok := p.saved[sc.Name]; ok {
+					old = &spec
+				}
+				g.oldSaved[sc.Name] = old
+				g.svOrder = append(g.svOrder, sc.Name)
+			}
+			if sc.Spec != nil {
+				p.saved[sc.Name] = *sc.Spec
+			} else {
+				delete(p.saved, sc.Name)
+			}
+		}
+	}
+	for id, pid := range ask {
+		g.pending[id] = true
+		ctx.Request(pid, &protocol.SnapshotWorkspace{Gen: g.gen})
+	}
+	return len(ask)
 }
 
 func (p *persister) onEngine(ctx actor.Context, m *protocol.EngineSnapshot) {
@@ -600,7 +739,34 @@ func (p *persister) finish() {
 	g := p.cur
 	p.cur = nil
 	g.cancel()
-	g.state = p.assemble(g)
+	if g.delta {
+		for id, e := range g.entries {
+			if p.prev[id] != nil {
+				p.prev[id] = e
+			}
+		}
+		g.newWS = make(map[string]*protocol.WorkspaceSnapshot, len(g.wsOrder))
+		for _, id := range g.wsOrder {
+			g.newWS[id] = p.prev[id]
+		}
+		g.newSaved = make(map[string]*messages.PipelineSpec, len(g.svOrder))
+		for _, name := range g.svOrder {
+			if spec, ok := p.saved[name]; ok {
+				g.newSaved[name] = &spec
+			} else {
+				g.newSaved[name] = nil
+			}
+		}
+		g.recs, g.encErr = p.deltaRecords(g)
+		if errors.Is(g.encErr, errNeedSnapshot) {
+			// Records cannot say it: write the whole view.
+			g.delta, g.snapshot, g.encErr = false, true, nil
+			g.next, g.saved = maps.Clone(p.prev), maps.Clone(p.saved)
+			g.state = p.build(g.next, g.saved, p.kept)
+		}
+	} else {
+		g.state = p.assemble(g)
+	}
 	if p.inflight != nil {
 		p.ready = g
 		return
@@ -613,10 +779,8 @@ func (p *persister) assemble(g *gather) *State {
 	st := &State{Version: CurrentVersion, TimestampMs: time.Now().UnixMilli()}
 	if g.engine == nil {
 		// The engine did not answer: write what the last snapshot had.
-		if p.last != nil {
-			cp := *p.last
-			st.Workspaces, st.SavedPipelines, st.LivePipelines, st.LiveCommands = cp.Workspaces, cp.SavedPipelines, cp.LivePipelines, cp.LiveCommands
-		}
+		cp := *p.lastState()
+		st.Workspaces, st.SavedPipelines, st.LivePipelines, st.LiveCommands = cp.Workspaces, cp.SavedPipelines, cp.LivePipelines, cp.LiveCommands
 	} else {
 		next := make(map[string]*protocol.WorkspaceSnapshot, len(g.engine.Workspaces))
 		for _, w := range g.engine.Workspaces {
@@ -629,25 +793,185 @@ func (p *persister) assemble(g *gather) *State {
 				e = &protocol.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec}
 			}
 			next[w.ID] = e
-			st.Workspaces = append(st.Workspaces, WorkspaceEntry{ID: e.ID, Spec: e.Spec, StatsHistory: e.History, Extra: p.wsExtra[e.ID]})
-			for _, lp := range e.Live {
-				st.LivePipelines = append(st.LivePipelines, LivePipeline{ID: lp.ID, Workspace: e.ID, Spec: lp.Spec, Tap: lp.Tap, Extra: p.liveExtra[lp.ID]})
-			}
-			for _, lc := range e.Commands {
-				st.LiveCommands = append(st.LiveCommands, LiveCommand{ID: lc.ID, Workspace: e.ID, Spec: lc.Spec, Extra: p.liveExtra[lc.ID]})
-			}
+			p.addEntry(st, e)
 		}
-		p.prev = next
+		saved := make(map[string]messages.PipelineSpec, len(g.engine.Saved))
 		for _, s := range g.engine.Saved {
-			sp := SavedPipeline{Name: s.Name, Spec: s.Spec}
-			if x, ok := p.savedExtra[s.Name]; ok && reflect.DeepEqual(x.Spec, s.Spec) {
-				sp.Extra = x.Extra // unchanged since restored
-			}
-			st.SavedPipelines = append(st.SavedPipelines, sp)
+			saved[s.Name] = s.Spec
+			st.SavedPipelines = append(st.SavedPipelines, p.savedEntry(s.Name, s.Spec))
 		}
+		p.prev, p.saved, p.viewOK = next, saved, true
+		g.next, g.saved = maps.Clone(next), maps.Clone(saved)
 	}
 	st.Kept = p.kept
 	return st
+}
+
+// addEntry appends a workspace's entries (its own, its supervised
+// pipelines and commands) to st, with their unknown members.
+func (p *persister) addEntry(st *State, e *protocol.WorkspaceSnapshot) {
+	st.Workspaces = append(st.Workspaces, p.wsEntry(e, true))
+	for _, lp := range e.Live {
+		st.LivePipelines = append(st.LivePipelines, p.liveEntry(e.ID, lp))
+	}
+	for _, lc := range e.Commands {
+		st.LiveCommands = append(st.LiveCommands, p.cmdEntry(e.ID, lc))
+	}
+}
+
+func (p *persister) wsEntry(e *protocol.WorkspaceSnapshot, stats bool) WorkspaceEntry {
+	w := WorkspaceEntry{ID: e.ID, Spec: e.Spec, Extra: p.wsExtra[e.ID]}
+	if stats {
+		w.StatsHistory = e.History
+	}
+	return w
+}
+
+func (p *persister) liveEntry(ws string, lp protocol.LivePipeline) LivePipeline {
+	return LivePipeline{ID: lp.ID, Workspace: ws, Spec: lp.Spec, Tap: lp.Tap, Extra: p.liveExtra[lp.ID]}
+}
+
+func (p *persister) cmdEntry(ws string, lc protocol.LiveCommand) LiveCommand {
+	return LiveCommand{ID: lc.ID, Workspace: ws, Spec: lc.Spec, Extra: p.liveExtra[lc.ID]}
+}
+
+func (p *persister) savedEntry(name string, spec messages.PipelineSpec) SavedPipeline {
+	sp := SavedPipeline{Name: name, Spec: spec}
+	if x, ok := p.savedExtra[name]; ok && reflect.DeepEqual(x.Spec, spec) {
+		sp.Extra = x.Extra // unchanged since restored
+	}
+	return sp
+}
+
+// build makes the State of a set of entries: workspaces by ID, saved
+// pipelines by name, as the engine lists them.
+func (p *persister) build(ws map[string]*protocol.WorkspaceSnapshot, saved map[string]messages.PipelineSpec, kept []KeptEntry) *State {
+	st := &State{Version: CurrentVersion, TimestampMs: time.Now().UnixMilli(), Workspaces: make([]WorkspaceEntry, 0, len(ws))}
+	for _, id := range slices.Sorted(maps.Keys(ws)) {
+		p.addEntry(st, ws[id])
+	}
+	for _, name := range slices.Sorted(maps.Keys(saved)) {
+		st.SavedPipelines = append(st.SavedPipelines, p.savedEntry(name, saved[name]))
+	}
+	st.Kept = kept
+	return st
+}
+
+// lastState returns the State the files hold.
+func (p *persister) lastState() *State {
+	if p.last == nil {
+		p.last = p.build(p.dws, p.dsaved, p.dkept)
+	}
+	return p.last
+}
+
+// errNeedSnapshot says a change cannot be said in records.
+var errNeedSnapshot = errors.New("persistence: the change needs a snapshot")
+
+// deltaRecords returns the records of a delta gather: for each entry it
+// touched, the put or removal that turns its old value into its value in
+// the view. As Delta orders them: removals first (of saved pipelines,
+// supervised runs and commands, then workspaces), then puts (workspaces,
+// then saved pipelines, runs and commands), so that any prefix is a state
+// the engine could have written.
+func (p *persister) deltaRecords(g *gather) ([]Record, error) {
+	var delSaved, delLive, delCmd, delWS, putWS, putSaved, putLive, putCmd []Record
+	for _, name := range g.svOrder {
+		old := g.oldSaved[name]
+		spec, ok := p.saved[name]
+		switch {
+		case !ok && old != nil:
+			delSaved = append(delSaved, Record{Type: RecDelSaved, Key: name})
+		case ok:
+			sp := p.savedEntry(name, spec)
+			if old != nil {
+				if o := p.savedEntry(name, *old); sameJSON(&o, &sp) && bytes.Equal(o.Extra, sp.Extra) {
+					continue
+				}
+			}
+			data, err := encodeEntry(&sp, sp.Extra)
+			if err != nil {
+				return nil, err
+			}
+			putSaved = append(putSaved, Record{Type: RecPutSaved, Key: name, Payload: data})
+		}
+	}
+	for _, id := range g.wsOrder {
+		old, now := g.oldWS[id], p.prev[id]
+		if old == nil && now == nil {
+			continue
+		}
+		if old == nil {
+			w := p.wsEntry(now, false)
+			data, err := encodeEntry(&w, w.Extra)
+			if err != nil {
+				return nil, err
+			}
+			putWS = append(putWS, Record{Type: RecPutWorkspace, Key: id, Payload: data})
+			old = &protocol.WorkspaceSnapshot{}
+		}
+		if now == nil {
+			now = &protocol.WorkspaceSnapshot{}
+		}
+		oldLive := make(map[string]protocol.LivePipeline, len(old.Live))
+		for _, lp := range old.Live {
+			oldLive[lp.ID] = lp
+		}
+		nowLive := make(map[string]bool, len(now.Live))
+		for _, lp := range now.Live {
+			if lp.ID == "" {
+				return nil, errNeedSnapshot
+			}
+			nowLive[lp.ID] = true
+			e := p.liveEntry(id, lp)
+			if o, ok := oldLive[lp.ID]; ok {
+				if oe := p.liveEntry(id, o); sameJSON(&oe, &e) {
+					continue
+				}
+			}
+			data, err := encodeEntry(&e, e.Extra)
+			if err != nil {
+				return nil, err
+			}
+			putLive = append(putLive, Record{Type: RecPutLivePipeline, Key: lp.ID, Payload: data})
+		}
+		for _, lp := range old.Live {
+			if !nowLive[lp.ID] {
+				if lp.ID == "" {
+					return nil, errNeedSnapshot
+				}
+				delLive = append(delLive, Record{Type: RecDelLivePipeline, Key: lp.ID})
+			}
+		}
+		oldCmd := make(map[string]protocol.LiveCommand, len(old.Commands))
+		for _, lc := range old.Commands {
+			oldCmd[lc.ID] = lc
+		}
+		nowCmd := make(map[string]bool, len(now.Commands))
+		for _, lc := range now.Commands {
+			nowCmd[lc.ID] = true
+			e := p.cmdEntry(id, lc)
+			if o, ok := oldCmd[lc.ID]; ok {
+				if oe := p.cmdEntry(id, o); sameJSON(&oe, &e) {
+					continue
+				}
+			}
+			data, err := encodeEntry(&e, e.Extra)
+			if err != nil {
+				return nil, err
+			}
+			putCmd = append(putCmd, Record{Type: RecPutLiveCommand, Key: lc.ID, Payload: data})
+		}
+		for _, lc := range old.Commands {
+			if !nowCmd[lc.ID] {
+				delCmd = append(delCmd, Record{Type: RecDelLiveCommand, Key: lc.ID})
+			}
+		}
+		if p.prev[id] == nil {
+			delWS = append(delWS, Record{Type: RecDelWorkspace, Key: id})
+		}
+	}
+	return slices.Concat(delSaved, delLive, delCmd, delWS, putWS, putSaved, putLive, putCmd), nil
 }
 
 // write hands a gathered state to a writer goroutine: the records that
@@ -656,8 +980,28 @@ func (p *persister) assemble(g *gather) *State {
 // snapshot is written (and the journal trimmed).
 func (p *persister) write(g *gather) {
 	p.inflight = g
-	st, prev, snap := g.state, p.last, g.snapshot
 	store, send, gen, started := p.cfg.Store, p.send, g.gen, g.started
+	if g.delta {
+		recs, encErr, n := g.recs, g.encErr, len(p.prev)
+		p.cfg.Go(func() {
+			ws := WriteStats{Workspaces: n, Journal: true, Records: len(recs), Build: time.Since(started), Err: encErr}
+			if encErr == nil {
+				t0 := time.Now()
+				_, ws.Err = store.Append(recs)
+				ws.Write = time.Since(t0)
+			}
+			for _, r := range recs {
+				ws.Bytes += recHeader + recFixed + len(r.Payload)
+			}
+			send(&written{gen: gen, stats: ws, journal: store.JournalStats()})
+		})
+		return
+	}
+	st, snap := g.state, g.snapshot
+	var prev *State
+	if !snap {
+		prev = p.lastState()
+	}
 	p.cfg.Go(func() {
 		ws := WriteStats{Workspaces: len(st.Workspaces)}
 		var (
@@ -677,7 +1021,7 @@ func (p *persister) write(g *gather) {
 			for _, r := range recs {
 				ws.Bytes += recHeader + recFixed + len(r.Payload)
 			}
-			send(&written{gen: gen, state: st, stats: ws, journal: store.JournalStats()})
+			send(&written{gen: gen, stats: ws, journal: store.JournalStats()})
 			return
 		}
 		var data []byte
@@ -701,7 +1045,7 @@ func (p *persister) write(g *gather) {
 			}
 		}
 		ws.Err = err
-		send(&written{gen: gen, state: st, stats: ws})
+		send(&written{gen: gen, stats: ws})
 	})
 }
 
@@ -709,7 +1053,7 @@ func (p *persister) write(g *gather) {
 // the snapshot in the background and trims the journal, when the journal
 // has passed a threshold or the state carries fresh stats. Appends go on
 // meanwhile; the journal is trimmed only of the records the snapshot holds.
-func (p *persister) compact(st *State, js JournalStats, stats bool) {
+func (p *persister) compact(js JournalStats, stats bool) {
 	if p.compacting || js.Records == 0 && !stats {
 		return
 	}
@@ -717,6 +1061,7 @@ func (p *persister) compact(st *State, js JournalStats, stats bool) {
 		return
 	}
 	p.compacting = true
+	st := p.lastState()
 	store, send := p.cfg.Store, p.send
 	p.cfg.Go(func() {
 		t0 := time.Now()
@@ -737,6 +1082,32 @@ func (p *persister) compact(st *State, js JournalStats, stats bool) {
 	})
 }
 
+// wrote makes the entries of g, just written, the durable ones.
+func (p *persister) wrote(g *gather) {
+	if !g.delta {
+		if g.next != nil {
+			p.dws, p.dsaved = g.next, g.saved
+		}
+		p.dkept, p.last = g.state.Kept, g.state
+		return
+	}
+	for id, e := range g.newWS {
+		if e != nil {
+			p.dws[id] = e
+		} else {
+			delete(p.dws, id)
+		}
+	}
+	for name, spec := range g.newSaved {
+		if spec != nil {
+			p.dsaved[name] = *spec
+		} else {
+			delete(p.dsaved, name)
+		}
+	}
+	p.last = nil
+}
+
 func (p *persister) onWritten(ctx actor.Context, m *written) {
 	g := p.inflight
 	if g == nil || g.gen != m.gen {
@@ -750,9 +1121,9 @@ func (p *persister) onWritten(ctx actor.Context, m *written) {
 	if err != nil {
 		p.writeFailed(g, err)
 	} else {
-		p.last = m.state
+		p.wrote(g)
 		if m.stats.Journal {
-			p.compact(m.state, m.journal, g.full)
+			p.compact(m.journal, g.full)
 		}
 		if p.degraded != nil {
 			p.log.Info("the state file is writable again", zap.String("path", p.cfg.Store.Path()))
@@ -791,7 +1162,7 @@ func (p *persister) onWritten(ctx actor.Context, m *written) {
 // entries kept from the failed one may hold undone mutations.
 func (p *persister) writeFailed(g *gather, err error) {
 	p.log.Error("snapshot write failed; the changes it carried are refused", zap.Error(err))
-	p.dirty, p.full, p.snapshot = true, true, true
+	p.dirty, p.full, p.snapshot, p.viewOK = true, true, true, false
 	gathers := []*gather{p.cur, p.ready, g} // newest first
 	p.cur, p.ready = nil, nil
 	for _, x := range gathers {

@@ -2,6 +2,8 @@
 
 package persistence
 
+import "os"
+
 // SetSaveHook makes every following save of s call h before each of its
 // steps ("create", "write", "sync", "close", "rename", "syncdir"), every
 // journal append before "journal-write" and "journal-sync", and every
@@ -16,4 +18,18 @@ func SetSaveHook(s *Store, h func(step string) error) {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
 	s.jhook = h
+}
+
+// ReadJournal returns the records of the journal file at path, in order.
+func ReadJournal(path string) ([]Record, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	recs, _, err := scanJournal(data)
+	out := make([]Record, len(recs))
+	for i, r := range recs {
+		out[i] = r.Record
+	}
+	return out, err
 }

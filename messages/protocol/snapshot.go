@@ -60,3 +60,28 @@ type LivePipeline struct {
 	Spec messages.PipelineSpec
 	Tap  bool
 }
+
+// Change is what one mutation of declared state changed. The engine sends
+// it with its commit, so that the persistence actor appends exactly the
+// records of those entries instead of gathering the whole state; only a
+// full snapshot (stats, explicit saves, retries, compaction) gathers
+// everything.
+type Change struct {
+	// Created are new workspaces (their entry is their spec: a new
+	// workspace has no supervised pipelines or commands yet).
+	Created []WorkspacePID
+	// Removed are workspaces that left the declared state, with their
+	// supervised pipelines and commands.
+	Removed []string
+	// Changed are workspaces whose own entry changed (a supervised
+	// pipeline or command started or stopped): they are asked again.
+	Changed []WorkspacePID
+	// Saved are saved pipelines set (Spec != nil) or deleted.
+	Saved []SavedChange
+}
+
+// SavedChange is a saved pipeline set (Spec != nil) or deleted (nil).
+type SavedChange struct {
+	Name string
+	Spec *messages.PipelineSpec
+}
