@@ -125,6 +125,7 @@ func (w *workspace) control(m *ControlCommand) {
 		w.rt.dirty()
 		w.rt.publish(messages.Event{Kind: messages.EventRemoved, Workspace: w.id, Label: w.spec.Label,
 			Command: info.Label, Message: "command " + info.ID + " forgotten"})
+		w.publishView() // a list after the answer no longer counts it
 		m.Reply.OK(info)
 	}
 }
