@@ -293,6 +293,7 @@ func (w *workspace) finishStop(c *command) {
 		result = fmt.Sprintf("stopped by %s after %s", proc.SignalName(s.sig), w.rt.now().Sub(s.at).Round(time.Millisecond))
 	}
 	w.markStopped(c, messages.StopUser, result, s.then == nil)
+	w.publishView() // a list after the answer no longer counts it alive
 	for _, r := range s.replies {
 		r.OK(c.info)
 	}
