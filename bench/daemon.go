@@ -111,6 +111,10 @@ func buildFloor(ctx context.Context, dir string) (string, error) {
 // API figures, in the order of the rows.
 var daemonAPIFigures = []string{"ws ls", "ps"}
 
+// daemonAPITargets are the targets of API figures, as at most this many
+// times the floor, by key ("NAME p50", "NAME p99 64").
+var daemonAPITargets = map[string]float64{"ws ls p50": 1.3, "ws ls p99 64": 2}
+
 func daemonOnce(ctx context.Context, bin, floor, dir string, par DaemonParams) (run daemonRun, err error) {
 	d, err := peers.NewShipoteDaemon(bin, dir)
 	if err != nil {
@@ -505,6 +509,9 @@ func addDaemonRows(r *Report, par DaemonParams, runs []daemonRun) {
 					Baseline: "net/http giving the same bytes", HigherIsBetter: false}
 				spread(&row, col(func(x daemonRun) float64 { return x.lat[key] }))
 				row.Base, _, _ = Median(col(func(x daemonRun) float64 { return x.floorLat[key] }))
+				if t, ok := daemonAPITargets[key]; ok {
+					row.Target, row.Met = fmt.Sprintf("<= %gx", t), Bool(row.Base > 0 && row.Value <= t*row.Base)
+				}
 				note := []string{sizes, answer[name], "same api.Client decoding both"}
 				if conc != "" && p == "p50" {
 					rate, _, _ := Median(col(func(x daemonRun) float64 { return x.rate[name] }))

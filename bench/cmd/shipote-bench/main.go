@@ -39,6 +39,7 @@ var suites = []suite{
 	{"journal", bench.RunJournal},
 	{"logs", bench.RunLogs},
 	{"daemon", bench.RunDaemon},
+	{"api", bench.RunLists},
 	{"control", bench.RunControl},
 	{"retention", bench.RunRetention},
 	// The peer table (peers.md, peers.json) is written beside the charts,

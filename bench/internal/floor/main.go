@@ -9,6 +9,7 @@
 //	                        spec: the least a workspace actor can be.
 //	floor http SOCKET PATH=FILE...
 //	                        net/http on a Unix socket answering GET PATH
+//	                        (a PATH with a query matches that query only)
 //	                        with the bytes of FILE: an API answer that costs
 //	                        nothing to build.
 //
@@ -168,7 +169,10 @@ func serve(in *bufio.Scanner, sock string, routes []string) error {
 		return err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, ok := bodies[r.URL.Path]
+		b, ok := bodies[r.URL.RequestURI()]
+		if !ok {
+			b, ok = bodies[r.URL.Path]
+		}
 		if !ok {
 			http.NotFound(w, r)
 			return
