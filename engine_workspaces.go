@@ -162,19 +162,20 @@ func (e *Engine) sendWorkspace(id string, msg any) {
 }
 
 // AllCommands lists the commands of every workspace, in the order of
-// Workspaces. The workspaces are asked all at once, each through its own
-// mailbox, so the answer takes about as long as the slowest of them; a
-// workspace removed meanwhile is left out.
+// Workspaces. The workspaces (taken from the index of views, with no
+// round trip to the engine actor) are asked all at once, each through its
+// own mailbox, so the answer takes about as long as the slowest of them;
+// a workspace removed meanwhile is left out.
 func (e *Engine) AllCommands(ctx context.Context) ([]messages.CommandInfo, error) {
-	r := newCall[[]actors.WorkspaceRef](e)
-	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r.Reply}, r)
+	views, _, err := e.WorkspaceViews(ctx, messages.ListQuery{})
 	if err != nil {
 		return nil, err
 	}
-	replies := make([]askproc.Call[[]messages.CommandInfo], len(refs))
-	for i, ref := range refs {
+	replies := make([]askproc.Call[[]messages.CommandInfo], len(views))
+	for i, v := range views {
+		id := v.ID()
 		replies[i] = newCall[[]messages.CommandInfo](e)
-		e.sendWorkspace(ref.ID, &actors.ListCommands{Workspace: ref.ID, Reply: replies[i].Reply})
+		e.sendWorkspace(id, &actors.ListCommands{Workspace: id, Reply: replies[i].Reply})
 	}
 	out := []messages.CommandInfo{}
 	var first error

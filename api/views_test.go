@@ -9,9 +9,9 @@ import (
 	"github.com/shipote/shipote/messages"
 )
 
-// TestWriteViewsMatchesWriteJSON holds the list of cached view encodings
-// to the bytes and headers writeJSON gives the same infos, for lists of 0,
-// 1 and several views, read twice (the second time from the cache).
+// TestWriteViewsMatchesWriteJSON holds the list of the views' own
+// encodings to the bytes and headers writeJSON gives the same infos, for
+// lists of 0, 1 and several views, written twice.
 func TestWriteViewsMatchesWriteJSON(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	info := func(i int) messages.WorkspaceInfo {

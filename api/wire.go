@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strconv"
 
-	gojson "github.com/goccy/go-json"
-
 	"github.com/shipote/shipote/messages"
 )
 
@@ -85,20 +83,15 @@ type errorFields struct {
 	Field   string `json:"field,omitempty"`
 }
 
-// encodeView encodes one workspace view as writeJSON would inside a list.
-func encodeView(info *messages.WorkspaceInfo) ([]byte, error) {
-	return gojson.MarshalWithOption(info, gojson.DisableHTMLEscape())
-}
-
 // writeViews answers a list of workspace views: the same bytes as
-// writeJSON of their infos, written straight from each view's cached
-// encoding (a view is encoded once, on the first list after it changed)
-// with no whole-body buffer.
+// writeJSON of their infos, written straight from each view's encoding
+// (made once, when the workspace published the view) with no whole-body
+// buffer and no encoder on the request's path.
 func writeViews(w http.ResponseWriter, views []*messages.WorkspaceView) error {
 	parts := make([][]byte, len(views))
 	size := len("[]\n")
 	for i, v := range views {
-		b, err := v.Encoded(encodeView)
+		b, err := v.JSON()
 		if err != nil {
 			// Not expected of the API's own types: writeJSON says so.
 			infos := make([]messages.WorkspaceInfo, len(views))

@@ -3,20 +3,24 @@
 
 package messages
 
-import "sync/atomic"
+import gojson "github.com/goccy/go-json"
 
 // WorkspaceView is a workspace's view as its actor last published it: an
-// immutable copy that readers share without asking the actor. Its JSON
-// form is encoded on first use and kept, so a list re-encodes only the
-// workspaces whose view changed since the last list.
+// immutable copy that readers share without asking the actor, with its
+// JSON form encoded once, when it is published, so that a list writes
+// bytes that are ready rather than encoding on the request's path.
 type WorkspaceView struct {
 	info    WorkspaceInfo
-	encoded atomic.Pointer[[]byte]
+	encoded []byte
+	err     error
 }
 
-// NewWorkspaceView wraps info, which the caller no longer changes.
+// NewWorkspaceView wraps info, which the caller no longer changes, and
+// encodes it.
 func NewWorkspaceView(info WorkspaceInfo) *WorkspaceView {
-	return &WorkspaceView{info: info}
+	v := &WorkspaceView{info: info}
+	v.encoded, v.err = gojson.MarshalWithOption(&v.info, gojson.DisableHTMLEscape())
+	return v
 }
 
 // Info returns a copy of the view. Its Stats points to a copy of its own;
@@ -30,22 +34,12 @@ func (v *WorkspaceView) Info() WorkspaceInfo {
 	return info
 }
 
-// Encoded returns the view encoded by encode, which must always encode the
-// same way (the first result is kept and returned to every later call).
-// An encoding error is returned and nothing is kept.
-func (v *WorkspaceView) Encoded(encode func(*WorkspaceInfo) ([]byte, error)) ([]byte, error) {
-	if b := v.encoded.Load(); b != nil {
-		return *b, nil
-	}
-	b, err := encode(&v.info)
-	if err != nil {
-		return nil, err
-	}
-	// Two readers may encode the same view at once; either result is
-	// the same bytes.
-	v.encoded.Store(&b)
-	return b, nil
-}
+// ID returns the workspace's ID.
+func (v *WorkspaceView) ID() string { return v.info.ID }
+
+// JSON returns the view's JSON encoding, without HTML escaping (the API's
+// encoding), shared by every caller: it must not be modified.
+func (v *WorkspaceView) JSON() ([]byte, error) { return v.encoded, v.err }
 
 // SameCounts reports whether the view has these counts and this latest
 // sample: a workspace whose figures are unchanged need not publish again.
