@@ -33,70 +33,93 @@ func (s *viewSlot) publish(info messages.WorkspaceInfo) {
 	s.view.Store(messages.NewWorkspaceView(info))
 }
 
-// Views is the index of workspace views. Readers load the current list
-// of slots (copy-on-write: a list never changes once stored) and each
-// slot's view without a lock. The zero value is an empty index.
+// Views is the index of workspace views. Readers take the current
+// snapshot, a slice of slots in ID order that never changes once stored,
+// and each slot's view, without a lock. A creation or removal costs
+// O(1): it only marks the snapshot stale, and the next reader rebuilds
+// it once (a merge of the previous snapshot with the slots added since),
+// so a burst of creations or a shutdown's removals copies nothing. The
+// zero value is an empty index.
 type Views struct {
-	// mu serializes the writers of list.
-	mu   sync.Mutex
-	list atomic.Pointer[[]*viewSlot] // sorted by id
+	snap atomic.Pointer[[]*viewSlot] // nil: stale, rebuilt by the next reader
+
+	// mu guards the following (and the rebuild of snap).
+	mu    sync.Mutex
+	byID  map[string]*viewSlot
+	last  []*viewSlot // the last snapshot built
+	added []*viewSlot // slots added since last was built
 }
 
 // add inserts a workspace's slot, replacing one with the same ID.
 func (x *Views) add(s *viewSlot) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	var old []*viewSlot
-	if p := x.list.Load(); p != nil {
-		old = *p
+	if x.byID == nil {
+		x.byID = make(map[string]*viewSlot)
 	}
-	i, found := slices.BinarySearchFunc(old, s.id, func(e *viewSlot, id string) int { return strings.Compare(e.id, id) })
-	next := make([]*viewSlot, 0, len(old)+1)
-	next = append(next, old[:i]...)
-	next = append(next, s)
-	if found {
-		i++
-	}
-	next = append(next, old[i:]...)
-	x.list.Store(&next)
+	x.byID[s.id] = s
+	x.added = append(x.added, s)
+	x.snap.Store(nil)
 }
 
 // remove takes s out of the index (not a later slot with the same ID).
 func (x *Views) remove(s *viewSlot) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	p := x.list.Load()
-	if p == nil {
+	if x.byID[s.id] != s {
 		return
 	}
-	old := *p
-	i, found := slices.BinarySearchFunc(old, s.id, func(e *viewSlot, id string) int { return strings.Compare(e.id, id) })
-	if !found || old[i] != s {
-		return
+	delete(x.byID, s.id)
+	x.snap.Store(nil)
+}
+
+// slots returns the current snapshot, rebuilding it when stale.
+func (x *Views) slots() []*viewSlot {
+	if p := x.snap.Load(); p != nil {
+		return *p
 	}
-	next := make([]*viewSlot, 0, len(old)-1)
-	next = append(append(next, old[:i]...), old[i+1:]...)
-	x.list.Store(&next)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if p := x.snap.Load(); p != nil {
+		return *p
+	}
+	live := func(s *viewSlot) bool { return x.byID[s.id] == s }
+	added := make([]*viewSlot, 0, len(x.added))
+	fresh := make(map[*viewSlot]bool, len(x.added))
+	for _, s := range x.added {
+		if live(s) && !fresh[s] {
+			added = append(added, s)
+			fresh[s] = true
+		}
+	}
+	slices.SortFunc(added, func(a, b *viewSlot) int { return strings.Compare(a.id, b.id) })
+	next := make([]*viewSlot, 0, len(x.byID))
+	i := 0
+	for _, s := range x.last {
+		if !live(s) || fresh[s] { // a slot removed and added again comes from added
+			continue
+		}
+		for i < len(added) && added[i].id < s.id {
+			next = append(next, added[i])
+			i++
+		}
+		next = append(next, s)
+	}
+	next = append(next, added[i:]...)
+	x.last, x.added = next, nil
+	x.snap.Store(&next)
+	return next
 }
 
 // Len returns how many workspaces the index holds.
-func (x *Views) Len() int {
-	if p := x.list.Load(); p != nil {
-		return len(*p)
-	}
-	return 0
-}
+func (x *Views) Len() int { return len(x.slots()) }
 
 // Page returns the views of the workspaces q selects, in ID order, and
 // the cursor of the next page ("" when this one is the last), as
 // [messages.ListQuery.Select] defines them. The cursor is found by binary
 // search, so a page costs the same wherever it starts. q must be valid.
 func (x *Views) Page(q messages.ListQuery) ([]*messages.WorkspaceView, string) {
-	p := x.list.Load()
-	if p == nil {
-		return nil, ""
-	}
-	all := *p
+	all := x.slots()
 	if q.After != "" {
 		after := strings.ToUpper(q.After)
 		i, found := slices.BinarySearchFunc(all, after, func(e *viewSlot, id string) int { return strings.Compare(e.id, id) })

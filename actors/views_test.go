@@ -76,6 +76,21 @@ func TestViewsPage(t *testing.T) {
 	if x.Len() != 5 {
 		t.Errorf("after two removals: %d views", x.Len())
 	}
+	// Removed and added again (with and without a rebuild between), and
+	// added twice: listed once, in its place.
+	x.remove(slots[ids[1]])
+	x.add(slots[ids[1]])
+	x.add(slots[ids[1]])
+	x.remove(slots[ids[2]])
+	_ = x.Len()
+	x.add(slots[ids[2]])
+	var got []string
+	for _, v := range mustPage(t, &x, messages.ListQuery{}) {
+		got = append(got, v.Info().ID)
+	}
+	if want := []string{ids[1], ids[2], ids[3], ids[5], ids[6]}; !slices.Equal(got, want) {
+		t.Errorf("after removals and re-adds: %v, want %v", got, want)
+	}
 }
 
 func mustPage(t *testing.T, x *Views, q messages.ListQuery) []*messages.WorkspaceView {
