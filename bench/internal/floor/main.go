@@ -154,7 +154,10 @@ func actors(n int) (func(), error) {
 func serve(in *bufio.Scanner, sock string, routes []string) error {
 	bodies := map[string][]byte{}
 	for _, r := range routes {
-		path, file, ok := strings.Cut(r, "=")
+		// The last "=" splits: a PATH's query has its own.
+		i := strings.LastIndex(r, "=")
+		ok := i > 0
+		path, file := r[:max(i, 0)], r[i+1:]
 		if !ok {
 			return fmt.Errorf("route %q: want PATH=FILE", r)
 		}
