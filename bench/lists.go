@@ -153,9 +153,11 @@ func listsOnce(ctx context.Context, bin, floor, dir string, par ListParams) (run
 	if run.lat, err = listLatencies(ctx, sock, par, figs); err != nil {
 		return run, err
 	}
+	// How the daemon stops is not what this suite times: a failed stop is
+	// reported and the figures are kept.
 	t0 := time.Now()
 	if err := d.CloseWithin(listsShutdown); err != nil {
-		return run, err
+		fmt.Printf("   (lists: stopping the daemon holding %d workspaces: %v)\n", par.N, err)
 	}
 	run.shutdown = time.Since(t0)
 
