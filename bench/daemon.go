@@ -124,7 +124,7 @@ func daemonOnce(ctx context.Context, bin, floor, dir string, par DaemonParams) (
 		return run, err
 	}
 	defer func() {
-		if cerr := d.Close(); cerr != nil && err == nil {
+		if cerr := d.CloseWithin(listsShutdown); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
@@ -228,7 +228,9 @@ func daemonOnce(ctx context.Context, bin, floor, dir string, par DaemonParams) (
 	if err != nil {
 		return run, err
 	}
-	if err := d.Close(); err != nil {
+	// Stopping a daemon that runs N processes on a loaded machine may take
+	// longer than the 30 s of Close; how it stops is not timed here.
+	if err := d.CloseWithin(listsShutdown); err != nil {
 		return run, err
 	}
 
