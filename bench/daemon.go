@@ -124,7 +124,7 @@ func daemonOnce(ctx context.Context, bin, floor, dir string, par DaemonParams) (
 		return run, err
 	}
 	defer func() {
-		if cerr := d.CloseWithin(listsShutdown); cerr != nil && err == nil {
+		if cerr := d.CloseWithin(slowShutdown); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
@@ -230,7 +230,7 @@ func daemonOnce(ctx context.Context, bin, floor, dir string, par DaemonParams) (
 	}
 	// Stopping a daemon that runs N processes on a loaded machine may take
 	// longer than the 30 s of Close; how it stops is not timed here.
-	if err := d.CloseWithin(listsShutdown); err != nil {
+	if err := d.CloseWithin(slowShutdown); err != nil {
 		return run, err
 	}
 

@@ -78,9 +78,9 @@ type listRun struct {
 	shutdown      time.Duration // SIGTERM to exit of the daemon
 }
 
-// listsShutdown is how long the suite waits for a daemon holding
+// slowShutdown is how long the suite waits for a daemon holding
 // ListParams.N workspaces to exit after SIGTERM.
-const listsShutdown = 5 * time.Minute
+const slowShutdown = 5 * time.Minute
 
 // MeasureLists builds the daemon and the floor program, runs par.Runs
 // runs and adds the rows.
@@ -125,7 +125,7 @@ func listsOnce(ctx context.Context, bin, floor, dir string, par ListParams) (run
 	// Stopping thousands of workspaces (each with its limits group) takes
 	// longer than the 30 s Close allows; it is not what this suite times.
 	defer func() {
-		if cerr := d.CloseWithin(listsShutdown); cerr != nil && err == nil {
+		if cerr := d.CloseWithin(slowShutdown); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
@@ -156,7 +156,7 @@ func listsOnce(ctx context.Context, bin, floor, dir string, par ListParams) (run
 	// How the daemon stops is not what this suite times: a failed stop is
 	// reported and the figures are kept.
 	t0 := time.Now()
-	if err := d.CloseWithin(listsShutdown); err != nil {
+	if err := d.CloseWithin(slowShutdown); err != nil {
 		fmt.Printf("   (lists: stopping the daemon holding %d workspaces: %v)\n", par.N, err)
 	}
 	run.shutdown = time.Since(t0)
