@@ -60,6 +60,11 @@ func (x *Views) add(s *viewSlot) {
 	x.byID[s.id] = s
 	x.added = append(x.added, s)
 	x.snap.Store(nil)
+	if len(x.added) > 1024 && len(x.added) > len(x.byID) {
+		// Nothing lists, and workspaces come and go: fold what was
+		// added into the snapshot, so removed slots are let go.
+		x.rebuildLocked()
+	}
 }
 
 // remove takes s out of the index (not a later slot with the same ID).
@@ -83,6 +88,12 @@ func (x *Views) slots() []*viewSlot {
 	if p := x.snap.Load(); p != nil {
 		return *p
 	}
+	return x.rebuildLocked()
+}
+
+// rebuildLocked builds and stores the snapshot: the live slots of the
+// last one merged with those added since. x.mu must be held.
+func (x *Views) rebuildLocked() []*viewSlot {
 	live := func(s *viewSlot) bool { return x.byID[s.id] == s }
 	added := make([]*viewSlot, 0, len(x.added))
 	fresh := make(map[*viewSlot]bool, len(x.added))

@@ -116,3 +116,34 @@ func TestViewSlotPublishCopies(t *testing.T) {
 		t.Error("SameCounts")
 	}
 }
+
+// TestViewsChurnWithoutLists checks that workspaces coming and going while
+// nothing lists do not pile up in the index: what was added is folded in,
+// and the removed slots are let go.
+func TestViewsChurnWithoutLists(t *testing.T) {
+	var x Views
+	var kept []string
+	for i := range 5000 {
+		s := &viewSlot{id: messages.NewID(), label: "churn"}
+		s.publish(messages.WorkspaceInfo{ID: s.id})
+		x.add(s)
+		if i%1000 == 0 {
+			kept = append(kept, s.id)
+			continue
+		}
+		x.remove(s)
+	}
+	x.mu.Lock()
+	added, last := len(x.added), len(x.last)
+	x.mu.Unlock()
+	if added > 1025 || last > 1025 {
+		t.Errorf("after churn: %d slots added and %d in the last snapshot, for %d workspaces", added, last, len(kept))
+	}
+	var got []string
+	for _, v := range mustPage(t, &x, messages.ListQuery{}) {
+		got = append(got, v.ID())
+	}
+	if !slices.Equal(got, kept) {
+		t.Errorf("listed %v, want %v", got, kept)
+	}
+}
