@@ -71,8 +71,7 @@ func (e *Engine) RestoreWorkspace(ctx context.Context, id string, spec messages.
 	return ask(ctx, e, &actors.CreateWorkspace{Spec: spec, ID: id, Reply: r.Reply}, r)
 }
 
-// Workspaces lists every workspace. The workspaces are asked all at once,
-// each through its own mailbox.
+// Workspaces lists every workspace, in ID (creation) order.
 func (e *Engine) Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, error) {
 	list, _, err := e.WorkspacePage(ctx, messages.ListQuery{})
 	return list, err
@@ -80,39 +79,38 @@ func (e *Engine) Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, erro
 
 // WorkspacePage lists the workspaces q selects, in ID (creation) order,
 // and returns the cursor of the next page ("" when this one is the last).
-// Only the selected workspaces are asked for their views, so a page costs
-// the same however many workspaces the engine holds beyond it (but for
-// one pass over their IDs and labels).
+// The views are copies of WorkspaceViews'.
 func (e *Engine) WorkspacePage(ctx context.Context, q messages.ListQuery) ([]messages.WorkspaceInfo, string, error) {
-	if err := q.Validate(); err != nil {
-		return nil, "", err
-	}
-	r := newCall[[]actors.WorkspaceRef](e)
-	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r.Reply}, r)
+	views, next, err := e.WorkspaceViews(ctx, q)
 	if err != nil {
 		return nil, "", err
 	}
-	keep, next := q.Select(len(refs), func(i int) string { return refs[i].ID }, func(i int) string { return refs[i].Label })
-	replies := make([]askproc.Call[messages.WorkspaceInfo], len(keep))
-	for i, k := range keep {
-		replies[i] = newCall[messages.WorkspaceInfo](e)
-		e.sendWorkspace(refs[k].ID, &actors.GetWorkspace{Workspace: refs[k].ID, Reply: replies[i].Reply})
+	out := make([]messages.WorkspaceInfo, len(views))
+	for i, v := range views {
+		out[i] = v.Info()
 	}
-	out := make([]messages.WorkspaceInfo, 0, len(keep))
-	for _, reply := range replies {
-		// Every call is waited on, so each reply process is reused or
-		// let go.
-		if info, err := wait(ctx, e, reply); err == nil { // a workspace removed meanwhile is left out
-			out = append(out, info)
-		}
-	}
-	if err := ctx.Err(); err != nil {
+	return out, next, nil
+}
+
+// WorkspaceViews returns the published views of the workspaces q selects,
+// in ID (creation) order, and the cursor of the next page ("" when this
+// one is the last). No actor is asked: each workspace publishes its view
+// when its figures change, into an index the engine keeps. A workspace
+// whose creation was answered is listed, one whose removal was answered
+// is not. A page costs the same however many workspaces lie before its
+// cursor.
+func (e *Engine) WorkspaceViews(ctx context.Context, q messages.ListQuery) ([]*messages.WorkspaceView, string, error) {
+	if err := q.Validate(); err != nil {
 		return nil, "", err
 	}
 	if err := e.live(); err != nil {
 		return nil, "", err
 	}
-	return out, next, nil
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	views, next := e.rt.Views.Page(q)
+	return views, next, nil
 }
 
 // Workspace returns one workspace by ID or label.
@@ -164,19 +162,20 @@ func (e *Engine) sendWorkspace(id string, msg any) {
 }
 
 // AllCommands lists the commands of every workspace, in the order of
-// Workspaces. The workspaces are asked all at once, each through its own
-// mailbox, so the answer takes about as long as the slowest of them; a
-// workspace removed meanwhile is left out.
+// Workspaces. The workspaces (taken from the index of views, with no
+// round trip to the engine actor) are asked all at once, each through its
+// own mailbox, so the answer takes about as long as the slowest of them;
+// a workspace removed meanwhile is left out.
 func (e *Engine) AllCommands(ctx context.Context) ([]messages.CommandInfo, error) {
-	r := newCall[[]actors.WorkspaceRef](e)
-	refs, err := ask(ctx, e, &actors.ListWorkspaces{Reply: r.Reply}, r)
+	views, _, err := e.WorkspaceViews(ctx, messages.ListQuery{})
 	if err != nil {
 		return nil, err
 	}
-	replies := make([]askproc.Call[[]messages.CommandInfo], len(refs))
-	for i, ref := range refs {
+	replies := make([]askproc.Call[[]messages.CommandInfo], len(views))
+	for i, v := range views {
+		id := v.ID()
 		replies[i] = newCall[[]messages.CommandInfo](e)
-		e.sendWorkspace(ref.ID, &actors.ListCommands{Workspace: ref.ID, Reply: replies[i].Reply})
+		e.sendWorkspace(id, &actors.ListCommands{Workspace: id, Reply: replies[i].Reply})
 	}
 	out := []messages.CommandInfo{}
 	var first error

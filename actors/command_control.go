@@ -125,6 +125,7 @@ func (w *workspace) control(m *ControlCommand) {
 		w.rt.dirty()
 		w.rt.publish(messages.Event{Kind: messages.EventRemoved, Workspace: w.id, Label: w.spec.Label,
 			Command: info.Label, Message: "command " + info.ID + " forgotten"})
+		w.publishView() // a list after the answer no longer counts it
 		m.Reply.OK(info)
 	}
 }
@@ -292,6 +293,7 @@ func (w *workspace) finishStop(c *command) {
 		result = fmt.Sprintf("stopped by %s after %s", proc.SignalName(s.sig), w.rt.now().Sub(s.at).Round(time.Millisecond))
 	}
 	w.markStopped(c, messages.StopUser, result, s.then == nil)
+	w.publishView() // a list after the answer no longer counts it alive
 	for _, r := range s.replies {
 		r.OK(c.info)
 	}

@@ -39,6 +39,7 @@ type wsEntry struct {
 	label string
 	pid   *actor.PID
 	spec  messages.WorkspaceSpec
+	view  *viewSlot // its place in rt.Views
 	// removal is set once the user asked to remove the workspace: the
 	// workspace is left out of snapshots, and it is stopped only once a
 	// snapshot without it is durable.
@@ -262,6 +263,7 @@ func (e *engine) forget(en *wsEntry) {
 		delete(e.byLabel, en.label)
 	}
 	e.rt.Directory.remove(en.id, en.label, en.pid)
+	e.rt.Views.remove(en.view)
 	if r := en.removal; r != nil && !r.durable {
 		for _, w := range r.waiting {
 			w.Reply.Fail(fmt.Errorf("workspace %s: %w", en.label, messages.ErrNotFound))
@@ -573,18 +575,6 @@ func removeGroup(rt *Runtime, group limits.Group) {
 // register starts the actor of a workspace whose group exists and answers
 // the creator (once durable, for a new workspace).
 func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec messages.WorkspaceSpec, restoring bool, group limits.Group) {
-	pid, err := ctx.SpawnNamed(newWorkspaceProps(e.rt, id, spec, group), "ws-"+id)
-	if err != nil {
-		if group != nil {
-			removeGroup(e.rt, group)
-		}
-		m.Reply.Fail(fmt.Errorf("spawn workspace actor: %w", err))
-		return
-	}
-	en := &wsEntry{id: id, label: spec.Label, pid: pid, spec: spec}
-	e.byID[id] = en
-	e.byLabel[spec.Label] = en
-	e.rt.Directory.add(id, spec.Label, pid)
 	created, _ := messages.IDTime(id)
 	info := messages.WorkspaceInfo{ID: id, Spec: spec, CreatedAt: created}
 	if spec.TTLMs > 0 {
@@ -593,6 +583,23 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 	if group != nil {
 		info.LimitsBackend = group.Source()
 	}
+	// The first view is published before the workspace is listed; the
+	// actor replaces it as its figures change.
+	view := &viewSlot{id: id, label: spec.Label}
+	view.publish(info)
+	pid, err := ctx.SpawnNamed(newWorkspaceProps(e.rt, id, spec, group, view), "ws-"+id)
+	if err != nil {
+		if group != nil {
+			removeGroup(e.rt, group)
+		}
+		m.Reply.Fail(fmt.Errorf("spawn workspace actor: %w", err))
+		return
+	}
+	en := &wsEntry{id: id, label: spec.Label, pid: pid, spec: spec, view: view}
+	e.byID[id] = en
+	e.byLabel[spec.Label] = en
+	e.rt.Directory.add(id, spec.Label, pid)
+	e.rt.Views.add(view)
 	if restoring {
 		e.rt.publish(messages.Event{Kind: messages.EventRestored, Workspace: id, Label: spec.Label})
 		m.Reply.OK(info)

@@ -61,6 +61,10 @@ type Runtime struct {
 	// engine actor writes it; callers outside the actor world read it to
 	// send a request straight to a workspace.
 	Directory Directory
+	// Views holds the workspaces' published views, in ID order. Only the
+	// engine actor adds and removes workspaces; each workspace actor
+	// replaces its own view. Lists read it without asking any actor.
+	Views Views
 
 	// Asks are the reply processes that goroutines of the actors (and
 	// the Engine API) wait on for an answer; made on first use.

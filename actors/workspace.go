@@ -58,6 +58,9 @@ type workspace struct {
 	self          *actor.PID
 	engine        *actor.PID
 	log           *zap.Logger
+	// view is where the workspace publishes its view for lists
+	// (views.go); nil when nothing lists it.
+	view *viewSlot
 
 	cmds    map[string]*command        // by ID
 	order   []string                   // command IDs in creation order
@@ -172,7 +175,7 @@ type (
 	}
 )
 
-func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, group limits.Group) *actor.Props {
+func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, group limits.Group, view *viewSlot) *actor.Props {
 	created, err := messages.IDTime(id)
 	if err != nil {
 		created = rt.now()
@@ -184,6 +187,7 @@ func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, grou
 			spec:    spec,
 			created: created,
 			group:   group,
+			view:    view,
 			reaper:  supervise.NewReaper(spec.OnExit, supervise.Deadline(created, spec.TTLMs)),
 			quota:   supervise.NewQuota(spec.QuotaEnforce, spec.Soma),
 			log:     rt.Log.With(zap.String("workspace", id), zap.String("label", spec.Label)),
@@ -279,12 +283,30 @@ func (w *workspace) Receive(ctx actor.Context) {
 	default:
 		w.receivePipelineMessage(ctx, m)
 	}
+	w.publishView()
 }
 
-// info builds the workspace's view. Its walk is bounded: ended commands
-// and runs are kept only up to the retention limits (retention.go).
-func (w *workspace) info() messages.WorkspaceInfo {
-	alive, total := 0, len(w.cmds)
+// publishView publishes the workspace's view when its figures changed
+// since the last one published.
+func (w *workspace) publishView() {
+	if w.view == nil {
+		return
+	}
+	alive, total := w.counts()
+	var last *messages.Sample
+	if n := len(w.history); n > 0 {
+		last = &w.history[n-1]
+	}
+	if cur := w.view.view.Load(); cur != nil && cur.SameCounts(alive, total, len(w.pipes), last) {
+		return
+	}
+	w.view.publish(w.info())
+}
+
+// counts returns how many of the workspace's commands and pipeline nodes
+// are alive, and how many there are.
+func (w *workspace) counts() (alive, total int) {
+	total = len(w.cmds)
 	for _, c := range w.cmds {
 		if !c.info.State.Ended() {
 			alive++
@@ -294,6 +316,13 @@ func (w *workspace) info() messages.WorkspaceInfo {
 		alive += p.aliveNodes()
 		total += len(p.info.Nodes)
 	}
+	return alive, total
+}
+
+// info builds the workspace's view. Its walk is bounded: ended commands
+// and runs are kept only up to the retention limits (retention.go).
+func (w *workspace) info() messages.WorkspaceInfo {
+	alive, total := w.counts()
 	wi := messages.WorkspaceInfo{
 		ID:             w.id,
 		Spec:           w.spec,

@@ -513,6 +513,7 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 			// Declared state: answer once a snapshot holding it is durable.
 			w.commitStart(c, c.pending)
 		} else {
+			w.publishView() // a list after the answer counts the command
 			c.pending.OK(c.info)
 		}
 		c.pending = Reply[messages.CommandInfo]{}

@@ -345,6 +345,7 @@ func (w *workspace) onPipelineResolved(ctx actor.Context, r *pipelineResolved) {
 	if spec.RestartOnFailure && m.ID == "" {
 		w.rt.dirty()
 	}
+	w.publishView() // a list after the answer counts the nodes
 	m.Reply.OK(info)
 }
 

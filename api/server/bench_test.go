@@ -2,11 +2,15 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"testing"
 
+	"github.com/shipote/shipote"
+	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -80,5 +84,75 @@ func BenchmarkBareHTTP(b *testing.B) {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+	}
+}
+
+// benchListSize is how many workspaces the list benchmarks hold.
+const benchListSize = 1000
+
+// BenchmarkListWorkspaces is GET /v1/workspaces through the client while
+// the engine holds benchListSize idle workspaces sampled every 100 ms
+// (their views change between lists).
+func BenchmarkListWorkspaces(b *testing.B) {
+	d := serve(b, startEngine(b, shipote.Config{}), shortDir(b))
+	ctx := context.Background()
+	for i := range benchListSize {
+		if _, err := d.eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: fmt.Sprintf("w%05d", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		ws, err := d.c.Workspaces(ctx)
+		if err != nil || len(ws) != benchListSize {
+			b.Fatal(len(ws), err)
+		}
+	}
+}
+
+// BenchmarkListWorkspacesFloor is net/http giving the bytes of
+// BenchmarkListWorkspaces' answer through the same client: its baseline.
+func BenchmarkListWorkspacesFloor(b *testing.B) {
+	d := serve(b, startEngine(b, shipote.Config{}), shortDir(b))
+	ctx := context.Background()
+	for i := range benchListSize {
+		if _, err := d.eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: fmt.Sprintf("w%05d", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "unix", d.sock)
+	}}
+	resp, err := (&http.Client{Transport: tr}).Get("http://shipote/v1/workspaces")
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	tr.CloseIdleConnections()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatal(resp.Status, err)
+	}
+	body := string(raw)
+	sock := shortDir(b) + "/floor.sock"
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = io.WriteString(w, body)
+	})}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	defer func() { srv.Close(); <-done }()
+	c := api.NewClient(sock)
+	defer c.CloseIdleConnections()
+	for b.Loop() {
+		ws, err := c.Workspaces(ctx)
+		if err != nil || len(ws) != benchListSize {
+			b.Fatal(len(ws), err)
+		}
 	}
 }

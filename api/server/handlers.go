@@ -119,14 +119,14 @@ func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ws, next, err := s.eng.WorkspacePage(r.Context(), q)
+	views, next, err := s.eng.WorkspaceViews(r.Context(), q)
 	if err != nil {
 		return err
 	}
 	if next != "" {
 		setNextLink(w, r.URL, next)
 	}
-	return writeJSON(w, http.StatusOK, nonNil(ws))
+	return writeViews(w, views)
 }
 
 func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) error {

@@ -284,7 +284,11 @@ func (d *ShipoteDaemon) Backoff() string { return shipoteBackoff }
 
 // Close implements Manager: SIGTERM (the daemon stops its processes and
 // exits), SIGKILL after 30 s.
-func (d *ShipoteDaemon) Close() error {
+func (d *ShipoteDaemon) Close() error { return d.CloseWithin(30 * time.Second) }
+
+// CloseWithin is Close waiting up to wait for the daemon to exit after
+// SIGTERM before it is killed (an error).
+func (d *ShipoteDaemon) CloseWithin(wait time.Duration) error {
 	if d.cmd == nil {
 		return nil
 	}
@@ -298,10 +302,10 @@ func (d *ShipoteDaemon) Close() error {
 		if d.cmd.ProcessState != nil && !d.cmd.ProcessState.Success() {
 			err = fmt.Errorf("shipote daemon: %v: %s", d.cmd.ProcessState, logTail(filepath.Join(d.dir, "daemon.log"), 0))
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(wait):
 		_ = d.cmd.Process.Kill()
 		<-d.done
-		err = errors.New("shipote daemon: still running 30 s after SIGTERM (killed)")
+		err = fmt.Errorf("shipote daemon: still running %v after SIGTERM (killed)", wait)
 	}
 	d.cmd = nil
 	return err

@@ -39,6 +39,7 @@ var suites = []suite{
 	{"journal", bench.RunJournal},
 	{"logs", bench.RunLogs},
 	{"daemon", bench.RunDaemon},
+	{"api", bench.RunLists},
 	{"control", bench.RunControl},
 	{"retention", bench.RunRetention},
 	// The peer table (peers.md, peers.json) is written beside the charts,
@@ -228,6 +229,7 @@ const howMeasured = `
 - **Splitter fan-out**: the splitter grows its pipes to 1 MiB, so coreutils tee is shown twice: on default 64 KiB pipes, and with every pipe it touches (its input and each consumer's) grown to 1 MiB with F_SETPIPE_SZ.
 - **Engine spawn**: both clocks start before the first start and stop at the same point, once every child's exit has been observed (os/exec: Wait returned; the engine: the exited event). Neither waits for the output pipes' EOF; the os/exec side joins its pipe readers after its clock stops, as the engine's pumps finish after its own.
 - **Durable creates**: the same creates from the same 64 concurrent clients on the same disk, each answered once durable: the engine's group commit, one write+fsync per create, go.etcd.io/bbolt's Batch (default batch size and delay, one fsynced transaction per batch), and SQLite (modernc.org/sqlite) in WAL mode with synchronous=FULL on one connection (SQLite admits one writer).
+- **API lists**: the floor is net/http answering the daemon's own answer bytes (fetched from it just before), timed through the same api.Client, which decodes both; it runs once the daemon has exited, so it does not share the CPU with the daemon's sampler. The ` + "`api`" + ` suite holds 10,000 idle workspaces and times the whole list and its first page of 100.
 - **A baseline of 0** (a throttle error against pv's) has no meaningful ratio: the difference figure − baseline is shown instead.
 - **Stopping**: SIGINT or SIGTERM stops the harness after it has stopped every daemon and process it started; it then writes no report.
 `

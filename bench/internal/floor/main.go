@@ -9,6 +9,7 @@
 //	                        spec: the least a workspace actor can be.
 //	floor http SOCKET PATH=FILE...
 //	                        net/http on a Unix socket answering GET PATH
+//	                        (a PATH with a query matches that query only)
 //	                        with the bytes of FILE: an API answer that costs
 //	                        nothing to build.
 //
@@ -153,7 +154,10 @@ func actors(n int) (func(), error) {
 func serve(in *bufio.Scanner, sock string, routes []string) error {
 	bodies := map[string][]byte{}
 	for _, r := range routes {
-		path, file, ok := strings.Cut(r, "=")
+		// The last "=" splits: a PATH's query has its own.
+		i := strings.LastIndex(r, "=")
+		ok := i > 0
+		path, file := r[:max(i, 0)], r[i+1:]
 		if !ok {
 			return fmt.Errorf("route %q: want PATH=FILE", r)
 		}
@@ -168,7 +172,10 @@ func serve(in *bufio.Scanner, sock string, routes []string) error {
 		return err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, ok := bodies[r.URL.Path]
+		b, ok := bodies[r.URL.RequestURI()]
+		if !ok {
+			b, ok = bodies[r.URL.Path]
+		}
 		if !ok {
 			http.NotFound(w, r)
 			return
