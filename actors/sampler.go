@@ -219,7 +219,7 @@ func (s *sampler) pass() {
 // enforces the quota.
 func (w *workspace) onReading(m *Reading) {
 	if m.Err != nil {
-		w.log.Debug("stats reading failed", zap.Error(m.Err))
+		w.logger().Debug("stats reading failed", zap.Error(m.Err))
 		return
 	}
 	s := messages.Sample{
@@ -259,11 +259,11 @@ func (w *workspace) enforceQuota(s messages.Sample, pids int) {
 	switch d.Action {
 	case supervise.QuotaKill:
 		msg := "killed: " + over[0]
-		w.log.Warn("quota exceeded; killing the workspace's processes", zap.Strings("over", over))
+		w.logger().Warn("quota exceeded; killing the workspace's processes", zap.Strings("over", over))
 		w.rt.publish(messages.Event{Kind: messages.EventQuota, Workspace: w.id, Label: w.spec.Label, Message: msg})
 		w.killAllForQuota(msg)
 	case supervise.QuotaWarn:
-		w.log.Warn("quota exceeded", zap.Strings("over", over))
+		w.logger().Warn("quota exceeded", zap.Strings("over", over))
 		w.rt.publish(messages.Event{Kind: messages.EventQuota, Workspace: w.id, Label: w.spec.Label, Message: joinComma(over)})
 	}
 }
@@ -287,7 +287,7 @@ func (w *workspace) killAllForQuota(msg string) {
 			c.info.Error = msg
 		}
 	}
-	if group, log := w.group, w.log; group != nil {
+	if group, log := w.group, w.logger(); group != nil {
 		// Killing a cgroup repeats until it is empty (seconds at worst):
 		// a goroutine does it while the workspace keeps answering.
 		w.rt.Go(func() {
