@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
