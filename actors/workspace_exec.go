@@ -374,8 +374,9 @@ type output struct {
 }
 
 // pump copies a process's output stream into its ring and its log file
-// until EOF. Writing the file never blocks (the Writer drops and counts
-// when the disk does not keep up), so the process is never slowed.
+// until EOF. Writing the file waits at most LogWait for room in the
+// Writer's queue (the process blocks on its pipe meanwhile, as with a
+// plain file); past that the Writer drops and counts.
 //
 // The read buffer is taken from a pool only once the pipe is readable and
 // given back after each read: a quiet process, the common case for a
