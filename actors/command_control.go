@@ -327,7 +327,7 @@ func (w *workspace) startAgain(c *command, reply Reply[messages.CommandInfo]) {
 		reply.Fail(fmt.Errorf("another command labelled %q runs in workspace %s (%s): %w", c.info.Label, w.spec.Label, old, messages.ErrConflict))
 		return
 	}
-	w.byLabel[c.info.Label] = c.info.ID
+	put(&w.byLabel, c.info.Label, c.info.ID)
 	c.sup.ResetBackoff()
 	c.info.GaveUp = false
 	c.info.StopReason = ""

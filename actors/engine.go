@@ -231,6 +231,10 @@ func (e *engine) Receive(ctx actor.Context) {
 		e.onRunStarted(m)
 	case *BeginShutdown:
 		e.stopped = true
+		if e.rt.Sampler != nil {
+			// No more kernel passes over every workspace while they stop.
+			ctx.Send(e.rt.Sampler, &samplerHalt{})
+		}
 		for _, en := range e.byID {
 			e.rt.Directory.remove(en.id, en.label, en.pid)
 		}
@@ -243,14 +247,26 @@ func (e *engine) Receive(ctx actor.Context) {
 		// A durable removal is left to the workspaceGone that follows
 		// (Terminated, a system message, may overtake it): it answers
 		// the callers without another write.
-		// The actor is named "ws-<ID>": its entry is found by ID, not by
-		// a scan of every workspace (a stop of n workspaces would cost n²).
-		if i := strings.LastIndex(m.Who.GetId(), "/ws-"); i >= 0 {
-			if en, ok := e.byID[m.Who.GetId()[i+len("/ws-"):]]; ok && en.pid.Equal(m.Who) && (en.removal == nil || !en.removal.durable) {
-				e.forget(en)
-			}
+		// The workspace is found by the name its actor was spawned with
+		// ("…/ws-<id>"), not by a walk of the registry: at shutdown every
+		// workspace stops, and a walk per stop would cost O(n²).
+		if en := e.byID[workspaceOfPID(m.Who)]; en != nil && en.pid.Equal(m.Who) && (en.removal == nil || !en.removal.durable) {
+			e.forget(en)
 		}
 	}
+}
+
+// workspaceOfPID returns the workspace ID in the name of a workspace
+// actor's PID ("<engine>/ws-<id>"), or "" for another actor.
+func workspaceOfPID(pid *actor.PID) string {
+	if pid == nil {
+		return ""
+	}
+	i := strings.LastIndex(pid.Id, "/ws-")
+	if i < 0 || strings.Contains(pid.Id[i+len("/ws-"):], "/") {
+		return ""
+	}
+	return pid.Id[i+len("/ws-"):]
 }
 
 // forget drops a workspace from the registry.

@@ -119,7 +119,7 @@ func (p *pipeline) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, chi
 // groups and closes its pipes), and relaunched by onPipelineGone once it is
 // gone.
 func (w *workspace) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, msg any) {
-	w.log.Error("pipeline actor panicked; stopping it", zap.String("actor", child.GetId()),
+	w.logger().Error("pipeline actor panicked; stopping it", zap.String("actor", child.GetId()),
 		zap.Any("reason", reason), zap.String("message", fmt.Sprintf("%T", msg)))
 	failPanicked("pipeline", msg, reason)
 	for _, ref := range w.pipes {
@@ -182,7 +182,7 @@ func (w *workspace) onPipelineGone(ctx actor.Context, who *actor.PID) {
 		ref.relaunches++
 		pid, err := ctx.SpawnNamed(newPipelineProps(cfg), fmt.Sprintf("pipe-%s-%d", cfg.id, ref.relaunches))
 		if err != nil {
-			w.log.Error("relaunch pipeline actor", zap.String("run", cfg.id), zap.Error(err))
+			w.logger().Error("relaunch pipeline actor", zap.String("run", cfg.id), zap.Error(err))
 			info.State = messages.PipelineFailed
 			break
 		}

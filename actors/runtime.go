@@ -87,6 +87,12 @@ func (rt *Runtime) asks() *askproc.Pool {
 	return rt.Asks
 }
 
+// LogWait is how long a pipe reader waits for room in a full log-file
+// queue before the output is dropped (logfile.Options.Wait): a disk that
+// stalls for less than that slows the command, as a plain file would,
+// rather than losing its output.
+const LogWait = time.Second
+
 // openLog opens (creating) a log file of a workspace and registers it for
 // ReopenLogs. It returns nil when the engine keeps no log files.
 func (rt *Runtime) openLog(wsID string, maxBytes int64, maxFiles int, parts ...string) (*logfile.Writer, error) {
@@ -100,7 +106,7 @@ func (rt *Runtime) openLog(wsID string, maxBytes int64, maxFiles int, parts ...s
 		maxFiles = rt.LogMaxFiles
 	}
 	path := filepath.Join(append([]string{rt.LogDir, wsID}, parts...)...) + ".log"
-	w, err := logfile.Open(logfile.Options{Path: path, MaxBytes: maxBytes, MaxFiles: maxFiles, Logger: rt.Log})
+	w, err := logfile.Open(logfile.Options{Path: path, MaxBytes: maxBytes, MaxFiles: maxFiles, Wait: LogWait, Logger: rt.Log})
 	if err != nil {
 		return nil, err
 	}

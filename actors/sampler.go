@@ -11,6 +11,7 @@ package actors
 import (
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -43,6 +44,9 @@ type (
 		roots []int
 	}
 	samplerForget struct{ id string }
+	// samplerHalt ends the sampling for good: the engine is stopping
+	// every workspace.
+	samplerHalt struct{}
 	// samplerReader hands the sampler its /proc reader, opened in a
 	// goroutine.
 	samplerReader struct{ r *procstats.Reader }
@@ -78,6 +82,9 @@ type sampler struct {
 	self   *actor.PID
 	ws     map[string]*sampled
 	busy   bool
+	halted bool
+	// halt tells a pass under way to stop reading (samplerHalt).
+	halt   atomic.Bool
 	cancel func()
 	reader *procstats.Reader
 }
@@ -122,7 +129,16 @@ func (s *sampler) Receive(ctx actor.Context) {
 		w.pid, w.group, w.roots = m.pid, m.group, m.roots
 	case *samplerForget:
 		delete(s.ws, m.id)
+	case *samplerHalt:
+		s.halted = true
+		s.halt.Store(true)
+		if s.cancel != nil {
+			s.cancel()
+		}
 	case *samplerTick:
+		if s.halted {
+			return
+		}
 		s.arm()
 		if !s.busy && len(s.ws) > 0 && s.reader != nil {
 			s.busy = true
@@ -163,7 +179,7 @@ func (s *sampler) pass() {
 	for id, w := range s.ws {
 		jobs = append(jobs, job{id: id, group: w.group, roots: append([]int(nil), w.roots...), known: w.known})
 	}
-	reader, rt, self := s.reader, s.rt, s.self
+	reader, rt, self, halt := s.reader, s.rt, s.self, &s.halt
 	rt.Go(func() {
 		start := time.Now()
 		out := &samplerDone{readings: make(map[string]reading, len(jobs)), known: make(map[string]procstats.Known)}
@@ -171,6 +187,11 @@ func (s *sampler) pass() {
 		var scanErr error
 		now := rt.now()
 		for _, j := range jobs {
+			if halt.Load() {
+				// The workspaces are stopping: reading their cgroups
+				// now would only slow their removal.
+				break
+			}
 			if j.group != nil {
 				if u, ok, err := j.group.Usage(); ok || err != nil {
 					out.readings[j.id] = reading{At: now, RSS: u.MemoryBytes, RSSPeak: u.MemoryPeakBytes, CPUUsec: u.CPUUsec,
@@ -198,7 +219,7 @@ func (s *sampler) pass() {
 // enforces the quota.
 func (w *workspace) onReading(m *Reading) {
 	if m.Err != nil {
-		w.log.Debug("stats reading failed", zap.Error(m.Err))
+		w.logger().Debug("stats reading failed", zap.Error(m.Err))
 		return
 	}
 	s := messages.Sample{
@@ -238,11 +259,11 @@ func (w *workspace) enforceQuota(s messages.Sample, pids int) {
 	switch d.Action {
 	case supervise.QuotaKill:
 		msg := "killed: " + over[0]
-		w.log.Warn("quota exceeded; killing the workspace's processes", zap.Strings("over", over))
+		w.logger().Warn("quota exceeded; killing the workspace's processes", zap.Strings("over", over))
 		w.rt.publish(messages.Event{Kind: messages.EventQuota, Workspace: w.id, Label: w.spec.Label, Message: msg})
 		w.killAllForQuota(msg)
 	case supervise.QuotaWarn:
-		w.log.Warn("quota exceeded", zap.Strings("over", over))
+		w.logger().Warn("quota exceeded", zap.Strings("over", over))
 		w.rt.publish(messages.Event{Kind: messages.EventQuota, Workspace: w.id, Label: w.spec.Label, Message: joinComma(over)})
 	}
 }
@@ -266,7 +287,7 @@ func (w *workspace) killAllForQuota(msg string) {
 			c.info.Error = msg
 		}
 	}
-	if group, log := w.group, w.log; group != nil {
+	if group, log := w.group, w.logger(); group != nil {
 		// Killing a cgroup repeats until it is empty (seconds at worst):
 		// a goroutine does it while the workspace keeps answering.
 		w.rt.Go(func() {

@@ -57,11 +57,13 @@ type workspace struct {
 	oomAttributed uint64
 	self          *actor.PID
 	engine        *actor.PID
-	log           *zap.Logger
+	log           *zap.Logger // made on first use: see logger
 	// view is where the workspace publishes its view for lists
 	// (views.go); nil when nothing lists it.
 	view *viewSlot
 
+	// The maps are made on first write (an idle workspace holds none);
+	// reading, ranging over and deleting from a nil map need nothing.
 	cmds    map[string]*command        // by ID
 	order   []string                   // command IDs in creation order
 	byLabel map[string]string          // label -> newest command ID
@@ -81,7 +83,7 @@ type workspace struct {
 	pgids           map[int]struct{}
 	live            map[int]struct{} // pids of the commands running now
 	exitsSincePrune int
-	readers         *readerSet
+	readers         readerSet
 
 	cancelTTL func()
 	removing  *removal
@@ -190,16 +192,34 @@ func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, grou
 			view:    view,
 			reaper:  supervise.NewReaper(spec.OnExit, supervise.Deadline(created, spec.TTLMs)),
 			quota:   supervise.NewQuota(spec.QuotaEnforce, spec.Soma),
-			log:     rt.Log.With(zap.String("workspace", id), zap.String("label", spec.Label)),
-			cmds:    make(map[string]*command),
-			byLabel: make(map[string]string),
-			pipes:   make(map[string]*pipelineRef),
-			pgids:   make(map[int]struct{}),
-			live:    make(map[int]struct{}),
-			readers: newReaderSet(),
-			logs:    make(map[string]*logfile.Writer),
 		}
 	}, rt.mailbox(KindWorkspace))
+}
+
+// logger returns the workspace's logger, made on first use: most
+// workspaces never log, and a zap logger with fields holds a clone of the
+// encoder.
+func (w *workspace) logger() *zap.Logger {
+	if w.log == nil {
+		w.log = w.rt.Log.With(zap.String("workspace", w.id), zap.String("label", w.spec.Label))
+	}
+	return w.log
+}
+
+// setOf adds k to the set *m, making it first if need be.
+func setOf[K comparable](m *map[K]struct{}, k K) {
+	if *m == nil {
+		*m = make(map[K]struct{})
+	}
+	(*m)[k] = struct{}{}
+}
+
+// put sets (*m)[k] = v, making the map first if need be.
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	(*m)[k] = v
 }
 
 func (w *workspace) Receive(ctx actor.Context) {
@@ -272,7 +292,7 @@ func (w *workspace) Receive(ctx actor.Context) {
 		w.onRestartDue(m)
 	case *ttlExpired:
 		if w.reaper.TTLExpired() {
-			w.log.Info("workspace TTL expired")
+			w.logger().Info("workspace TTL expired")
 			w.remove(ctx, 0, messages.EventExpired, Reply[messages.WorkspaceInfo]{})
 		}
 	case *retentionDue:

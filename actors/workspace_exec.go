@@ -70,9 +70,9 @@ func (w *workspace) exec(m *ExecCommand) {
 	}
 	// The command is listed (starting) from now on; resolving its path,
 	// checking allow_exec and opening its log file run in a goroutine.
-	w.cmds[id] = c
+	put(&w.cmds, id, c)
 	w.order = append(w.order, id)
-	w.byLabel[ref.Label] = id
+	put(&w.byLabel, ref.Label, id)
 	rt, self, allow := w.rt, w.self, w.spec.Permissions.AllowExec
 	exec, have := ref.Payload.Native.Exec, w.logs[ref.Label]
 	lf := w.logFile(ref.Label)
@@ -145,7 +145,7 @@ func (w *workspace) onExecResolved(m *execResolved) {
 			m.fail(nil) // another command of this label opened it meanwhile
 			m.logw = lw
 		}
-		w.logs[c.info.Label] = m.logw
+		put(&w.logs, c.info.Label, m.logw)
 	}
 	c.logw = m.logw
 	w.start(c)
@@ -260,7 +260,7 @@ func (w *workspace) start(c *command) {
 	spec := w.spawnSpec(c.path, n.Argv, c.env, c.info.Spec.Soma)
 	out := output{ring: c.ring, file: c.logw}
 	c.sup.Start()
-	rt, self, readers := w.rt, w.self, w.readers
+	rt, self, readers := w.rt, w.self, &w.readers
 	oc, _ := w.group.(limits.OOMCounter)
 	rt.Go(func() {
 		oomBefore, oomOK := oomKills(oc)
@@ -335,17 +335,18 @@ func outputPipe() (r, w *os.File, err error) {
 }
 
 // readerSet holds the read ends of output pipes still being read, so that
-// a stopping workspace can end readers whose writers escaped the kill.
+// a stopping workspace can end readers whose writers escaped the kill. Its
+// zero value is ready to use.
 type readerSet struct {
 	mu sync.Mutex
-	fs map[*os.File]struct{}
+	fs map[*os.File]struct{} // made on first add
 }
 
 func newReaderSet() *readerSet { return &readerSet{fs: make(map[*os.File]struct{})} }
 
 func (r *readerSet) add(f *os.File) {
 	r.mu.Lock()
-	r.fs[f] = struct{}{}
+	setOf(&r.fs, f)
 	r.mu.Unlock()
 }
 
@@ -373,8 +374,9 @@ type output struct {
 }
 
 // pump copies a process's output stream into its ring and its log file
-// until EOF. Writing the file never blocks (the Writer drops and counts
-// when the disk does not keep up), so the process is never slowed.
+// until EOF. Writing the file waits at most LogWait for room in the
+// Writer's queue (the process blocks on its pipe meanwhile, as with a
+// plain file); past that the Writer drops and counts.
 //
 // The read buffer is taken from a pool only once the pipe is readable and
 // given back after each read: a quiet process, the common case for a
@@ -430,7 +432,7 @@ func pump(r *os.File, s messages.Stream, out output, now func() time.Time) {
 }
 
 // pumpBuffers recycles the pumps' read buffers between reads.
-var pumpBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+var pumpBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // logWriter returns the log file of a command label (or "pipeline/node")
 // already open; nil when there is none yet or without log files.
@@ -488,14 +490,14 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 			w.forget(c)
 			return
 		}
-		w.log.Warn("restart failed", zap.String("command", c.info.Label), zap.Error(m.err))
+		w.logger().Warn("restart failed", zap.String("command", c.info.Label), zap.Error(m.err))
 		w.afterRun(c, proc.ExitStatus{Code: -1, Err: m.err}, 0)
 		return
 	}
 	c.proc = m.proc
 	c.sup.Spawned()
-	w.pgids[m.proc.Pid] = struct{}{}
-	w.live[m.proc.Pid] = struct{}{}
+	setOf(&w.pgids, m.proc.Pid)
+	setOf(&w.live, m.proc.Pid)
 	c.info.State = messages.CommandRunning
 	c.info.Pid = m.proc.Pid
 	c.info.StartedAt = m.proc.Started
@@ -568,7 +570,7 @@ func (w *workspace) onExited(m *exited) {
 		w.oomAttributed = m.oomCount
 		c.info.KilledBy = "oom"
 		c.info.Error = "killed by the kernel's OOM killer (memory_max_bytes reached)"
-		w.log.Warn("command killed by the OOM killer", zap.String("command", c.info.Label))
+		w.logger().Warn("command killed by the OOM killer", zap.String("command", c.info.Label))
 		w.rt.publish(messages.Event{Kind: messages.EventOOMKill, Workspace: w.id, Label: w.spec.Label,
 			Command: c.info.Label, Message: "killed by the kernel's OOM killer"})
 	case c.sup.KilledByQuota(int(m.status.Signal)):
@@ -642,7 +644,7 @@ func (w *workspace) afterRun(c *command, st proc.ExitStatus, ran time.Duration) 
 		c.info.State = messages.CommandFailed
 		c.info.GaveUp = true
 		c.info.StopReason = messages.StopGaveUp
-		w.log.Warn("command gave up", zap.String("command", c.info.Label), zap.Int("restarts", c.info.Restarts))
+		w.logger().Warn("command gave up", zap.String("command", c.info.Label), zap.Int("restarts", c.info.Restarts))
 		w.rt.publish(messages.Event{Kind: messages.EventGaveUp, Workspace: w.id, Label: w.spec.Label,
 			Command: c.info.Label, Message: fmt.Sprintf("after %d restarts", c.info.Restarts)})
 		w.maybeReap()

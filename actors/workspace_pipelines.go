@@ -319,7 +319,7 @@ func (w *workspace) onPipelineResolved(ctx actor.Context, r *pipelineResolved) {
 			w.rt.closeLog(lw) // opened meanwhile by another run of this label
 			lw = have
 		}
-		w.logs[name] = lw
+		put(&w.logs, name, lw)
 		logs[pl.label] = lw
 	}
 	cfg := pipelineConfig{
@@ -339,7 +339,7 @@ func (w *workspace) onPipelineResolved(ctx actor.Context, r *pipelineResolved) {
 	for _, pl := range plans {
 		info.Nodes = append(info.Nodes, messages.NodeInfo{Label: pl.label, State: messages.CommandStarting})
 	}
-	w.pipes[id] = &pipelineRef{pid: pid, info: info, rings: rings, cfg: cfg}
+	put(&w.pipes, id, &pipelineRef{pid: pid, info: info, rings: rings, cfg: cfg})
 	w.pipeOrder = append(w.pipeOrder, id)
 	w.reaper.Ran()
 	if spec.RestartOnFailure && m.ID == "" {

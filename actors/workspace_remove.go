@@ -27,7 +27,7 @@ func (w *workspace) maybeReap() {
 	if !w.reaper.ShouldReap(w.anyAlive) {
 		return
 	}
-	w.log.Info("every command ended; reaping workspace")
+	w.logger().Info("every command ended; reaping workspace")
 	w.rt.send(w.self, &RemoveWorkspace{Workspace: w.id, Reason: messages.EventRemoved})
 }
 
@@ -113,7 +113,7 @@ func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messag
 
 func (w *workspace) onTerminated(ctx actor.Context, m *terminated) {
 	if m.err != nil {
-		w.log.Warn("workspace cleanup", zap.Error(m.err))
+		w.logger().Warn("workspace cleanup", zap.Error(m.err))
 	}
 	r := w.removing
 	if r.reason != reasonShutdown && r.reason != reasonUndo {

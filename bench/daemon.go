@@ -527,11 +527,12 @@ func addDaemonRows(r *Report, par DaemonParams, runs []daemonRun) {
 		}
 	}
 	ws := Row{Group: "memory", Name: "daemon RSS per idle workspace", Unit: "KiB",
-		Baseline: "protoactor actor holding the spec",
+		Baseline: "protoactor actor holding the spec", Target: "<= 12 KiB",
 		Note: fmt.Sprintf("(RSS after creating %d workspaces - RSS before) / %d, %v after; both sides a separate Go process, growing side by side; %s",
 			par.N, par.N, par.Settle, runsNote)}
 	spread(&ws, col(func(x daemonRun) float64 { return x.wsBytes / 1024 }))
 	ws.Base, _, _ = Median(col(func(x daemonRun) float64 { return x.floorWSBytes / 1024 }))
+	ws.Met = Bool(ws.Value <= 12)
 	r.Add(ws)
 	proc := Row{Group: "memory", Name: "daemon RSS per managed process", Unit: "KiB",
 		Baseline: "os/exec, output piped, Wait goroutine",

@@ -31,11 +31,13 @@ const (
 	logsFile                    // the command's stdout is a plain file
 	logsDevNull                 // the command's stdout is /dev/null
 	logsCopy                    // pipe -> reader goroutine -> plain file, unformatted
+	logsEngine                  // a command of an engine's workspace -> its log file (logpath.go)
 )
 
 var logsModeNames = map[logsMode]string{
 	logsWriter: "pipe->logfile.Writer", logsFile: "yes|head >file",
 	logsDevNull: "yes|head >/dev/null", logsCopy: "pipe->Go read->file",
+	logsEngine: "engine: workspace command -> log file",
 }
 
 // logsResult is one run of one mode.
@@ -69,9 +71,21 @@ func RunLogs(ctx context.Context, r *Report, quick bool) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	modes := []logsMode{logsWriter, logsFile, logsDevNull, logsCopy}
+	le, err := startLogEngine(ctx, filepath.Join(dir, "engine"), 2*size)
+	if err != nil {
+		return err
+	}
+	defer le.close()
+	once := func(m logsMode, size int64) (logsResult, error) {
+		if m == logsEngine {
+			lr, _, err := le.run(ctx, floodArgv(size), size, false)
+			return lr, err
+		}
+		return logsOnce(ctx, m, dir, size)
+	}
+	modes := []logsMode{logsWriter, logsFile, logsDevNull, logsCopy, logsEngine}
 	for _, m := range modes { // warm up: binaries, page cache
-		if _, err := logsOnce(ctx, m, dir, size/16); err != nil {
+		if _, err := once(m, size/16); err != nil {
 			return err
 		}
 	}
@@ -79,7 +93,7 @@ func RunLogs(ctx context.Context, r *Report, quick bool) error {
 	for i := range runs {
 		for j := range modes {
 			m := modes[(i+j)%len(modes)]
-			lr, err := logsOnce(ctx, m, dir, size)
+			lr, err := once(m, size)
 			if err != nil {
 				return err
 			}
@@ -123,6 +137,47 @@ func RunLogs(ctx context.Context, r *Report, quick bool) error {
 		}
 		r.Add(row)
 	}
+	return logPathRows(ctx, r, le, res, size, runs, mbps)
+}
+
+// logPathRows adds the rows of the engine's own log path: its flood rate
+// against pipe -> Go read -> file, and a producer paced at 0.8x that rate
+// through the engine, whose every byte must be in the file.
+func logPathRows(ctx context.Context, r *Report, le *logEngine, res map[logsMode][]logsResult, size int64, runs int,
+	mbps func(logsMode) (float64, float64, float64)) error {
+	med, lo, hi := mbps(logsEngine)
+	floor, _, _ := mbps(logsCopy)
+	var dropped uint64
+	for _, lr := range res[logsEngine] {
+		dropped += lr.dropped
+	}
+	flood := Row{Group: "logs", Name: "command -> engine -> log file, MB/s", Value: med, Unit: "MB/s",
+		Baseline: logsModeNames[logsCopy], Base: floor, HigherIsBetter: true, Target: ">= 0.8x",
+		Note: fmt.Sprintf("the daemon's path: `yes|head -c %d MiB` exec'd in a workspace of an engine, stdout read by the engine into the command's ring and log file, timed from Exec until the file holds it all; kept bytes only (dropped %.2f%% under the flood); median of %d",
+			size>>20, 100*float64(dropped)/float64(size)/float64(max(1, len(res[logsEngine]))), runs)}
+	if runs > 1 {
+		flood.Min, flood.Max = lo, hi
+	}
+	flood.Met = Bool(floor > 0 && med >= 0.8*floor)
+	r.Add(flood)
+
+	floorBin, err := buildFloor(ctx, filepath.Dir(le.dir))
+	if err != nil {
+		return err
+	}
+	rate := int64(0.8 * floor * 1e6)
+	paced := min(size, max(int64(64<<20), rate*3)) // about three seconds of output
+	paced -= paced % int64(len(logsLine)+1)
+	lr, kept, err := le.run(ctx, []string{floorBin, "produce", strconv.FormatInt(rate, 10), strconv.FormatInt(paced, 10), logsLine}, paced, true)
+	if err != nil {
+		return err
+	}
+	lost := paced - kept
+	r.Add(Row{Group: "logs", Name: "producer at 0.8x the floor rate -> engine -> log file, MB/s", Value: float64(kept) / lr.secs / 1e6,
+		Unit: "MB/s", Baseline: "the producer's pace", Base: float64(rate) / 1e6, HigherIsBetter: true,
+		Target: "0 bytes lost", Met: Bool(lost == 0 && lr.dropped == 0),
+		Note: fmt.Sprintf("%d MiB written at %.0f MB/s (0.8x pipe->Go read->file); %d bytes lost (lines counted in the file), Writer dropped %d",
+			paced>>20, float64(rate)/1e6, lost, lr.dropped)})
 	return nil
 }
 

@@ -89,7 +89,7 @@ func TestRunLogsQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := r.Rows()
-	if len(rows) != 4 {
+	if len(rows) != 6 {
 		t.Fatalf("%d rows", len(rows))
 	}
 	for _, row := range rows {

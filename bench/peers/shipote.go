@@ -212,7 +212,7 @@ func (d *ShipoteDaemon) Launch(ctx context.Context) error {
 	defer logf.Close()
 	d.cmd = exec.Command(d.bin, "daemon", "--socket", sock,
 		"--state", filepath.Join(d.dir, "state.json"),
-		"--cgroup-parent", fmt.Sprintf("shipote-peers-%d", os.Getpid()),
+		"--cgroup-parent", d.CgroupParent(),
 		"--log-level", "warn", "--log-format", "json")
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -243,6 +243,10 @@ func (d *ShipoteDaemon) Launch(ctx context.Context) error {
 		}
 	}
 }
+
+// CgroupParent is the name of the daemon's cgroup parent, made under its
+// own cgroup in each hierarchy.
+func (d *ShipoteDaemon) CgroupParent() string { return fmt.Sprintf("shipote-peers-%d", os.Getpid()) }
 
 // Client returns the API client of the launched daemon (nil before Launch).
 func (d *ShipoteDaemon) Client() *api.Client { return d.client }

@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -191,33 +190,26 @@ func (b *cgroup1Backend) Create(id string, l Limits) (Group, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
-	g := b.group(id, nil, l)
-	for _, d := range g.dirs {
+	g := b.group(id, l)
+	for _, d := range g.dirs() {
 		if _, err := os.Lstat(d); err == nil {
 			return nil, fmt.Errorf("%w: %s", ErrExists, d)
 		}
 	}
-	cg, err := cgroup1.New(b.path(id), b.resources(l), cgroup1.WithHierarchy(b.hierarchy))
-	if err != nil {
+	if _, err := cgroup1.New(b.path(id), b.resources(l), cgroup1.WithHierarchy(b.hierarchy)); err != nil {
 		for _, c := range v1Controllers {
 			_ = os.Remove(filepath.Join(b.parentDir[c], id))
 		}
 		return nil, fmt.Errorf("limits: create cgroup1 group %s: %w", id, err)
 	}
-	g.cg = cg
 	return g, nil
 }
 
-// group builds the Group value for id; cg may be set later.
-func (b *cgroup1Backend) group(id string, cg cgroup1.Cgroup, l Limits) *cgroup1Group {
-	g := &cgroup1Group{b: b, id: id, cg: cg, rlimits: nofileRlimits(l)}
-	for _, c := range b.hier {
-		d := filepath.Join(b.parentDir[c], id)
-		g.dirs = append(g.dirs, d)
-		g.join = append(g.join, filepath.Join(d, "tasks"))
-		g.procs = append(g.procs, filepath.Join(d, "cgroup.procs"))
-	}
-	return g
+// group builds the Group value for id. It keeps only the backend and the
+// id: the paths are derived when used, so that an idle workspace holds no
+// strings for them.
+func (b *cgroup1Backend) group(id string, l Limits) *cgroup1Group {
+	return &cgroup1Group{b: b, id: id, rlimits: nofileRlimits(l)}
 }
 
 // Sweep implements Backend.
@@ -232,37 +224,35 @@ func (b *cgroup1Backend) Sweep(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	var errs []error
-	for _, id := range ids {
-		cg, err := cgroup1.Load(b.path(id), cgroup1.WithHierarchy(b.hierarchy))
-		if err != nil {
-			if errors.Is(err, cgroup1.ErrCgroupDeleted) {
-				continue
-			}
-			errs = append(errs, fmt.Errorf("limits: load cgroup1 group %s: %w", id, err))
-			continue
-		}
-		if err := b.group(id, cg, Limits{}).Remove(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return ids, errors.Join(errs...)
+	errs := removeAll(ctx, len(ids), func(i int) error {
+		return b.group(ids[i], Limits{}).Remove(ctx)
+	})
+	return ids, errs
 }
 
 // cgroup1Group is one workspace's directories in the v1 hierarchies.
 type cgroup1Group struct {
 	b       *cgroup1Backend
 	id      string
-	dirs    []string // one per distinct hierarchy
-	join    []string // their tasks files
-	procs   []string // their cgroup.procs files
 	rlimits []proc.Rlimit
 
 	mu sync.Mutex // serialises Remove
-	cg cgroup1.Cgroup
 }
 
 var _ Group = (*cgroup1Group)(nil)
+
+// files returns, for each distinct hierarchy in the backend's order, the
+// group's directory joined with name ("" for the directory itself).
+func (g *cgroup1Group) files(name string) []string {
+	out := make([]string, len(g.b.hier))
+	for i, c := range g.b.hier {
+		out[i] = filepath.Join(g.b.parentDir[c], g.id, name)
+	}
+	return out
+}
+
+// dirs are the group's directories, one per distinct hierarchy.
+func (g *cgroup1Group) dirs() []string { return g.files("") }
 
 // Placement implements Group: the spawning thread writes its TID into every
 // JoinTasks file before it forks (the child is born in the workspace's
@@ -270,7 +260,7 @@ var _ Group = (*cgroup1Group)(nil)
 // LeaveTasks after. While the thread is inside, it counts against pids_max.
 func (g *cgroup1Group) Placement() proc.Placement {
 	return proc.Placement{
-		JoinTasks:  slices.Clone(g.join),
+		JoinTasks:  g.files("tasks"),
 		LeaveTasks: slices.Clone(g.b.leave),
 	}
 }
@@ -281,7 +271,7 @@ func (g *cgroup1Group) Rlimits() []proc.Rlimit { return slices.Clone(g.rlimits) 
 // Procs implements Group: the union over the hierarchies, since only root
 // can move a process out of one of them but not the others.
 func (g *cgroup1Group) Procs() ([]int, error) {
-	pids, err := unionPids(g.procs)
+	pids, err := unionPids(g.files("cgroup.procs"))
 	return withoutSelf(pids), err
 }
 
@@ -330,41 +320,17 @@ func (g *cgroup1Group) Kill(sig syscall.Signal) error {
 	return nil
 }
 
-// Remove implements Group.
+// Remove implements Group: every member killed, then each directory
+// removed. The kill loop has just read every hierarchy's cgroup.procs
+// empty, so the directories go with one rmdir each (containerd's Delete
+// would walk each directory's control files first).
 func (g *cgroup1Group) Remove(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for {
-		if err := killUntilEmpty(ctx, g.Procs); err != nil {
-			return fmt.Errorf("limits: remove cgroup1 group %s: %w", g.id, err)
-		}
-		var err error
-		if g.cg != nil {
-			err = g.cg.Delete()
-			if errors.Is(err, cgroup1.ErrCgroupDeleted) {
-				err = nil
-			}
-		}
-		if err == nil {
-			// Directories containerd did not know about (a failed Create).
-			for _, d := range g.dirs {
-				if err = rmdirRetry(ctx, d); err != nil {
-					break
-				}
-			}
-		}
-		if err == nil {
-			return nil
-		}
-		// A member forked between the kill loop and the delete: go again.
-		t := time.NewTimer(10 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("limits: remove cgroup1 group %s: %w (%w)", g.id, err, ctx.Err())
-		case <-t.C:
-		}
+	if err := removeGroup(ctx, g.Procs, g.dirs()); err != nil {
+		return fmt.Errorf("limits: remove cgroup1 group %s: %w", g.id, err)
 	}
+	return nil
 }
 
 // Source implements Group.

@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup2"
@@ -281,29 +280,19 @@ func (g *cgroup2Group) killAll(ctx context.Context) error {
 	return killUntilEmpty(ctx, g.Procs)
 }
 
-// Remove implements Group.
+// Remove implements Group: cgroup.kill, then the kill loop and one rmdir
+// (see removeGroup).
 func (g *cgroup2Group) Remove(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for {
-		if err := g.killAll(ctx); err != nil {
-			return fmt.Errorf("limits: remove cgroup2 group %s: %w", g.id, err)
-		}
-		err := g.m.Delete()
-		if err == nil || errors.Is(err, os.ErrNotExist) {
-			err = rmdirRetry(ctx, g.dir)
-		}
-		if err == nil {
-			return nil
-		}
-		t := time.NewTimer(10 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("limits: remove cgroup2 group %s: %w (%w)", g.id, err, ctx.Err())
-		case <-t.C:
-		}
+	err := os.WriteFile(filepath.Join(g.dir, "cgroup.kill"), []byte("1"), 0)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("limits: remove cgroup2 group %s: %w", g.id, err)
 	}
+	if err := removeGroup(ctx, g.Procs, []string{g.dir}); err != nil {
+		return fmt.Errorf("limits: remove cgroup2 group %s: %w", g.id, err)
+	}
+	return nil
 }
 
 // Source implements Group.

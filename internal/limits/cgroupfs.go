@@ -13,9 +13,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -236,6 +239,108 @@ func killUntilEmpty(ctx context.Context, list func() ([]int, error)) error {
 		}
 		delay = min(delay*2, 50*time.Millisecond)
 	}
+}
+
+// removeSlots bounds how many group removals touch cgroupfs at once, over
+// every backend of the process: the kernel serialises cgroup removal, so
+// thousands of concurrent rmdirs (a daemon stopping with 10,000 idle
+// workspaces) would only park as many OS threads in the kernel. A removal
+// holds a slot for one pass (read the members, signal or rmdir) and never
+// while it waits.
+var removeSlots = make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0)))
+
+// removeGroup removes dirs, the directories of one group (a missing one is
+// fine), killing whatever is still in it. An empty group goes at once:
+// one rmdir per directory, nothing read and no wait, which is what a
+// daemon stopping with thousands of idle workspaces needs. A directory
+// that is busy (members left) has every member listed by list SIGKILLed,
+// and the removal waits a little and tries again, until ctx ends.
+func removeGroup(ctx context.Context, list func() ([]int, error), dirs []string) error {
+	delay := 500 * time.Microsecond
+	for {
+		select {
+		case removeSlots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		var pids []int
+		err := rmdirAll(dirs)
+		if errors.Is(err, unix.EBUSY) {
+			var lerr error
+			pids, lerr = list()
+			pids = withoutSelf(pids)
+			switch {
+			case lerr != nil:
+				err = lerr
+			case len(pids) > 0:
+				if serr := signalAll(pids, unix.SIGKILL); serr != nil {
+					err = fmt.Errorf("limits: %w", serr)
+				}
+			}
+		}
+		<-removeSlots
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			return err
+		}
+		// Busy: members are dying, or the kernel lags behind the last
+		// exit.
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if len(pids) > 0 {
+				return fmt.Errorf("%w: %d left (pids %v): %w", ErrNotEmpty, len(pids), pids, ctx.Err())
+			}
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(delay*2, 50*time.Millisecond)
+	}
+}
+
+// rmdirAll removes each of dirs once; a missing one is not an error. It
+// stops at the first failure (EBUSY while the group has members).
+func rmdirAll(dirs []string) error {
+	for _, d := range dirs {
+		if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("limits: rmdir %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// removeAll calls remove(0..n-1) from a few goroutines (the slots bound
+// the cgroupfs work anyway) and joins the errors.
+func removeAll(ctx context.Context, n int, remove func(int) error) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(n, cap(removeSlots)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := remove(i); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil && len(errs) == 0 {
+		return err
+	}
+	return errors.Join(errs...)
 }
 
 // rmdirRetry removes an empty cgroup directory, retrying briefly on EBUSY

@@ -82,6 +82,12 @@ type Options struct {
 	// rest of its line before it is written as a line anyway. Zero means
 	// DefaultFlushPartial.
 	FlushPartial time.Duration
+	// Wait is how long Write may wait for room in a full queue before it
+	// drops the chunk. Meanwhile the caller (a pipe reader) reads no more,
+	// so the command blocks on its full pipe, as it would writing to a
+	// file: a disk that stalls briefly (page-cache writeback) slows the
+	// command instead of losing its output. Zero never waits.
+	Wait time.Duration
 	// Logger receives write and rotation errors. Nil logs nothing.
 	Logger *zap.Logger
 }
@@ -100,6 +106,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: negative QueueBytes %d", ErrOptions, o.QueueBytes)
 	case o.FlushPartial < 0:
 		return fmt.Errorf("%w: negative FlushPartial %v", ErrOptions, o.FlushPartial)
+	case o.Wait < 0:
+		return fmt.Errorf("%w: negative Wait %v", ErrOptions, o.Wait)
 	}
 	if o.MaxBytes == 0 {
 		o.MaxBytes = DefaultMaxBytes
@@ -119,15 +127,19 @@ func (o *Options) validate() error {
 	return nil
 }
 
-// Writer appends a command's output to its log file. Write never blocks;
-// a goroutine owned by the Writer formats and writes lines and rotates the
-// file. Close stops it.
+// Writer appends a command's output to its log file. Write blocks at most
+// Options.Wait; a goroutine owned by the Writer formats and writes lines
+// and rotates the file. Close stops it.
 type Writer struct {
 	o Options
 
-	mu     sync.Mutex // guards q and closed
+	mu     sync.Mutex // guards q, closed, room and waiting
 	q      queue
 	closed bool
+	// room is closed (and replaced) when the goroutine has taken queued
+	// output while a Write waits for room (waiting > 0).
+	room    chan struct{}
+	waiting int
 
 	dropped atomic.Uint64
 
@@ -266,8 +278,9 @@ func rotatedIndex(name, base string) int {
 }
 
 // Write queues output p of stream ("out" or "err"; anything else counts
-// as "out") read at time t. It never blocks on the disk: when the queue
-// cannot take p, p is dropped and counted. p may be reused once Write
+// as "out") read at time t. When the queue cannot take p, Write waits up
+// to Options.Wait for room (by default not at all), then p is dropped and
+// counted. p may be reused once Write
 // returns. Writes after Close are ignored.
 func (w *Writer) Write(stream string, t time.Time, p []byte) {
 	if len(p) == 0 {
@@ -282,6 +295,13 @@ func (w *Writer) Write(stream string, t time.Time, p []byte) {
 		w.mu.Unlock()
 		return
 	}
+	if w.q.bytes+len(p) > w.o.QueueBytes && w.o.Wait > 0 && len(p) <= w.o.QueueBytes {
+		w.waitRoomLocked(len(p))
+		if w.closed {
+			w.mu.Unlock()
+			return
+		}
+	}
 	if w.q.bytes+len(p) > w.o.QueueBytes {
 		w.q.markDrop(s, t, uint64(len(p)))
 		w.mu.Unlock()
@@ -293,6 +313,45 @@ func (w *Writer) Write(stream string, t time.Time, p []byte) {
 	select {
 	case w.wake <- struct{}{}:
 	default:
+	}
+}
+
+// waitRoomLocked waits, for at most o.Wait, until the queue can take n
+// more bytes or the Writer is closed. w.mu must be held; it is released
+// while waiting.
+func (w *Writer) waitRoomLocked(n int) {
+	timer := time.NewTimer(w.o.Wait)
+	defer timer.Stop()
+	for w.q.bytes+n > w.o.QueueBytes && !w.closed {
+		if w.room == nil {
+			w.room = make(chan struct{})
+		}
+		room := w.room
+		w.waiting++
+		w.mu.Unlock()
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+		expired := false
+		select {
+		case <-room:
+		case <-timer.C:
+			expired = true
+		}
+		w.mu.Lock()
+		w.waiting--
+		if expired {
+			return
+		}
+	}
+}
+
+// roomLocked wakes the Writes waiting for room. w.mu must be held.
+func (w *Writer) roomLocked() {
+	if w.waiting > 0 && w.room != nil {
+		close(w.room)
+		w.room = nil
 	}
 }
 
@@ -328,6 +387,7 @@ func (w *Writer) Close() error {
 	w.closeOnce.Do(func() {
 		w.mu.Lock()
 		w.closed = true
+		w.roomLocked()
 		w.mu.Unlock()
 		close(w.closing)
 		<-w.done
@@ -419,6 +479,7 @@ func (w *Writer) drain() {
 	}
 	w.mu.Lock()
 	w.q.done(n)
+	w.roomLocked()
 	w.mu.Unlock()
 	w.spareRecs, w.spareFull = recs[:0], full[:0]
 }

@@ -75,6 +75,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"negative MaxFiles", Options{Path: p, MaxFiles: -2}, "negative MaxFiles -2"},
 		{"negative QueueBytes", Options{Path: p, QueueBytes: -3}, "negative QueueBytes -3"},
 		{"negative FlushPartial", Options{Path: p, FlushPartial: -time.Second}, "negative FlushPartial -1s"},
+		{"negative Wait", Options{Path: p, Wait: -time.Millisecond}, "negative Wait -1ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, err := Open(tc.o)
@@ -386,6 +387,69 @@ func TestDropsAreCountedAndNoted(t *testing.T) {
 		t.Fatalf("notices report %d bytes, Dropped() = %d", noted, w.Dropped())
 	}
 	t.Logf("dropped %d of %d bytes", w.Dropped(), 4000*len(chunk))
+}
+
+// TestWaitKeepsEverything: the flood that TestDropsAreCountedAndNoted
+// drops from (a queue of 64 KiB, written far faster than the goroutine
+// writes) is kept whole when Write may wait for room: Write slows to the
+// disk's pace and nothing is dropped.
+func TestWaitKeepsEverything(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.log")
+	w := openT(t, Options{Path: p, QueueBytes: 64 << 10, MaxBytes: 1 << 30, Wait: time.Minute})
+	line := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde"
+	chunk := bytes.Repeat([]byte(line+"\n"), 512)
+	const chunks = 1000 // 32 MiB
+	for range chunks {
+		w.Write(StreamOut, time.Now(), chunk)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if w.Dropped() != 0 {
+		t.Fatalf("dropped %d bytes", w.Dropped())
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		if !strings.HasSuffix(sc.Text(), " out "+line) {
+			t.Fatalf("line %d is %q", n, sc.Text())
+		}
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != chunks*512 {
+		t.Fatalf("%d lines in the file, want %d", n, chunks*512)
+	}
+}
+
+// TestWaitEndsAtClose: a Write waiting for room returns when the Writer
+// is closed.
+func TestWaitEndsAtClose(t *testing.T) {
+	w := openT(t, Options{Path: filepath.Join(t.TempDir(), "c.log"), QueueBytes: 64 << 10, Wait: time.Hour})
+	chunk := bytes.Repeat([]byte("x"), 64<<10)
+	w.Write(StreamOut, time.Now(), chunk) // fills the queue...
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 1000 { // ...and these wait for the goroutine, or for Close
+			w.Write(StreamOut, time.Now(), chunk)
+		}
+	}()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Write still waiting after Close")
+	}
 }
 
 func TestReopenAfterExternalRename(t *testing.T) {

@@ -5,6 +5,7 @@ package logring
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,15 +60,31 @@ func (r *Ring) Write(s messages.Stream, t time.Time, p []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	i := streamIndex(s)
-	buf := append(r.partial[i], p...)
-	for {
-		nl := bytes.IndexByte(buf, '\n')
-		if nl < 0 {
-			break
+	if last := bytes.LastIndexByte(p, '\n'); last >= 0 {
+		// The complete lines become one string (with the pending partial
+		// line in front), and each line a substring of it: one copy and
+		// one allocation per chunk, not per line. A chunk's memory stays
+		// until its last line leaves the ring.
+		var text string
+		if len(r.partial[i]) > 0 {
+			r.partial[i] = append(r.partial[i], p[:last]...)
+			text = string(r.partial[i])
+			r.partial[i] = r.partial[i][:0]
+		} else {
+			text = string(p[:last])
 		}
-		r.appendLocked(s, t, string(buf[:nl]))
-		buf = buf[nl+1:]
+		for {
+			nl := strings.IndexByte(text, '\n')
+			if nl < 0 {
+				r.appendLocked(s, t, text)
+				break
+			}
+			r.appendLocked(s, t, text[:nl])
+			text = text[nl+1:]
+		}
+		p = p[last+1:]
 	}
+	buf := append(r.partial[i], p...)
 	for len(buf) >= maxLine {
 		r.appendLocked(s, t, string(buf[:maxLine]))
 		buf = buf[maxLine:]

@@ -42,6 +42,7 @@ var suites = []suite{
 	{"api", bench.RunLists},
 	{"control", bench.RunControl},
 	{"retention", bench.RunRetention},
+	{"shutdown", bench.RunShutdown},
 	// The peer table (peers.md, peers.json) is written beside the charts,
 	// so that a quick run leaves the committed tables alone.
 	{"peers", func(ctx context.Context, r *bench.Report, quick bool) error {

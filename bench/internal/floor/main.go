@@ -12,6 +12,11 @@
 //	                        (a PATH with a query matches that query only)
 //	                        with the bytes of FILE: an API answer that costs
 //	                        nothing to build.
+//	floor produce RATE SIZE LINE
+//	                        LINE and a newline written to stdout again and
+//	                        again, SIZE bytes in all at RATE bytes/s (whole
+//	                        lines, paced against the clock), then exit: a
+//	                        command whose output rate is known.
 //
 // The protocol is line-based: floor prints "ready" once set up, and for
 // procs and actors waits for a line "go" on stdin, does the work and prints
@@ -20,6 +25,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -46,7 +53,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) < 2 {
-		return errors.New("usage: floor procs N ARGV | actors N | http SOCKET PATH=FILE [PATH=FILE]")
+		return errors.New("usage: floor procs N ARGV | actors N | http SOCKET PATH=FILE [PATH=FILE] | produce RATE SIZE LINE")
 	}
 	in := bufio.NewScanner(os.Stdin)
 	switch args[0] {
@@ -67,6 +74,8 @@ func run(args []string) error {
 		return staged(in, func() (func(), error) { return actors(n) })
 	case "http":
 		return serve(in, args[1], args[2:])
+	case "produce":
+		return produce(args[1:])
 	default:
 		return fmt.Errorf("unknown mode %q", args[0])
 	}
@@ -192,6 +201,43 @@ func serve(in *bufio.Scanner, sock string, routes []string) error {
 	_ = srv.Shutdown(context.Background())
 	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	return nil
+}
+
+// produce writes whole copies of line+"\n" to stdout, size bytes in all
+// (rounded down to whole lines), never ahead of rate bytes/s since its
+// start.
+func produce(args []string) error {
+	if len(args) != 3 {
+		return errors.New("produce: want RATE SIZE LINE")
+	}
+	rate, err := strconv.ParseInt(args[0], 10, 64)
+	if err != nil || rate <= 0 {
+		return fmt.Errorf("produce: rate: want a positive integer, got %q", args[0])
+	}
+	size, err := strconv.ParseInt(args[1], 10, 64)
+	if err != nil || size <= 0 {
+		return fmt.Errorf("produce: size: want a positive integer, got %q", args[1])
+	}
+	line := []byte(args[2] + "\n")
+	ll := int64(len(line))
+	size -= size % ll
+	buf := bytes.Repeat(line, max(1, (64<<10)/len(line)))
+	start := time.Now()
+	var sent int64
+	for sent < size {
+		allowed := min(size, int64(time.Since(start).Seconds()*float64(rate)))
+		n := min(allowed-sent, int64(len(buf)))
+		n -= n % ll
+		if n <= 0 {
+			time.Sleep(200 * time.Microsecond)
+			continue
+		}
+		if _, err := os.Stdout.Write(buf[:n]); err != nil {
+			return fmt.Errorf("produce: %w", err)
+		}
+		sent += n
 	}
 	return nil
 }
