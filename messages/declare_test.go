@@ -25,7 +25,9 @@ func TestValidateDeclared(t *testing.T) {
 	}{
 		{"no probes", func(*CommandRef) {}, "", ""},
 		{"exec probe", func(c *CommandRef) { c.Ready = &Probe{Exec: []string{"test", "-f", "/x"}} }, "", ""},
-		{"tcp probe", func(c *CommandRef) { c.Health = &Probe{TCP: "127.0.0.1:80", IntervalMs: 5, TimeoutMs: 5, FailureThreshold: 1} }, "", ""},
+		{"tcp probe", func(c *CommandRef) {
+			c.Health = &Probe{TCP: "127.0.0.1:80", IntervalMs: 5, TimeoutMs: 5, FailureThreshold: 1}
+		}, "", ""},
 		{"http probe", func(c *CommandRef) { c.Ready = &Probe{HTTP: "http://127.0.0.1:8000/healthz"} }, "", ""},
 		{"empty probe", func(c *CommandRef) { c.Ready = &Probe{} }, "ready", "exactly one of exec, tcp, http (got 0)"},
 		{"two kinds", func(c *CommandRef) { c.Health = &Probe{TCP: "a:1", HTTP: "http://a"} }, "health", "got 2"},
