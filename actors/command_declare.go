@@ -39,6 +39,8 @@ type cmdDecl struct {
 	// restartNote is said in the event of the next start (why it was
 	// restarted).
 	restartNote string
+	// ran: a run has spawned (the next one is a restart).
+	ran bool
 }
 
 // Internal messages of this file.
@@ -195,6 +197,7 @@ func (w *workspace) checkWaiting() {
 func (w *workspace) runUp(c *command) {
 	d := &c.decl
 	d.killCancel = nil
+	d.ran = true
 	if d.probes.Spawned() {
 		w.becameReady(c)
 	} else {

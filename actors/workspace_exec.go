@@ -510,7 +510,7 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	c.info.ExitCode, c.info.Signal, c.info.Error = nil, "", ""
 	w.reaper.Ran()
 	kind := messages.EventStarted
-	if !first && c.decl.sched == nil {
+	if !first && c.decl.ran && c.decl.sched == nil {
 		kind = messages.EventRestarted
 	}
 	w.rt.publish(messages.Event{Kind: kind, Workspace: w.id, Label: w.spec.Label, Command: c.info.Label,
