@@ -24,6 +24,7 @@ import (
 	"github.com/shipote/shipote/internal/cli/logs"
 	"github.com/shipote/shipote/internal/cli/pipe"
 	"github.com/shipote/shipote/internal/cli/ps"
+	"github.com/shipote/shipote/internal/cli/service"
 	"github.com/shipote/shipote/internal/cli/snapshot"
 	"github.com/shipote/shipote/internal/cli/state"
 	"github.com/shipote/shipote/internal/cli/stats"
@@ -160,6 +161,7 @@ daemon.`,
 	}
 	add("run",
 		daemon.NewCmdDaemon(f, nil),
+		service.NewCmdService(f, nil),
 		up.NewCmdUp(f, nil),
 		ws.NewCmdWs(f),
 		exec.NewCmdExec(f, nil),
