@@ -309,3 +309,47 @@ func TestScheduleFiresEverySecond(t *testing.T) {
 		t.Errorf("a stopped schedule stays declared: %+v", st.LiveCommands)
 	}
 }
+
+// TestScheduleConcurrency runs a per-second schedule whose runs last
+// longer than a second under each concurrency policy.
+func TestScheduleConcurrency(t *testing.T) {
+	tests := []struct {
+		c    messages.Concurrency
+		kind messages.EventKind // what shows the policy at work
+		want string             // in its message, or its command's label
+	}{
+		{messages.ConcurrencyForbid, messages.EventSkipped, "concurrency: forbid"},
+		{messages.ConcurrencyReplace, messages.EventStarted, "replacing the last run"},
+		{messages.ConcurrencyAllow, messages.EventStarted, "slow-run"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.c), func(t *testing.T) {
+			eng := startEngine(t, Config{})
+			ctx := testCtx(t)
+			sub := eng.Events(1024)
+			defer sub.Cancel()
+			if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "cc"}); err != nil {
+				t.Fatal(err)
+			}
+			ref := labelled(native("sleep", "30"), "slow")
+			ref.Schedule, ref.Concurrency, ref.StopTimeoutMs = "@every 1s", tt.c, 1000
+			if _, err := eng.Exec(ctx, "cc", ref); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.After(30 * time.Second)
+			for {
+				select {
+				case ev := <-sub.C:
+					if ev.Kind == tt.kind && (strings.Contains(ev.Message, tt.want) || ev.Command == tt.want) {
+						if _, err := eng.StopCommands(ctx, "cc"); err != nil {
+							t.Fatal(err)
+						}
+						return
+					}
+				case <-deadline:
+					t.Fatalf("no %s event with %q", tt.kind, tt.want)
+				}
+			}
+		})
+	}
+}
