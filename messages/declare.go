@@ -152,10 +152,20 @@ var scheduleParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hou
 
 // ParseSchedule parses a command's schedule: 5 cron fields (minute hour
 // day-of-month month day-of-week), or 6 with a leading seconds field, or a
-// descriptor (@hourly, @daily, "@every 90s"); CRON_TZ=Zone may prefix it.
-// Times are in the daemon's local time zone otherwise.
-func ParseSchedule(spec string) (cron.Schedule, error) {
-	s, err := scheduleParser.Parse(spec)
+// descriptor (@hourly, @daily, "@every 90s"). Times are in the daemon's
+// local time zone; a TZ= or CRON_TZ= prefix is refused (loading a zone
+// reads files, and the parser takes the spec in an actor).
+func ParseSchedule(spec string) (s cron.Schedule, err error) {
+	t := strings.TrimSpace(spec)
+	if strings.HasPrefix(t, "TZ=") || strings.HasPrefix(t, "CRON_TZ=") {
+		return nil, fmt.Errorf("schedule %q: a time zone prefix is not supported; times are in the daemon's local time", spec)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("schedule %q: cannot be parsed (%v)", spec, r)
+		}
+	}()
+	s, err = scheduleParser.Parse(spec)
 	if err != nil {
 		return nil, fmt.Errorf("schedule %q: %w", spec, err)
 	}
@@ -192,8 +202,12 @@ func (c *CommandRef) validateDeclared() error {
 		}
 		return nil
 	}
-	if _, err := ParseSchedule(c.Schedule); err != nil {
+	sched, err := ParseSchedule(c.Schedule)
+	if err != nil {
 		return fieldErr("schedule", "%v", err)
+	}
+	if sched.Next(time.Now()).IsZero() {
+		return fieldErr("schedule", "%q never comes (no such date within five years)", c.Schedule)
 	}
 	if !c.Supervision.OneShot() {
 		return fieldErr("schedule", "only one_shot commands take a schedule (supervision is a restart policy)")
