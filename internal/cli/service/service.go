@@ -143,6 +143,29 @@ func (o *Options) UnitPath() (string, error) {
 	return filepath.Join(root, dir, UnitName), nil
 }
 
+// System units keep their socket and state where systemd makes the
+// directories (RuntimeDirectory, StateDirectory): a system service has no
+// $XDG_RUNTIME_DIR or $HOME to find the defaults from.
+const (
+	SystemSocket = "/run/shipote/shipote.sock"
+	SystemState  = "/var/lib/shipote/state.json"
+)
+
+// daemonPaths are the socket and state file the unit's daemon uses; ""
+// leaves the daemon's default (a user unit's $XDG_RUNTIME_DIR and $HOME).
+func (o *Options) daemonPaths() (socket, state string) {
+	socket, state = o.Socket, o.State
+	if !o.User {
+		if socket == "" {
+			socket = SystemSocket
+		}
+		if state == "" {
+			state = SystemState
+		}
+	}
+	return socket, state
+}
+
 // Unit returns the unit file's text.
 func (o *Options) Unit() (string, error) {
 	bin := o.Exec
@@ -156,44 +179,62 @@ func (o *Options) Unit() (string, error) {
 	if !filepath.IsAbs(bin) {
 		return "", fmt.Errorf("--exec %q is not an absolute path", bin)
 	}
-	args := []string{quote(bin)}
-	if o.Socket != "" {
-		args = append(args, "--socket", quote(o.Socket))
+	socket, state := o.daemonPaths()
+	args := []string{quote(bin), "daemon", "--log-format", "json"}
+	if socket != "" {
+		args = append(args, "--socket", quote(socket))
 	}
-	args = append(args, "daemon")
-	if o.State != "" {
-		args = append(args, "--state", quote(o.State))
+	if state != "" {
+		args = append(args, "--state", quote(state))
 	}
 	if o.Grace > 0 {
 		args = append(args, "--grace", o.Grace.String())
 	}
-	wanted := "multi-user.target"
-	if o.User {
-		wanted = "default.target"
+	dirs, wanted := "", "default.target"
+	if !o.User {
+		wanted = "multi-user.target"
+		if socket == SystemSocket {
+			dirs += "RuntimeDirectory=shipote\nRuntimeDirectoryMode=0700\n"
+		}
+		if state == SystemState {
+			dirs += "StateDirectory=shipote\nStateDirectoryMode=0700\n"
+		}
+		if dirs != "" {
+			dirs = "# The socket and state directories (0700) are made by systemd.\n" + dirs
+		}
 	}
 	// The stop leaves room for the daemon's own grace and its state write.
-	stopSec := int((o.Grace + 30*time.Second).Seconds())
+	stopSec := int((o.Grace + 40*time.Second).Seconds())
 	var b strings.Builder
-	fmt.Fprintf(&b, `[Unit]
+	fmt.Fprintf(&b, `# Written by "shipote service install"; "shipote service uninstall" removes it.
+[Unit]
 Description=shipote process-workspace daemon
 After=network.target
 
 [Service]
 Type=notify
-# The daemon proper may be a child of a small guard process.
+# READY=1 comes from the daemon proper, which may be the child of a small
+# guard process (see shipote daemon --orphans).
 NotifyAccess=all
 ExecStart=%s
-ExecReload=/bin/kill -HUP $MAINPID
-# The daemon stops its own processes on SIGTERM; systemd only cleans up.
+%s# SIGTERM goes to the daemon only; it stops its own processes (the grace),
+# and whatever is left when TimeoutStopSec runs out is killed.
 KillMode=mixed
+KillSignal=SIGTERM
+TimeoutStartSec=60
 TimeoutStopSec=%d
 Restart=on-failure
+RestartSec=2
+# A state file written by a newer shipote makes the daemon exit 2: do not
+# restart in a loop over it.
+RestartPreventExitStatus=2
 # Workspaces get cgroups under the daemon's own.
 Delegate=yes
+LimitNOFILE=65536
 
 [Install]
 WantedBy=%s
-`, strings.Join(args, " "), stopSec, wanted)
+`, strings.Join(args, " "), dirs, stopSec, wanted)
 	return b.String(), nil
 }
 
@@ -263,7 +304,13 @@ func Install(o *Options) error {
 	if o.NoStart {
 		enable = []string{"enable", UnitName}
 	}
-	return o.run(o.systemctl(enable...))
+	if err := o.run(o.systemctl(enable...)); err != nil {
+		return err
+	}
+	if socket, _ := o.daemonPaths(); socket != "" {
+		fmt.Fprintf(o.IO.Out, "clients reach it with: shipote --socket %s ... (or SHIPOTE_SOCKET=%s)\n", socket, socket)
+	}
+	return nil
 }
 
 // writeFile replaces path with data atomically (0644, as units are).

@@ -46,22 +46,24 @@ func equal(a, b []string) bool { return strings.Join(a, "|") == strings.Join(b, 
 
 func TestInstallUninstall(t *testing.T) {
 	tests := []struct {
-		name                string
-		args                []string
-		unit                string
-		installed, removed  []string
-		wantInUnit, wantOut []string
+		name               string
+		args               []string
+		unit               string
+		installed, removed []string
+		wantInUnit         []string
+		hint               string
 	}{
 		{"system", nil, "etc/systemd/system/shipote.service",
 			[]string{"daemon-reload", "enable --now shipote.service"},
 			[]string{"disable --now shipote.service", "daemon-reload"},
-			[]string{"Type=notify", "ExecStart=/opt/bin/shipote daemon --state /var/lib/shipote/state.json --grace 7s", "WantedBy=multi-user.target", "TimeoutStopSec=37"},
-			nil},
+			[]string{"Type=notify", "ExecStart=/opt/bin/shipote daemon --log-format json --socket /run/shipote/shipote.sock --state /var/lib/shipote/state.json --grace 7s",
+				"WantedBy=multi-user.target", "TimeoutStopSec=47", "RuntimeDirectory=shipote", "StateDirectory=shipote"},
+			"clients reach it with: shipote --socket /run/shipote/shipote.sock ... (or SHIPOTE_SOCKET=/run/shipote/shipote.sock)\n"},
 		{"user without start", []string{"--user", "--no-start"}, "home/ann/.config/systemd/user/shipote.service",
 			[]string{"--user daemon-reload", "--user enable shipote.service"},
 			[]string{"--user disable shipote.service", "--user daemon-reload"},
-			[]string{"Type=notify", "WantedBy=default.target"},
-			nil},
+			[]string{"Type=notify", "WantedBy=default.target", "ExecStart=/opt/bin/shipote daemon --log-format json --grace 7s"},
+			""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,7 +72,7 @@ func TestInstallUninstall(t *testing.T) {
 			f, out, _ := clitest.Factory(nil, time.Now())
 			t.Setenv("HOME", "/home/ann")
 			args := append([]string{"install", "--root", root, "--systemctl", systemctl, "--exec", "/opt/bin/shipote",
-				"--state", "/var/lib/shipote/state.json", "--grace", "7s"}, tt.args...)
+				"--grace", "7s"}, tt.args...)
 			if err := clitest.Run(NewCmdService(f, nil), args...); err != nil {
 				t.Fatal(err)
 			}
@@ -90,6 +92,7 @@ func TestInstallUninstall(t *testing.T) {
 				wantCalls = append(wantCalls, c)
 				wantOut += "ran: " + systemctl + " " + c + "\n"
 			}
+			wantOut += tt.hint
 			if got := calls(t, log); !equal(got, wantCalls) {
 				t.Errorf("systemctl calls %q, want %q", got, wantCalls)
 			}
