@@ -25,6 +25,7 @@ import (
 type cmdDecl struct {
 	probes      *supervise.Probes
 	probeCancel [2]func() // the armed probe timers, by supervise.ProbeKind
+	probeRun    [2]func() // end the probes under way (a run ended)
 	sched       *supervise.Scheduler
 	schedCancel func()
 	// waiting: it has not started, held until its dependencies are met.
@@ -213,12 +214,7 @@ func (w *workspace) runUp(c *command) {
 func (w *workspace) runDown(c *command) {
 	d := &c.decl
 	d.probes.Ended()
-	for i, cancel := range d.probeCancel {
-		if cancel != nil {
-			cancel()
-			d.probeCancel[i] = nil
-		}
-	}
+	d.stopProbes()
 	if d.killCancel != nil {
 		d.killCancel()
 		d.killCancel = nil
@@ -264,9 +260,12 @@ func (w *workspace) onProbeDue(m *probeDue) {
 	}
 	p := probeOf(c, m.kind)
 	env := probe.Env{Starter: w.rt.Spawner, Spec: w.spawnSpec("", nil, c.env, c.info.Spec.Soma)}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.decl.probeRun[m.kind] = cancel
 	rt, self, id, gen, kind := w.rt, w.self, c.info.ID, c.gen, m.kind
 	rt.Go(func() {
-		err := probe.Run(context.Background(), p, env)
+		defer cancel()
+		err := probe.Run(ctx, p, env)
 		rt.send(self, &probeDone{cmd: id, gen: gen, kind: kind, err: err})
 	})
 }
@@ -276,6 +275,7 @@ func (w *workspace) onProbeDone(m *probeDone) {
 	if !ok || c.gen != m.gen || c.proc == nil || w.removing != nil {
 		return
 	}
+	c.decl.probeRun[m.kind] = nil
 	p := probeOf(c, m.kind)
 	switch c.decl.probes.Result(m.kind, m.err == nil) {
 	case supervise.BecameReady:
@@ -423,15 +423,22 @@ func (w *workspace) declaredShutdown(c *command) {
 	if d.sched != nil {
 		d.sched.Disarm()
 	}
-	for i, cancel := range d.probeCancel {
-		if cancel != nil {
-			cancel()
-			d.probeCancel[i] = nil
-		}
-	}
+	d.stopProbes()
 	if d.waiting || c.info.State == messages.CommandScheduled {
 		d.waiting = false
 		c.info.State = messages.CommandExited
+	}
+}
+
+// stopProbes cancels the probe timers and ends the probes under way.
+func (d *cmdDecl) stopProbes() {
+	for i := range d.probeCancel {
+		for _, f := range []*func(){&d.probeCancel[i], &d.probeRun[i]} {
+			if *f != nil {
+				(*f)()
+				*f = nil
+			}
+		}
 	}
 }
 
