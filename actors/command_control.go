@@ -9,6 +9,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"slices"
 	"syscall"
 	"time"
 
@@ -42,6 +43,9 @@ type cmdStop struct {
 	ran  time.Duration
 	// result overrides how the stop is described.
 	result string
+	// done run once the stop is over, whether it stopped the command or
+	// its write failed (stopAll's next layer).
+	done []func()
 }
 
 // startCommitted carries the outcome of the write that declared a
@@ -130,9 +134,24 @@ func (w *workspace) control(m *ControlCommand) {
 	}
 }
 
+// stopCommandDone is stopCommand with done run once the stop is over
+// (stopped, or its write failed).
+func (w *workspace) stopCommandDone(c *command, reply Reply[messages.CommandInfo], done func()) {
+	if c.stop == nil {
+		w.stopCommandWith(c, reply, nil, done)
+		return
+	}
+	c.stop.done = append(c.stop.done, done)
+	w.stopCommand(c, reply, nil)
+}
+
 // stopCommand stops c gracefully; reply (if any) gets its view once it
 // has ended, then runs.
 func (w *workspace) stopCommand(c *command, reply Reply[messages.CommandInfo], then func()) {
+	w.stopCommandWith(c, reply, then, nil)
+}
+
+func (w *workspace) stopCommandWith(c *command, reply Reply[messages.CommandInfo], then, done func()) {
 	if s := c.stop; s != nil {
 		if reply.IsSet() {
 			s.replies = append(s.replies, reply)
@@ -159,6 +178,9 @@ func (w *workspace) stopCommand(c *command, reply Reply[messages.CommandInfo], t
 		timeout = time.Duration(ms) * time.Millisecond
 	}
 	s := &cmdStop{at: w.rt.now(), sig: sig, timeout: timeout, then: then, keep: then != nil}
+	if done != nil {
+		s.done = append(s.done, done)
+	}
 	if reply.IsSet() {
 		s.replies = append(s.replies, reply)
 	}
@@ -179,6 +201,11 @@ func (w *workspace) stopCommand(c *command, reply Reply[messages.CommandInfo], t
 
 // proceedStop carries out a stop whose write (if it needed one) is done.
 func (w *workspace) proceedStop(c *command) {
+	if w.declaredStop(c) {
+		c.sup.Stop()
+		w.finishStop(c)
+		return
+	}
 	res := c.sup.Stop()
 	switch {
 	case c.proc != nil:
@@ -207,6 +234,9 @@ func (w *workspace) onCmdStopCommitted(m *cmdStopCommitted) {
 		c.stop = nil
 		for _, r := range m.stop.replies {
 			r.Fail(notSaved(fmt.Sprintf("command %s not stopped", c.info.Label), m.err))
+		}
+		for _, f := range m.stop.done {
+			f()
 		}
 		switch {
 		case m.stop.exit != nil:
@@ -300,6 +330,9 @@ func (w *workspace) finishStop(c *command) {
 	if s.then != nil {
 		s.then()
 	}
+	for _, f := range s.done {
+		f()
+	}
 }
 
 // markStopped puts c in state stopped, with why and how; reap says whether
@@ -337,21 +370,27 @@ func (w *workspace) startAgain(c *command, reply Reply[messages.CommandInfo]) {
 	}
 	c.pending = reply
 	c.restarting = true
-	w.start(c)
+	w.launch(c)
 }
 
-// stopAll stops every command of the workspace that has not ended.
+// stopAll stops every command of the workspace that has not ended, in
+// the reverse order of their depends_on: a command is stopped once every
+// command that depends on it has ended.
 func (w *workspace) stopAll(m *StopCommands) {
-	var replies []askproc.Call[messages.CommandInfo]
+	var live []*command
 	for _, id := range w.order {
-		c := w.cmds[id]
-		if c.info.State.Ended() {
-			continue
+		if c := w.cmds[id]; !c.info.State.Ended() {
+			live = append(live, c)
 		}
-		r := askproc.Begin[messages.CommandInfo](w.rt.asks())
-		replies = append(replies, r)
-		w.stopCommand(c, r.Reply, nil)
 	}
+	calls := make(map[string]askproc.Call[messages.CommandInfo], len(live))
+	replies := make([]askproc.Call[messages.CommandInfo], 0, len(live))
+	for _, c := range live {
+		r := askproc.Begin[messages.CommandInfo](w.rt.asks())
+		calls[c.info.ID] = r
+		replies = append(replies, r)
+	}
+	w.stopLayers(stopLayers(live), calls)
 	reply := m.Reply
 	w.rt.Go(func() {
 		out := make([]messages.CommandInfo, 0, len(replies))
@@ -370,4 +409,65 @@ func (w *workspace) stopAll(m *StopCommands) {
 		}
 		reply.OK(out)
 	})
+}
+
+// stopLayers groups cmds for a stop: each layer holds the commands no
+// command of a later layer depends on, dependents first.
+func stopLayers(cmds []*command) [][]*command {
+	left := slices.Clone(cmds)
+	var layers [][]*command
+	for len(left) > 0 {
+		needed := make(map[string]bool)
+		for _, c := range left {
+			for _, d := range c.info.Spec.DependsOn {
+				needed[d] = true
+			}
+		}
+		var layer, rest []*command
+		for _, c := range left {
+			if needed[c.info.Label] {
+				rest = append(rest, c)
+			} else {
+				layer = append(layer, c)
+			}
+		}
+		if len(layer) == 0 { // no cycle is accepted; stop the rest together
+			layer, rest = rest, nil
+		}
+		layers = append(layers, layer)
+		left = rest
+	}
+	return layers
+}
+
+// stopLayers stops the first layer, and each next one once the one
+// before has ended; calls answers each command's stop.
+func (w *workspace) stopLayers(layers [][]*command, calls map[string]askproc.Call[messages.CommandInfo]) {
+	for len(layers) > 0 {
+		layer, rest := layers[0], layers[1:]
+		pending := 0
+		next := func() {
+			pending--
+			if pending == 0 {
+				w.stopLayers(rest, calls)
+			}
+		}
+		var stops []*command
+		for _, c := range layer {
+			if c.info.State.Ended() {
+				calls[c.info.ID].Reply.OK(c.info) // it ended meanwhile
+				continue
+			}
+			stops = append(stops, c)
+		}
+		pending = len(stops) + 1
+		for _, c := range stops {
+			w.stopCommandDone(c, calls[c.info.ID].Reply, next)
+		}
+		pending--
+		if pending > 0 {
+			return // the last stop of this layer goes on with the rest
+		}
+		layers = rest
+	}
 }

@@ -131,13 +131,15 @@ type command struct {
 	// resolving: a new command whose path and log file are being checked
 	// and opened in a goroutine (execResolved); it has never run.
 	resolving bool
+	// decl holds its probes, dependencies and schedule (command_declare.go).
+	decl cmdDecl
 }
 
 // declared reports whether c belongs in the state file: a supervised
 // command that has not ended, is not being stopped for good, and whose
 // start was not refused.
 func (c *command) declared() bool {
-	return c.info.Spec.Supervision.Restart != nil && !c.info.State.Ended() && !c.undo &&
+	return (c.info.Spec.Supervision.Restart != nil || c.info.Spec.Schedule != "") && !c.info.State.Ended() && !c.undo &&
 		(c.stop == nil || c.stop.keep)
 }
 
@@ -301,6 +303,9 @@ func (w *workspace) Receive(ctx actor.Context) {
 	case *terminated:
 		w.onTerminated(ctx, m)
 	default:
+		if w.onDeclared(m) {
+			return
+		}
 		w.receivePipelineMessage(ctx, m)
 	}
 	w.publishView()

@@ -49,6 +49,10 @@ func (w *workspace) exec(m *ExecCommand) {
 		m.Reply.Fail(fmt.Errorf("command %q is already running in workspace %s: %w", ref.Label, w.spec.Label, messages.ErrConflict))
 		return
 	}
+	if err := w.checkDependsOn(&ref); err != nil {
+		m.Reply.Fail(err)
+		return
+	}
 	id := messages.NewID()
 	if m.ID != "" {
 		id = m.ID
@@ -67,6 +71,7 @@ func (w *workspace) exec(m *ExecCommand) {
 		ring:      logring.New(w.rt.LogRingBytes),
 		pending:   m.Reply,
 		resolving: true,
+		decl:      newDecl(&ref),
 	}
 	// The command is listed (starting) from now on; resolving its path,
 	// checking allow_exec and opening its log file run in a goroutine.
@@ -134,6 +139,9 @@ func (w *workspace) onExecResolved(m *execResolved) {
 			for _, r := range s.replies {
 				r.Fail(err)
 			}
+			for _, f := range s.done {
+				f()
+			}
 		}
 		w.forget(c)
 		c.ring.Close()
@@ -148,7 +156,7 @@ func (w *workspace) onExecResolved(m *execResolved) {
 		put(&w.logs, c.info.Label, m.logw)
 	}
 	c.logw = m.logw
-	w.start(c)
+	w.launch(c)
 }
 
 // freeLabel derives a unique label from base.
@@ -504,11 +512,12 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	c.info.ExitCode, c.info.Signal, c.info.Error = nil, "", ""
 	w.reaper.Ran()
 	kind := messages.EventStarted
-	if !first {
+	if !first && c.decl.ran && c.decl.sched == nil {
 		kind = messages.EventRestarted
 	}
 	w.rt.publish(messages.Event{Kind: kind, Workspace: w.id, Label: w.spec.Label, Command: c.info.Label,
-		Message: "pid " + strconv.Itoa(c.info.Pid)})
+		Message: "pid " + strconv.Itoa(c.info.Pid) + c.startNote()})
+	w.runUp(c)
 	w.tellSampler(ctx)
 	if c.pending.IsSet() {
 		if c.info.Spec.Supervision.Restart != nil && !c.restored {
@@ -561,6 +570,7 @@ func (w *workspace) onExited(m *exited) {
 	c.info.ExitedAt = m.at
 	c.info.Pid = 0
 	c.proc = nil
+	w.runDown(c)
 	c.info.KilledBy = ""
 	if m.oom && m.oomCount <= w.oomAttributed {
 		m.oom = false // that kill went to a process that exited before this one
@@ -639,6 +649,7 @@ func (w *workspace) afterRun(c *command, st proc.ExitStatus, ran time.Duration) 
 		if !d.Success {
 			c.info.State = messages.CommandFailed
 		}
+		w.declaredEnded(c, d.Success)
 		w.maybeReap()
 	case supervise.GiveUp:
 		c.info.State = messages.CommandFailed

@@ -82,6 +82,7 @@ func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messag
 		if c.sup.Shutdown() {
 			c.info.State = messages.CommandExited
 		}
+		w.declaredShutdown(c)
 	}
 	pipes := w.stopPipelines(ctx, grace)
 	group, rt, self, label := w.group, w.rt, w.self, w.spec.Label

@@ -16,6 +16,11 @@ type UpWorkspace struct {
 	WorkspaceSpec
 	Commands  []CommandRef   `json:"commands,omitempty"`
 	Pipelines []PipelineSpec `json:"pipelines,omitempty"`
+
+	// DependsOn names other workspaces of the file: this one is created
+	// once every command of each is ready (a one_shot one: exited with
+	// success).
+	DependsOn []string `json:"depends_on,omitempty"`
 }
 
 // Validate checks the whole file; errors name the path
@@ -64,6 +69,103 @@ func (u *UpFile) Validate() error {
 			}
 			pipes[p.Label] = j
 		}
+		deps := make(map[string][]string)
+		for j := range w.Commands {
+			c := &w.Commands[j]
+			for k, d := range c.DependsOn {
+				if _, ok := cmds[d]; !ok {
+					return fieldErr(fmt.Sprintf("%s.commands[%d].depends_on[%d]", f, j, k), "no command %q in workspace %s", d, w.Label)
+				}
+			}
+			if c.Label != "" {
+				deps[c.Label] = c.DependsOn
+			}
+		}
+		if cycle := FindCycle(deps); cycle != nil {
+			return CycleError(fmt.Sprintf("%s.commands[%d].depends_on", f, cmds[cycle[0]]), cycle)
+		}
+	}
+	return u.validateDependsOn(labels)
+}
+
+// validateDependsOn checks the workspaces' depends_on: each names another
+// workspace of the file, and they make no cycle.
+func (u *UpFile) validateDependsOn(labels map[string]int) error {
+	deps := make(map[string][]string)
+	for i := range u.Workspaces {
+		w := &u.Workspaces[i]
+		for k, d := range w.DependsOn {
+			f := fmt.Sprintf("workspaces[%d].depends_on[%d]", i, k)
+			if _, ok := labels[d]; !ok {
+				return fieldErr(f, "no workspace %q in this file", d)
+			}
+			if d == w.Label {
+				return fieldErr(f, "a workspace cannot depend on itself (%q)", d)
+			}
+		}
+		deps[w.Label] = w.DependsOn
+	}
+	if cycle := FindCycle(deps); cycle != nil {
+		return CycleError(fmt.Sprintf("workspaces[%d].depends_on", labels[cycle[0]]), cycle)
 	}
 	return nil
+}
+
+// Order returns the indexes of the workspaces in an order that starts each
+// after the workspaces it depends on (file order otherwise). The file
+// must be valid.
+func (u *UpFile) Order() []int {
+	idx := make(map[string]int, len(u.Workspaces))
+	for i, w := range u.Workspaces {
+		idx[w.Label] = i
+	}
+	seen := make([]bool, len(u.Workspaces))
+	var out []int
+	var visit func(i int)
+	visit = func(i int) {
+		if seen[i] {
+			return
+		}
+		seen[i] = true
+		for _, d := range u.Workspaces[i].DependsOn {
+			if j, ok := idx[d]; ok {
+				visit(j)
+			}
+		}
+		out = append(out, i)
+	}
+	for i := range u.Workspaces {
+		visit(i)
+	}
+	return out
+}
+
+// CommandOrder returns the commands of w in an order that starts each
+// after its depends_on (file order otherwise). w must be valid.
+func (w *UpWorkspace) CommandOrder() []int {
+	idx := make(map[string]int, len(w.Commands))
+	for i, c := range w.Commands {
+		if c.Label != "" {
+			idx[c.Label] = i
+		}
+	}
+	seen := make([]bool, len(w.Commands))
+	var out []int
+	var visit func(i int)
+	visit = func(i int) {
+		if seen[i] {
+			return
+		}
+		seen[i] = true
+		for _, d := range w.Commands[i].DependsOn {
+			if j, ok := idx[d]; ok {
+				visit(j)
+			}
+		}
+		out = append(out, i)
+	}
+	for i := range w.Commands {
+		visit(i)
+	}
+	return out
 }

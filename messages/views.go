@@ -18,6 +18,26 @@ const (
 	// CommandStopped: stopped on purpose (StopReason says why); it is not
 	// restarted until started again.
 	CommandStopped CommandState = "stopped"
+	// CommandScheduled: a command with a schedule waiting for its next
+	// run (NextRunAt); its last run's end is kept.
+	CommandScheduled CommandState = "scheduled"
+)
+
+// Readiness says whether a command that runs serves (CommandInfo.Readiness).
+type Readiness string
+
+// Readiness values.
+const (
+	// ReadyStarting: it runs and its ready probe has not passed yet.
+	ReadyStarting Readiness = "starting"
+	// ReadyOK: it runs and is ready (its ready probe passed, or it has none).
+	ReadyOK Readiness = "ready"
+	// ReadyUnhealthy: its health probe failed failure_threshold times in a
+	// row; it is being killed, and restarted by its supervision.
+	ReadyUnhealthy Readiness = "unhealthy"
+	// ReadyWaiting: it has not started yet; WaitingOn lists the
+	// dependencies that are not ready.
+	ReadyWaiting Readiness = "waiting"
 )
 
 // Ended reports whether the state is final (nothing left to restart).
@@ -64,6 +84,14 @@ type CommandInfo struct {
 	// LogDroppedBytes counts output its log file lost because the disk
 	// did not keep up (the process itself is never slowed).
 	LogDroppedBytes uint64 `json:"log_dropped_bytes,omitempty"`
+
+	// Readiness is starting, ready or unhealthy while the command runs,
+	// waiting while it waits for its dependencies, "" otherwise.
+	Readiness Readiness `json:"readiness,omitempty"`
+	// WaitingOn lists the depends_on labels not ready yet.
+	WaitingOn []string `json:"waiting_on,omitempty"`
+	// NextRunAt is the next run of a scheduled command.
+	NextRunAt time.Time `json:"next_run_at,omitzero"`
 }
 
 // Uptime is how long the current run has lasted, 0 unless running.
@@ -141,6 +169,13 @@ const (
 	EventFailed    EventKind = "failed"
 	EventStopped   EventKind = "stopped"
 	EventSucceeded EventKind = "succeeded"
+	// EventReady: a command became ready; EventUnhealthy: its health probe
+	// failed failure_threshold times in a row (it is restarted by its
+	// supervision); EventSkipped: a scheduled run was not started
+	// (concurrency: forbid).
+	EventReady     EventKind = "ready"
+	EventUnhealthy EventKind = "unhealthy"
+	EventSkipped   EventKind = "skipped"
 	// EventUnrestored counts, at start, the state file's entries that are
 	// kept but not in effect (see shipote state ls).
 	EventUnrestored EventKind = "unrestored"

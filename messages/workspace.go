@@ -254,6 +254,26 @@ type CommandRef struct {
 	// on-failure); nil = [0]. A code above 128 also matches death by
 	// signal code-128, as a shell reports it (143 = SIGTERM).
 	SuccessExitCodes []int `json:"success_exit_codes,omitempty"`
+
+	// Readiness, health, ordering and schedules (declare.go).
+
+	// Ready is probed while the command runs: it is ready from its first
+	// success; without it, a command is ready once it runs.
+	Ready *Probe `json:"ready,omitempty"`
+	// Health is probed once the command is ready: failure_threshold
+	// failures in a row make it unhealthy, and it is killed and restarted
+	// by its supervision.
+	Health *Probe `json:"health,omitempty"`
+	// DependsOn names commands of the same workspace that must be ready
+	// (a one_shot dependency: have exited with success) before this one
+	// starts.
+	DependsOn []string `json:"depends_on,omitempty"`
+	// Schedule runs a one_shot command at the times of a cron spec
+	// (ParseSchedule); missed runs are not made up.
+	Schedule string `json:"schedule,omitempty"`
+	// Concurrency says what a due run does while the last one still runs;
+	// "" = allow.
+	Concurrency Concurrency `json:"concurrency,omitempty"`
 }
 
 // Payload is what a command runs. Only native executables exist today.
@@ -298,7 +318,10 @@ func (c *CommandRef) Validate() error {
 			return fieldErr(fmt.Sprintf("success_exit_codes[%d]", i), "%d is not an exit code (0 to 255)", code)
 		}
 	}
-	return c.Supervision.validate("supervision")
+	if err := c.Supervision.validate("supervision"); err != nil {
+		return err
+	}
+	return c.validateDeclared()
 }
 
 // IsSuccess reports whether a run that ended with exit code code (signal

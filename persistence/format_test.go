@@ -118,6 +118,11 @@ func fullCommand(label string) messages.CommandRef {
 		StopSignal:       "SIGINT",
 		StopTimeoutMs:    2500,
 		SuccessExitCodes: []int{143, 0},
+		Ready:            &messages.Probe{Exec: []string{"test", "-f", "/run/ready"}, TCP: "127.0.0.1:8000", HTTP: "http://127.0.0.1:8000/", IntervalMs: 500, TimeoutMs: 1000, FailureThreshold: 3},
+		Health:           &messages.Probe{Exec: []string{"true"}, TCP: "127.0.0.1:8001", HTTP: "http://127.0.0.1:8000/healthz", IntervalMs: 5000, TimeoutMs: 900, FailureThreshold: 2},
+		DependsOn:        []string{"db", "cache"},
+		Schedule:         "0 3 * * *",
+		Concurrency:      messages.ConcurrencyForbid,
 	}
 }
 

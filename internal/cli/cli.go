@@ -28,6 +28,7 @@ import (
 	"github.com/shipote/shipote/internal/cli/logs"
 	"github.com/shipote/shipote/internal/cli/pipe"
 	"github.com/shipote/shipote/internal/cli/ps"
+	"github.com/shipote/shipote/internal/cli/service"
 	"github.com/shipote/shipote/internal/cli/snapshot"
 	"github.com/shipote/shipote/internal/cli/state"
 	"github.com/shipote/shipote/internal/cli/stats"
@@ -202,6 +203,7 @@ daemon.`,
 		}
 	}
 	add("run",
+		service.NewCmdService(f, nil),
 		ws.NewCmdWs(f),
 		exec.NewCmdExec(f, nil),
 		control.NewCmdStop(f, nil),

@@ -71,7 +71,8 @@ type BeginShutdown struct {
 }
 
 // ExecCommand starts a command in a workspace. The answer comes once the
-// process has started (or failed to).
+// process has started (or failed to); at once for a command that waits for
+// its depends_on or its schedule.
 type ExecCommand struct {
 	Workspace string
 	Command   messages.CommandRef

@@ -33,8 +33,13 @@ type Options struct {
 	StopTimeout time.Duration // 0 = the daemon's --grace
 	// SuccessCodes are the exit codes that count as success; nil = [0].
 	SuccessCodes []int
-	Exec         string
-	Argv         []string
+	// DependsOn, Schedule and Concurrency are the command's fields of the
+	// same names.
+	DependsOn   []string
+	Schedule    string
+	Concurrency string
+	Exec        string
+	Argv        []string
 }
 
 // NewCmdExec returns `exec`; runF replaces the run for tests.
@@ -54,7 +59,11 @@ to --max-backoff; after --max-restarts restarts (0 = no limit) it gives up.
 group and SIGKILL after --stop-timeout (default: the daemon's --grace).
 --success-codes lists the exit codes that count as success (default 0), for
 --restart on-failure; a code above 128 also matches death by signal
-code-128 (143 = SIGTERM).`,
+code-128 (143 = SIGTERM).
+
+--depends-on holds the command back until those commands of the workspace
+are ready; --schedule runs a one_shot command at the times of a cron spec
+(the ID is printed at once; "shipote ps" shows the next run).`,
 		Example: `  shipote exec build --label web --restart on-failure -- python3 -m http.server
   shipote exec build -- /bin/sh -c 'make -j2 all'`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -114,6 +123,10 @@ code-128 (143 = SIGTERM).`,
 	flags.StringVar(&opts.StopSignal, "stop-signal", "", "signal a stop sends first: a name (TERM, INT, HUP) or a number (default TERM)")
 	flags.Var(cmdutil.DurationValue{P: &opts.StopTimeout}, "stop-timeout", "how long a stop waits before SIGKILL (default: the daemon's --grace)")
 	flags.Var(exitCodesValue{p: &opts.SuccessCodes}, "success-codes", "exit codes that count as success, comma-separated (default 0)")
+	flags.StringSliceVar(&opts.DependsOn, "depends-on", nil, "start once these commands of the workspace are ready (a one_shot one: exited 0); comma-separated, repeatable")
+	flags.StringVar(&opts.Schedule, "schedule", "", `run at the times of a cron spec ("0 3 * * *", "*/10 * * * * *" with seconds, "@every 1m"); needs --restart never`)
+	cmdutil.EnumVarP(cmd, &opts.Concurrency, "concurrency", "", "", []string{"allow", "forbid", "replace"},
+		"what a scheduled run does while the last one still runs: allow (default), forbid or replace")
 	return cmd
 }
 
@@ -126,6 +139,9 @@ func (o *Options) Command() messages.CommandRef {
 		StopSignal:       o.StopSignal,
 		StopTimeoutMs:    o.StopTimeout.Milliseconds(),
 		SuccessExitCodes: o.SuccessCodes,
+		DependsOn:        o.DependsOn,
+		Schedule:         o.Schedule,
+		Concurrency:      messages.Concurrency(o.Concurrency),
 	}
 	if o.Restart != "never" && o.Restart != "" {
 		on := messages.RestartOnFailure

@@ -72,9 +72,10 @@ func psRun(ctx context.Context, o *Options) error {
 }
 
 // WriteTable prints commands: ID, WORKSPACE, LABEL, PID, STATE, RESTARTS,
-// UPTIME. labels maps workspace IDs to labels (an unknown ID prints as is).
+// UPTIME, READY, NEXT. labels maps workspace IDs to labels (an unknown ID
+// prints as is).
 func WriteTable(w io.Writer, cmds []messages.CommandInfo, labels map[string]string, now time.Time) {
-	t := cmdutil.NewTable(w, "ID", "WORKSPACE", "LABEL", "PID", "STATE", "RESTARTS", "UPTIME")
+	t := cmdutil.NewTable(w, "ID", "WORKSPACE", "LABEL", "PID", "STATE", "RESTARTS", "UPTIME", "READY", "NEXT")
 	for _, c := range cmds {
 		ws := labels[c.Workspace]
 		if ws == "" {
@@ -88,12 +89,13 @@ func WriteTable(w io.Writer, cmds []messages.CommandInfo, labels map[string]stri
 		if c.State == messages.CommandRunning {
 			uptime = cmdutil.FormatDuration(c.Uptime(now))
 		}
-		t.Row(c.ID, ws, c.Label, pid, State(c), strconv.Itoa(c.Restarts), uptime)
+		t.Row(c.ID, ws, c.Label, pid, State(c), strconv.Itoa(c.Restarts), uptime, Ready(c), Next(c, now))
 	}
 	t.Flush()
 }
 
 // State prints a command's state with how it ended: "exited (0)",
+// "scheduled (0)" (its last run),
 // "failed (SIGKILL)", "failed (2, gave up)", or why it was stopped:
 // "stopped (user)", "stopped (ttl)".
 func State(c messages.CommandInfo) string {
@@ -104,8 +106,8 @@ func State(c messages.CommandInfo) string {
 		}
 		return s + " (" + strings.ReplaceAll(c.StopReason, "_", " ") + ")"
 	}
-	if !c.State.Ended() && c.State != messages.CommandBackoff {
-		return s
+	if !c.State.Ended() && c.State != messages.CommandBackoff && c.State != messages.CommandScheduled {
+		return s // a scheduled command shows how its last run ended
 	}
 	var how string
 	switch {
@@ -130,4 +132,30 @@ func State(c messages.CommandInfo) string {
 		return s
 	}
 	return s + " (" + how + ")"
+}
+
+// Ready prints a command's readiness: starting, ready, unhealthy,
+// "waiting:db,cache" while it waits for its dependencies, "-" when it
+// does not run.
+func Ready(c messages.CommandInfo) string {
+	switch {
+	case c.Readiness == messages.ReadyWaiting && len(c.WaitingOn) > 0:
+		return "waiting:" + strings.Join(c.WaitingOn, ",")
+	case c.Readiness != "":
+		return string(c.Readiness)
+	}
+	return "-"
+}
+
+// Next prints when a scheduled command runs next, in now's time zone: a
+// time of day within a day, else a date and time; "-" without.
+func Next(c messages.CommandInfo, now time.Time) string {
+	if c.NextRunAt.IsZero() {
+		return "-"
+	}
+	at := c.NextRunAt.In(now.Location())
+	if at.Sub(now) >= 24*time.Hour {
+		return at.Format("2006-01-02T15:04")
+	}
+	return at.Format("15:04:05")
 }

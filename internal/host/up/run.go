@@ -149,10 +149,22 @@ func upRun(ctx context.Context, o *Options) error {
 // start creates every workspace, starts its commands in order, then runs
 // its pipelines. A workspace restored from --state is reused, and a
 // pipeline already running there under the same label is not started twice.
+//
+// Workspaces start after those they depend on (depends_on), each once
+// every command of its dependencies is ready (a one_shot one: exited
+// with success); commands are started after their own depends_on, which
+// the engine holds back until those are ready.
 func start(ctx context.Context, eng *shipote.Engine, uf *messages.UpFile, o *Options) (*tracked, error) {
 	tr := &tracked{commands: make(map[string]bool), pipelines: make(map[string]bool)}
-	for i, w := range uf.Workspaces {
+	ids := make(map[string]string) // workspace label → ID
+	for _, i := range uf.Order() {
+		w := uf.Workspaces[i]
 		where := fmt.Sprintf("workspaces[%d] (%s)", i, w.Label)
+		for _, dep := range w.DependsOn {
+			if err := waitReady(ctx, eng, ids[dep], tr); err != nil {
+				return tr, fmt.Errorf("%s: depends_on %s: %w", where, dep, err)
+			}
+		}
 		info, err := eng.CreateWorkspace(ctx, w.WorkspaceSpec)
 		if errors.Is(err, messages.ErrConflict) && o.StatePath != "" {
 			info, err = eng.Workspace(ctx, w.Label)
@@ -161,7 +173,9 @@ func start(ctx context.Context, eng *shipote.Engine, uf *messages.UpFile, o *Opt
 			return tr, fmt.Errorf("%s: create workspace: %w", where, err)
 		}
 		tr.workspaces = append(tr.workspaces, info.ID)
-		for j, c := range w.Commands {
+		ids[w.Label] = info.ID
+		for _, j := range w.CommandOrder() {
+			c := w.Commands[j]
 			ci, err := eng.Exec(ctx, info.ID, c)
 			if err != nil {
 				return tr, fmt.Errorf("%s.commands[%d]: %w", where, j, err)
@@ -189,6 +203,46 @@ func start(ctx context.Context, eng *shipote.Engine, uf *messages.UpFile, o *Opt
 		}
 	}
 	return tr, nil
+}
+
+// waitReady waits until every command up started in workspace ws is
+// ready, or has exited with success if it is one_shot; a one_shot one
+// that failed, or a workspace that is gone, is an error.
+func waitReady(ctx context.Context, eng *shipote.Engine, ws string, tr *tracked) error {
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		cmds, err := eng.Commands(ctx, ws)
+		if err != nil {
+			return err
+		}
+		ready := true
+		for _, c := range cmds {
+			if !tr.commands[c.ID] {
+				continue
+			}
+			switch {
+			case c.Spec.Supervision.OneShot() && c.Spec.Schedule == "":
+				if c.State == messages.CommandFailed || c.State == messages.CommandStopped {
+					return fmt.Errorf("command %s did not succeed (%s)", c.Label, ps.State(c))
+				}
+				ready = ready && c.State == messages.CommandExited
+			case c.Spec.Schedule != "":
+				// A schedule is ready once it waits for its time.
+				ready = ready && !c.NextRunAt.IsZero()
+			default:
+				ready = ready && c.Readiness == messages.ReadyOK
+			}
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // view gathers what up started.

@@ -120,6 +120,40 @@ func TestUpRun(t *testing.T) {
 			}
 		}
 	})
+	t.Run("depends_on", func(t *testing.T) {
+		ios, _, out, errOut := cmdutil.Test()
+		m1, m2 := filepath.Join(dir, "db-done"), filepath.Join(dir, "first-done")
+		// app is listed first but waits for db; each later step checks that
+		// the one it depends on has finished, and fails otherwise.
+		o := &Options{IO: ios, Now: time.Now, Interval: time.Second, Grace: time.Second, Limits: "none", LogLevel: "error",
+			File: write(`workspaces:
+  - label: app
+    depends_on: [db]
+    commands:
+      - {label: second, depends_on: [first], payload: {native: {exec: test, argv: [-f, ` + m2 + `]}}}
+      - {label: first, payload: {native: {exec: sh, argv: [-c, "test -f ` + m1 + ` && sleep 0.3 && touch ` + m2 + `"]}}}
+  - label: db
+    commands:
+      - {label: init, payload: {native: {exec: sh, argv: [-c, "sleep 0.3; touch ` + m1 + `"]}}}
+`)}
+		if err := upRun(context.Background(), o); err != nil {
+			t.Fatalf("upRun: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		for _, want := range []string{"command db/init: exited (0)", "command app/first: exited (0)", "command app/second: exited (0)"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("no %q in\n%s", want, out.String())
+			}
+		}
+	})
+	t.Run("depends_on a failed workspace", func(t *testing.T) {
+		ios, _, out, _ := cmdutil.Test()
+		o := &Options{IO: ios, Now: time.Now, Interval: time.Second, Grace: time.Second, Limits: "none", LogLevel: "error",
+			File: write("workspaces:\n  - label: app\n    depends_on: [db]\n  - label: db\n    commands:\n      - {label: init, payload: {native: {exec: 'false'}}}\n")}
+		err := upRun(context.Background(), o)
+		if err == nil || !strings.Contains(err.Error(), "workspaces[0] (app): depends_on db: command init did not succeed (failed (1))") {
+			t.Errorf("err = %v\n%s", err, out)
+		}
+	})
 	t.Run("fails", func(t *testing.T) {
 		ios, _, out, _ := cmdutil.Test()
 		o := &Options{IO: ios, Now: time.Now, Interval: time.Second, Grace: time.Second, Limits: "none", LogLevel: "error",
