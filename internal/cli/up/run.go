@@ -162,11 +162,13 @@ func start(ctx context.Context, eng *shipote.Engine, uf *messages.UpFile, o *Opt
 		}
 		tr.workspaces = append(tr.workspaces, info.ID)
 		for j, c := range w.Commands {
-			ci, err := eng.Exec(ctx, info.ID, c)
-			if err != nil {
-				return tr, fmt.Errorf("%s.commands[%d]: %w", where, j, err)
+			for _, x := range c.ExpandInstances() {
+				ci, err := eng.Exec(ctx, info.ID, x)
+				if err != nil {
+					return tr, fmt.Errorf("%s.commands[%d]: %w", where, j, err)
+				}
+				tr.commands[ci.ID] = true
 			}
-			tr.commands[ci.ID] = true
 		}
 		running := make(map[string]string)
 		if existing, err := eng.Pipelines(ctx, info.ID); err == nil {

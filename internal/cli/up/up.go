@@ -7,11 +7,13 @@ package up
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shipote/shipote/internal/cli/cmdutil"
+	"github.com/shipote/shipote/internal/envfile"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -71,7 +73,8 @@ cleanly first).`,
 	return cmd
 }
 
-// Load reads and validates an up file.
+// Load reads and validates an up file, and reads the env files its
+// commands name (relative to the file's directory).
 func Load(ios *cmdutil.IOStreams, path string) (*messages.UpFile, error) {
 	data, err := cmdutil.ReadInput(ios, path)
 	if err != nil {
@@ -82,6 +85,13 @@ func Load(ios *cmdutil.IOStreams, path string) (*messages.UpFile, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := uf.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	dir := "."
+	if path != "-" {
+		dir = filepath.Dir(path)
+	}
+	if err := envfile.Expand(&uf, dir); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &uf, nil
