@@ -17,32 +17,25 @@ import (
 	"github.com/shipote/shipote/messages"
 )
 
-// Action is what an entry does.
-type Action string
-
-// Actions.
-const (
-	// Create makes an object the file declares and the daemon lacks.
-	Create Action = "create"
-	// Change updates an object in place (a command or pipeline is
-	// restarted with its new spec; nothing else is touched).
-	Change Action = "change"
-	// Replace removes a workspace and creates it again with its new spec,
-	// with everything in it: only with force.
-	Replace Action = "replace"
-	// Remove takes away an object of the project the file no longer
-	// declares.
-	Remove Action = "remove"
+// The plan's types are wire types of messages; these names keep this
+// package's code short.
+type (
+	Action = messages.PlanAction
+	Kind   = messages.PlanKind
+	Entry  = messages.PlanEntry
+	Plan   = messages.Plan
 )
 
-// Kind is the kind of object an entry is about.
-type Kind string
-
-// Kinds.
+// Actions and kinds.
 const (
-	KindWorkspace Kind = "workspace"
-	KindCommand   Kind = "command"
-	KindPipeline  Kind = "pipeline"
+	Create  = messages.PlanCreate
+	Change  = messages.PlanChange
+	Replace = messages.PlanReplace
+	Remove  = messages.PlanRemove
+
+	KindWorkspace = messages.PlanWorkspace
+	KindCommand   = messages.PlanCommand
+	KindPipeline  = messages.PlanPipeline
 )
 
 // ErrForeign is wrapped when the file declares a name held by an object
@@ -52,56 +45,6 @@ var ErrForeign = errors.New("plan: name held outside the project")
 // ErrNeedsForce is wrapped when a plan replaces a workspace and force was
 // not given.
 var ErrNeedsForce = errors.New("plan: replacing a workspace needs --force")
-
-// Entry is one step of a plan.
-type Entry struct {
-	Action Action `json:"action"`
-	Kind   Kind   `json:"kind"`
-	// Workspace is the workspace's label.
-	Workspace string `json:"workspace"`
-	// Name is the command's or pipeline's label ("" for a workspace).
-	Name string `json:"name,omitempty"`
-	// Fields are the spec fields that differ, for change and replace
-	// (dotted paths such as "payload.native.argv").
-	Fields []string `json:"fields,omitempty"`
-	// ID is the existing object's ID (workspace, command or pipeline run),
-	// for change, replace and remove.
-	ID string `json:"id,omitempty"`
-	// Workspace spec to create, for a workspace create or replace.
-	WorkspaceSpec *messages.WorkspaceSpec `json:"workspace_spec,omitempty"`
-	// Command to start, for a command create or change.
-	Command *messages.CommandRef `json:"command,omitempty"`
-	// Pipeline to run, for a pipeline create or change.
-	Pipeline *messages.PipelineSpec `json:"pipeline,omitempty"`
-}
-
-// Plan is every step an apply takes, in the order it takes them.
-type Plan struct {
-	Project string  `json:"project"`
-	Entries []Entry `json:"entries"`
-}
-
-// Empty reports whether the plan changes nothing.
-func (p *Plan) Empty() bool { return len(p.Entries) == 0 }
-
-// Replaces reports whether the plan replaces a workspace.
-func (p *Plan) Replaces() bool {
-	for _, e := range p.Entries {
-		if e.Action == Replace {
-			return true
-		}
-	}
-	return false
-}
-
-// Counts returns how many entries of each action the plan has.
-func (p *Plan) Counts() map[Action]int {
-	n := make(map[Action]int)
-	for _, e := range p.Entries {
-		n[e.Action]++
-	}
-	return n
-}
 
 // Current is the declared state of the daemon that a plan starts from.
 type Current struct {
@@ -175,7 +118,7 @@ func Compute(project string, f *messages.UpFile, cur Current) (Plan, error) {
 		declared[d.Label] = true
 		c, ok := byLabel[d.Label]
 		if !ok {
-			p.createWorkspace(d, Create, "", nil)
+			createWorkspace(&p, d, Create, "", nil)
 			continue
 		}
 		if c.Spec.Project != project {
@@ -184,11 +127,11 @@ func Compute(project string, f *messages.UpFile, cur Current) (Plan, error) {
 		have := c.Spec
 		have.Normalize()
 		if fields := Diff(have, d.WorkspaceSpec); len(fields) > 0 {
-			p.createWorkspace(d, Replace, c.ID, fields)
+			createWorkspace(&p, d, Replace, c.ID, fields)
 			continue
 		}
-		p.commands(d, c)
-		p.pipelines(d, c)
+		commands(&p, d, c)
+		pipelines(&p, d, c)
 	}
 	for i := range cur.Workspaces {
 		c := &cur.Workspaces[i]
@@ -224,7 +167,7 @@ func foreign(label string, c *Workspace) error {
 
 // createWorkspace adds a workspace create or replace with everything the
 // file declares in it.
-func (p *Plan) createWorkspace(d *messages.UpWorkspace, a Action, id string, fields []string) {
+func createWorkspace(p *Plan, d *messages.UpWorkspace, a Action, id string, fields []string) {
 	spec := d.WorkspaceSpec
 	p.Entries = append(p.Entries, Entry{Action: a, Kind: KindWorkspace, Workspace: d.Label, ID: id, Fields: fields, WorkspaceSpec: &spec})
 	for i := range d.Commands {
@@ -240,7 +183,7 @@ func (p *Plan) createWorkspace(d *messages.UpWorkspace, a Action, id string, fie
 // commands plans the commands of a workspace that stays: each declared
 // label is created, changed (restarted with its new spec) or left alone;
 // every other command is removed.
-func (p *Plan) commands(d *messages.UpWorkspace, c *Workspace) {
+func commands(p *Plan, d *messages.UpWorkspace, c *Workspace) {
 	have := make(map[string]*Command, len(c.Commands))
 	for i := range c.Commands {
 		x := &c.Commands[i]
@@ -271,7 +214,7 @@ func (p *Plan) commands(d *messages.UpWorkspace, c *Workspace) {
 // pipelines plans the pipelines of a workspace that stays. A run that
 // has ended and is no longer declared is history, not something to
 // remove.
-func (p *Plan) pipelines(d *messages.UpWorkspace, c *Workspace) {
+func pipelines(p *Plan, d *messages.UpWorkspace, c *Workspace) {
 	have := make(map[string]*Pipeline, len(c.Pipelines))
 	for i := range c.Pipelines {
 		x := &c.Pipelines[i]
@@ -362,4 +305,47 @@ func diffValues(path string, a, b any, out *[]string) {
 		}
 		diffValues(sub, av, bv, out)
 	}
+}
+
+// Scale returns the plan that gives the command label of workspace ws
+// exactly n instances (label-0 … label-<n-1>), made from the spec of the
+// newest command of that group (label itself, or an instance of it). n = 0
+// removes them all. No command of that label wraps messages.ErrNotFound.
+func Scale(ws string, cmds []Command, label string, n int) (Plan, error) {
+	if n < 0 || n > messages.MaxInstances {
+		return Plan{}, &messages.FieldError{Field: "instances", Message: fmt.Sprintf("%d is not between 0 and %d", n, messages.MaxInstances)}
+	}
+	var group []Command
+	var tmpl *Command
+	for i := range cmds {
+		c := &cmds[i]
+		if c.Spec.Label == label || c.Spec.InstanceOf == label {
+			group = append(group, *c)
+			if tmpl == nil || tmpl.ID < c.ID {
+				tmpl = c
+			}
+		}
+	}
+	if tmpl == nil {
+		return Plan{}, fmt.Errorf("no command %q in workspace %s: %w", label, ws, messages.ErrNotFound)
+	}
+	spec := tmpl.Spec
+	spec.Label, spec.InstanceOf, spec.Instances = label, "", n
+	var want []messages.CommandRef
+	if n > 0 {
+		want = spec.ExpandInstances()
+	}
+	d := messages.UpWorkspace{WorkspaceSpec: messages.WorkspaceSpec{Label: ws}, Commands: want}
+	var p Plan
+	commands(&p, &d, &Workspace{Commands: group})
+	// Only the instance count changes: an instance whose spec differs
+	// from the newest one is left as it is.
+	kept := p.Entries[:0]
+	for _, e := range p.Entries {
+		if e.Action != Change {
+			kept = append(kept, e)
+		}
+	}
+	p.Entries = kept
+	return p, nil
 }

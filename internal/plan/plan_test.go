@@ -219,3 +219,47 @@ func TestDiff(t *testing.T) {
 		t.Fatalf("Diff() = %q, want %q", d, want)
 	}
 }
+
+func TestScale(t *testing.T) {
+	inst := func(id, label, of string) Command {
+		c := cmd(label, "9")
+		c.InstanceOf = of
+		return Command{ID: id, Spec: c}
+	}
+	tests := []struct {
+		name  string
+		cmds  []Command
+		n     int
+		want  []string
+		error string
+	}{
+		{name: "plain command to three", cmds: []Command{{ID: "C1", Spec: cmd("w", "9")}}, n: 3,
+			want: []string{"create command ws/w-0", "create command ws/w-1", "create command ws/w-2", "remove command ws/w #C1"}},
+		{name: "two to three", cmds: []Command{inst("C1", "w-0", "w"), inst("C2", "w-1", "w")}, n: 3,
+			want: []string{"create command ws/w-2"}},
+		{name: "three to one", cmds: []Command{inst("C1", "w-0", "w"), inst("C2", "w-1", "w"), inst("C3", "w-2", "w")}, n: 1,
+			want: []string{"remove command ws/w-1 #C2", "remove command ws/w-2 #C3"}},
+		{name: "same count", cmds: []Command{inst("C1", "w-0", "w"), {ID: "C2", Spec: cmd("other")}}, n: 1},
+		{name: "to zero", cmds: []Command{inst("C1", "w-0", "w")}, n: 0, want: []string{"remove command ws/w-0 #C1"}},
+		{name: "unknown", cmds: []Command{{ID: "C2", Spec: cmd("other")}}, n: 2, error: `no command "w" in workspace ws: not found`},
+		{name: "negative", n: -1, error: "instances: -1 is not between 0 and 1000"},
+		{name: "too many", n: 1001, error: "instances: 1001 is not between 0 and 1000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Scale("ws", tt.cmds, "w", tt.n)
+			if tt.error != "" {
+				if err == nil || err.Error() != tt.error {
+					t.Fatalf("Scale() error = %v, want %q", err, tt.error)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := brief(p); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Scale() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
