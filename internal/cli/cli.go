@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/internal/cli/apply"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 	"github.com/shipote/shipote/internal/cli/control"
 	"github.com/shipote/shipote/internal/cli/daemon"
@@ -161,6 +162,7 @@ daemon.`,
 	add("run",
 		daemon.NewCmdDaemon(f, nil),
 		up.NewCmdUp(f, nil),
+		apply.NewCmdApply(f, nil), apply.NewCmdDiff(f, nil), apply.NewCmdDown(f, nil), apply.NewCmdScale(f, nil),
 		ws.NewCmdWs(f),
 		exec.NewCmdExec(f, nil),
 		control.NewCmdStop(f, nil),
