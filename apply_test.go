@@ -7,6 +7,8 @@ package shipote
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,8 +119,23 @@ func TestApplyLifecycle(t *testing.T) {
 	}
 
 	f.Workspaces[0].Soma.PidsMax = 50
+	inPlace, err := eng.Apply(ctx, messages.ApplyRequest{File: f})
+	if err != nil || summarize(inPlace.Plan) != "change workspace shop-web" {
+		t.Fatalf("apply of new limits = %s, %v", summarize(inPlace.Plan), err)
+	}
+	if info, err := eng.Workspace(ctx, "shop-web"); err != nil || info.Spec.Soma.PidsMax != 50 {
+		t.Fatalf("after a change in place: %+v, %v", info.Spec, err)
+	}
+	if got := ids(t, eng, "shop-web"); got["api"] != after["api"] || len(got) != 3 {
+		t.Fatalf("a change of limits restarted something: %v then %v", after, got)
+	}
+	if snap, err := eng.Snapshot(ctx); err != nil || snap.Workspaces[0].Spec.Soma.PidsMax != 50 {
+		t.Fatalf("the new limits are not durable: %v", err)
+	}
+
+	f.Workspaces[0].TTLMs = 3600000
 	_, err = eng.Apply(ctx, messages.ApplyRequest{File: f})
-	if !errors.Is(err, messages.ErrConflict) || !strings.Contains(err.Error(), "replaces workspace shop-web (soma.pids_max)") {
+	if !errors.Is(err, messages.ErrConflict) || !strings.Contains(err.Error(), "replaces workspace shop-web (ttl_ms)") {
 		t.Fatalf("apply of a changed workspace without force: %v", err)
 	}
 	if got := ids(t, eng, "shop-web"); got["api"] != after["api"] {
@@ -128,7 +145,7 @@ func TestApplyLifecycle(t *testing.T) {
 	if err != nil || !strings.HasPrefix(summarize(rep.Plan), "replace workspace shop-web; create command") {
 		t.Fatalf("forced replace = %s, %v", summarize(rep.Plan), err)
 	}
-	if info, err := eng.Workspace(ctx, "shop-web"); err != nil || info.Spec.Soma.PidsMax != 50 || len(ids(t, eng, "shop-web")) != 3 {
+	if info, err := eng.Workspace(ctx, "shop-web"); err != nil || info.Spec.TTLMs != 3600000 || len(ids(t, eng, "shop-web")) != 3 {
 		t.Fatalf("after replace: %+v, %v", info.Spec, err)
 	}
 
@@ -204,5 +221,92 @@ func TestApplyRefusals(t *testing.T) {
 	}
 	if _, err := eng.Exec(ctx, "shop-web", func() messages.CommandRef { c := sleeper("x", "1"); c.Instances = 2; return c }()); !errors.Is(err, messages.ErrInvalid) {
 		t.Fatalf("Exec with instances: %v", err)
+	}
+}
+
+func TestUpdateWorkspaceSomaRefusals(t *testing.T) {
+	eng := startEngine(t, Config{})
+	ctx := testCtx(t)
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "lim", Soma: messages.Soma{PidsMax: 100, NofileMax: 256}}); err != nil {
+		t.Fatal(err)
+	}
+	c := sleeper("big", "1000")
+	c.Soma = messages.Soma{PidsMax: 50}
+	if _, err := eng.Exec(ctx, "lim", c); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		soma messages.Soma
+		msg  string
+	}{
+		{"nofile", messages.Soma{PidsMax: 100, NofileMax: 512}, "soma.nofile_max: cannot change in place"},
+		{"below a command", messages.Soma{PidsMax: 10, NofileMax: 256}, "command big: soma.pids_max: 50 exceeds the workspace's 10"},
+		{"negative", messages.Soma{PidsMax: -1, NofileMax: 256}, "soma.pids_max: must be >= 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := eng.UpdateWorkspaceSoma(ctx, "lim", tt.soma)
+			if err == nil || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("UpdateWorkspaceSoma() = %v, want %q", err, tt.msg)
+			}
+		})
+	}
+	if _, err := eng.UpdateWorkspaceSoma(ctx, "nope", messages.Soma{}); !errors.Is(err, messages.ErrNotFound) {
+		t.Fatalf("unknown workspace: %v", err)
+	}
+	info, err := eng.UpdateWorkspaceSoma(ctx, "lim", messages.Soma{PidsMax: 60, MemoryMaxBytes: 1 << 30, NofileMax: 256})
+	if err != nil || info.Spec.Soma.PidsMax != 60 || info.Spec.Soma.MemoryMaxBytes != 1<<30 {
+		t.Fatalf("UpdateWorkspaceSoma() = %+v, %v", info.Spec.Soma, err)
+	}
+}
+
+// TestApplyChangesCgroupLimitsInPlace: new limits reach the workspace's
+// cgroup while its command keeps running, same pid.
+func TestApplyChangesCgroupLimitsInPlace(t *testing.T) {
+	cgroupV1Usable(t)
+	eng := startEngine(t, Config{Limits: "cgroup1", Grace: time.Second})
+	ctx := testCtx(t)
+	f := messages.UpFile{Name: "lims", Workspaces: []messages.UpWorkspace{{
+		WorkspaceSpec: messages.WorkspaceSpec{Label: "lims", Soma: messages.Soma{PidsMax: 40}},
+		Commands:      []messages.CommandRef{sleeper("s", "1000")},
+	}}}
+	if _, err := eng.Apply(ctx, messages.ApplyRequest{File: f}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := eng.Command(ctx, "lims", "s")
+	if err != nil || before.Pid == 0 {
+		t.Fatalf("command: %+v, %v", before, err)
+	}
+	pidsMax := func() string {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", before.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if parts := strings.SplitN(line, ":", 3); len(parts) == 3 && parts[1] == "pids" {
+				v, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", parts[2], "pids.max"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return strings.TrimSpace(string(v))
+			}
+		}
+		t.Fatalf("no pids cgroup in %s", data)
+		return ""
+	}
+	if got := pidsMax(); got != "40" {
+		t.Fatalf("pids.max = %q before, want 40", got)
+	}
+	f.Workspaces[0].Soma.PidsMax = 80
+	res, err := eng.Apply(ctx, messages.ApplyRequest{File: f})
+	if err != nil || summarize(res.Plan) != "change workspace lims" {
+		t.Fatalf("apply = %s, %v", summarize(res.Plan), err)
+	}
+	if got := pidsMax(); got != "80" {
+		t.Fatalf("pids.max = %q after, want 80", got)
+	}
+	if after, err := eng.Command(ctx, "lims", "s"); err != nil || after.Pid != before.Pid || after.ID != before.ID {
+		t.Fatalf("the command was restarted: %+v then %+v", before, after)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/shipote/shipote/actors"
 	"github.com/shipote/shipote/internal/plan"
 	"github.com/shipote/shipote/messages"
 )
@@ -19,7 +20,8 @@ import (
 // answers with the plan it carried out: workspaces of the project the file
 // no longer declares are removed, commands and pipelines created, changed
 // (only that command or pipeline is restarted) or removed. A workspace
-// whose spec changed is replaced (removed and created again with its
+// whose memory, CPU or pids limits changed is changed in place; one whose
+// spec changed otherwise is replaced (removed and created again with its
 // contents) only with req.Force; without it Apply changes nothing and
 // wraps messages.ErrConflict. A label held by another project, or by a
 // workspace created by hand, wraps messages.ErrConflict too. With
@@ -226,9 +228,25 @@ func (e *Engine) takeAway(ctx context.Context, en messages.PlanEntry) error {
 	return fmt.Errorf("unknown kind %q", en.Kind)
 }
 
+// createWorkspace creates an entry's workspace, or changes its limits in
+// place.
 func (e *Engine) createWorkspace(ctx context.Context, en messages.PlanEntry) error {
+	if en.Action == messages.PlanChange {
+		_, err := e.UpdateWorkspaceSoma(ctx, en.ID, en.WorkspaceSpec.Soma)
+		return err
+	}
 	_, err := e.CreateWorkspace(ctx, *en.WorkspaceSpec)
 	return err
+}
+
+// UpdateWorkspaceSoma changes a live workspace's memory, CPU and pids
+// limits in place: its processes keep running under the new limits. It
+// answers once the change is durable. nofile_max cannot change (it is an
+// rlimit fixed when each process starts), nor can a limit go below a
+// running command's own.
+func (e *Engine) UpdateWorkspaceSoma(ctx context.Context, ws string, soma messages.Soma) (messages.WorkspaceInfo, error) {
+	r := newCall[messages.WorkspaceInfo](e)
+	return askWorkspace(ctx, e, ws, &actors.UpdateSoma{Workspace: ws, Soma: soma, Reply: r.Reply}, r)
 }
 
 // start starts an entry's command or pipeline.

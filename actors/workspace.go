@@ -82,6 +82,8 @@ type workspace struct {
 
 	cancelTTL func()
 	removing  *removal
+	// updatingSoma is set while an UpdateSoma is being written.
+	updatingSoma bool
 	// reaper decides TTL expiry and reaping; quota decides quota_enforce.
 	reaper *supervise.Reaper
 	quota  *supervise.Quota
@@ -244,6 +246,10 @@ func (w *workspace) Receive(ctx actor.Context) {
 		w.control(m)
 	case *StopCommands:
 		w.stopAll(m)
+	case *UpdateSoma:
+		w.updateSoma(m)
+	case *somaUpdated:
+		w.onSomaUpdated(m)
 	case *stopTimeout:
 		w.onStopTimeout(m)
 	case *startCommitted:

@@ -108,3 +108,6 @@ type ApplyResult struct {
 type ScaleRequest struct {
 	Instances int `json:"instances"`
 }
+
+// EventUpdated: a workspace's spec changed in place (its limits).
+const EventUpdated EventKind = "updated"

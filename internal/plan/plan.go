@@ -127,8 +127,12 @@ func Compute(project string, f *messages.UpFile, cur Current) (Plan, error) {
 		have := c.Spec
 		have.Normalize()
 		if fields := Diff(have, d.WorkspaceSpec); len(fields) > 0 {
-			createWorkspace(&p, d, Replace, c.ID, fields)
-			continue
+			if !InPlace(fields) {
+				createWorkspace(&p, d, Replace, c.ID, fields)
+				continue
+			}
+			spec := d.WorkspaceSpec
+			p.Entries = append(p.Entries, Entry{Action: Change, Kind: KindWorkspace, Workspace: d.Label, ID: c.ID, Fields: fields, WorkspaceSpec: &spec})
 		}
 		commands(&p, d, c)
 		pipelines(&p, d, c)
@@ -140,6 +144,21 @@ func Compute(project string, f *messages.UpFile, cur Current) (Plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// inPlace are the workspace fields the kernel lets change while its
+// processes run: the cgroup limits.
+var inPlace = map[string]bool{"soma.memory_max_bytes": true, "soma.cpu_max": true, "soma.pids_max": true}
+
+// InPlace reports whether a workspace whose fields differ can be changed
+// in place (only cgroup limits differ) rather than replaced.
+func InPlace(fields []string) bool {
+	for _, f := range fields {
+		if !inPlace[f] {
+			return false
+		}
+	}
+	return true
 }
 
 // Down returns the plan that removes every workspace of the project. A

@@ -98,6 +98,16 @@ func TestCompute(t *testing.T) {
 			f.Workspaces[0].Permissions.Workdir = "/tmp"
 		}, want: []string{"replace workspace web permissions.workdir,soma.memory_max_bytes #W1", "create command web/api",
 			"create command web/worker-0", "create command web/worker-1", "create pipeline web/etl"}},
+		{name: "workspace limits change in place", file: func(f *messages.UpFile) {
+			f.Workspaces[0].Soma = messages.Soma{CPUMax: 2, PidsMax: 100}
+		}, want: []string{"change workspace web soma.cpu_max,soma.pids_max #W1"}},
+		{name: "workspace limits and a command change", file: func(f *messages.UpFile) {
+			f.Workspaces[0].Soma.MemoryMaxBytes = 1 << 30
+			f.Workspaces[0].Commands[0].Payload.Native.Argv = []string{"1"}
+		}, want: []string{"change workspace web soma.memory_max_bytes #W1", "change command web/api payload.native.argv #C1"}},
+		{name: "nofile needs a replace", file: func(f *messages.UpFile) { f.Workspaces[0].Soma.NofileMax = 64 },
+			want: []string{"replace workspace web soma.nofile_max #W1", "create command web/api",
+				"create command web/worker-0", "create command web/worker-1", "create pipeline web/etl"}},
 		{name: "workspace dropped from the file", file: func(f *messages.UpFile) {
 			f.Workspaces[0].Label = "web2"
 			f.Workspaces[0].Commands, f.Workspaces[0].Pipelines = nil, nil
