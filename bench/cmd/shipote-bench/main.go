@@ -41,6 +41,7 @@ var suites = []suite{
 	{"daemon", bench.RunDaemon},
 	{"control", bench.RunControl},
 	{"retention", bench.RunRetention},
+	{"apply", bench.RunApply},
 	// The peer table (peers.md, peers.json) is written beside the charts,
 	// so that a quick run leaves the committed tables alone.
 	{"peers", func(ctx context.Context, r *bench.Report, quick bool) error {
