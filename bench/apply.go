@@ -56,7 +56,7 @@ func RunApply(ctx context.Context, r *Report, quick bool) error {
 	if err != nil {
 		return err
 	}
-	applyMs, noopMs, err := measureApply(ctx, bin, filepath.Join(root, "shipote"), n, runs, noops)
+	applyMs, noopMs, err := measureApply(ctx, bin, filepath.Join(root, "daemon"), n, runs, noops)
 	if err != nil {
 		return err
 	}

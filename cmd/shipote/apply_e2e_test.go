@@ -46,6 +46,9 @@ workspaces:
 	if ws.Spec.Project != "e2e" {
 		t.Fatalf("ws show: project %q, want e2e", ws.Spec.Project)
 	}
+	if out := d.ok(t, "ws", "show", "e2e-app"); !strings.Contains(out, "Project:      e2e (managed by shipote apply)\n") {
+		t.Fatalf("ws show:\n%s", out)
+	}
 
 	if out := d.ok(t, "apply", "-f", f); out != "No changes.\n" {
 		t.Fatalf("second apply printed %q", out)
