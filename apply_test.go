@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipote/shipote/internal/faultfs"
 	"github.com/shipote/shipote/messages"
 )
 
@@ -308,5 +309,47 @@ func TestApplyChangesCgroupLimitsInPlace(t *testing.T) {
 	}
 	if after, err := eng.Command(ctx, "lims", "s"); err != nil || after.Pid != before.Pid || after.ID != before.ID {
 		t.Fatalf("the command was restarted: %+v then %+v", before, after)
+	}
+}
+
+// TestApplyNotSavedIsNotInEffect: when the state file refuses the write
+// of an apply's starts, the apply fails with the cause and the commands it
+// started are killed and forgotten; a later apply starts them.
+func TestApplyNotSavedIsNotInEffect(t *testing.T) {
+	dir := t.TempDir()
+	eng := startEngine(t, Config{StatePath: filepath.Join(dir, "state.json")})
+	ctx := testCtx(t)
+	// A one-shot command makes the workspace's log directory, which stays
+	// writable below the state directory.
+	first := native("true")
+	first.Label = "init"
+	f := messages.UpFile{Name: "ns", Workspaces: []messages.UpWorkspace{{WorkspaceSpec: messages.WorkspaceSpec{Label: "ns"},
+		Commands: []messages.CommandRef{first}}}}
+	if _, err := eng.Apply(ctx, messages.ApplyRequest{File: f}); err != nil {
+		t.Fatal(err)
+	}
+	f.Workspaces[0].Commands = append(f.Workspaces[0].Commands, sleeper("a", "1000"), sleeper("b", "1000"))
+	if err := faultfs.SetImmutable(dir, true); err != nil {
+		t.Skipf("cannot make %s refuse writes: %v", dir, err)
+	}
+	t.Cleanup(func() { _ = faultfs.SetImmutable(dir, false) })
+	_, err := eng.Apply(ctx, messages.ApplyRequest{File: f})
+	if !errors.Is(err, messages.ErrNotSaved) {
+		t.Fatalf("apply on a refusing disk: %v, want ErrNotSaved", err)
+	}
+	eventually(t, 20*time.Second, "the unsaved commands to be gone", func() bool {
+		cmds, err := eng.Commands(ctx, "ns")
+		return err == nil && len(cmds) == 1 && cmds[0].Label == "init"
+	})
+	if err := faultfs.SetImmutable(dir, false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "writes to work again", func() bool {
+		_, err := eng.SaveSnapshot(ctx)
+		return err == nil
+	})
+	res, err := eng.Apply(ctx, messages.ApplyRequest{File: f})
+	if err != nil || summarize(res.Plan) != "create command ns/a; create command ns/b" {
+		t.Fatalf("apply once writes work = %s, %v", summarize(res.Plan), err)
 	}
 }

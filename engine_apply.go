@@ -29,7 +29,9 @@ import (
 // every workspace of the project.
 //
 // The plan's mutations are issued together, so that their durable writes
-// share group commits; Apply answers once every one of them is durable.
+// share group commits, and the supervised commands it starts are made
+// durable with one write per workspace; Apply answers once every mutation
+// is durable.
 // When a step fails, the others still run and the error names each step
 // that failed.
 func (e *Engine) Apply(ctx context.Context, req messages.ApplyRequest) (messages.ApplyResult, error) {
@@ -145,7 +147,8 @@ func (e *Engine) current(ctx context.Context, project string, f *messages.UpFile
 
 // carryOut runs a plan's entries in three waves, each issued at once:
 // what goes away (so that labels are free), then workspaces, then what
-// runs in them.
+// runs in them. Supervised commands of the last wave start deferred, and
+// each workspace then makes all of its starts durable in one write.
 func (e *Engine) carryOut(ctx context.Context, entries []messages.PlanEntry) error {
 	var gone, spaces, runs []messages.PlanEntry
 	for _, en := range entries {
@@ -172,7 +175,35 @@ func (e *Engine) carryOut(ctx context.Context, entries []messages.PlanEntry) err
 	if err := e.wave(ctx, spaces, e.createWorkspace); err != nil {
 		return err
 	}
-	return e.wave(ctx, runs, e.start)
+	b := &startBatch{byWS: make(map[string][]string)}
+	err := e.wave(ctx, runs, func(ctx context.Context, en messages.PlanEntry) error { return e.start(ctx, en, b) })
+	return errors.Join(err, e.commitStarts(ctx, b))
+}
+
+// startBatch gathers the deferred starts of a wave, by workspace ID.
+type startBatch struct {
+	mu   sync.Mutex
+	byWS map[string][]string // guarded by mu
+}
+
+// commitStarts makes every deferred start of b durable: one write per
+// workspace, all asked at once so that they share a group commit.
+func (e *Engine) commitStarts(ctx context.Context, b *startBatch) error {
+	var errs []error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for ws, ids := range b.byWS {
+		wg.Go(func() {
+			r := newCall[struct{}](e)
+			if _, err := askWorkspace(ctx, e, ws, &actors.CommitStarts{Workspace: ws, IDs: ids, Reply: r.Reply}, r); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // wave runs step on every entry at once and joins the errors, each
@@ -249,9 +280,24 @@ func (e *Engine) UpdateWorkspaceSoma(ctx context.Context, ws string, soma messag
 	return askWorkspace(ctx, e, ws, &actors.UpdateSoma{Workspace: ws, Soma: soma, Reply: r.Reply}, r)
 }
 
-// start starts an entry's command or pipeline.
-func (e *Engine) start(ctx context.Context, en messages.PlanEntry) error {
+// start starts an entry's command or pipeline. A supervised command of an
+// engine with a state file starts deferred: b records it for
+// commitStarts.
+func (e *Engine) start(ctx context.Context, en messages.PlanEntry, b *startBatch) error {
 	switch {
+	case en.Command != nil && e.persist != nil && !en.Command.Supervision.OneShot():
+		if err := en.Command.CheckSingle(); err != nil {
+			return err
+		}
+		r := newCall[messages.CommandInfo](e)
+		info, err := askWorkspace(ctx, e, en.Workspace, &actors.ExecCommand{Workspace: en.Workspace, Command: *en.Command, Deferred: true, Reply: r.Reply}, r)
+		if err != nil {
+			return err
+		}
+		b.mu.Lock()
+		b.byWS[info.Workspace] = append(b.byWS[info.Workspace], info.ID)
+		b.mu.Unlock()
+		return nil
 	case en.Command != nil:
 		_, err := e.Exec(ctx, en.Workspace, *en.Command)
 		return err

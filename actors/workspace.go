@@ -114,6 +114,8 @@ type command struct {
 	sup     *supervise.Supervisor // restarts, backoff, give-up
 	cancel  func()
 	pending Reply[messages.CommandInfo] // exec waiting for the first start
+	// deferred: the exec's caller makes the start durable (CommitStarts).
+	deferred bool
 	// stop is a stop in progress (command_control.go).
 	stop *cmdStop
 	// restarting marks a start by start/restart: its pending reply is
@@ -250,6 +252,8 @@ func (w *workspace) Receive(ctx actor.Context) {
 		w.updateSoma(m)
 	case *somaUpdated:
 		w.onSomaUpdated(m)
+	case *CommitStarts:
+		w.commitStarts(m)
 	case *stopTimeout:
 		w.onStopTimeout(m)
 	case *startCommitted:

@@ -59,6 +59,7 @@ func (w *workspace) exec(m *ExecCommand) {
 	}
 	c := &command{
 		restored: m.ID != "",
+		deferred: m.Deferred,
 		info: messages.CommandInfo{
 			ID: id, Workspace: w.id, Label: ref.Label, Spec: ref, State: messages.CommandStarting,
 		},
@@ -509,10 +510,13 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 		Message: "pid " + strconv.Itoa(c.info.Pid)})
 	w.tellSampler(ctx)
 	if c.pending.IsSet() {
-		if c.info.Spec.Supervision.Restart != nil && !c.restored {
+		if c.info.Spec.Supervision.Restart != nil && !c.restored && !c.deferred {
 			// Declared state: answer once a snapshot holding it is durable.
 			w.commitStart(c, c.pending)
 		} else {
+			if c.deferred {
+				w.rt.dirty() // declared, not yet durable: CommitStarts follows
+			}
 			c.pending.OK(c.info)
 		}
 		c.pending = Reply[messages.CommandInfo]{}

@@ -109,3 +109,22 @@ func (w *workspace) setSoma(s messages.Soma) {
 	w.spec.Soma = s
 	w.quota = supervise.NewQuota(w.spec.QuotaEnforce, s)
 }
+
+// CommitStarts is protocol.CommitStarts.
+type CommitStarts = protocol.CommitStarts
+
+// commitStarts makes a batch of deferred starts durable with one write.
+func (w *workspace) commitStarts(m *CommitStarts) {
+	w.askCommit(func(err error) {
+		if err == nil {
+			m.Reply.OK(struct{}{})
+			return
+		}
+		for _, id := range m.IDs {
+			if c, ok := w.cmds[id]; ok {
+				w.undoStart(c)
+			}
+		}
+		m.Reply.Fail(notSaved(fmt.Sprintf("%d commands not started", len(m.IDs)), err))
+	})
+}

@@ -28,3 +28,24 @@ func (m *UpdateSoma) BindSender(system *actor.ActorSystem, sender *actor.PID) {
 
 // Target is the workspace the request is for.
 func (m *UpdateSoma) Target() string { return m.Workspace }
+
+// CommitStarts makes the starts of a workspace's commands, made with
+// ExecCommand.Deferred, durable in one write; if that write fails, each of
+// them is killed and forgotten (never in effect) and the request fails
+// with the cause.
+type CommitStarts struct {
+	Workspace string
+	IDs       []string
+	Reply     Reply[struct{}]
+}
+
+// Fail answers the request with err.
+func (m *CommitStarts) Fail(err error) { m.Reply.Fail(err) }
+
+// BindSender binds an unset Reply to sender.
+func (m *CommitStarts) BindSender(system *actor.ActorSystem, sender *actor.PID) {
+	m.Reply.Bind(system, sender)
+}
+
+// Target is the workspace the request is for.
+func (m *CommitStarts) Target() string { return m.Workspace }
