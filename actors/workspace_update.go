@@ -52,10 +52,8 @@ func (w *workspace) updateSoma(m *UpdateSoma) {
 		m.Reply.Fail(fmt.Errorf("workspace %s: its limits are being changed: %w", w.spec.Label, messages.ErrConflict))
 		return
 	}
-	// Validate the envelope alone: the rest of the spec is unchanged (and
-	// checking the workdir would touch the filesystem).
-	check := messages.WorkspaceSpec{Label: w.spec.Label, Soma: m.Soma}
-	if err := check.Validate(); err != nil {
+	// Validate the envelope alone: the rest of the spec is unchanged.
+	if err := m.Soma.Validate("soma"); err != nil {
 		m.Reply.Fail(err)
 		return
 	}

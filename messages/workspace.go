@@ -328,6 +328,9 @@ func (c *CommandRef) Validate() error {
 	return c.Supervision.validate("supervision")
 }
 
+// Validate checks every limit of s; field paths start with prefix.
+func (s Soma) Validate(prefix string) error { return s.validate(prefix) }
+
 // MaxInstances bounds CommandRef.Instances.
 const MaxInstances = 1000
 
