@@ -46,6 +46,7 @@ func fullWorkspace(label string) messages.WorkspaceSpec {
 		QuotaEnforce: messages.QuotaKill,
 		LogMaxBytes:  1 << 20,
 		LogMaxFiles:  3,
+		Project:      "shop",
 	}
 }
 
@@ -118,6 +119,9 @@ func fullCommand(label string) messages.CommandRef {
 		StopSignal:       "SIGINT",
 		StopTimeoutMs:    2500,
 		SuccessExitCodes: []int{143, 0},
+		Instances:        2,
+		EnvFile:          []string{"/etc/app.env"},
+		InstanceOf:       "webs",
 	}
 }
 
