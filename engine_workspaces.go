@@ -129,6 +129,9 @@ func (e *Engine) RemoveWorkspace(ctx context.Context, ref string, grace time.Dur
 // Exec starts a command in a workspace; it returns once the process has
 // started.
 func (e *Engine) Exec(ctx context.Context, ws string, cmd messages.CommandRef) (messages.CommandInfo, error) {
+	if err := cmd.CheckSingle(); err != nil {
+		return messages.CommandInfo{}, err
+	}
 	r := newCall[messages.CommandInfo](e)
 	return askWorkspace(ctx, e, ws, &actors.ExecCommand{Workspace: ws, Command: cmd, Reply: r.Reply}, r)
 }

@@ -125,6 +125,7 @@ type Engine struct {
 	stopErr  error
 	persist  *persistState
 	sweeper  chan struct{} // closed to stop the log sweeper
+	applyMu  sync.Mutex    // one Apply or Scale at a time: each plans from what the last left
 }
 
 // NewActorSystem returns an actor system whose own logs go to log (nil

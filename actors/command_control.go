@@ -267,10 +267,14 @@ func (w *workspace) onStartCommitted(m *startCommitted) {
 		return
 	}
 	m.reply.Fail(notSaved(fmt.Sprintf("command %s not started", m.info.Label), m.err))
-	c, ok := w.cmds[m.cmd]
-	if !ok {
-		return
+	if c, ok := w.cmds[m.cmd]; ok {
+		w.undoStart(c)
 	}
+}
+
+// undoStart kills and forgets a started command whose start could not be
+// made durable: it was never in effect.
+func (w *workspace) undoStart(c *command) {
 	c.undo = true
 	if c.cancel != nil {
 		c.cancel()

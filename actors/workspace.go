@@ -87,6 +87,8 @@ type workspace struct {
 
 	cancelTTL func()
 	removing  *removal
+	// updatingSoma is set while an UpdateSoma is being written.
+	updatingSoma bool
 	// reaper decides TTL expiry and reaping; quota decides quota_enforce.
 	reaper *supervise.Reaper
 	quota  *supervise.Quota
@@ -117,6 +119,8 @@ type command struct {
 	sup     *supervise.Supervisor // restarts, backoff, give-up
 	cancel  func()
 	pending Reply[messages.CommandInfo] // exec waiting for the first start
+	// deferred: the exec's caller makes the start durable (CommitStarts).
+	deferred bool
 	// stop is a stop in progress (command_control.go).
 	stop *cmdStop
 	// restarting marks a start by start/restart: its pending reply is
@@ -270,6 +274,12 @@ func (w *workspace) Receive(ctx actor.Context) {
 		w.control(m)
 	case *StopCommands:
 		w.stopAll(m)
+	case *UpdateSoma:
+		w.updateSoma(m)
+	case *somaUpdated:
+		w.onSomaUpdated(m)
+	case *CommitStarts:
+		w.commitStarts(m)
 	case *stopTimeout:
 		w.onStopTimeout(m)
 	case *startCommitted:

@@ -63,6 +63,7 @@ func (w *workspace) exec(m *ExecCommand) {
 	}
 	c := &command{
 		restored: m.ID != "",
+		deferred: m.Deferred,
 		info: messages.CommandInfo{
 			ID: id, Workspace: w.id, Label: ref.Label, Spec: ref, State: messages.CommandStarting,
 		},
@@ -520,10 +521,13 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	w.runUp(c)
 	w.tellSampler(ctx)
 	if c.pending.IsSet() {
-		if c.info.Spec.Supervision.Restart != nil && !c.restored {
+		if c.info.Spec.Supervision.Restart != nil && !c.restored && !c.deferred {
 			// Declared state: answer once a snapshot holding it is durable.
 			w.commitStart(c, c.pending)
 		} else {
+			if c.deferred {
+				w.rt.dirty() // declared, not yet durable: CommitStarts follows
+			}
 			w.publishView() // a list after the answer counts the command
 			c.pending.OK(c.info)
 		}

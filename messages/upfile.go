@@ -7,6 +7,9 @@ import "fmt"
 
 // UpFile is a file of workspaces with their commands and pipelines.
 type UpFile struct {
+	// Name names the project `shipote apply` records on what the file
+	// manages; "" = the file's base name.
+	Name       string        `json:"name,omitempty"`
 	Workspaces []UpWorkspace `json:"workspaces"`
 }
 
@@ -29,6 +32,11 @@ func (u *UpFile) Validate() error {
 	if len(u.Workspaces) == 0 {
 		return fieldErr("workspaces", "must list at least one workspace")
 	}
+	if u.Name != "" {
+		if err := checkLabel("name", u.Name); err != nil {
+			return err
+		}
+	}
 	labels := make(map[string]int)
 	for i := range u.Workspaces {
 		w := &u.Workspaces[i]
@@ -47,11 +55,17 @@ func (u *UpFile) Validate() error {
 			if err := c.ValidateIn(&w.WorkspaceSpec); err != nil {
 				return WithPrefix(cf, err)
 			}
-			if c.Label != "" {
-				if k, dup := cmds[c.Label]; dup {
-					return fieldErr(cf+".label", "duplicate command %q (also commands[%d])", c.Label, k)
+			if c.InstanceOf != "" {
+				return fieldErr(cf+".instance_of", "is set by shipote from instances, not written in a file")
+			}
+			for _, x := range c.ExpandInstances() {
+				if x.Label == "" {
+					continue
 				}
-				cmds[c.Label] = j
+				if k, dup := cmds[x.Label]; dup {
+					return fieldErr(cf+".label", "duplicate command %q (also commands[%d])", x.Label, k)
+				}
+				cmds[x.Label] = j
 			}
 		}
 		pipes := make(map[string]int)

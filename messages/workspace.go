@@ -31,6 +31,11 @@ type WorkspaceSpec struct {
 	// LogMaxFiles is how many rotated log files are kept per command; 0 =
 	// the engine's default (5).
 	LogMaxFiles int `json:"log_max_files,omitempty"`
+
+	// Project names the applied file that manages the workspace (its
+	// `name:`, else its base name); "" = created by hand. `shipote apply`
+	// changes and removes only workspaces of its own project.
+	Project string `json:"project,omitempty"`
 }
 
 // Soma is a resource envelope; a zero field means unlimited.
@@ -162,6 +167,11 @@ func (s *WorkspaceSpec) Validate() error {
 			return fieldErr(fmt.Sprintf("flow_dirs[%d]", i), "%q is not an absolute path", d)
 		}
 	}
+	if s.Project != "" {
+		if err := checkLabel("project", s.Project); err != nil {
+			return err
+		}
+	}
 	if s.LogMaxBytes < 0 {
 		return fieldErr("log_max_bytes", "must be >= 0")
 	}
@@ -274,6 +284,20 @@ type CommandRef struct {
 	// Concurrency says what a due run does while the last one still runs;
 	// "" = allow.
 	Concurrency Concurrency `json:"concurrency,omitempty"`
+
+	// Declarative operation (shipote apply).
+
+	// Instances, when set, asks for that many copies of the command,
+	// labelled label-0 … label-<N-1>; 0 = one command labelled label.
+	Instances int `json:"instances,omitempty"`
+	// EnvFile lists dotenv files read when the file that declares the
+	// command is loaded; their variables come before envp, and envp and
+	// permissions.env win over them. A loaded spec has them in envp and
+	// EnvFile empty.
+	EnvFile []string `json:"env_file,omitempty"`
+	// InstanceOf is the label of the declaration an instance was made
+	// from (set by the expansion of Instances, not written by hand).
+	InstanceOf string `json:"instance_of,omitempty"`
 }
 
 // Payload is what a command runs. Only native executables exist today.
@@ -318,10 +342,83 @@ func (c *CommandRef) Validate() error {
 			return fieldErr(fmt.Sprintf("success_exit_codes[%d]", i), "%d is not an exit code (0 to 255)", code)
 		}
 	}
+	if err := c.validateDeclarative(); err != nil {
+		return err
+	}
 	if err := c.Supervision.validate("supervision"); err != nil {
 		return err
 	}
 	return c.validateDeclared()
+}
+
+// Validate checks every limit of s; field paths start with prefix.
+func (s Soma) Validate(prefix string) error { return s.validate(prefix) }
+
+// MaxInstances bounds CommandRef.Instances.
+const MaxInstances = 1000
+
+// validateDeclarative checks the fields of declarative operation.
+func (c *CommandRef) validateDeclarative() error {
+	switch {
+	case c.Instances < 0:
+		return fieldErr("instances", "must be >= 0, got %d", c.Instances)
+	case c.Instances > MaxInstances:
+		return fieldErr("instances", "%d is above the limit of %d", c.Instances, MaxInstances)
+	case c.Instances > 0 && c.Label == "":
+		return fieldErr("label", "is required with instances (copies are labelled label-0 … label-<N-1>)")
+	case c.Instances > 0 && len(InstanceLabel(c.Label, c.Instances-1)) > 64:
+		return fieldErr("label", "%q is too long for instances: %q is over 64 characters", c.Label, InstanceLabel(c.Label, c.Instances-1))
+	}
+	for i, f := range c.EnvFile {
+		if f == "" || strings.ContainsRune(f, 0) {
+			return fieldErr(fmt.Sprintf("env_file[%d]", i), "%q is not a file path", f)
+		}
+		if err := checkPathLen(fmt.Sprintf("env_file[%d]", i), f); err != nil {
+			return err
+		}
+	}
+	if c.InstanceOf != "" {
+		if err := checkLabel("instance_of", c.InstanceOf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckSingle refuses the declarative fields a single command cannot
+// carry: copies are made by an applied file or `shipote scale`, and env
+// files are read when a file is loaded.
+func (c *CommandRef) CheckSingle() error {
+	if c.Instances > 0 {
+		return fieldErr("instances", "starts copies only from an applied file or `shipote scale`; one command is started here")
+	}
+	if len(c.EnvFile) > 0 {
+		return fieldErr("env_file", "is read when a file is loaded; pass variables in payload.native.envp here")
+	}
+	return nil
+}
+
+// InstanceLabel is the label of copy i of a command labelled label.
+func InstanceLabel(label string, i int) string {
+	return label + "-" + strconv.Itoa(i)
+}
+
+// ExpandInstances returns the commands c stands for: c itself when
+// Instances is 0, else Instances copies labelled label-0 … label-<N-1>,
+// each with Instances 0 and InstanceOf = c's label.
+func (c CommandRef) ExpandInstances() []CommandRef {
+	if c.Instances == 0 {
+		return []CommandRef{c}
+	}
+	out := make([]CommandRef, c.Instances)
+	for i := range out {
+		cp := c
+		cp.Label = InstanceLabel(c.Label, i)
+		cp.Instances = 0
+		cp.InstanceOf = c.Label
+		out[i] = cp
+	}
+	return out
 }
 
 // IsSuccess reports whether a run that ended with exit code code (signal

@@ -46,6 +46,7 @@ func fullWorkspace(label string) messages.WorkspaceSpec {
 		QuotaEnforce: messages.QuotaKill,
 		LogMaxBytes:  1 << 20,
 		LogMaxFiles:  3,
+		Project:      "shop",
 	}
 }
 
@@ -123,6 +124,9 @@ func fullCommand(label string) messages.CommandRef {
 		DependsOn:        []string{"db", "cache"},
 		Schedule:         "0 3 * * *",
 		Concurrency:      messages.ConcurrencyForbid,
+		Instances:        2,
+		EnvFile:          []string{"/etc/app.env"},
+		InstanceOf:       "webs",
 	}
 }
 

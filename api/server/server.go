@@ -86,7 +86,7 @@ type route struct {
 
 // routes is the API: every route, in one table.
 func routes() []route {
-	return []route{
+	return append([]route{
 		{"GET /healthz", nil, (*Server).health},
 		{"GET /v1/version", nil, (*Server).version},
 		{"GET /v1/workspaces", []string{"limit", "after", "label_prefix"}, (*Server).listWorkspaces},
@@ -121,7 +121,7 @@ func routes() []route {
 		{"POST /v1/snapshot", nil, (*Server).saveSnapshot},
 		{"GET /v1/state", nil, (*Server).getState},
 		{"DELETE /v1/state/kept/{ref}", nil, (*Server).dropKept},
-	}
+	}, applyRoutes()...)
 }
 
 // Handler returns the API's handler. It checks peer credentials on

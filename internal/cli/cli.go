@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/internal/cli/apply"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 	"github.com/shipote/shipote/internal/cli/control"
 	"github.com/shipote/shipote/internal/cli/events"
@@ -204,6 +205,7 @@ daemon.`,
 	}
 	add("run",
 		service.NewCmdService(f, nil),
+		apply.NewCmdApply(f, nil), apply.NewCmdDiff(f, nil), apply.NewCmdDown(f, nil), apply.NewCmdScale(f, nil),
 		ws.NewCmdWs(f),
 		exec.NewCmdExec(f, nil),
 		control.NewCmdStop(f, nil),

@@ -157,7 +157,7 @@ func (b *cgroup2Backend) Create(id string, l Limits) (Group, error) {
 		_ = m.Delete()
 		return nil, fmt.Errorf("limits: open cgroup2 group %s: %w", id, err)
 	}
-	g := &cgroup2Group{id: id, dir: dir, m: m, fd: fd, rlimits: nofileRlimits(l)}
+	g := &cgroup2Group{id: id, dir: dir, m: m, fd: fd, rlimits: nofileRlimits(l), swap: b.swap}
 	// The fd outlives Remove on purpose (see Placement) and is closed once
 	// the Group is unreachable.
 	runtime.AddCleanup(g, func(fd int) { _ = unix.Close(fd) }, fd)
@@ -191,7 +191,8 @@ type cgroup2Group struct {
 	dir     string
 	m       *cgroup2.Manager
 	rlimits []proc.Rlimit
-	fd      int // the group's directory, for CLONE_INTO_CGROUP; -1 for a swept group
+	fd      int  // the group's directory, for CLONE_INTO_CGROUP; -1 for a swept group
+	swap    bool // memory.swap.max exists (Update keeps swap out of memory.max)
 
 	mu sync.Mutex // serialises Remove
 }

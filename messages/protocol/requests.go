@@ -80,6 +80,10 @@ type ExecCommand struct {
 	// ID, when set, restores a supervised command from the state file
 	// with its ID (no commit of its own).
 	ID string
+	// Deferred answers a supervised command once it has started, before
+	// it is durable: the caller makes a batch of them durable at once
+	// with CommitStarts.
+	Deferred bool
 }
 
 // ListCommands returns the commands of a workspace.

@@ -43,6 +43,7 @@ var suites = []suite{
 	{"control", bench.RunControl},
 	{"retention", bench.RunRetention},
 	{"shutdown", bench.RunShutdown},
+	{"apply", bench.RunApply},
 	// The peer table (peers.md, peers.json) is written beside the charts,
 	// so that a quick run leaves the committed tables alone.
 	{"peers", func(ctx context.Context, r *bench.Report, quick bool) error {

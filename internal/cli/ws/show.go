@@ -79,6 +79,9 @@ func WriteDetails(w io.Writer, ws messages.WorkspaceInfo, hist []messages.Sample
 	}
 	line("ID", ws.ID)
 	line("Label", s.Label)
+	if s.Project != "" {
+		line("Project", s.Project+" (managed by shipote apply)")
+	}
 	line("Created", ws.CreatedAt.Local().Format(time.DateTime)+" ("+cmdutil.Age(now, ws.CreatedAt)+")")
 	if ws.Deadline.IsZero() {
 		line("TTL", "none")

@@ -37,7 +37,7 @@ type tracked struct {
 }
 
 func upRun(ctx context.Context, o *Options) error {
-	uf, err := Load(o.IO, o.File)
+	uf, err := cmdutil.LoadUpFile(o.IO, o.File)
 	if err != nil {
 		return err
 	}
@@ -175,12 +175,13 @@ func start(ctx context.Context, eng *shipote.Engine, uf *messages.UpFile, o *Opt
 		tr.workspaces = append(tr.workspaces, info.ID)
 		ids[w.Label] = info.ID
 		for _, j := range w.CommandOrder() {
-			c := w.Commands[j]
-			ci, err := eng.Exec(ctx, info.ID, c)
-			if err != nil {
-				return tr, fmt.Errorf("%s.commands[%d]: %w", where, j, err)
+			for _, x := range w.Commands[j].ExpandInstances() {
+				ci, err := eng.Exec(ctx, info.ID, x)
+				if err != nil {
+					return tr, fmt.Errorf("%s.commands[%d]: %w", where, j, err)
+				}
+				tr.commands[ci.ID] = true
 			}
-			tr.commands[ci.ID] = true
 		}
 		running := make(map[string]string)
 		if existing, err := eng.Pipelines(ctx, info.ID); err == nil {

@@ -8,13 +8,11 @@
 package up
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shipote/shipote/internal/cli/cmdutil"
-	"github.com/shipote/shipote/messages"
 )
 
 // Options are the inputs of `up`.
@@ -71,20 +69,4 @@ cleanly first).`,
 	cmdutil.EnumVarP(cmd, &opts.LogLevel, "log-level", "", "warn", []string{"debug", "info", "warn", "error"},
 		"engine log level (logs go to stderr)")
 	return cmd
-}
-
-// Load reads and validates an up file.
-func Load(ios *cmdutil.IOStreams, path string) (*messages.UpFile, error) {
-	data, err := cmdutil.ReadInput(ios, path)
-	if err != nil {
-		return nil, err
-	}
-	var uf messages.UpFile
-	if err := messages.DecodeSpec(data, &uf); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if err := uf.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &uf, nil
 }

@@ -72,7 +72,7 @@ func TestLoad(t *testing.T) {
 			p := filepath.Join(dir, "up.yaml")
 			os.WriteFile(p, []byte(tt.content), 0o600)
 			ios, _, _, _ := cmdutil.Test()
-			uf, err := Load(ios, p)
+			uf, err := cmdutil.LoadUpFile(ios, p)
 			if tt.err == "" {
 				if err != nil || len(uf.Workspaces) != 1 {
 					t.Fatalf("Load = %+v, %v", uf, err)

@@ -1,0 +1,128 @@
+// This file owns changing a live workspace's resource envelope in place:
+// the new limits are written to its group by a goroutine, then made
+// durable, then answered. Receives UpdateSoma and somaUpdated.
+
+package actors
+
+import (
+	"fmt"
+
+	"github.com/shipote/shipote/internal/limits"
+	"github.com/shipote/shipote/internal/supervise"
+	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
+)
+
+// UpdateSoma is protocol.UpdateSoma.
+type UpdateSoma = protocol.UpdateSoma
+
+// somaUpdated carries the outcome of writing new limits to the group.
+type somaUpdated struct {
+	req  *UpdateSoma
+	old  messages.Soma
+	undo bool // writing the old limits back after a failed commit
+	err  error
+}
+
+func toLimits(s messages.Soma) limits.Limits {
+	return limits.Limits{MemoryMaxBytes: s.MemoryMaxBytes, CPUMax: s.CPUMax, PidsMax: s.PidsMax, NofileMax: s.NofileMax}
+}
+
+// writeLimits writes s to the group in a goroutine and reports back.
+func (w *workspace) writeLimits(s messages.Soma, report *somaUpdated) {
+	g, rt, self := w.group, w.rt, w.self
+	rt.Go(func() {
+		if g != nil {
+			if u, ok := g.(limits.Updater); ok {
+				report.err = u.Update(toLimits(s))
+			} else {
+				report.err = limits.ErrNotUpdatable
+			}
+		}
+		rt.send(self, report)
+	})
+}
+
+func (w *workspace) updateSoma(m *UpdateSoma) {
+	switch {
+	case w.removing != nil:
+		m.Reply.Fail(fmt.Errorf("workspace %s is being removed: %w", w.spec.Label, messages.ErrConflict))
+		return
+	case w.updatingSoma:
+		m.Reply.Fail(fmt.Errorf("workspace %s: its limits are being changed: %w", w.spec.Label, messages.ErrConflict))
+		return
+	}
+	// Validate the envelope alone: the rest of the spec is unchanged.
+	if err := m.Soma.Validate("soma"); err != nil {
+		m.Reply.Fail(err)
+		return
+	}
+	if m.Soma.NofileMax != w.spec.Soma.NofileMax {
+		m.Reply.Fail(&messages.FieldError{Field: "soma.nofile_max",
+			Message: "cannot change in place: it is an rlimit fixed when each process starts"})
+		return
+	}
+	for _, id := range w.order {
+		c := w.cmds[id]
+		if c.info.State.Ended() {
+			continue
+		}
+		if err := c.info.Spec.Soma.Within("soma", m.Soma); err != nil {
+			m.Reply.Fail(fmt.Errorf("command %s: %w", c.info.Label, err))
+			return
+		}
+	}
+	w.updatingSoma = true
+	w.writeLimits(m.Soma, &somaUpdated{req: m, old: w.spec.Soma})
+}
+
+func (w *workspace) onSomaUpdated(m *somaUpdated) {
+	if m.undo {
+		if m.err != nil {
+			w.log.Error("could not restore the limits of a refused update")
+		}
+		return
+	}
+	if m.err != nil {
+		w.updatingSoma = false
+		m.req.Reply.Fail(fmt.Errorf("workspace %s: change limits: %w", w.spec.Label, m.err))
+		return
+	}
+	w.setSoma(m.req.Soma)
+	w.askCommit(func(err error) {
+		w.updatingSoma = false
+		if err != nil {
+			// Not durable, so not in effect.
+			w.setSoma(m.old)
+			w.writeLimits(m.old, &somaUpdated{req: m.req, undo: true})
+			m.req.Reply.Fail(notSaved("change limits", err))
+			return
+		}
+		w.rt.publish(messages.Event{Kind: messages.EventUpdated, Workspace: w.id, Label: w.spec.Label, Message: "limits changed in place"})
+		m.req.Reply.OK(w.info())
+	})
+}
+
+func (w *workspace) setSoma(s messages.Soma) {
+	w.spec.Soma = s
+	w.quota = supervise.NewQuota(w.spec.QuotaEnforce, s)
+}
+
+// CommitStarts is protocol.CommitStarts.
+type CommitStarts = protocol.CommitStarts
+
+// commitStarts makes a batch of deferred starts durable with one write.
+func (w *workspace) commitStarts(m *CommitStarts) {
+	w.askCommit(func(err error) {
+		if err == nil {
+			m.Reply.OK(struct{}{})
+			return
+		}
+		for _, id := range m.IDs {
+			if c, ok := w.cmds[id]; ok {
+				w.undoStart(c)
+			}
+		}
+		m.Reply.Fail(notSaved(fmt.Sprintf("%d commands not started", len(m.IDs)), err))
+	})
+}
