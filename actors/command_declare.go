@@ -282,12 +282,12 @@ func (w *workspace) onProbeDone(m *probeDone) {
 		w.becameReady(c)
 	case supervise.BecameNotReady:
 		c.info.Readiness = messages.ReadyStarting
-		w.log.Info("command not ready", zap.String("command", c.info.Label), zap.Error(m.err))
+		w.logger().Info("command not ready", zap.String("command", c.info.Label), zap.Error(m.err))
 	case supervise.BecameUnhealthy:
 		c.info.Readiness = messages.ReadyUnhealthy
 		c.info.Error = fmt.Sprintf("unhealthy: %v", m.err)
 		c.decl.restartNote = fmt.Sprintf("unhealthy after %d failed health probes: %v", p.Threshold(), m.err)
-		w.log.Warn("command unhealthy", zap.String("command", c.info.Label), zap.Error(m.err))
+		w.logger().Warn("command unhealthy", zap.String("command", c.info.Label), zap.Error(m.err))
 		w.rt.publish(messages.Event{Kind: messages.EventUnhealthy, Workspace: w.id, Label: w.spec.Label,
 			Command: c.info.Label, Message: c.decl.restartNote})
 		w.killRun(c)

@@ -338,6 +338,14 @@ func (w *workspace) publishView() {
 	w.view.publish(w.info())
 }
 
+// republishView publishes the view even when its counts and stats are
+// unchanged: the spec itself changed (limits changed in place).
+func (w *workspace) republishView() {
+	if w.view != nil {
+		w.view.publish(w.info())
+	}
+}
+
 // counts returns how many of the workspace's commands and pipeline nodes
 // are alive, and how many there are.
 func (w *workspace) counts() (alive, total int) {

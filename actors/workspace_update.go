@@ -79,7 +79,7 @@ func (w *workspace) updateSoma(m *UpdateSoma) {
 func (w *workspace) onSomaUpdated(m *somaUpdated) {
 	if m.undo {
 		if m.err != nil {
-			w.log.Error("could not restore the limits of a refused update")
+			w.logger().Error("could not restore the limits of a refused update")
 		}
 		return
 	}
@@ -106,6 +106,7 @@ func (w *workspace) onSomaUpdated(m *somaUpdated) {
 func (w *workspace) setSoma(s messages.Soma) {
 	w.spec.Soma = s
 	w.quota = supervise.NewQuota(w.spec.QuotaEnforce, s)
+	w.republishView() // lists read the spec from the published view
 }
 
 // CommitStarts is protocol.CommitStarts.
