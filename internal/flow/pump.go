@@ -73,9 +73,12 @@ func (s *Splitter) pumpTee() error {
 		if window == 0 {
 			window = 1 << 30
 		}
-		if s.cfg.Throttled || len(alive) == 0 {
-			// Credits are asked for bytes that exist; a splitter with no
-			// consumer drains what is there.
+		{
+			// The round moves only the bytes the source holds now: credits
+			// are asked for bytes that exist, a splitter with no consumer
+			// drains what is there, and bytes that arrive after the taps
+			// were teed are not spliced to a consumer (and so lost to a
+			// tap) in the same round.
 			avail, err := fionread(s.srcFd)
 			if err != nil {
 				return fmt.Errorf("flow: source: %w", err)
@@ -104,6 +107,12 @@ func (s *Splitter) pumpTee() error {
 				}
 				window = min(window, admitted)
 			}
+		}
+		if s.tapsDirty.Load() {
+			// A tap came while the source was read: it may have been
+			// added before some of these bytes were written, so it gets
+			// them too.
+			continue
 		}
 
 		for _, t := range taps {
@@ -304,6 +313,8 @@ func (s *Splitter) pumpCopy() error {
 			}
 			n = k
 			s.bytesIn.Add(uint64(k))
+			// A tap added before these bytes were written takes them too.
+			taps = s.refreshTaps(taps)
 			for _, t := range taps {
 				if t.gone.Load() {
 					continue
