@@ -380,7 +380,7 @@ func TestHealthKillOfCleanExitRestarts(t *testing.T) {
 			case ev.Command != "svc":
 			case ev.Kind == messages.EventUnhealthy:
 				unhealthy = true
-			case ev.Kind == messages.EventExited || ev.Kind == messages.EventGaveUp:
+			case ev.Kind == messages.EventGaveUp:
 				if unhealthy {
 					t.Fatalf("the unhealthy run ended the command: %+v", ev)
 				}
@@ -411,6 +411,8 @@ func TestDependsOnInstances(t *testing.T) {
 		ref := labelled(native("sleep", "600"), messages.InstanceLabel("worker", i))
 		ref.InstanceOf = "worker"
 		ref.Ready = fileProbe(gate)
+		// Supervised: a one_shot dependency is met only once it exited.
+		ref.Supervision.Restart = &messages.RestartPolicy{BackoffMs: 50}
 		if _, err := eng.Exec(ctx, "inst", ref); err != nil {
 			t.Fatal(err)
 		}
