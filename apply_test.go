@@ -194,6 +194,9 @@ func TestApplyRefusals(t *testing.T) {
 	}
 	envFile := stackFile()
 	envFile.Workspaces[0].Commands[0].EnvFile = []string{"/etc/app.env"}
+	wsDeps := stackFile()
+	wsDeps.Workspaces = append(wsDeps.Workspaces, messages.UpWorkspace{WorkspaceSpec: messages.WorkspaceSpec{Label: "shop-db"}})
+	wsDeps.Workspaces[0].DependsOn = []string{"shop-db"}
 	noName := stackFile()
 	noName.Name = ""
 	tests := []struct {
@@ -207,6 +210,7 @@ func TestApplyRefusals(t *testing.T) {
 		{"no project", messages.ApplyRequest{File: noName}, messages.ErrInvalid, "project: is required"},
 		{"bad project", messages.ApplyRequest{File: stackFile(), Project: "../x"}, messages.ErrInvalid, "project: "},
 		{"invalid file", messages.ApplyRequest{File: messages.UpFile{Name: "x"}}, messages.ErrInvalid, "file.workspaces: must list"},
+		{"workspace depends_on", messages.ApplyRequest{File: wsDeps}, messages.ErrInvalid, "file.workspaces[0].depends_on: orders the workspaces of `shipote up` only"},
 		{"unread env file", messages.ApplyRequest{File: envFile}, messages.ErrInvalid, "file.workspaces[0].commands[0].env_file: is read by the client"},
 	}
 	for _, tt := range tests {

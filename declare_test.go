@@ -353,3 +353,101 @@ func TestScheduleConcurrency(t *testing.T) {
 		})
 	}
 }
+
+// TestHealthKillOfCleanExitRestarts checks that a run killed for failing
+// its health probe counts as failed even when it exits 0 on its stop
+// signal, as most servers do: an on-failure policy restarts it.
+func TestHealthKillOfCleanExitRestarts(t *testing.T) {
+	eng := startEngine(t, Config{})
+	ctx := testCtx(t)
+	sub := eng.Events(1024)
+	defer sub.Cancel()
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "hc"}); err != nil {
+		t.Fatal(err)
+	}
+	ref := labelled(native("/bin/sh", "-c", `trap "exit 0" TERM; sleep 600 & wait`), "svc")
+	ref.Health = fileProbe(filepath.Join(t.TempDir(), "never"))
+	ref.Supervision.Restart = &messages.RestartPolicy{On: messages.RestartOnFailure, BackoffMs: 50, MaxBackoffMs: 100}
+	if _, err := eng.Exec(ctx, "hc", ref); err != nil {
+		t.Fatal(err)
+	}
+	unhealthy := false
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case ev := <-sub.C:
+			switch {
+			case ev.Command != "svc":
+			case ev.Kind == messages.EventUnhealthy:
+				unhealthy = true
+			case ev.Kind == messages.EventGaveUp:
+				if unhealthy {
+					t.Fatalf("the unhealthy run ended the command: %+v", ev)
+				}
+			case ev.Kind == messages.EventRestarted && unhealthy:
+				if _, err := eng.StopCommands(ctx, "hc"); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no restart after the health kill (unhealthy event seen: %v)", unhealthy)
+		}
+	}
+}
+
+// TestDependsOnInstances checks that depends_on naming a declaration with
+// instances waits for every copy, and that a cycle through the copies is
+// refused.
+func TestDependsOnInstances(t *testing.T) {
+	eng := startEngine(t, Config{})
+	ctx := testCtx(t)
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "inst"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	gates := []string{filepath.Join(dir, "0"), filepath.Join(dir, "1")}
+	for i, gate := range gates {
+		ref := labelled(native("sleep", "600"), messages.InstanceLabel("worker", i))
+		ref.InstanceOf = "worker"
+		ref.Ready = fileProbe(gate)
+		// Supervised: a one_shot dependency is met only once it exited.
+		ref.Supervision.Restart = &messages.RestartPolicy{BackoffMs: 50}
+		if _, err := eng.Exec(ctx, "inst", ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := eng.Exec(ctx, "inst", labelled(native("sleep", "600"), "client", "worker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State == messages.CommandRunning || len(c.WaitingOn) != 1 || c.WaitingOn[0] != "worker" {
+		t.Fatalf("client before any worker is ready: %s waiting on %v", c.State, c.WaitingOn)
+	}
+	cyc := labelled(native("sleep", "600"), "worker-2", "client")
+	cyc.InstanceOf = "worker"
+	var fe *messages.FieldError
+	if _, err := eng.Exec(ctx, "inst", cyc); !errors.As(err, &fe) || !strings.Contains(fe.Message, "dependency cycle") {
+		t.Fatalf("a cycle through the copies: %v", err)
+	}
+	if err := os.WriteFile(gates[0], nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "worker-0 to be ready", func() bool {
+		w, err := eng.Command(ctx, "inst", "worker-0")
+		return err == nil && w.Readiness == messages.ReadyOK
+	})
+	if c, err := eng.Command(ctx, "inst", "client"); err != nil || c.State == messages.CommandRunning {
+		t.Fatalf("client with one of two workers ready: %+v, %v", c, err)
+	}
+	if err := os.WriteFile(gates[1], nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "client to run", func() bool {
+		c, err := eng.Command(ctx, "inst", "client")
+		return err == nil && c.State == messages.CommandRunning
+	})
+	if _, err := eng.StopCommands(ctx, "inst"); err != nil {
+		t.Fatal(err)
+	}
+}

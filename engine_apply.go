@@ -32,8 +32,11 @@ import (
 // share group commits, and the supervised commands it starts are made
 // durable with one write per workspace; Apply answers once every mutation
 // is durable.
-// When a step fails, the others still run and the error names each step
-// that failed.
+// When a step fails, the other steps of its wave still run, but the later
+// waves do not (they need the earlier ones: labels freed, workspaces
+// made); the error names each step that failed, and applying the file
+// again finishes the job. Once carried out, a plan is not cut short by
+// the caller going away.
 func (e *Engine) Apply(ctx context.Context, req messages.ApplyRequest) (messages.ApplyResult, error) {
 	if err := e.live(); err != nil {
 		return messages.ApplyResult{}, err
@@ -53,6 +56,10 @@ func (e *Engine) Apply(ctx context.Context, req messages.ApplyRequest) (messages
 			return messages.ApplyResult{}, messages.WithPrefix("file", err)
 		}
 		for i, w := range req.File.Workspaces {
+			if len(w.DependsOn) > 0 {
+				return messages.ApplyResult{}, &messages.FieldError{Field: fmt.Sprintf("file.workspaces[%d].depends_on", i),
+					Message: "orders the workspaces of `shipote up` only; apply creates a file's workspaces together: use depends_on between the commands of a workspace"}
+			}
 			for j, c := range w.Commands {
 				if len(c.EnvFile) > 0 {
 					return messages.ApplyResult{}, &messages.FieldError{Field: fmt.Sprintf("file.workspaces[%d].commands[%d].env_file", i, j),
@@ -94,7 +101,9 @@ func (e *Engine) Apply(ctx context.Context, req messages.ApplyRequest) (messages
 		return res, fmt.Errorf("%w: %w: the plan replaces workspace %s, stopping everything in it; apply with force to do so",
 			messages.ErrConflict, plan.ErrNeedsForce, strings.Join(what, ", "))
 	}
-	if err := e.carryOut(ctx, p.Entries); err != nil {
+	// A client that disconnects must not leave half a plan behind (the
+	// deferred starts made durable by no write).
+	if err := e.carryOut(context.WithoutCancel(ctx), p.Entries); err != nil {
 		return res, err
 	}
 	res.Applied = true

@@ -285,6 +285,9 @@ func (w *workspace) undoStart(c *command) {
 		w.rt.Go(func() { _ = proc.KillGroup(pgid, unix.SIGKILL) })
 		return // forgotten once it has exited
 	}
+	// Not running (waiting, scheduled, or its spawn still under way: a run
+	// that spawns for a forgotten command is killed by onSpawned).
+	w.declaredShutdown(c)
 	w.forget(c)
 	c.ring.Close()
 }
@@ -429,7 +432,7 @@ func stopLayers(cmds []*command) [][]*command {
 		}
 		var layer, rest []*command
 		for _, c := range left {
-			if needed[c.info.Label] {
+			if needed[c.info.Label] || c.info.Spec.InstanceOf != "" && needed[c.info.Spec.InstanceOf] {
 				rest = append(rest, c)
 			} else {
 				layer = append(layer, c)

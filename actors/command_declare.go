@@ -32,6 +32,9 @@ type cmdDecl struct {
 	waiting bool
 	// lastOK: the last run of a scheduled command succeeded.
 	lastOK bool
+	// unhealthy is set when the current run is killed for failing its
+	// health probe: however it exits, the run failed.
+	unhealthy bool
 	// killCancel is the SIGKILL timer of a run being killed for its
 	// health or replaced by a scheduled run.
 	killCancel func()
@@ -105,9 +108,17 @@ func (w *workspace) checkDependsOn(ref *messages.CommandRef) error {
 	}
 	deps := make(map[string][]string, len(w.byLabel)+1)
 	for label, id := range w.byLabel {
-		deps[label] = w.cmds[id].info.Spec.DependsOn
+		spec := &w.cmds[id].info.Spec
+		deps[label] = append(deps[label], spec.DependsOn...)
+		if spec.InstanceOf != "" {
+			// A dependency on a declaration is one on each of its copies.
+			deps[spec.InstanceOf] = append(deps[spec.InstanceOf], label)
+		}
 	}
-	deps[ref.Label] = ref.DependsOn
+	deps[ref.Label] = append(deps[ref.Label], ref.DependsOn...)
+	if ref.InstanceOf != "" {
+		deps[ref.InstanceOf] = append(deps[ref.InstanceOf], ref.Label)
+	}
 	if cycle := messages.FindCycle(deps); cycle != nil {
 		return messages.CycleError("depends_on", cycle)
 	}
@@ -154,11 +165,29 @@ func (w *workspace) answerHeld(c *command) {
 
 // depState is what a dependent sees of the command labelled label.
 func (w *workspace) depState(label string) supervise.DepState {
-	id, ok := w.byLabel[label]
-	if !ok {
-		return supervise.DepState{}
+	if id, ok := w.byLabel[label]; ok {
+		return cmdDepState(w.cmds[id])
 	}
-	c := w.cmds[id]
+	// A declaration with instances (label-0 ...): met when every copy is.
+	var st supervise.DepState
+	for _, id := range w.byLabel {
+		c := w.cmds[id]
+		if c.info.Spec.InstanceOf != label {
+			continue
+		}
+		one := cmdDepState(c)
+		if !st.Exists {
+			st = one
+			continue
+		}
+		st.OneShot = st.OneShot && one.OneShot
+		st.Ready = st.Ready && one.Ready
+		st.Succeeded = st.Succeeded && one.Succeeded
+	}
+	return st
+}
+
+func cmdDepState(c *command) supervise.DepState {
 	return supervise.DepState{
 		Exists:    true,
 		OneShot:   c.info.Spec.Supervision.OneShot(),
@@ -198,6 +227,7 @@ func (w *workspace) checkWaiting() {
 func (w *workspace) runUp(c *command) {
 	d := &c.decl
 	d.killCancel = nil
+	d.unhealthy = false
 	d.ran = true
 	if d.probes.Spawned() {
 		w.becameReady(c)
@@ -290,6 +320,7 @@ func (w *workspace) onProbeDone(m *probeDone) {
 		w.logger().Warn("command unhealthy", zap.String("command", c.info.Label), zap.Error(m.err))
 		w.rt.publish(messages.Event{Kind: messages.EventUnhealthy, Workspace: w.id, Label: w.spec.Label,
 			Command: c.info.Label, Message: c.decl.restartNote})
+		c.decl.unhealthy = true
 		w.killRun(c)
 		return
 	}

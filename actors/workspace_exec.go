@@ -473,6 +473,12 @@ func (f logFile) open() (*logfile.Writer, error) {
 func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	c, ok := w.cmds[m.cmd]
 	if !ok || c.gen != m.gen {
+		if m.err == nil && m.proc != nil {
+			// The command was forgotten (or moved on) while this run was
+			// being spawned: nothing supervises it, so it must not live.
+			pgid := m.proc.Pid
+			w.rt.Go(func() { _ = proc.KillGroup(pgid, unix.SIGKILL) })
+		}
 		return
 	}
 	first := c.pending.IsSet() && !c.restarting
@@ -646,7 +652,9 @@ func (w *workspace) afterRun(c *command, st proc.ExitStatus, ran time.Duration) 
 		w.finishStop(c)
 		return
 	}
-	d := c.sup.Exited(supervise.Exit{Code: st.Code, Signal: int(st.Signal), Failed: st.Err != nil, Ran: ran})
+	// A run killed for failing its health probe failed, even if it
+	// exited 0 on its stop signal: on-failure policies restart it.
+	d := c.sup.Exited(supervise.Exit{Code: st.Code, Signal: int(st.Signal), Failed: st.Err != nil || c.decl.unhealthy, Ran: ran})
 	switch d.Action {
 	case supervise.Done, supervise.Stopped:
 		c.info.State = messages.CommandExited

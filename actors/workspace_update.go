@@ -7,6 +7,8 @@ package actors
 import (
 	"fmt"
 
+	"go.uber.org/zap"
+
 	"github.com/shipote/shipote/internal/limits"
 	"github.com/shipote/shipote/internal/supervise"
 	"github.com/shipote/shipote/messages"
@@ -78,26 +80,33 @@ func (w *workspace) updateSoma(m *UpdateSoma) {
 
 func (w *workspace) onSomaUpdated(m *somaUpdated) {
 	if m.undo {
+		// The old limits are back (or could not be put back): the next
+		// update may begin.
+		w.updatingSoma = false
 		if m.err != nil {
-			w.logger().Error("could not restore the limits of a refused update")
+			w.logger().Error("could not restore the limits of a refused update", zap.Error(m.err))
 		}
 		return
 	}
 	if m.err != nil {
-		w.updatingSoma = false
+		// Part of the new limits may be written (memory, then cpu, then
+		// pids): put the old ones back, so the kernel keeps what the
+		// spec says.
 		m.req.Reply.Fail(fmt.Errorf("workspace %s: change limits: %w", w.spec.Label, m.err))
+		w.writeLimits(m.old, &somaUpdated{req: m.req, undo: true})
 		return
 	}
 	w.setSoma(m.req.Soma)
 	w.askCommit(func(err error) {
-		w.updatingSoma = false
 		if err != nil {
-			// Not durable, so not in effect.
+			// Not durable, so not in effect; updatingSoma stays set until
+			// the old limits are written back.
 			w.setSoma(m.old)
 			w.writeLimits(m.old, &somaUpdated{req: m.req, undo: true})
 			m.req.Reply.Fail(notSaved("change limits", err))
 			return
 		}
+		w.updatingSoma = false
 		w.rt.publish(messages.Event{Kind: messages.EventUpdated, Workspace: w.id, Label: w.spec.Label, Message: "limits changed in place"})
 		m.req.Reply.OK(w.info())
 	})

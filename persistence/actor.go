@@ -1163,6 +1163,12 @@ func (p *persister) onWritten(ctx actor.Context, m *written) {
 func (p *persister) writeFailed(g *gather, err error) {
 	p.log.Error("snapshot write failed; the changes it carried are refused", zap.Error(err))
 	p.dirty, p.full, p.snapshot, p.viewOK = true, true, true, false
+	// Degraded before any caller hears of the refusal: a client told
+	// "not saved" finds the daemon degraded.
+	if p.degraded == nil && p.cfg.Degraded != nil {
+		p.cfg.Degraded(err)
+	}
+	p.degraded = err
 	gathers := []*gather{p.cur, p.ready, g} // newest first
 	p.cur, p.ready = nil, nil
 	for _, x := range gathers {
@@ -1179,10 +1185,6 @@ func (p *persister) writeFailed(g *gather, err error) {
 			x.saves[i](false, err)
 		}
 	}
-	if p.degraded == nil && p.cfg.Degraded != nil {
-		p.cfg.Degraded(err)
-	}
-	p.degraded = err
 	if p.retry == 0 {
 		p.retry = p.cfg.RetryMin
 	} else {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 
 	"github.com/shipote/shipote/messages"
 )
@@ -224,10 +225,33 @@ func commands(p *Plan, d *messages.UpWorkspace, c *Workspace) {
 		}
 	}
 	for _, x := range c.Commands {
-		if !want[x.Spec.Label] {
+		if !want[x.Spec.Label] && !scheduledRun(x.Spec.Label, d.Commands) {
 			p.Entries = append(p.Entries, Entry{Action: Remove, Kind: KindCommand, Workspace: d.Label, Name: x.Spec.Label, ID: x.ID})
 		}
 	}
+}
+
+// scheduledRun reports whether label is a run that a declared scheduled
+// command started beside its last one (concurrency: allow): the daemon
+// labels those LABEL-run, LABEL-run-2, ... They belong to the declared
+// command, so an apply leaves them to end by themselves.
+func scheduledRun(label string, declared []messages.CommandRef) bool {
+	for _, c := range declared {
+		if c.Schedule == "" {
+			continue
+		}
+		rest, ok := strings.CutPrefix(label, c.Label+"-run")
+		if !ok {
+			continue
+		}
+		if rest == "" {
+			return true
+		}
+		if n, ok := strings.CutPrefix(rest, "-"); ok && n != "" && strings.Trim(n, "0123456789") == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // pipelines plans the pipelines of a workspace that stays. A run that

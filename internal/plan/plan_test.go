@@ -117,6 +117,17 @@ func TestCompute(t *testing.T) {
 				Workspace{ID: "W2", Spec: messages.WorkspaceSpec{Label: "db", Project: "other"}},
 				Workspace{ID: "W3", Spec: messages.WorkspaceSpec{Label: "manual"}})
 		}},
+		{name: "runs beside a scheduled command are its own", file: func(f *messages.UpFile) {
+			f.Workspaces[0].Commands[0].Schedule = "0 3 * * *"
+		}, cur: func(c *Current) {
+			w := &c.Workspaces[0]
+			w.Commands[0].Spec.Schedule = "0 3 * * *"
+			for i, label := range []string{"api-run", "api-run-2", "api-runner", "worker-0-run"} {
+				run := w.Commands[0]
+				run.ID, run.Spec.Label, run.Spec.Schedule = "R"+string(rune('1'+i)), label, ""
+				w.Commands = append(w.Commands, run)
+			}
+		}, want: []string{"remove command web/api-runner #R3", "remove command web/worker-0-run #R4"}},
 		{name: "newest command of a label counts", cur: func(c *Current) {
 			old := c.Workspaces[0].Commands[0]
 			old.ID, old.Ended = "C0", true

@@ -129,8 +129,9 @@ type Decision struct {
 type Exit struct {
 	Code   int // exit code, when no signal killed it
 	Signal int // the signal that killed it; 0 if none
-	// Failed: the run could not start or could not be waited for; it
-	// never counts as a success.
+	// Failed: the run could not start or could not be waited for, or it
+	// was killed for failing its health probe; it never counts as a
+	// success.
 	Failed bool
 	// Ran is how long the run lasted.
 	Ran time.Duration

@@ -29,7 +29,8 @@ type Options struct {
 	IO *cmdutil.IOStreams
 	// User installs a user unit (~/.config/systemd/user, systemctl --user).
 	User bool
-	// Root is prefixed to every path written (a staging tree); "" = /.
+	// Root is prefixed to every path written; "" = /. systemctl still runs
+	// as Systemctl says (it is not given --root).
 	Root string
 	// Systemctl is the systemctl to run.
 	Systemctl string
@@ -64,7 +65,7 @@ func NewCmdService(f *cmdutil.Factory, runF func(string, *Options) error) *cobra
 func addCommonFlags(cmd *cobra.Command, o *Options) {
 	flags := cmd.Flags()
 	flags.BoolVar(&o.User, "user", false, "a user unit (~/.config/systemd/user, systemctl --user) instead of a system one")
-	flags.StringVar(&o.Root, "root", "", "write under this directory instead of / (a staging tree)")
+	flags.StringVar(&o.Root, "root", "", "write the unit under this directory instead of / (systemctl still runs as --systemctl says)")
 	flags.StringVar(&o.Systemctl, "systemctl", "systemctl", "the systemctl to run")
 	flags.BoolVar(&o.DryRun, "dry-run", false, "print what would be written and run, change nothing")
 }
