@@ -64,33 +64,45 @@ type daemonRun struct {
 // MeasureDaemon builds the daemon and the floor program, runs par.Runs
 // runs and adds the rows.
 func MeasureDaemon(ctx context.Context, r *Report, par DaemonParams) error {
-	root, err := os.MkdirTemp("", "shipote-bench-daemon-")
+	runs, err := floorRuns(ctx, "daemon", par.Runs, func(bin, floor, dir string) (daemonRun, error) {
+		return daemonOnce(ctx, bin, floor, dir, par)
+	})
 	if err != nil {
 		return err
+	}
+	addDaemonRows(r, par, runs)
+	return nil
+}
+
+// floorRuns builds the daemon and the floor program in a temporary
+// directory, then calls once n times, each with a directory of its own.
+func floorRuns[T any](ctx context.Context, suite string, n int, once func(bin, floor, dir string) (T, error)) ([]T, error) {
+	root, err := os.MkdirTemp("", "shipote-bench-"+suite+"-")
+	if err != nil {
+		return nil, err
 	}
 	defer os.RemoveAll(root)
 	bin, err := peers.BuildShipote(ctx, root)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	floor, err := buildFloor(ctx, root)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var runs []daemonRun
-	for i := range par.Runs {
+	var runs []T
+	for i := range n {
 		dir := filepath.Join(root, fmt.Sprintf("run%d", i))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
+			return nil, err
 		}
-		run, err := daemonOnce(ctx, bin, floor, dir, par)
+		run, err := once(bin, floor, dir)
 		if err != nil {
-			return fmt.Errorf("daemon run %d: %w", i+1, err)
+			return nil, fmt.Errorf("%s run %d: %w", suite, i+1, err)
 		}
 		runs = append(runs, run)
 	}
-	addDaemonRows(r, par, runs)
-	return nil
+	return runs, nil
 }
 
 // buildFloor builds bench/internal/floor into dir.

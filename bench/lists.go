@@ -10,7 +10,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -85,30 +84,11 @@ const slowShutdown = 5 * time.Minute
 // MeasureLists builds the daemon and the floor program, runs par.Runs
 // runs and adds the rows.
 func MeasureLists(ctx context.Context, r *Report, par ListParams) error {
-	root, err := os.MkdirTemp("", "shipote-bench-lists-")
+	runs, err := floorRuns(ctx, "lists", par.Runs, func(bin, floor, dir string) (listRun, error) {
+		return listsOnce(ctx, bin, floor, dir, par)
+	})
 	if err != nil {
 		return err
-	}
-	defer os.RemoveAll(root)
-	bin, err := peers.BuildShipote(ctx, root)
-	if err != nil {
-		return err
-	}
-	floor, err := buildFloor(ctx, root)
-	if err != nil {
-		return err
-	}
-	var runs []listRun
-	for i := range par.Runs {
-		dir := filepath.Join(root, fmt.Sprintf("run%d", i))
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
-		}
-		run, err := listsOnce(ctx, bin, floor, dir, par)
-		if err != nil {
-			return fmt.Errorf("lists run %d: %w", i+1, err)
-		}
-		runs = append(runs, run)
 	}
 	addListRows(r, par, runs)
 	return nil

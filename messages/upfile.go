@@ -129,56 +129,45 @@ func (u *UpFile) validateDependsOn(labels map[string]int) error {
 // after the workspaces it depends on (file order otherwise). The file
 // must be valid.
 func (u *UpFile) Order() []int {
-	idx := make(map[string]int, len(u.Workspaces))
-	for i, w := range u.Workspaces {
-		idx[w.Label] = i
-	}
-	seen := make([]bool, len(u.Workspaces))
-	var out []int
-	var visit func(i int)
-	visit = func(i int) {
-		if seen[i] {
-			return
-		}
-		seen[i] = true
-		for _, d := range u.Workspaces[i].DependsOn {
-			if j, ok := idx[d]; ok {
-				visit(j)
-			}
-		}
-		out = append(out, i)
-	}
-	for i := range u.Workspaces {
-		visit(i)
-	}
-	return out
+	return dependencyOrder(len(u.Workspaces),
+		func(i int) string { return u.Workspaces[i].Label },
+		func(i int) []string { return u.Workspaces[i].DependsOn })
 }
 
 // CommandOrder returns the commands of w in an order that starts each
 // after its depends_on (file order otherwise). w must be valid.
 func (w *UpWorkspace) CommandOrder() []int {
-	idx := make(map[string]int, len(w.Commands))
-	for i, c := range w.Commands {
-		if c.Label != "" {
-			idx[c.Label] = i
+	return dependencyOrder(len(w.Commands),
+		func(i int) string { return w.Commands[i].Label },
+		func(i int) []string { return w.Commands[i].DependsOn })
+}
+
+// dependencyOrder orders n items, labelled by label, so that each comes
+// after the items its deps name (unknown names are ignored), keeping the
+// given order otherwise. The graph must have no cycle.
+func dependencyOrder(n int, label func(int) string, deps func(int) []string) []int {
+	idx := make(map[string]int, n)
+	for i := range n {
+		if l := label(i); l != "" {
+			idx[l] = i
 		}
 	}
-	seen := make([]bool, len(w.Commands))
-	var out []int
+	seen := make([]bool, n)
+	out := make([]int, 0, n)
 	var visit func(i int)
 	visit = func(i int) {
 		if seen[i] {
 			return
 		}
 		seen[i] = true
-		for _, d := range w.Commands[i].DependsOn {
+		for _, d := range deps(i) {
 			if j, ok := idx[d]; ok {
 				visit(j)
 			}
 		}
 		out = append(out, i)
 	}
-	for i := range w.Commands {
+	for i := range n {
 		visit(i)
 	}
 	return out
