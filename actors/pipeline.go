@@ -97,6 +97,7 @@ type (
 		procs   map[string]*proc.Process
 		sources map[string]*os.File   // producer node -> its stdout read end
 		sinks   map[string][]sinkFile // producer node -> consumers' stdin write ends
+		drained map[string]*pumps     // node -> its output pumps (read by the launch goroutine only)
 		err     error
 	}
 	sinkFile struct {
@@ -268,10 +269,12 @@ func (p *pipeline) launch(ctx actor.Context) {
 	rt.Go(func() {
 		m := spawnRun(rt, plans, spec, outs, readers)
 		m.gen = gen
+		procs, drained := m.procs, m.drained
 		rt.send(self, m)
-		for node, pr := range m.procs {
+		for node, pr := range procs {
 			rt.Go(func() {
 				st := pr.Wait()
+				drained[node].wait(outputDrainWait)
 				rt.send(self, &nodeExited{gen: gen, node: node, status: st})
 			})
 		}
@@ -281,7 +284,8 @@ func (p *pipeline) launch(ctx actor.Context) {
 // spawnRun makes the pipes of one run and spawns every node. On an error
 // the nodes already started are killed (their exits still arrive).
 func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, outs map[string]output, readers *readerSet) *runLaunched {
-	m := &runLaunched{procs: make(map[string]*proc.Process), sources: make(map[string]*os.File), sinks: make(map[string][]sinkFile)}
+	m := &runLaunched{procs: make(map[string]*proc.Process), sources: make(map[string]*os.File), sinks: make(map[string][]sinkFile),
+		drained: make(map[string]*pumps)}
 	consumers := spec.Consumers()
 	stdin := make(map[string]*os.File)  // node -> read end for its stdin (child side)
 	stdout := make(map[string]*os.File) // producer -> write end for its stdout (child side)
@@ -330,6 +334,8 @@ func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, outs ma
 	for _, pl := range plans {
 		s := pl.spec
 		s.Stdin = stdin[pl.label]
+		drained := new(pumps)
+		m.drained[pl.label] = drained
 		var logW []*os.File
 		if w, ok := stdout[pl.label]; ok {
 			s.Stdout = w
@@ -340,9 +346,8 @@ func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, outs ma
 			}
 			s.Stdout = w
 			logW = append(logW, w)
-			out := outs[pl.label]
 			readers.add(r)
-			rt.Go(func() { pump(r, messages.Stdout, out, rt.now); readers.remove(r) })
+			drained.run(rt, r, messages.Stdout, outs[pl.label], readers)
 		}
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -350,9 +355,8 @@ func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, outs ma
 		}
 		s.Stderr = w
 		logW = append(logW, w)
-		out := outs[pl.label]
 		readers.add(r)
-		rt.Go(func() { pump(r, messages.Stderr, out, rt.now); readers.remove(r) })
+		drained.run(rt, r, messages.Stderr, outs[pl.label], readers)
 		pr, err := rt.Spawner.Start(s)
 		for _, f := range logW {
 			f.Close()

@@ -273,7 +273,8 @@ func (w *workspace) start(c *command) {
 	oc, _ := w.group.(limits.OOMCounter)
 	rt.Go(func() {
 		oomBefore, oomOK := oomKills(oc)
-		p, err := spawnWithOutput(rt, spec, out, readers)
+		var drained pumps
+		p, err := spawnWithOutput(rt, spec, out, readers, &drained)
 		rt.send(self, &spawned{cmd: id, gen: gen, proc: p, err: err})
 		if err != nil {
 			return
@@ -284,6 +285,7 @@ func (w *workspace) start(c *command) {
 			n, ok := oomKills(oc)
 			m.oom, m.oomCount = ok && n > oomBefore, n
 		}
+		drained.wait(outputDrainWait)
 		rt.send(self, m)
 	})
 }
@@ -299,8 +301,8 @@ func oomKills(oc limits.OOMCounter) (uint64, bool) {
 }
 
 // spawnWithOutput starts spec with stdout and stderr piped into ring, read
-// by goroutines of rt.
-func spawnWithOutput(rt *Runtime, spec proc.Spec, out output, readers *readerSet) (*proc.Process, error) {
+// by goroutines of rt that drained counts.
+func spawnWithOutput(rt *Runtime, spec proc.Spec, out output, readers *readerSet, drained *pumps) (*proc.Process, error) {
 	outR, outW, err := outputPipe()
 	if err != nil {
 		return nil, fmt.Errorf("stdout pipe: %w", err)
@@ -322,9 +324,42 @@ func spawnWithOutput(rt *Runtime, spec proc.Spec, out output, readers *readerSet
 	}
 	readers.add(outR)
 	readers.add(errR)
-	rt.Go(func() { pump(outR, messages.Stdout, out, rt.now); readers.remove(outR) })
-	rt.Go(func() { pump(errR, messages.Stderr, out, rt.now); readers.remove(errR) })
+	drained.run(rt, outR, messages.Stdout, out, readers)
+	drained.run(rt, errR, messages.Stderr, out, readers)
 	return p, nil
+}
+
+// outputDrainWait bounds how long a process's exit is held back for its
+// output to be read to the end. The exit is reported once its pumps reach
+// EOF, so a reader who sees "exited" finds the last lines in the logs; a
+// child that left a writer behind (a daemonized grandchild keeping stdout)
+// delays it by at most this much, as os/exec's WaitDelay does.
+const outputDrainWait = time.Second
+
+// pumps counts the output pumps of one process, so that its exit can wait
+// for them. Its zero value is ready to use.
+type pumps struct{ wg sync.WaitGroup }
+
+// run starts a pump of r into out in a goroutine of rt.
+func (d *pumps) run(rt *Runtime, r *os.File, s messages.Stream, out output, readers *readerSet) {
+	d.wg.Add(1)
+	rt.Go(func() {
+		defer d.wg.Done()
+		pump(r, s, out, rt.now)
+		readers.remove(r)
+	})
+}
+
+// wait returns once every pump reached EOF, or after max.
+func (d *pumps) wait(max time.Duration) {
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	t := time.NewTimer(max)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // outputPipe makes a pipe for a child's output: the read end non-blocking
