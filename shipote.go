@@ -460,14 +460,28 @@ func (e *Engine) Stop(ctx context.Context) error {
 // stop is the work of the first Stop.
 func (e *Engine) stop(ctx context.Context) error {
 	var errs []error
+	began := time.Now()
+	var saved, workspaces time.Duration
+	defer func() {
+		e.log.Info("engine stopped", zap.Duration("took", time.Since(began)),
+			zap.Duration("final_snapshot", saved), zap.Duration("workspaces", workspaces))
+	}()
+	// The final snapshot is gathered first, while every workspace still
+	// answers; its encoding and write then overlap with the workspaces'
+	// shutdown (cgroup removal is the kernel's work, the write is ours),
+	// and it is waited for before the persistence actor stops. Nothing the
+	// shutdown does reaches the state file: persistence is off by then.
+	var final askproc.Call[bool]
+	finalAsked := false
 	if e.persist != nil && e.persist.enabled.Load() {
-		// Save first, so supervised pipelines stay live on disk; then
-		// nothing the shutdown does may reach the state file.
-		if err := e.finalSave(ctx); err != nil {
+		var err error
+		final, finalAsked, err = e.gatherFinal(ctx)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("final snapshot: %w", err))
 		}
 		e.persist.enabled.Store(false)
 	}
+	saved = time.Since(began)
 	begin := newCall[[]*actor.PID](e)
 	e.system.Root.RequestWithCustomSender(e.pid, &actors.BeginShutdown{Reply: begin.Reply}, begin.Sender())
 	pids, err := begin.Wait(ctx)
@@ -484,6 +498,13 @@ func (e *Engine) stop(ctx context.Context) error {
 		if _, err := r.Wait(ctx); err != nil && !errors.Is(err, messages.ErrNotFound) {
 			errs = append(errs, err)
 		}
+	}
+	workspaces = time.Since(began) - saved
+	if finalAsked {
+		if _, err := final.Wait(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("final snapshot: %w", err))
+		}
+		saved = time.Since(began) - workspaces
 	}
 	if err := e.system.Root.PoisonFuture(e.pid).Wait(); err != nil {
 		errs = append(errs, fmt.Errorf("stop engine actor: %w", err))
@@ -518,15 +539,19 @@ func (e *Engine) stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// finalSave writes the snapshot Stop begins with.
-func (e *Engine) finalSave(ctx context.Context) error {
-	c, err := e.requestSave()
-	if err != nil {
-		return err
+// gatherFinal asks for the snapshot Stop begins with and returns once it
+// is gathered (every workspace has answered); the returned call ends when
+// it is durable. asked is false when the request could not be made.
+func (e *Engine) gatherFinal(ctx context.Context) (final askproc.Call[bool], asked bool, err error) {
+	final = newCall[bool](e)
+	gathered := newCall[struct{}](e)
+	msg := &persistence.SaveNow{Reply: final.Reply, Gathered: gathered.Reply}
+	e.system.Root.RequestWithCustomSender(e.persist.pid, msg, final.Sender())
+	// Not wait: Stop has begun, and these answers are the ones it waits for.
+	if _, err := gathered.Wait(ctx); err != nil {
+		return final, true, err
 	}
-	// Not wait: Stop has begun, and this answer is the one it waits for.
-	_, err = c.Wait(ctx)
-	return err
+	return final, true, nil
 }
 
 // Version is shipote's version, set at build time with

@@ -124,7 +124,14 @@ type (
 	// SaveNow saves if anything changed (declared state or stats), asking
 	// every workspace, and answers whether it wrote; false with no error
 	// means nothing had changed.
-	SaveNow struct{ Reply protocol.Reply[bool] }
+	//
+	// Gathered, when set, is answered as soon as the snapshot holds every
+	// workspace's answer, before it is encoded and written: a stopping
+	// engine stops its workspaces meanwhile, and waits for Reply last.
+	SaveNow struct {
+		Reply    protocol.Reply[bool]
+		Gathered protocol.Reply[struct{}]
+	}
 	// GetLast returns the last snapshot written (or restored).
 	GetLast struct{ Reply protocol.Reply[*State] }
 	// GetKept returns the entries kept but not in effect.
@@ -145,8 +152,9 @@ type (
 	retryTick   struct{}
 	fileChecked struct{ problem string }
 	saveChecked struct {
-		done    func(bool, error)
-		problem string
+		done     func(bool, error)
+		gathered protocol.Reply[struct{}] // the save's, when set
+		problem  string
 	}
 	gatherTimeout struct{ gen uint64 }
 	written       struct {
@@ -189,6 +197,7 @@ type gather struct {
 	started  time.Time
 	waiters  []func(error)
 	saves    []func(bool, error)
+	gathered []protocol.Reply[struct{}] // answered when the gather ends
 	engine   *protocol.EngineSnapshot
 	pending  map[string]bool
 	entries  map[string]*protocol.WorkspaceSnapshot
@@ -207,6 +216,7 @@ type persister struct {
 	inflight   *gather       // being written
 	waiters    []func(error) // for the next snapshot
 	saves      []func(bool, error)
+	gathered   []protocol.Reply[struct{}]
 	ask        map[string]bool // workspaces the next snapshot must ask
 	full       bool            // the next snapshot asks every workspace
 	// prev and saved are the latest view of the entries: the durable ones
@@ -359,9 +369,15 @@ func (p *persister) Receive(ctx actor.Context) {
 		for _, s := range p.saves {
 			s(false, err)
 		}
+		for _, r := range p.gathered {
+			r.Fail(err)
+		}
 		for _, g := range []*gather{p.cur, p.ready, p.inflight} {
 			if g == nil {
 				continue
+			}
+			for _, r := range g.gathered {
+				r.Fail(err)
 			}
 			for _, w := range g.waiters {
 				w(err)
@@ -393,23 +409,32 @@ func (p *persister) Receive(ctx actor.Context) {
 		if !p.dirty && !p.statsDirty && p.cur == nil && p.ready == nil && p.inflight == nil && len(p.waiters) == 0 {
 			// Clean: skip the write only if the file is still the one
 			// last written (a missing or replaced file is rewritten).
-			store, send, done := p.cfg.Store, p.send, answerSaved(m.Reply)
+			store, send, done, gathered := p.cfg.Store, p.send, answerSaved(m.Reply), m.Gathered
 			p.cfg.Go(func() {
 				problem := store.Check(true)
 				if problem == "" && store.JournalStats().Records > 0 {
 					problem = "behind its journal"
 				}
-				send(&saveChecked{done: done, problem: problem})
+				send(&saveChecked{done: done, gathered: gathered, problem: problem})
 			})
 			return
 		}
 		p.saves = append(p.saves, answerSaved(m.Reply))
+		if m.Gathered.IsSet() {
+			p.gathered = append(p.gathered, m.Gathered)
+		}
 		p.full = true
 		p.kick(ctx)
 	case *saveChecked:
 		if m.problem == "" {
+			if m.gathered.IsSet() {
+				m.gathered.OK(struct{}{}) // nothing to gather
+			}
 			m.done(false, nil)
 			return
+		}
+		if m.gathered.IsSet() {
+			p.gathered = append(p.gathered, m.gathered)
 		}
 		if m.problem != "behind its journal" {
 			p.log.Warn("the state file or its journal was "+m.problem+"; writing it again", zap.String("path", p.cfg.Store.Path()))
@@ -601,6 +626,7 @@ func (p *persister) kick(ctx actor.Context) {
 		started:  time.Now(),
 		waiters:  p.waiters,
 		saves:    p.saves,
+		gathered: p.gathered,
 		full:     p.full, // stats ride along with the tick's and explicit saves' snapshots
 		snapshot: p.snapshot || len(p.saves) > 0,
 		ask:      p.ask,
@@ -610,6 +636,7 @@ func (p *persister) kick(ctx actor.Context) {
 	changes := p.changes
 	g.delta = !g.full && !g.snapshot && !p.needEngine && p.viewOK
 	p.waiters, p.saves, p.ask, p.full, p.snapshot, p.changes, p.needEngine = nil, nil, nil, false, false, nil, false
+	p.gathered = nil
 	p.dirty = false
 	if g.full {
 		p.statsDirty = false
@@ -767,6 +794,10 @@ func (p *persister) finish() {
 	} else {
 		g.state = p.assemble(g)
 	}
+	for _, r := range g.gathered {
+		r.OK(struct{}{})
+	}
+	g.gathered = nil
 	if p.inflight != nil {
 		p.ready = g
 		return

@@ -267,3 +267,44 @@ func answer[T any](c askproc.Call[T], f func(T, error)) {
 		f(c.Wait(ctx))
 	}()
 }
+
+// A save's Gathered is answered once every workspace has answered, before
+// the write: the workspaces may stop then (as at shutdown), and the file
+// still holds their answers.
+func TestSaveGatheredBeforeWorkspacesStop(t *testing.T) {
+	h := newHarness(t, nil)
+	var pids []*actor.PID
+	for _, label := range []string{"a", "b"} {
+		id := messages.NewID()
+		pid := h.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+			return &fakeWorkspace{id: id, label: label + "-answered", asked: new(atomic.Int64)}
+		}))
+		pids = append(pids, pid)
+		h.mu.Lock()
+		h.ws = append(h.ws, protocol.WorkspacePID{ID: id, PID: pid, Spec: messages.WorkspaceSpec{Label: label + "-registered"}})
+		h.mu.Unlock()
+	}
+	pool := askproc.New(h.system)
+	final, gathered := askproc.Begin[bool](pool), askproc.Begin[struct{}](pool)
+	h.system.Root.Send(h.pid, &persistence.SaveNow{Reply: final.Reply, Gathered: gathered.Reply})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := gathered.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if err := h.system.Root.PoisonFuture(pid).Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if saved, err := final.Wait(ctx); err != nil || !saved {
+		t.Fatalf("save = %v, %v", saved, err)
+	}
+	labels := map[string]bool{}
+	for _, w := range h.load(t).Workspaces {
+		labels[w.Spec.Label] = true
+	}
+	if !labels["a-answered"] || !labels["b-answered"] {
+		t.Fatalf("snapshot labels %v, want the workspaces' own answers", labels)
+	}
+}
