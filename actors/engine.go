@@ -152,6 +152,10 @@ func (e *engine) Receive(ctx actor.Context) {
 		}
 		sort.Slice(refs, func(i, j int) bool { return refs[i].ID < refs[j].ID })
 		m.Reply.OK(refs)
+	case *specChanged:
+		if en, ok := e.byID[m.id]; ok && en.pid.Equal(m.pid) {
+			en.spec = m.spec
+		}
 	case *workspaceGone:
 		durable := false
 		if en, ok := e.byID[m.id]; ok {

@@ -7,6 +7,8 @@ package actors
 import (
 	"fmt"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"go.uber.org/zap"
 
 	"github.com/shipote/shipote/internal/limits"
@@ -17,6 +19,15 @@ import (
 
 // UpdateSoma is protocol.UpdateSoma.
 type UpdateSoma = protocol.UpdateSoma
+
+// specChanged tells the engine a workspace's spec changed in place, so its
+// registry (the snapshot's fallback for a workspace that does not answer)
+// holds the spec in effect.
+type specChanged struct {
+	id   string
+	pid  *actor.PID
+	spec messages.WorkspaceSpec
+}
 
 // somaUpdated carries the outcome of writing new limits to the group.
 type somaUpdated struct {
@@ -116,6 +127,7 @@ func (w *workspace) setSoma(s messages.Soma) {
 	w.spec.Soma = s
 	w.quota = supervise.NewQuota(w.spec.QuotaEnforce, s)
 	w.republishView() // lists read the spec from the published view
+	w.rt.send(w.engine, &specChanged{id: w.id, pid: w.self, spec: w.spec})
 }
 
 // CommitStarts is protocol.CommitStarts.
