@@ -112,6 +112,28 @@ func TestListReadsItsWrites(t *testing.T) {
 	if alive, total := counts(); alive != 2 || total != 2 {
 		t.Errorf("after stopping and removing s0: alive %d total %d", alive, total)
 	}
+	// Pipeline nodes: counted once the run is answered, no longer alive
+	// once its stop is answered (a plain and a supervised run; an ended
+	// run's nodes stay in the total until retention forgets the run).
+	for i, supervised := range []bool{false, true} {
+		run, err := eng.RunPipeline(ctx, ws.ID, messages.PipelineSpec{
+			Label: fmt.Sprintf("p%d", i), RestartOnFailure: supervised,
+			Nodes: []messages.Node{node("gen", "sleep", "60"), node("sink", "cat")},
+			Edges: []messages.Edge{{From: "gen", To: "sink"}},
+		}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if alive, total := counts(); alive != 4 || total != 4+2*i {
+			t.Fatalf("after running pipeline %d: alive %d total %d", i, alive, total)
+		}
+		if _, err := eng.StopPipeline(ctx, run.ID); err != nil {
+			t.Fatal(err)
+		}
+		if alive, total := counts(); alive != 2 || total != 4+2*i {
+			t.Errorf("after stopping pipeline %d (supervised %v): alive %d total %d", i, supervised, alive, total)
+		}
+	}
 	close(stop)
 	readers.Wait()
 	if lists.Load() == 0 {

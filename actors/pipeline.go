@@ -119,6 +119,10 @@ type (
 		// countersOnly: only flow counters changed (no process started or
 		// ended), so the sampler need not hear of it.
 		countersOnly bool
+		// stopped are the stop requests this status ends: the workspace
+		// answers them once its own view counts the run as ended, so a
+		// list after the answer reads the stop.
+		stopped []Reply[PipelineAnswer]
 	}
 )
 
@@ -233,6 +237,13 @@ func (p *pipeline) view() messages.PipelineInfo {
 
 func (p *pipeline) publishStatus(ctx actor.Context) {
 	ctx.Send(ctx.Parent(), &pipelineStatus{id: p.cfg.id, from: p.self, info: p.view()})
+}
+
+// publishEnd publishes the ended run's status with the stop requests it
+// answers, which the workspace answers after it took the status in.
+func (p *pipeline) publishEnd(ctx actor.Context) {
+	ctx.Send(ctx.Parent(), &pipelineStatus{id: p.cfg.id, from: p.self, info: p.view(), stopped: p.stopReq})
+	p.stopReq = nil
 }
 
 // relaunchAfter is the start of a supervisor that replaces one that
@@ -590,13 +601,11 @@ func (p *pipeline) endRun(ctx actor.Context) {
 	if p.info.State == messages.PipelineGaveUp {
 		p.log.Warn("pipeline gave up", zap.Int("restarts", p.info.Restarts))
 	}
-	p.publishStatus(ctx)
 	if p.info.State.Ended() {
-		for _, r := range p.stopReq {
-			r.OK(PipelineAnswer{Info: p.view()})
-		}
-		p.stopReq = nil
+		p.publishEnd(ctx)
+		return
 	}
+	p.publishStatus(ctx)
 }
 
 // stop ends the pipeline for good: SIGTERM to every node's group, grace,
@@ -606,10 +615,7 @@ func (p *pipeline) stop(ctx actor.Context, grace time.Duration, reply Reply[Pipe
 		p.stopReq = append(p.stopReq, reply)
 	}
 	if p.info.State.Ended() {
-		for _, r := range p.stopReq {
-			r.OK(PipelineAnswer{Info: p.view()})
-		}
-		p.stopReq = nil
+		p.publishEnd(ctx)
 		return
 	}
 	p.stopped = true
@@ -620,11 +626,7 @@ func (p *pipeline) stop(ctx actor.Context, grace time.Duration, reply Reply[Pipe
 		}
 		p.info.State = messages.PipelineStopped
 		p.info.NextStartAt = time.Time{}
-		p.publishStatus(ctx)
-		for _, r := range p.stopReq {
-			r.OK(PipelineAnswer{Info: p.view()})
-		}
-		p.stopReq = nil
+		p.publishEnd(ctx)
 		return
 	}
 	if p.killing {

@@ -98,9 +98,18 @@ func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
 			}
 			w.tellSampler(ctx)
 			if m.info.State.Ended() {
+				w.publishView() // before the stops are answered
+				for _, r := range m.stopped {
+					r.OK(PipelineAnswer{Info: m.info})
+				}
+				m.stopped = nil
 				w.maybeReap()
 				w.retain(ctx)
 			}
+		}
+		for _, r := range m.stopped {
+			// A status of a run the workspace no longer holds.
+			r.OK(PipelineAnswer{Info: m.info})
 		}
 	}
 }
