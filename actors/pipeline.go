@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -168,10 +169,8 @@ func (p *pipeline) Receive(ctx actor.Context) {
 		if p.cancel != nil {
 			p.cancel()
 		}
-		for pg := range p.pgids {
-			_ = proc.KillGroup(pg, unix.SIGKILL)
-		}
-		p.readers.closeAll()
+		p.rt.killGroups(slices.Collect(maps.Keys(p.pgids))...)
+		p.readers.closeAll(p.rt)
 		for _, r := range p.rings {
 			r.Close()
 		}
@@ -188,6 +187,8 @@ func (p *pipeline) Receive(ctx actor.Context) {
 		p.onLaunched(ctx, m)
 	case *nodeExited:
 		p.onNodeExited(ctx, m)
+	case *pgidsGone:
+		p.forgetGroups(m)
 	case *flowCounters:
 		// Live counters of a splitter of the current run: the workspace's
 		// listing (pipe ls, /v1/pipelines, metrics) shows them.
@@ -409,9 +410,7 @@ func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
 		return
 	}
 	if p.stopped || p.restarting {
-		for pg := range p.pgids {
-			_ = proc.KillGroup(pg, unix.SIGKILL)
-		}
+		p.rt.killGroups(slices.Collect(maps.Keys(p.pgids))...)
 	}
 	d := p.cfg.spec.Discern
 	for node, src := range m.sources {
@@ -435,9 +434,9 @@ func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
 		pid, err := ctx.SpawnNamed(NewSplitterProps(cfg).Configure(p.rt.mailbox(KindSplitter)), "split-"+node+"-"+fmt.Sprint(p.gen))
 		if err != nil {
 			p.log.Error("spawn splitter", zap.String("node", node), zap.Error(err))
-			src.Close()
+			p.rt.closeFiles(src)
 			for _, s := range m.sinks[node] {
-				s.w.Close()
+				p.rt.closeFiles(s.w)
 			}
 			continue
 		}
@@ -462,6 +461,35 @@ func (p *pipeline) answerRestarts(err error) {
 	p.restartReq = nil
 }
 
+// prunePgids asks a goroutine which of the run's process groups have no
+// member left; the answer (pgidsGone) forgets them, so a recycled group ID
+// is never signalled later.
+func (p *pipeline) prunePgids() {
+	check := slices.Collect(maps.Keys(p.pgids))
+	rt, self := p.rt, p.self
+	rt.Go(func() {
+		if dead := deadGroups(check); len(dead) > 0 {
+			rt.send(self, &pgidsGone{dead: dead})
+		}
+	})
+}
+
+// forgetGroups forgets the groups found empty, except one that a live
+// process leads again (its ID was recycled since the check).
+func (p *pipeline) forgetGroups(m *pgidsGone) {
+	for _, pg := range m.dead {
+		live := false
+		for _, n := range p.nodes {
+			if n.proc != nil && n.proc.Pid == pg {
+				live = true
+			}
+		}
+		if !live {
+			delete(p.pgids, pg)
+		}
+	}
+}
+
 func (p *pipeline) onNodeExited(ctx actor.Context, m *nodeExited) {
 	if m.gen != p.gen {
 		return
@@ -469,11 +497,7 @@ func (p *pipeline) onNodeExited(ctx actor.Context, m *nodeExited) {
 	n := p.nodes[m.node]
 	n.proc = nil
 	n.info.Pid = 0
-	for pg := range p.pgids {
-		if err := unix.Kill(-pg, 0); errors.Is(err, unix.ESRCH) {
-			delete(p.pgids, pg)
-		}
-	}
+	p.prunePgids()
 	st := m.status
 	if st.Signal != 0 {
 		n.info.Signal = proc.SignalName(st.Signal)

@@ -6,12 +6,14 @@ package actors
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/shipote/shipote/internal/askproc"
 	"github.com/shipote/shipote/internal/eventhub"
@@ -156,6 +158,34 @@ func (rt *Runtime) Go(f func()) {
 		defer rt.wg.Done()
 		f()
 	}()
+}
+
+// killGroups sends SIGKILL to each process group from a goroutine: a
+// Receive makes no system call of its own. The processes' exits arrive as
+// messages, as they would after a kill made in place.
+func (rt *Runtime) killGroups(pgids ...int) {
+	if len(pgids) == 0 {
+		return
+	}
+	rt.Go(func() {
+		for _, pg := range pgids {
+			_ = proc.KillGroup(pg, unix.SIGKILL)
+		}
+	})
+}
+
+// closeFiles closes files from a goroutine (a Receive closes no file).
+func (rt *Runtime) closeFiles(fs ...*os.File) {
+	if len(fs) == 0 {
+		return
+	}
+	rt.Go(func() {
+		for _, f := range fs {
+			if f != nil {
+				_ = f.Close()
+			}
+		}
+	})
 }
 
 // WaitGoroutines waits up to timeout for every goroutine started with Go;

@@ -9,6 +9,8 @@
 package actors
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -20,7 +22,6 @@ import (
 
 	"github.com/shipote/shipote/internal/bytesize"
 	"github.com/shipote/shipote/internal/limits"
-	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/internal/procstats"
 	"github.com/shipote/shipote/internal/supervise"
 	"github.com/shipote/shipote/messages"
@@ -296,16 +297,15 @@ func (w *workspace) killAllForQuota(msg string) {
 			}
 		})
 	}
-	for pg := range w.pgids {
-		_ = proc.KillGroup(pg, unix.SIGKILL)
-	}
+	groups := slices.Collect(maps.Keys(w.pgids))
 	for _, r := range w.pipes {
 		for _, n := range r.info.Nodes {
 			if n.Pid > 0 {
-				_ = proc.KillGroup(n.Pid, unix.SIGKILL)
+				groups = append(groups, n.Pid)
 			}
 		}
 	}
+	w.rt.killGroups(groups...)
 }
 
 // roots lists the live processes of the workspace: commands and pipeline

@@ -315,16 +315,20 @@ func (a *splitterActor) startFlow() error {
 	return nil
 }
 
-// closeFiles closes the files of a splitter that could not start.
+// closeFiles closes the files of a splitter that could not start, from a
+// goroutine (a Receive closes no file).
 func (a *splitterActor) closeFiles() {
-	if a.cfg.Source != nil {
-		_ = a.cfg.Source.Close()
-	}
-	for _, c := range a.cfg.Consumers {
-		if c.W != nil {
-			_ = c.W.Close()
+	src, consumers := a.cfg.Source, a.cfg.Consumers
+	a.goroutine(func() {
+		if src != nil {
+			_ = src.Close()
 		}
-	}
+		for _, c := range consumers {
+			if c.W != nil {
+				_ = c.W.Close()
+			}
+		}
+	})
 }
 
 func (a *splitterActor) onFlowEvent(ctx actor.Context, ev flow.Event) {

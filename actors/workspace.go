@@ -165,6 +165,9 @@ type (
 		// (its count is now oomCount); the actor attributes each kill once.
 		oom      bool
 		oomCount uint64
+		// groupGone: the process's group had no member left after it
+		// exited (checked by the goroutine that waited for it).
+		groupGone bool
 	}
 	restartDue struct {
 		cmd string
@@ -296,6 +299,8 @@ func (w *workspace) Receive(ctx actor.Context) {
 		}
 	case *spawned:
 		w.onSpawned(ctx, m)
+	case *pgidsGone:
+		w.forgetGroups(m)
 	case *exited:
 		w.onExited(m)
 		w.tellSampler(ctx)

@@ -7,8 +7,10 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -286,6 +288,7 @@ func (w *workspace) start(c *command) {
 			m.oom, m.oomCount = ok && n > oomBefore, n
 		}
 		drained.wait(outputDrainWait)
+		m.groupGone = len(deadGroups([]int{p.Pid})) == 1
 		rt.send(self, m)
 	})
 }
@@ -400,14 +403,14 @@ func (r *readerSet) remove(f *os.File) {
 	r.mu.Unlock()
 }
 
-// closeAll closes every read end; their readers return.
-func (r *readerSet) closeAll() {
+// closeAll closes every read end from a goroutine of rt; their readers
+// return.
+func (r *readerSet) closeAll(rt *Runtime) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for f := range r.fs {
-		f.Close()
-		delete(r.fs, f)
-	}
+	fs := slices.Collect(maps.Keys(r.fs))
+	clear(r.fs)
+	r.mu.Unlock()
+	rt.closeFiles(fs...)
 }
 
 // output is where a process's output goes: its in-memory ring and, when
@@ -577,7 +580,7 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	c.restarting = false
 	c.restored = false
 	if w.removing != nil {
-		_ = proc.KillGroup(c.proc.Pid, unix.SIGKILL)
+		w.rt.killGroups(c.proc.Pid)
 	} else if c.stop != nil && c.stop.committed {
 		w.sendStop(c) // a stop asked while it was starting
 	}
@@ -611,7 +614,7 @@ func (w *workspace) onExited(m *exited) {
 	}
 	ran := m.at.Sub(c.info.StartedAt)
 	delete(w.live, m.pid)
-	w.prunePgids(m.pid)
+	w.prunePgids(m)
 	c.info.ExitedAt = m.at
 	c.info.Pid = 0
 	c.proc = nil
@@ -636,20 +639,48 @@ func (w *workspace) onExited(m *exited) {
 	w.afterRun(c, m.status, ran)
 }
 
-// prunePgids forgets the group of a process that exited if no member is
-// left, and every empty group once the set has grown (so a recycled group
-// ID is not signalled later, and the cost per exit stays constant).
-func (w *workspace) prunePgids(pgid int) {
-	if err := unix.Kill(-pgid, 0); errors.Is(err, unix.ESRCH) {
-		delete(w.pgids, pgid)
+// pgidsGone names process groups found with no member left.
+type pgidsGone struct{ dead []int }
+
+// deadGroups returns the groups of pgids with no member left (kill(2)
+// with signal 0: a system call, so goroutines call it, not a Receive).
+func deadGroups(pgids []int) []int {
+	var dead []int
+	for _, pg := range pgids {
+		if err := unix.Kill(-pg, 0); errors.Is(err, unix.ESRCH) {
+			dead = append(dead, pg)
+		}
+	}
+	return dead
+}
+
+// prunePgids forgets the group of a process that exited if its exit found
+// no member left, and every empty group once the set has grown (so a
+// recycled group ID is not signalled later, and the cost per exit stays
+// constant); that check runs in a goroutine and answers with pgidsGone.
+func (w *workspace) prunePgids(m *exited) {
+	if m.groupGone {
+		delete(w.pgids, m.pid)
 	}
 	w.exitsSincePrune++
 	if len(w.pgids) < 64 || w.exitsSincePrune < len(w.pgids) {
 		return
 	}
 	w.exitsSincePrune = 0
-	for pg := range w.pgids {
-		if err := unix.Kill(-pg, 0); errors.Is(err, unix.ESRCH) {
+	check := slices.Collect(maps.Keys(w.pgids))
+	rt, self := w.rt, w.self
+	rt.Go(func() {
+		if dead := deadGroups(check); len(dead) > 0 {
+			rt.send(self, &pgidsGone{dead: dead})
+		}
+	})
+}
+
+// forgetGroups forgets the groups found empty, except one that a live
+// process leads again (its ID was recycled since the check).
+func (w *workspace) forgetGroups(m *pgidsGone) {
+	for _, pg := range m.dead {
+		if _, live := w.live[pg]; !live {
 			delete(w.pgids, pg)
 		}
 	}

@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -135,10 +137,8 @@ func (w *workspace) stopping() {
 	if w.cancelRetain != nil {
 		w.cancelRetain()
 	}
-	for pg := range w.pgids {
-		// Stopped without a removal: no grace left.
-		_ = proc.KillGroup(pg, unix.SIGKILL)
-	}
+	// Stopped without a removal: no grace left.
+	w.rt.killGroups(slices.Collect(maps.Keys(w.pgids))...)
 	for _, c := range w.cmds {
 		if c.cancel != nil {
 			c.cancel()
@@ -152,7 +152,7 @@ func (w *workspace) stopping() {
 		w.rt.Go(func() { _ = group.Kill(unix.SIGKILL) })
 	}
 	// Whatever escaped the kill must not keep our readers waiting.
-	w.readers.closeAll()
+	w.readers.closeAll(w.rt)
 	for name, lw := range w.logs {
 		w.rt.closeLog(lw)
 		delete(w.logs, name)

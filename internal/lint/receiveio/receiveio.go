@@ -48,6 +48,9 @@ var Blocking = map[string]string{
 	"os.Symlink":    "makes a link",
 	"os.Truncate":   "truncates a file",
 
+	"golang.org/x/sys/unix.Kill":                    "sends a signal",
+	"github.com/shipote/shipote/internal/proc.KillGroup": "sends a signal",
+	"(*os.File).Close":                              "closes a file",
 	"os/exec.LookPath":                         "searches PATH",
 	"(*os/exec.Cmd).Run":                       "waits for a process",
 	"(*os/exec.Cmd).Wait":                      "waits for a process",

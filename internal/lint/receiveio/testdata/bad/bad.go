@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/shipote/shipote/internal/limits"
 )
 
@@ -58,6 +60,7 @@ func (a *actor) Receive(msg any) {
 		}
 	case error:
 		a.deep()
+		a.signal(7)
 	case uint:
 		a.cfg.Go(func() { time.Sleep(time.Millisecond) }) // ok
 		_ = a.group.Kill(syscall.SIGKILL)                 // want
@@ -70,7 +73,7 @@ func (a *actor) Receive(msg any) {
 func (a *actor) open() {
 	f, err := os.Open("/dev/null") // want
 	if err == nil {
-		f.Close()
+		f.Close() // want
 	}
 }
 
@@ -83,3 +86,8 @@ func (a *actor) deeper() {
 
 // notReached blocks, but no Receive calls it.
 func notReached() { time.Sleep(time.Second) } // ok
+
+func (a *actor) signal(pgid int) {
+	_ = unix.Kill(-pgid, 0)                      // want
+	a.cfg.Go(func() { _ = unix.Kill(-pgid, 9) }) // ok
+}
