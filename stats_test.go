@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -131,6 +132,10 @@ func TestHistoryIsBounded(t *testing.T) {
 	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "ring"}); err != nil {
 		t.Fatal(err)
 	}
+	// A process keeps it sampled: an idle workspace keeps its last sample.
+	if _, err := eng.Exec(ctx, "ring", native("sleep", "600")); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 60*time.Second, "more than 300 samples taken", func() bool {
 		h, _ := eng.Stats(ctx, "ring")
 		return len(h) == 300 && h[len(h)-1].UptimeMs > 0
@@ -141,6 +146,142 @@ func TestHistoryIsBounded(t *testing.T) {
 			t.Fatalf("history holds %d samples", len(h))
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestIdleWorkspaceKeepsItsLastSample: a workspace with no process (none
+// running, nothing left in its cgroup or process tree) is read once, then
+// keeps that sample: the sampler does not read it again and its published
+// view is not encoded again. A command started in it brings fresh samples
+// at once; once the command is gone a sample says so and the workspace is
+// idle again; a change of its counts without any process (an ended command
+// removed) brings one new sample too. A busy workspace beside it counts the
+// sampler's passes, so nothing here depends on timing.
+func TestIdleWorkspaceKeepsItsLastSample(t *testing.T) {
+	for _, backend := range []string{"none", "cgroup1"} {
+		t.Run(backend, func(t *testing.T) {
+			if backend == "cgroup1" {
+				cgroupV1Usable(t)
+			}
+			eng := startEngine(t, Config{Limits: backend, SampleInterval: 20 * time.Millisecond})
+			ctx := testCtx(t)
+			if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "clock"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := eng.Exec(ctx, "clock", native("sleep", "600")); err != nil {
+				t.Fatal(err)
+			}
+			idle, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "idle"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			history := func(ws string) []messages.Sample {
+				t.Helper()
+				h, err := eng.Stats(ctx, ws)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return h
+			}
+			view := func() *messages.WorkspaceView {
+				t.Helper()
+				views, _, err := eng.WorkspaceViews(ctx, messages.ListQuery{LabelPrefix: "idle"})
+				if err != nil || len(views) != 1 {
+					t.Fatalf("views of idle: %v, %v", views, err)
+				}
+				return views[0]
+			}
+			// passes waits until the clock has n samples more: n passes of
+			// the sampler have read every workspace it reads.
+			passes := func(n int) {
+				t.Helper()
+				var from int64
+				if clock := history("clock"); len(clock) > 0 {
+					from = clock[len(clock)-1].TimestampMs
+				}
+				eventually(t, 30*time.Second, fmt.Sprintf("%d more samples of the clock", n), func() bool {
+					h := history("clock")
+					newer := 0
+					for _, s := range h {
+						if s.TimestampMs > from {
+							newer++
+						}
+					}
+					return newer >= n
+				})
+			}
+			// unchanged holds the idle workspace to its history and view
+			// over several passes.
+			unchanged := func(what string) []messages.Sample {
+				t.Helper()
+				// Readings under way when it turned idle (its roots reach
+				// the sampler batched) may still add a sample or two:
+				// first it settles, then it must stay as it is.
+				var (
+					h0 []messages.Sample
+					v0 *messages.WorkspaceView
+				)
+				eventually(t, 30*time.Second, what+": no new sample over 3 passes", func() bool {
+					h0, v0 = history(idle.ID), view()
+					passes(3)
+					return slices.Equal(history(idle.ID), h0) && view() == v0
+				})
+				if len(h0) == 0 {
+					t.Fatalf("%s: no sample at all", what)
+				}
+				passes(5)
+				if h := history(idle.ID); !slices.Equal(h, h0) {
+					t.Errorf("%s: history changed while idle: %d samples, then %d (last %+v)", what, len(h0), len(h), h[len(h)-1])
+				}
+				if v := view(); v != v0 {
+					t.Errorf("%s: view published again while idle: %+v", what, v.Info().Stats)
+				}
+				return h0
+			}
+
+			before := unchanged("new workspace")
+			last := before[len(before)-1]
+			if last.CommandsAlive != 0 || last.CommandsTotal != 0 || last.RSSBytes != 0 {
+				t.Errorf("sample of an empty workspace: %+v", last)
+			}
+
+			// A command: fresh samples at every pass while it runs.
+			c, err := eng.Exec(ctx, idle.ID, native("sleep", "600"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 30*time.Second, "three samples with the command alive", func() bool {
+				alive := 0
+				for _, s := range history(idle.ID) {
+					if s.CommandsAlive == 1 && s.Source != "" {
+						alive++
+					}
+				}
+				return alive >= 3
+			})
+			if s := view().Info().Stats; s == nil || s.CommandsAlive != 1 {
+				t.Errorf("view while the command runs: %+v", s)
+			}
+
+			// Gone: a sample says so, then nothing more.
+			if _, err := eng.StopCommand(ctx, idle.ID, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			latestSample(t, eng, idle.ID, func(s messages.Sample) bool { return s.CommandsAlive == 0 && s.CommandsTotal == 1 },
+				"a sample with the command ended")
+			after := unchanged("command ended")
+			if last := after[len(after)-1]; last.TimestampMs <= before[len(before)-1].TimestampMs {
+				t.Errorf("sample after the command %+v is not newer than the first %+v", last, before[len(before)-1])
+			}
+
+			// Counts change with no process: one sample more.
+			if _, err := eng.RemoveCommand(ctx, idle.ID, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			latestSample(t, eng, idle.ID, func(s messages.Sample) bool { return s.CommandsTotal == 0 },
+				"a sample without the removed command")
+			unchanged("command removed")
+		})
 	}
 }
 

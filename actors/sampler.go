@@ -4,7 +4,10 @@
 // per workspace — and sends each workspace its reading. Workspaces tell it
 // their root processes (samplerRoots) and when they go (samplerForget).
 // The reading itself runs in a goroutine it owns; a tick that comes while
-// the previous pass is still running is skipped.
+// the previous pass is still running is skipped. A workspace found idle
+// (no root process, nothing counted in its cgroup or process tree) is not
+// read again until its roots change: nothing can start in it without the
+// workspace telling the sampler, and its last reading stays true.
 
 package actors
 
@@ -55,7 +58,10 @@ type (
 	samplerDone   struct {
 		readings map[string]reading
 		known    map[string]procstats.Known
-		took     time.Duration
+		// idle holds the workspaces this pass found idle, with the
+		// generation of the roots it read them with.
+		idle map[string]uint64
+		took time.Duration
 	}
 	// Reading is one kernel reading for a workspace, sent by the sampler.
 	Reading struct {
@@ -75,6 +81,12 @@ type sampled struct {
 	group limits.Group
 	roots []int
 	known procstats.Known
+	// gen counts the roots updates: a pass's idle verdict holds only
+	// if no update came while it read.
+	gen uint64
+	// idle: the last reading, taken with these roots (none), counted no
+	// process. Passes skip the workspace until its roots change.
+	idle bool
 }
 
 type sampler struct {
@@ -128,6 +140,9 @@ func (s *sampler) Receive(ctx actor.Context) {
 			s.ws[m.id] = w
 		}
 		w.pid, w.group, w.roots = m.pid, m.group, m.roots
+		// Something started or ended: the next pass reads it again.
+		w.gen++
+		w.idle = false
 	case *samplerForget:
 		delete(s.ws, m.id)
 	case *samplerHalt:
@@ -141,8 +156,7 @@ func (s *sampler) Receive(ctx actor.Context) {
 			return
 		}
 		s.arm()
-		if !s.busy && len(s.ws) > 0 && s.reader != nil {
-			s.busy = true
+		if !s.busy && s.reader != nil {
 			s.pass()
 		}
 	case *samplerDone:
@@ -150,6 +164,11 @@ func (s *sampler) Receive(ctx actor.Context) {
 		for id, k := range m.known {
 			if w := s.ws[id]; w != nil {
 				w.known = k
+			}
+		}
+		for id, gen := range m.idle {
+			if w := s.ws[id]; w != nil && w.gen == gen {
+				w.idle = true
 			}
 		}
 		for id, r := range m.readings {
@@ -168,22 +187,38 @@ func (s *sampler) arm() {
 	s.cancel = s.rt.after(s.cfg.Interval, s.self, &samplerTick{})
 }
 
-// pass copies what it needs and reads the kernel in a goroutine.
+// pass copies what it needs and reads the kernel in a goroutine. Idle
+// workspaces are left out; with none to read, nothing starts.
 func (s *sampler) pass() {
 	type job struct {
 		id    string
 		group limits.Group
 		roots []int
 		known procstats.Known
+		gen   uint64
 	}
-	jobs := make([]job, 0, len(s.ws))
+	var jobs []job
 	for id, w := range s.ws {
-		jobs = append(jobs, job{id: id, group: w.group, roots: append([]int(nil), w.roots...), known: w.known})
+		if !w.idle {
+			jobs = append(jobs, job{id: id, group: w.group, roots: append([]int(nil), w.roots...), known: w.known, gen: w.gen})
+		}
 	}
+	if len(jobs) == 0 {
+		return
+	}
+	s.busy = true
 	reader, rt, self, halt := s.reader, s.rt, s.self, &s.halt
 	rt.Go(func() {
 		start := time.Now()
-		out := &samplerDone{readings: make(map[string]reading, len(jobs)), known: make(map[string]procstats.Known)}
+		out := &samplerDone{readings: make(map[string]reading, len(jobs)), known: make(map[string]procstats.Known),
+			idle: make(map[string]uint64)}
+		// idle notes a workspace with no root whose reading counted no
+		// process: nothing runs in it until it says otherwise.
+		idle := func(j job, r reading) {
+			if len(j.roots) == 0 && r.Err == nil && r.Pids == 0 {
+				out.idle[j.id] = j.gen
+			}
+		}
 		var table *procstats.Table
 		var scanErr error
 		now := rt.now()
@@ -195,8 +230,10 @@ func (s *sampler) pass() {
 			}
 			if j.group != nil {
 				if u, ok, err := j.group.Usage(); ok || err != nil {
-					out.readings[j.id] = reading{At: now, RSS: u.MemoryBytes, RSSPeak: u.MemoryPeakBytes, CPUUsec: u.CPUUsec,
+					r := reading{At: now, RSS: u.MemoryBytes, RSSPeak: u.MemoryPeakBytes, CPUUsec: u.CPUUsec,
 						Pids: int(u.Pids), Source: j.group.Source(), Err: err}
+					out.readings[j.id] = r
+					idle(j, r)
 					continue
 				}
 			}
@@ -209,7 +246,9 @@ func (s *sampler) pass() {
 			}
 			ts, known := table.Tree(j.roots, j.known)
 			out.known[j.id] = known
-			out.readings[j.id] = reading{At: now, RSS: ts.RSSBytes, CPUUsec: ts.CPUUsec, Pids: len(ts.Pids), Source: "procfs"}
+			r := reading{At: now, RSS: ts.RSSBytes, CPUUsec: ts.CPUUsec, Pids: len(ts.Pids), Source: "procfs"}
+			out.readings[j.id] = r
+			idle(j, r)
 		}
 		out.took = time.Since(start)
 		rt.send(self, out)
@@ -340,6 +379,16 @@ func (w *workspace) tellSampler(ctx actor.Context) {
 	}
 	if !w.rootsSent {
 		w.sendRoots(ctx)
+		return
+	}
+	w.resample()
+}
+
+// resample asks the sampler for a fresh reading of this workspace (its
+// roots again, batched like any update): something changed that the
+// sampler cannot see, such as a command removed from an idle workspace.
+func (w *workspace) resample() {
+	if w.rt.Sampler == nil || w.removing != nil || w.rootsPending || !w.rootsSent {
 		return
 	}
 	w.rootsPending = true

@@ -341,6 +341,11 @@ func (w *workspace) publishView() {
 		return
 	}
 	w.view.publish(w.info())
+	if last != nil && (last.CommandsAlive != alive || last.CommandsTotal != total) {
+		// The latest sample's counts are behind: an idle workspace,
+		// which the sampler no longer reads, gets a fresh one.
+		w.resample()
+	}
 }
 
 // republishView publishes the view even when its counts and stats are

@@ -91,8 +91,9 @@ func BenchmarkBareHTTP(b *testing.B) {
 const benchListSize = 1000
 
 // BenchmarkListWorkspaces is GET /v1/workspaces through the client while
-// the engine holds benchListSize idle workspaces sampled every 100 ms
-// (their views change between lists).
+// the engine holds benchListSize idle workspaces (read once by the
+// sampler, their views then stay: lists after the first are answered from
+// the cached body).
 func BenchmarkListWorkspaces(b *testing.B) {
 	d := serve(b, startEngine(b, shipote.Config{}), shortDir(b))
 	ctx := context.Background()

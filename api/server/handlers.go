@@ -126,7 +126,13 @@ func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
 	if next != "" {
 		setNextLink(w, r.URL, next)
 	}
-	return writeViews(w, views)
+	var cache *listCache
+	if q == (messages.ListQuery{}) {
+		// The whole list (`ws ls`, top) is asked again and again, and is
+		// the same until a workspace's figures change; pages are small.
+		cache = &s.lists
+	}
+	return writeViews(w, views, cache)
 }
 
 func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) error {

@@ -55,7 +55,8 @@ type Server struct {
 	log     *zap.Logger
 	euid    int
 	handler http.Handler
-	active  inflight // handlers running, for the forced end of Serve
+	active  inflight  // handlers running, for the forced end of Serve
+	lists   listCache // the last whole list of workspaces answered
 }
 
 // New returns a server for eng. eng must not be nil.
