@@ -25,9 +25,9 @@ const (
 	// in a row; the run is being killed, its supervision decides the
 	// restart.
 	CommandUnhealthy CommandState = "unhealthy"
-	CommandBackoff  CommandState = "backoff"
-	CommandExited   CommandState = "exited"
-	CommandFailed   CommandState = "failed"
+	CommandBackoff   CommandState = "backoff"
+	CommandExited    CommandState = "exited"
+	CommandFailed    CommandState = "failed"
 	// CommandStopped: stopped on purpose (StopReason says why); it is not
 	// restarted until started again.
 	CommandStopped CommandState = "stopped"
