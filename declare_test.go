@@ -73,7 +73,8 @@ func TestDependsOnOrder(t *testing.T) {
 		return c
 	}
 	cdb, cmig, cweb := get("db"), get("migrate"), get("web")
-	if cmig.State != messages.CommandExited || cdb.Readiness != messages.ReadyOK || cweb.Readiness != messages.ReadyOK {
+	if cmig.State != messages.CommandExited || cdb.State != messages.CommandReady || cdb.Readiness != messages.ReadyOK ||
+		cweb.State != messages.CommandRunning || cweb.Readiness != messages.ReadyOK {
 		t.Fatalf("db %s/%s, migrate %s, web %s/%s", cdb.State, cdb.Readiness, cmig.State, cweb.State, cweb.Readiness)
 	}
 	// The processes' own start times prove the order.
@@ -172,29 +173,30 @@ func TestReadyProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State != messages.CommandRunning || c.Readiness != messages.ReadyStarting {
-		t.Fatalf("before its probe passes: %s %s", c.State, c.Readiness)
+	if c.State != messages.CommandStarting || c.Readiness != messages.ReadyStarting || c.Pid <= 0 || !c.Alive() {
+		t.Fatalf("before its probe passes: %s %s pid %d", c.State, c.Readiness, c.Pid)
 	}
 	if err := os.WriteFile(gate, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "svc to be ready", func() bool {
 		c, err := eng.Command(ctx, "rdy", "svc")
-		return err == nil && c.Readiness == messages.ReadyOK
+		return err == nil && c.State == messages.CommandReady && c.Readiness == messages.ReadyOK
 	})
-	// Without a ready probe, a command is ready once it runs.
+	// Without a ready probe, a command is ready once it runs, and its
+	// state says running.
 	plain, err := eng.Exec(ctx, "rdy", labelled(native("sleep", "600"), "plain"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plain.Readiness != messages.ReadyOK {
-		t.Errorf("a command without a ready probe: %q", plain.Readiness)
+	if plain.State != messages.CommandRunning || plain.Readiness != messages.ReadyOK {
+		t.Errorf("a command without a ready probe: %s %q", plain.State, plain.Readiness)
 	}
 	if _, err := eng.StopCommands(ctx, "rdy"); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := eng.Command(ctx, "rdy", "svc"); c.Readiness != "" {
-		t.Errorf("a stopped command's readiness: %q", c.Readiness)
+	if c, _ := eng.Command(ctx, "rdy", "svc"); c.State != messages.CommandStopped || c.Readiness != "" {
+		t.Errorf("a stopped command: %s, readiness %q", c.State, c.Readiness)
 	}
 }
 
@@ -421,7 +423,7 @@ func TestDependsOnInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State == messages.CommandRunning || len(c.WaitingOn) != 1 || c.WaitingOn[0] != "worker" {
+	if c.Alive() || len(c.WaitingOn) != 1 || c.WaitingOn[0] != "worker" {
 		t.Fatalf("client before any worker is ready: %s waiting on %v", c.State, c.WaitingOn)
 	}
 	cyc := labelled(native("sleep", "600"), "worker-2", "client")
@@ -435,9 +437,9 @@ func TestDependsOnInstances(t *testing.T) {
 	}
 	eventually(t, 30*time.Second, "worker-0 to be ready", func() bool {
 		w, err := eng.Command(ctx, "inst", "worker-0")
-		return err == nil && w.Readiness == messages.ReadyOK
+		return err == nil && w.State == messages.CommandReady && w.Readiness == messages.ReadyOK
 	})
-	if c, err := eng.Command(ctx, "inst", "client"); err != nil || c.State == messages.CommandRunning {
+	if c, err := eng.Command(ctx, "inst", "client"); err != nil || c.Alive() {
 		t.Fatalf("client with one of two workers ready: %+v, %v", c, err)
 	}
 	if err := os.WriteFile(gates[1], nil, 0o600); err != nil {

@@ -20,8 +20,12 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("SHIPOTE_TEST_HELPER") == "embed" {
+	switch os.Getenv("SHIPOTE_TEST_HELPER") {
+	case "embed":
 		embedHelper()
+		return
+	case "serve":
+		serveHelper()
 		return
 	}
 	// protoactor's dead-letter throttle parks a goroutine for one period

@@ -109,7 +109,7 @@ func (w *workspace) control(m *ControlCommand) {
 		reply := m.Reply
 		w.stopCommand(c, Reply[messages.CommandInfo]{}, func() { w.startAgain(c, reply) })
 	case CmdSignal:
-		if c.info.State != messages.CommandRunning || c.proc == nil {
+		if c.proc == nil { // starting, ready and unhealthy runs have one too
 			m.Reply.Fail(fmt.Errorf("command %s is not running (%s): %w", c.info.Label, c.info.State, messages.ErrConflict))
 			return
 		}

@@ -232,7 +232,7 @@ func (w *workspace) runUp(c *command) {
 	if d.probes.Spawned() {
 		w.becameReady(c)
 	} else {
-		c.info.Readiness = d.probes.Readiness()
+		c.followProbes()
 	}
 	w.armProbe(c, supervise.ReadyProbe, 0)
 	if c.info.Spec.Health != nil {
@@ -252,8 +252,14 @@ func (w *workspace) runDown(c *command) {
 	c.info.Readiness = ""
 }
 
+// followProbes sets the state and readiness of c's run from its probes:
+// starting, ready (running without a ready probe) or unhealthy.
+func (c *command) followProbes() {
+	c.info.State, c.info.Readiness = c.decl.probes.State(), c.decl.probes.Readiness()
+}
+
 func (w *workspace) becameReady(c *command) {
-	c.info.Readiness = messages.ReadyOK
+	c.followProbes()
 	w.rt.publish(messages.Event{Kind: messages.EventReady, Workspace: w.id, Label: w.spec.Label,
 		Command: c.info.Label, Message: fmt.Sprintf("pid %d", c.info.Pid)})
 	w.checkWaiting()
@@ -311,10 +317,10 @@ func (w *workspace) onProbeDone(m *probeDone) {
 	case supervise.BecameReady:
 		w.becameReady(c)
 	case supervise.BecameNotReady:
-		c.info.Readiness = messages.ReadyStarting
+		c.followProbes() // starting again
 		w.logger().Info("command not ready", zap.String("command", c.info.Label), zap.Error(m.err))
 	case supervise.BecameUnhealthy:
-		c.info.Readiness = messages.ReadyUnhealthy
+		c.followProbes()
 		c.info.Error = fmt.Sprintf("unhealthy: %v", m.err)
 		c.decl.restartNote = fmt.Sprintf("unhealthy after %d failed health probes: %v", p.Threshold(), m.err)
 		w.logger().Warn("command unhealthy", zap.String("command", c.info.Label), zap.Error(m.err))

@@ -551,7 +551,6 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	c.sup.Spawned()
 	setOf(&w.pgids, m.proc.Pid)
 	setOf(&w.live, m.proc.Pid)
-	c.info.State = messages.CommandRunning
 	c.info.Pid = m.proc.Pid
 	c.info.StartedAt = m.proc.Started
 	c.info.ExitCode, c.info.Signal, c.info.Error = nil, "", ""
@@ -562,7 +561,7 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	}
 	w.rt.publish(messages.Event{Kind: kind, Workspace: w.id, Label: w.spec.Label, Command: c.info.Label,
 		Message: "pid " + strconv.Itoa(c.info.Pid) + c.startNote()})
-	w.runUp(c)
+	w.runUp(c) // the state: running, or starting until a ready probe passes
 	w.tellSampler(ctx)
 	if c.pending.IsSet() {
 		if c.info.Spec.Supervision.Restart != nil && !c.restored && !c.deferred {

@@ -8,13 +8,26 @@ import "time"
 // CommandState is the lifecycle state of a command.
 type CommandState string
 
-// Command states.
+// Command states. A run goes starting → running, or, with a ready: probe,
+// starting → ready (and back to starting while its ready probe fails);
+// either may turn unhealthy when its health: probe fails, and is then
+// killed and handled by its supervision.
 const (
+	// CommandStarting: its run is being spawned, it waits for its
+	// dependencies (Readiness waiting), or it runs and its ready probe
+	// has not passed (Pid is set).
 	CommandStarting CommandState = "starting"
-	CommandRunning  CommandState = "running"
-	CommandBackoff  CommandState = "backoff"
-	CommandExited   CommandState = "exited"
-	CommandFailed   CommandState = "failed"
+	// CommandRunning: its process runs; a command without a ready probe.
+	CommandRunning CommandState = "running"
+	// CommandReady: its process runs and its ready probe has passed.
+	CommandReady CommandState = "ready"
+	// CommandUnhealthy: its health probe failed failure_threshold times
+	// in a row; the run is being killed, its supervision decides the
+	// restart.
+	CommandUnhealthy CommandState = "unhealthy"
+	CommandBackoff   CommandState = "backoff"
+	CommandExited    CommandState = "exited"
+	CommandFailed    CommandState = "failed"
 	// CommandStopped: stopped on purpose (StopReason says why); it is not
 	// restarted until started again.
 	CommandStopped CommandState = "stopped"
@@ -23,7 +36,11 @@ const (
 	CommandScheduled CommandState = "scheduled"
 )
 
-// Readiness says whether a command that runs serves (CommandInfo.Readiness).
+// Readiness says whether a command that runs serves (CommandInfo.Readiness):
+// what its dependents wait for. It follows the state (starting, ready,
+// unhealthy) and adds two cases the state does not say: ready for a
+// command without a ready probe (state running), and waiting, with
+// WaitingOn, for one held back by its depends_on (state starting).
 type Readiness string
 
 // Readiness values.
@@ -43,6 +60,14 @@ const (
 // Ended reports whether the state is final (nothing left to restart).
 func (s CommandState) Ended() bool {
 	return s == CommandExited || s == CommandFailed || s == CommandStopped
+}
+
+// Running reports whether the state is one of a run whose process is up
+// and past its start: running, ready or unhealthy. A starting command may
+// have a process too (its ready probe has not passed): CommandInfo.Alive
+// tells.
+func (s CommandState) Running() bool {
+	return s == CommandRunning || s == CommandReady || s == CommandUnhealthy
 }
 
 // Why a command stopped (CommandInfo.StopReason).
@@ -94,9 +119,16 @@ type CommandInfo struct {
 	NextRunAt time.Time `json:"next_run_at,omitzero"`
 }
 
-// Uptime is how long the current run has lasted, 0 unless running.
+// Alive reports whether the command has a process: its state is
+// running, ready or unhealthy, or starting with a pid (it runs, its ready
+// probe has not passed).
+func (c CommandInfo) Alive() bool {
+	return c.State.Running() || c.State == CommandStarting && c.Pid > 0
+}
+
+// Uptime is how long the current run has lasted, 0 unless it is alive.
 func (c CommandInfo) Uptime(now time.Time) time.Duration {
-	if c.State != CommandRunning || c.StartedAt.IsZero() {
+	if !c.Alive() || c.StartedAt.IsZero() {
 		return 0
 	}
 	return now.Sub(c.StartedAt)

@@ -9,13 +9,50 @@ import (
 	"time"
 )
 
-func TestCommandStateEnded(t *testing.T) {
-	for s, want := range map[CommandState]bool{
-		CommandStarting: false, CommandRunning: false, CommandBackoff: false,
-		CommandExited: true, CommandFailed: true,
+func TestCommandStatePredicates(t *testing.T) {
+	for _, tt := range []struct {
+		s              CommandState
+		ended, running bool
+	}{
+		{CommandStarting, false, false},
+		{CommandRunning, false, true},
+		{CommandReady, false, true},
+		{CommandUnhealthy, false, true},
+		{CommandBackoff, false, false},
+		{CommandScheduled, false, false},
+		{CommandExited, true, false},
+		{CommandFailed, true, false},
+		{CommandStopped, true, false},
 	} {
-		if got := s.Ended(); got != want {
-			t.Errorf("%s.Ended() = %v, want %v", s, got, want)
+		if got := tt.s.Ended(); got != tt.ended {
+			t.Errorf("%s.Ended() = %v, want %v", tt.s, got, tt.ended)
+		}
+		if got := tt.s.Running(); got != tt.running {
+			t.Errorf("%s.Running() = %v, want %v", tt.s, got, tt.running)
+		}
+	}
+}
+
+func TestCommandInfoAlive(t *testing.T) {
+	for _, tt := range []struct {
+		c    CommandInfo
+		want bool
+	}{
+		{CommandInfo{State: CommandRunning, Pid: 7}, true},
+		{CommandInfo{State: CommandReady, Pid: 7}, true},
+		{CommandInfo{State: CommandUnhealthy, Pid: 7}, true},
+		// Its ready probe has not passed: it runs.
+		{CommandInfo{State: CommandStarting, Pid: 7}, true},
+		// Being spawned, or waiting for its dependencies.
+		{CommandInfo{State: CommandStarting}, false},
+		{CommandInfo{State: CommandStarting, Readiness: ReadyWaiting, WaitingOn: []string{"db"}}, false},
+		{CommandInfo{State: CommandBackoff}, false},
+		{CommandInfo{State: CommandScheduled}, false},
+		{CommandInfo{State: CommandExited}, false},
+		{CommandInfo{State: CommandStopped}, false},
+	} {
+		if got := tt.c.Alive(); got != tt.want {
+			t.Errorf("Alive() of %s (pid %d) = %v, want %v", tt.c.State, tt.c.Pid, got, tt.want)
 		}
 	}
 }
@@ -29,6 +66,10 @@ func TestCommandInfoUptime(t *testing.T) {
 	}{
 		{CommandInfo{State: CommandRunning, StartedAt: start}, 90 * time.Second},
 		{CommandInfo{State: CommandRunning}, 0},
+		{CommandInfo{State: CommandReady, Pid: 7, StartedAt: start}, 90 * time.Second},
+		{CommandInfo{State: CommandUnhealthy, Pid: 7, StartedAt: start}, 90 * time.Second},
+		{CommandInfo{State: CommandStarting, Pid: 7, StartedAt: start}, 90 * time.Second},
+		{CommandInfo{State: CommandStarting, StartedAt: start}, 0}, // an earlier run's start
 		{CommandInfo{State: CommandExited, StartedAt: start}, 0},
 		{CommandInfo{State: CommandBackoff, StartedAt: start}, 0},
 	}

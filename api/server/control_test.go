@@ -25,7 +25,7 @@ func TestCommandControlRoutes(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "nap to run", func() bool {
 		got, err := c.Command(ctx, "ctl", "nap")
-		return err == nil && got.State == messages.CommandRunning && got.Pid > 0
+		return err == nil && got.Alive() && got.Pid > 0
 	})
 
 	// A running command cannot be started or forgotten.

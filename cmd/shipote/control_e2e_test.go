@@ -32,7 +32,7 @@ func waitRunning(t *testing.T, d *daemonProc, ws, label string) messages.Command
 	var c messages.CommandInfo
 	poll(t, label+" to run", func() bool {
 		c = commandInfo(t, d, ws, label)
-		return c.State == messages.CommandRunning && c.Pid > 0
+		return c.Alive() && c.Pid > 0
 	})
 	return c
 }

@@ -381,7 +381,7 @@ func TestE2EWorkflow(t *testing.T) {
 				case "hello":
 					helloDone = c.ID == helloID && c.State == messages.CommandExited && c.ExitCode != nil && *c.ExitCode == 0
 				case "sleeper":
-					sleeping = c.State == messages.CommandRunning && c.Pid > 0
+					sleeping = c.Alive() && c.Pid > 0
 				}
 			}
 			return helloDone && sleeping

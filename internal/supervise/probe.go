@@ -76,6 +76,28 @@ func (p *Probes) Readiness() messages.Readiness {
 	return p.state
 }
 
+// State is the command state of the run that is up: starting until its
+// ready probe passes (and again while a ready run's probe fails), then
+// ready; running for a command without a ready probe, which is ready as
+// soon as it runs; unhealthy once its health probe has failed
+// failure_threshold times in a row. "" when no run is up (the
+// Supervisor's decision says what the command is then).
+func (p *Probes) State() messages.CommandState {
+	if !p.running {
+		return ""
+	}
+	switch p.state {
+	case messages.ReadyUnhealthy:
+		return messages.CommandUnhealthy
+	case messages.ReadyOK:
+		if p.ready == nil {
+			return messages.CommandRunning
+		}
+		return messages.CommandReady
+	}
+	return messages.CommandStarting
+}
+
 // Ready reports whether a run is up and ready.
 func (p *Probes) Ready() bool { return p.running && p.state == messages.ReadyOK }
 

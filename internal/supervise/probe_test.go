@@ -12,6 +12,7 @@ type probeStep struct {
 	ok     bool
 	change Change
 	state  messages.Readiness
+	cmd    messages.CommandState // the command's state after the step
 }
 
 func TestProbes(t *testing.T) {
@@ -21,52 +22,65 @@ func TestProbes(t *testing.T) {
 		name          string
 		ready, health *messages.Probe
 		readyAtSpawn  bool
+		spawnState    messages.CommandState
 		steps         []probeStep
 	}{
-		{"no probes: ready on start", nil, nil, true, []probeStep{
-			{ReadyProbe, true, NoChange, messages.ReadyOK},
-			{HealthProbe, false, NoChange, messages.ReadyOK},
+		{"no probes: ready on start", nil, nil, true, messages.CommandRunning, []probeStep{
+			{ReadyProbe, true, NoChange, messages.ReadyOK, messages.CommandRunning},
+			{HealthProbe, false, NoChange, messages.ReadyOK, messages.CommandRunning},
 		}},
-		{"ready probe: starting until it passes", ready, nil, false, []probeStep{
-			{ReadyProbe, false, NoChange, messages.ReadyStarting},
-			{ReadyProbe, false, NoChange, messages.ReadyStarting},
-			{ReadyProbe, false, NoChange, messages.ReadyStarting},
-			{ReadyProbe, true, BecameReady, messages.ReadyOK},
-			{ReadyProbe, true, NoChange, messages.ReadyOK},
-			{ReadyProbe, false, NoChange, messages.ReadyOK},
-			{ReadyProbe, true, NoChange, messages.ReadyOK}, // the streak resets
-			{ReadyProbe, false, NoChange, messages.ReadyOK},
-			{ReadyProbe, false, BecameNotReady, messages.ReadyStarting},
-			{ReadyProbe, true, BecameReady, messages.ReadyOK},
+		{"ready probe: starting until it passes", ready, nil, false, messages.CommandStarting, []probeStep{
+			{ReadyProbe, false, NoChange, messages.ReadyStarting, messages.CommandStarting},
+			{ReadyProbe, false, NoChange, messages.ReadyStarting, messages.CommandStarting},
+			{ReadyProbe, false, NoChange, messages.ReadyStarting, messages.CommandStarting},
+			{ReadyProbe, true, BecameReady, messages.ReadyOK, messages.CommandReady},
+			{ReadyProbe, true, NoChange, messages.ReadyOK, messages.CommandReady},
+			{ReadyProbe, false, NoChange, messages.ReadyOK, messages.CommandReady},
+			{ReadyProbe, true, NoChange, messages.ReadyOK, messages.CommandReady}, // the streak resets
+			{ReadyProbe, false, NoChange, messages.ReadyOK, messages.CommandReady},
+			{ReadyProbe, false, BecameNotReady, messages.ReadyStarting, messages.CommandStarting},
+			{ReadyProbe, true, BecameReady, messages.ReadyOK, messages.CommandReady},
 		}},
-		{"health ignored before ready", ready, health, false, []probeStep{
-			{HealthProbe, false, NoChange, messages.ReadyStarting},
-			{HealthProbe, false, NoChange, messages.ReadyStarting},
-			{HealthProbe, false, NoChange, messages.ReadyStarting},
-			{HealthProbe, false, NoChange, messages.ReadyStarting},
-			{ReadyProbe, true, BecameReady, messages.ReadyOK},
-			{HealthProbe, false, NoChange, messages.ReadyOK},
-			{HealthProbe, false, NoChange, messages.ReadyOK},
-			{HealthProbe, false, BecameUnhealthy, messages.ReadyUnhealthy},
-			{HealthProbe, false, NoChange, messages.ReadyUnhealthy}, // no more probing
-			{ReadyProbe, true, NoChange, messages.ReadyUnhealthy},
+		{"health ignored before ready", ready, health, false, messages.CommandStarting, []probeStep{
+			{HealthProbe, false, NoChange, messages.ReadyStarting, messages.CommandStarting},
+			{HealthProbe, false, NoChange, messages.ReadyStarting, messages.CommandStarting},
+			{HealthProbe, false, NoChange, messages.ReadyStarting, messages.CommandStarting},
+			{HealthProbe, false, NoChange, messages.ReadyStarting, messages.CommandStarting},
+			{ReadyProbe, true, BecameReady, messages.ReadyOK, messages.CommandReady},
+			{HealthProbe, false, NoChange, messages.ReadyOK, messages.CommandReady},
+			{HealthProbe, false, NoChange, messages.ReadyOK, messages.CommandReady},
+			{HealthProbe, false, BecameUnhealthy, messages.ReadyUnhealthy, messages.CommandUnhealthy},
+			{HealthProbe, false, NoChange, messages.ReadyUnhealthy, messages.CommandUnhealthy}, // no more probing
+			{ReadyProbe, true, NoChange, messages.ReadyUnhealthy, messages.CommandUnhealthy},
 		}},
-		{"health without ready probe", nil, health, true, []probeStep{
-			{HealthProbe, false, NoChange, messages.ReadyOK},
-			{HealthProbe, true, NoChange, messages.ReadyOK},
-			{HealthProbe, false, NoChange, messages.ReadyOK},
-			{HealthProbe, false, NoChange, messages.ReadyOK},
-			{HealthProbe, false, BecameUnhealthy, messages.ReadyUnhealthy},
+		{"health counts after readiness is lost", ready, health, false, messages.CommandStarting, []probeStep{
+			{ReadyProbe, true, BecameReady, messages.ReadyOK, messages.CommandReady},
+			{ReadyProbe, false, NoChange, messages.ReadyOK, messages.CommandReady},
+			{ReadyProbe, false, BecameNotReady, messages.ReadyStarting, messages.CommandStarting},
+			{HealthProbe, false, NoChange, messages.ReadyStarting, messages.CommandStarting},
+			{HealthProbe, false, NoChange, messages.ReadyStarting, messages.CommandStarting},
+			{HealthProbe, false, BecameUnhealthy, messages.ReadyUnhealthy, messages.CommandUnhealthy},
+			{ReadyProbe, true, NoChange, messages.ReadyUnhealthy, messages.CommandUnhealthy},
+		}},
+		{"health without ready probe", nil, health, true, messages.CommandRunning, []probeStep{
+			{HealthProbe, false, NoChange, messages.ReadyOK, messages.CommandRunning},
+			{HealthProbe, true, NoChange, messages.ReadyOK, messages.CommandRunning},
+			{HealthProbe, false, NoChange, messages.ReadyOK, messages.CommandRunning},
+			{HealthProbe, false, NoChange, messages.ReadyOK, messages.CommandRunning},
+			{HealthProbe, false, BecameUnhealthy, messages.ReadyUnhealthy, messages.CommandUnhealthy},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := NewProbes(tt.ready, tt.health)
-			if p.Readiness() != "" || p.Ready() {
-				t.Fatalf("before a run: %q", p.Readiness())
+			if p.Readiness() != "" || p.Ready() || p.State() != "" {
+				t.Fatalf("before a run: %q %q", p.Readiness(), p.State())
 			}
 			if got := p.Spawned(); got != tt.readyAtSpawn {
 				t.Fatalf("Spawned() = %v, want %v", got, tt.readyAtSpawn)
+			}
+			if got := p.State(); got != tt.spawnState {
+				t.Fatalf("state at spawn %q, want %q", got, tt.spawnState)
 			}
 			for i, s := range tt.steps {
 				if got := p.Result(s.kind, s.ok); got != s.change {
@@ -75,14 +89,17 @@ func TestProbes(t *testing.T) {
 				if got := p.Readiness(); got != s.state {
 					t.Fatalf("step %d: readiness %q, want %q", i, got, s.state)
 				}
+				if got := p.State(); got != s.cmd {
+					t.Fatalf("step %d: state %q, want %q", i, got, s.cmd)
+				}
 			}
 			p.Ended()
-			if p.Readiness() != "" || p.Wants(ReadyProbe) || p.Wants(HealthProbe) {
-				t.Errorf("after the run: %q, wants probes", p.Readiness())
+			if p.Readiness() != "" || p.State() != "" || p.Wants(ReadyProbe) || p.Wants(HealthProbe) {
+				t.Errorf("after the run: %q %q, wants probes", p.Readiness(), p.State())
 			}
 			// A new run starts over.
-			if p.Spawned() != tt.readyAtSpawn {
-				t.Errorf("second run: ready at spawn differs")
+			if p.Spawned() != tt.readyAtSpawn || p.State() != tt.spawnState {
+				t.Errorf("second run: %q at spawn, want %q", p.State(), tt.spawnState)
 			}
 		})
 	}

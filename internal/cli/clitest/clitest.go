@@ -258,7 +258,7 @@ func (f *FakeClient) SignalCommand(ctx context.Context, ws, cmd, sig string) (me
 		return messages.CommandInfo{}, err
 	}
 	c := f.CommandList[i]
-	if c.State != messages.CommandRunning {
+	if !c.Alive() {
 		return messages.CommandInfo{}, conflict("command " + c.Label + " is not running (" + string(c.State) + ")")
 	}
 	if _, err := messages.ParseSignal(sig); err != nil {

@@ -84,7 +84,7 @@ func WriteList(w io.Writer, runs []messages.PipelineInfo, now time.Time) {
 	for _, p := range runs {
 		running := 0
 		for _, n := range p.Nodes {
-			if n.State == messages.CommandRunning {
+			if n.State.Running() {
 				running++
 			}
 		}

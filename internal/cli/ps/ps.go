@@ -86,7 +86,7 @@ func WriteTable(w io.Writer, cmds []messages.CommandInfo, labels map[string]stri
 			pid = strconv.Itoa(c.Pid)
 		}
 		uptime := "-"
-		if c.State == messages.CommandRunning {
+		if c.Alive() {
 			uptime = cmdutil.FormatDuration(c.Uptime(now))
 		}
 		t.Row(c.ID, ws, c.Label, pid, State(c), strconv.Itoa(c.Restarts), uptime, Ready(c), Next(c, now))

@@ -25,17 +25,19 @@ func TestPsRun(t *testing.T) {
 			{ID: "C5", Workspace: "W1", Label: "s", State: messages.CommandStopped, Signal: "SIGTERM", StopReason: messages.StopUser,
 				StopResult: "stopped by SIGTERM after 12ms", Restarts: 1},
 			{ID: "C6", Workspace: "W1", Label: "g", State: messages.CommandStopped, StopReason: messages.StopGaveUp},
-			{ID: "C7", Workspace: "W1", Label: "api", Pid: 43, State: messages.CommandRunning, StartedAt: now.Add(-time.Second),
+			{ID: "C7", Workspace: "W1", Label: "api", Pid: 43, State: messages.CommandStarting, StartedAt: now.Add(-time.Second),
 				Readiness: messages.ReadyStarting},
-			{ID: "C8", Workspace: "W1", Label: "db", Pid: 44, State: messages.CommandRunning, StartedAt: now.Add(-time.Second),
+			{ID: "C8", Workspace: "W1", Label: "db", Pid: 44, State: messages.CommandReady, StartedAt: now.Add(-time.Second),
 				Readiness: messages.ReadyOK},
 			{ID: "C9", Workspace: "W1", Label: "app", State: messages.CommandStarting, Readiness: messages.ReadyWaiting,
 				WaitingOn: []string{"api", "db"}},
 			{ID: "CA", Workspace: "W1", Label: "cron", State: messages.CommandScheduled, ExitCode: &two,
 				NextRunAt: now.Add(90 * time.Second)},
 			{ID: "CB", Workspace: "W1", Label: "nightly", State: messages.CommandScheduled, NextRunAt: now.Add(36 * time.Hour)},
-			{ID: "CC", Workspace: "W1", Label: "sick", Pid: 45, State: messages.CommandRunning, StartedAt: now.Add(-time.Minute),
+			{ID: "CC", Workspace: "W1", Label: "sick", Pid: 45, State: messages.CommandUnhealthy, StartedAt: now.Add(-time.Minute),
 				Readiness: messages.ReadyUnhealthy},
+			{ID: "CD", Workspace: "W1", Label: "plain", Pid: 46, State: messages.CommandRunning, StartedAt: now.Add(-2 * time.Second),
+				Readiness: messages.ReadyOK},
 		},
 	}
 	f, out, _ := clitest.Factory(fc, now)
@@ -49,12 +51,13 @@ C3  W9         x        -    exited (0)           0         -       -           
 C4  build      k        -    failed (SIGKILL)     0         -       -               -
 C5  build      s        -    stopped (user)       1         -       -               -
 C6  build      g        -    stopped (gave up)    0         -       -               -
-C7  build      api      43   running              0         1s      starting        -
-C8  build      db       44   running              0         1s      ready           -
+C7  build      api      43   starting             0         1s      starting        -
+C8  build      db       44   ready                0         1s      ready           -
 C9  build      app      -    starting             0         -       waiting:api,db  -
 CA  build      cron     -    scheduled (0)        0         -       -               12:01:30
 CB  build      nightly  -    scheduled            0         -       -               2025-01-03T00:00
-CC  build      sick     45   running              0         1m00s   unhealthy       -
+CC  build      sick     45   unhealthy            0         1m00s   unhealthy       -
+CD  build      plain    46   running              0         2s      ready           -
 `
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)

@@ -585,10 +585,9 @@ func (m *Model) askCommandAction(key string) {
 	if w, ok := m.data.workspace(c.Workspace); ok {
 		a.label = w.Spec.Label + "/" + c.Label
 	}
-	running := c.State == messages.CommandRunning || c.State == messages.CommandStarting || c.State == messages.CommandBackoff
 	switch key {
 	case "S":
-		if !running {
+		if c.State.Ended() {
 			m.setFlash("command %s is not running (%s)", c.Label, c.State)
 			return
 		}
@@ -598,7 +597,7 @@ func (m *Model) askCommandAction(key string) {
 		a.kind = actRestartCommand
 		m.confirm = &a
 	case "K":
-		if c.State != messages.CommandRunning {
+		if !c.Alive() {
 			m.setFlash("command %s is not running (%s)", c.Label, c.State)
 			return
 		}

@@ -741,3 +741,37 @@ func TestCommandKeysInFooter(t *testing.T) {
 	footer := lines[len(lines)-1]
 	mustContain(t, footer, "S stop", "R restart", "K signal", "q quit")
 }
+
+// TestCommandProbeStates: a command that runs is one with a process, in
+// any of its states (starting before its ready probe passes, ready,
+// unhealthy): the card shows its uptime and K signals it; a command
+// waiting for its dependencies has no process, so K refuses it.
+func TestCommandProbeStates(t *testing.T) {
+	for _, tt := range []struct {
+		state  messages.CommandState
+		pid    int
+		uptime string
+		signal bool
+	}{
+		{messages.CommandStarting, 4242, "1m05s", true},
+		{messages.CommandReady, 4242, "1m05s", true},
+		{messages.CommandUnhealthy, 4242, "1m05s", true},
+		{messages.CommandStarting, 0, "-", false},
+	} {
+		t.Run(fmt.Sprintf("%s pid %d", tt.state, tt.pid), func(t *testing.T) {
+			m := newTestModel(t, 120, 30, plainRenderer())
+			snap := fixture{rates: [2]uint64{1024, 2048}, rss: 128 << 20}.snapshot()
+			snap.commands[0].State, snap.commands[0].Pid = tt.state, tt.pid
+			send(m, snap)
+			keys(m, "enter")
+			mustContain(t, lineWith(screen(m), "server"), cursorMark, string(tt.state), tt.uptime)
+			keys(m, "K")
+			if got := m.sigPick != nil; got != tt.signal {
+				t.Fatalf("K offers a signal: %v, want %v", got, tt.signal)
+			}
+			if !tt.signal {
+				mustContain(t, screen(m), "command server is not running (starting)")
+			}
+		})
+	}
+}

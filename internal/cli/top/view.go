@@ -444,7 +444,7 @@ func (m *Model) workspaceView(now time.Time, avail int) []string {
 			pid = strconv.Itoa(c.Pid)
 		}
 		up := "-"
-		if c.State == messages.CommandRunning {
+		if c.Alive() {
 			up = cmdutil.FormatDuration(c.Uptime(now))
 		}
 		s := pad(c.Label, 16) + " " + m.stateStyle(string(c.State)).Render(pad(string(c.State), 9)) + " " +
@@ -489,7 +489,7 @@ func (m *Model) workspaceView(now time.Time, avail int) []string {
 // stateStyle colors a command or pipeline state.
 func (m *Model) stateStyle(state string) lipgloss.Style {
 	switch state {
-	case "running", "succeeded", "exited":
+	case "running", "ready", "succeeded", "exited":
 		return m.st.ok
 	case "starting", "backoff", "stopped":
 		return m.st.warn
