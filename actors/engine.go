@@ -38,8 +38,8 @@ type wsEntry struct {
 	id    string
 	label string
 	pid   *actor.PID
-	spec  messages.WorkspaceSpec
-	view  *viewSlot // its place in rt.Views
+	spec  *messages.WorkspaceSpec // as created; shared with its actor
+	view  *viewSlot               // its place in rt.Views
 	// removal is set once the user asked to remove the workspace: the
 	// workspace is left out of snapshots, and it is stopped only once a
 	// snapshot without it is durable.
@@ -73,6 +73,8 @@ type engine struct {
 	// by the ID of the Reply the persistence side answers.
 	commits  map[uint64]func(error)
 	replySeq uint64
+	// spawner spawns the workspace actors from one Props.
+	spawner *workspaceSpawner
 }
 
 // NewEngineProps returns the props of the engine actor.
@@ -85,6 +87,7 @@ func NewEngineProps(cfg EngineConfig) *actor.Props {
 			byLabel:  make(map[string]*wsEntry),
 			saved:    make(map[string]messages.PipelineSpec),
 			savedVer: make(map[string]uint64),
+			spawner:  newWorkspaceSpawner(cfg.Runtime),
 		}
 	}, cfg.Runtime.mailbox(KindEngine),
 		// A workspace actor that panics is resumed: its processes and
@@ -357,7 +360,7 @@ func (e *engine) changed(ids []string) *protocol.Change {
 	ch := &protocol.Change{}
 	for _, id := range ids {
 		if en, ok := e.byID[id]; ok && en.removal == nil {
-			ch.Changed = append(ch.Changed, WorkspacePID{ID: en.id, PID: en.pid, Spec: en.spec})
+			ch.Changed = append(ch.Changed, WorkspacePID{ID: en.id, PID: en.pid, Spec: *en.spec})
 		}
 	}
 	return ch
@@ -446,7 +449,7 @@ func (e *engine) onRunStarted(m *Result[messages.PipelineInfo]) {
 		return
 	}
 	info := m.Val
-	e.commit(&protocol.Change{Changed: []WorkspacePID{{ID: d.en.id, PID: d.en.pid, Spec: d.en.spec}}}, func(err error) {
+	e.commit(&protocol.Change{Changed: []WorkspacePID{{ID: d.en.id, PID: d.en.pid, Spec: *d.en.spec}}}, func(err error) {
 		if err != nil {
 			e.rt.send(d.en.pid, &PipelineRequest{Workspace: d.en.id, Run: info.ID, Op: OpStop, Undo: true})
 			d.reply.Fail(notSaved(fmt.Sprintf("pipeline %s not started", info.Label), err))
@@ -603,7 +606,7 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 	// actor replaces it as its figures change.
 	view := &viewSlot{id: id, label: spec.Label}
 	view.publish(info)
-	pid, err := ctx.SpawnNamed(newWorkspaceProps(e.rt, id, spec, group, view), "ws-"+id)
+	pid, err := e.spawner.spawn(ctx, newWorkspace(e.rt, id, &spec, group, view), "ws-"+id)
 	if err != nil {
 		if group != nil {
 			removeGroup(e.rt, group)
@@ -611,7 +614,7 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 		m.Reply.Fail(fmt.Errorf("spawn workspace actor: %w", err))
 		return
 	}
-	en := &wsEntry{id: id, label: spec.Label, pid: pid, spec: spec, view: view}
+	en := &wsEntry{id: id, label: spec.Label, pid: pid, spec: &spec, view: view}
 	e.byID[id] = en
 	e.byLabel[spec.Label] = en
 	e.rt.Directory.add(id, spec.Label, pid)

@@ -47,9 +47,11 @@ type workspace struct {
 	commits   map[uint64]func(error)
 	commitSeq uint64
 
-	rt      *Runtime
-	id      string
-	spec    messages.WorkspaceSpec
+	rt *Runtime
+	id string
+	// spec is shared with the engine's entry and never changed in
+	// place: a change of limits replaces it (workspace_update.go).
+	spec    *messages.WorkspaceSpec
 	created time.Time
 	group   limits.Group // nil without a limits backend
 	// oomAttributed is the cgroup's OOM kill count already reported on a
@@ -183,23 +185,51 @@ type (
 	}
 )
 
-func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, group limits.Group, view *viewSlot) *actor.Props {
+// newWorkspace returns the actor of a new workspace.
+func newWorkspace(rt *Runtime, id string, spec *messages.WorkspaceSpec, group limits.Group, view *viewSlot) *workspace {
 	created, err := messages.IDTime(id)
 	if err != nil {
 		created = rt.now()
 	}
-	return actor.PropsFromProducer(func() actor.Actor {
-		return &workspace{
-			rt:      rt,
-			id:      id,
-			spec:    spec,
-			created: created,
-			group:   group,
-			view:    view,
-			reaper:  supervise.NewReaper(spec.OnExit, supervise.Deadline(created, spec.TTLMs)),
-			quota:   supervise.NewQuota(spec.QuotaEnforce, spec.Soma),
-		}
-	}, rt.mailbox(KindWorkspace))
+	return &workspace{
+		rt:      rt,
+		id:      id,
+		spec:    spec,
+		created: created,
+		group:   group,
+		view:    view,
+		reaper:  supervise.NewReaper(spec.OnExit, supervise.Deadline(created, spec.TTLMs)),
+		quota:   supervise.NewQuota(spec.QuotaEnforce, spec.Soma),
+	}
+}
+
+// workspaceSpawner spawns the engine's workspace actors, all from one
+// Props: a Props per workspace (and the producer closure holding its
+// spec) would stay with each actor for its whole life. Its producer hands
+// out the actor that spawn was given; protoactor calls it synchronously,
+// inside SpawnNamed, and never again, since a workspace is resumed after
+// a panic, not restarted (panics.go).
+type workspaceSpawner struct {
+	props *actor.Props
+	next  *workspace
+}
+
+func newWorkspaceSpawner(rt *Runtime) *workspaceSpawner {
+	s := &workspaceSpawner{}
+	s.props = actor.PropsFromProducer(func() actor.Actor {
+		w := s.next
+		s.next = nil
+		return w
+	}, rt.workspaceMailbox())
+	return s
+}
+
+// spawn starts w as a child of ctx named name. Only the engine's actor
+// calls it.
+func (s *workspaceSpawner) spawn(ctx actor.Context, w *workspace, name string) (*actor.PID, error) {
+	s.next = w
+	defer func() { s.next = nil }()
+	return ctx.SpawnNamed(s.props, name)
 }
 
 // logger returns the workspace's logger, made on first use: most
@@ -368,7 +398,7 @@ func (w *workspace) info() messages.WorkspaceInfo {
 	alive, total := w.counts()
 	wi := messages.WorkspaceInfo{
 		ID:             w.id,
-		Spec:           w.spec,
+		Spec:           *w.spec,
 		CreatedAt:      w.created,
 		Deadline:       w.reaper.Deadline(),
 		CommandsAlive:  alive,

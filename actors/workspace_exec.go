@@ -36,7 +36,7 @@ func (w *workspace) exec(m *ExecCommand) {
 		return
 	}
 	ref := m.Command
-	if err := ref.ValidateIn(&w.spec); err != nil {
+	if err := ref.ValidateIn(w.spec); err != nil {
 		m.Reply.Fail(err)
 		return
 	}

@@ -113,7 +113,9 @@ func (w *workspace) onSomaUpdated(m *somaUpdated) {
 }
 
 func (w *workspace) setSoma(s messages.Soma) {
-	w.spec.Soma = s
+	spec := *w.spec // shared with the engine's entry: replaced, not changed
+	spec.Soma = s
+	w.spec = &spec
 	w.quota = supervise.NewQuota(w.spec.QuotaEnforce, s)
 	w.republishView() // lists read the spec from the published view
 }
