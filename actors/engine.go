@@ -360,7 +360,7 @@ func (e *engine) changed(ids []string) *protocol.Change {
 	ch := &protocol.Change{}
 	for _, id := range ids {
 		if en, ok := e.byID[id]; ok && en.removal == nil {
-			ch.Changed = append(ch.Changed, WorkspacePID{ID: en.id, PID: en.pid, Spec: *en.spec})
+			ch.Changed = append(ch.Changed, WorkspacePID{ID: en.id, PID: en.pid, Spec: en.spec})
 		}
 	}
 	return ch
@@ -449,7 +449,7 @@ func (e *engine) onRunStarted(m *Result[messages.PipelineInfo]) {
 		return
 	}
 	info := m.Val
-	e.commit(&protocol.Change{Changed: []WorkspacePID{{ID: d.en.id, PID: d.en.pid, Spec: *d.en.spec}}}, func(err error) {
+	e.commit(&protocol.Change{Changed: []WorkspacePID{{ID: d.en.id, PID: d.en.pid, Spec: d.en.spec}}}, func(err error) {
 		if err != nil {
 			e.rt.send(d.en.pid, &PipelineRequest{Workspace: d.en.id, Run: info.ID, Op: OpStop, Undo: true})
 			d.reply.Fail(notSaved(fmt.Sprintf("pipeline %s not started", info.Label), err))
@@ -605,7 +605,7 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 	// The first view is published before the workspace is listed; the
 	// actor replaces it as its figures change.
 	view := &viewSlot{id: id, label: spec.Label}
-	view.publish(info)
+	view.publishShared(info, &spec)
 	pid, err := e.spawner.spawn(ctx, newWorkspace(e.rt, id, &spec, group, view), "ws-"+id)
 	if err != nil {
 		if group != nil {
@@ -625,7 +625,7 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 		return
 	}
 	e.rt.dirty()
-	e.commit(&protocol.Change{Created: []WorkspacePID{{ID: id, PID: pid, Spec: spec}}}, func(err error) {
+	e.commit(&protocol.Change{Created: []WorkspacePID{{ID: id, PID: pid, Spec: &spec}}}, func(err error) {
 		if err != nil {
 			// Not durable, so not in effect: the workspace goes away
 			// before the engine answers another snapshot request.

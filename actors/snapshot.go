@@ -17,7 +17,7 @@ func (e *engine) snapshot(ctx actor.Context, m *SnapshotEngine) {
 		if en.removal != nil {
 			continue // a user's removal: off the disk before it is stopped
 		}
-		out.Workspaces = append(out.Workspaces, WorkspacePID{ID: id, PID: en.pid, Spec: *en.spec})
+		out.Workspaces = append(out.Workspaces, WorkspacePID{ID: id, PID: en.pid, Spec: en.spec})
 	}
 	sortWorkspacePIDs(out.Workspaces)
 	for name, spec := range e.saved {
@@ -28,7 +28,7 @@ func (e *engine) snapshot(ctx actor.Context, m *SnapshotEngine) {
 }
 
 func (w *workspace) snapshot(ctx actor.Context, m *SnapshotWorkspace) {
-	out := &WorkspaceSnapshot{Gen: m.Gen, ID: w.id, Spec: *w.spec}
+	out := &WorkspaceSnapshot{Gen: m.Gen, ID: w.id, Spec: w.spec}
 	if n := len(w.history); n > 0 {
 		out.History = append([]messages.Sample(nil), w.history[max(0, n-PersistedSamples):]...)
 	}

@@ -365,14 +365,14 @@ func (w *workspace) publishView() {
 	if cur := w.view.view.Load(); cur != nil && cur.SameCounts(alive, total, len(w.pipes), last) {
 		return
 	}
-	w.view.publish(w.info())
+	w.view.publishShared(w.info(), w.spec)
 }
 
 // republishView publishes the view even when its counts and stats are
 // unchanged: the spec itself changed (limits changed in place).
 func (w *workspace) republishView() {
 	if w.view != nil {
-		w.view.publish(w.info())
+		w.view.publishShared(w.info(), w.spec)
 	}
 }
 
