@@ -82,25 +82,53 @@ type workspace struct {
 	// pgids holds every process group this workspace started whose
 	// members may still live (a command's children outlive it in its
 	// group); removal signals them all.
-	pgids           map[int]struct{}
-	live            map[int]struct{} // pids of the commands running now
-	exitsSincePrune int
-	readers         readerSet
+	pgids   map[int]struct{}
+	live    map[int]struct{} // pids of the commands running now
+	readers readerSet
 
-	cancelTTL func()
-	removing  *removal
+	// timers are the TTL and retention timers, made when one is first
+	// armed: most workspaces never arm either.
+	timers   *wsTimers
+	removing *removal
+	// reaper decides TTL expiry and reaping; quota decides quota_enforce.
+	reaper      *supervise.Reaper
+	quota       *supervise.Quota
+	cancelRoots func()
+
+	// The small fields, together (each alone would be padded to a word).
+	exitsSincePrune int32
 	// updatingSoma is set while an UpdateSoma is being written.
 	updatingSoma bool
-	// reaper decides TTL expiry and reaping; quota decides quota_enforce.
-	reaper *supervise.Reaper
-	quota  *supervise.Quota
+	rootsSent    bool // the sampler has had this workspace's roots once
+	rootsPending bool // a flushRoots is scheduled
+}
+
+// wsTimers are a workspace's rarely armed timers.
+type wsTimers struct {
+	cancelTTL func()
 	// retainAt is when the retention timer fires; zero when none is armed.
 	retainAt     time.Time
 	cancelRetain func()
+}
 
-	rootsSent    bool // the sampler has had this workspace's roots once
-	rootsPending bool // a flushRoots is scheduled
-	cancelRoots  func()
+// timer returns the workspace's timers, making them first if need be.
+func (w *workspace) timer() *wsTimers {
+	if w.timers == nil {
+		w.timers = &wsTimers{}
+	}
+	return w.timers
+}
+
+// cancelTimers stops the timers armed.
+func (w *workspace) cancelTimers() {
+	if t := w.timers; t != nil {
+		if t.cancelTTL != nil {
+			t.cancelTTL()
+		}
+		if t.cancelRetain != nil {
+			t.cancelRetain()
+		}
+	}
 }
 
 type removal struct {
@@ -267,7 +295,7 @@ func (w *workspace) Receive(ctx actor.Context) {
 	case *actor.Started:
 		w.self, w.engine = ctx.Self(), ctx.Parent()
 		if d, ok := w.reaper.TTLTimer(w.rt.now()); ok {
-			w.cancelTTL = w.rt.after(d, w.self, &ttlExpired{})
+			w.timer().cancelTTL = w.rt.after(d, w.self, &ttlExpired{})
 		}
 		w.tellSampler(ctx)
 	case *actor.Stopping:
@@ -338,7 +366,9 @@ func (w *workspace) Receive(ctx actor.Context) {
 			w.remove(ctx, 0, messages.EventExpired, Reply[messages.WorkspaceInfo]{})
 		}
 	case *retentionDue:
-		w.retainAt, w.cancelRetain = time.Time{}, nil
+		if t := w.timers; t != nil {
+			t.retainAt, t.cancelRetain = time.Time{}, nil
+		}
 		w.retain(ctx)
 	case *terminated:
 		w.onTerminated(ctx, m)

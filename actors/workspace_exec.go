@@ -644,7 +644,7 @@ func (w *workspace) prunePgids(pgid int) {
 		delete(w.pgids, pgid)
 	}
 	w.exitsSincePrune++
-	if len(w.pgids) < 64 || w.exitsSincePrune < len(w.pgids) {
+	if len(w.pgids) < 64 || int(w.exitsSincePrune) < len(w.pgids) {
 		return
 	}
 	w.exitsSincePrune = 0
