@@ -34,16 +34,28 @@ type EngineConfig struct {
 	Commit func(ch *protocol.Change, reply Reply[struct{}])
 }
 
+// wsEntry is a workspace in the engine's registry. It is one allocation
+// with the workspace's place in rt.Views and its spec as created, which
+// its actor, its views and the persistence's entry share by pointer.
 type wsEntry struct {
-	id    string
-	label string
-	pid   *actor.PID
-	spec  messages.WorkspaceSpec
-	view  *viewSlot // its place in rt.Views
+	viewSlot // its place in rt.Views: ID, label, published view
+	pid      *actor.PID
 	// removal is set once the user asked to remove the workspace: the
 	// workspace is left out of snapshots, and it is stopped only once a
 	// snapshot without it is durable.
 	removal *pendingRemoval
+	spec    messages.WorkspaceSpec // as created; never changed
+	// changed is the spec in effect once it changed in place (limits):
+	// a new value, never changed either; nil until then.
+	changed *messages.WorkspaceSpec
+}
+
+// specNow is the workspace's spec in effect.
+func (en *wsEntry) specNow() *messages.WorkspaceSpec {
+	if en.changed != nil {
+		return en.changed
+	}
+	return &en.spec
 }
 
 // pendingRemoval is a user's removal of a workspace waiting for its
@@ -73,6 +85,8 @@ type engine struct {
 	// by the ID of the Reply the persistence side answers.
 	commits  map[uint64]func(error)
 	replySeq uint64
+	// spawner spawns the workspace actors from one Props.
+	spawner *workspaceSpawner
 }
 
 // NewEngineProps returns the props of the engine actor.
@@ -85,6 +99,7 @@ func NewEngineProps(cfg EngineConfig) *actor.Props {
 			byLabel:  make(map[string]*wsEntry),
 			saved:    make(map[string]messages.PipelineSpec),
 			savedVer: make(map[string]uint64),
+			spawner:  newWorkspaceSpawner(cfg.Runtime),
 		}
 	}, cfg.Runtime.mailbox(KindEngine),
 		// A workspace actor that panics is resumed: its processes and
@@ -154,7 +169,7 @@ func (e *engine) Receive(ctx actor.Context) {
 		m.Reply.OK(refs)
 	case *specChanged:
 		if en, ok := e.byID[m.id]; ok && en.pid.Equal(m.pid) {
-			en.spec = m.spec
+			en.changed = m.spec
 		}
 	case *workspaceGone:
 		durable := false
@@ -283,7 +298,7 @@ func (e *engine) forget(en *wsEntry) {
 		delete(e.byLabel, en.label)
 	}
 	e.rt.Directory.remove(en.id, en.label, en.pid)
-	e.rt.Views.remove(en.view)
+	e.rt.Views.remove(&en.viewSlot)
 	if r := en.removal; r != nil && !r.durable {
 		for _, w := range r.waiting {
 			w.Reply.Fail(fmt.Errorf("workspace %s: %w", en.label, messages.ErrNotFound))
@@ -361,7 +376,7 @@ func (e *engine) changed(ids []string) *protocol.Change {
 	ch := &protocol.Change{}
 	for _, id := range ids {
 		if en, ok := e.byID[id]; ok && en.removal == nil {
-			ch.Changed = append(ch.Changed, WorkspacePID{ID: en.id, PID: en.pid, Spec: en.spec})
+			ch.Changed = append(ch.Changed, WorkspacePID{ID: en.id, PID: en.pid, Spec: en.specNow()})
 		}
 	}
 	return ch
@@ -450,7 +465,7 @@ func (e *engine) onRunStarted(m *Result[messages.PipelineInfo]) {
 		return
 	}
 	info := m.Val
-	e.commit(&protocol.Change{Changed: []WorkspacePID{{ID: d.en.id, PID: d.en.pid, Spec: d.en.spec}}}, func(err error) {
+	e.commit(&protocol.Change{Changed: []WorkspacePID{{ID: d.en.id, PID: d.en.pid, Spec: d.en.specNow()}}}, func(err error) {
 		if err != nil {
 			e.rt.send(d.en.pid, &PipelineRequest{Workspace: d.en.id, Run: info.ID, Op: OpStop, Undo: true})
 			d.reply.Fail(notSaved(fmt.Sprintf("pipeline %s not started", info.Label), err))
@@ -605,9 +620,10 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 	}
 	// The first view is published before the workspace is listed; the
 	// actor replaces it as its figures change.
-	view := &viewSlot{id: id, label: spec.Label}
-	view.publish(info)
-	pid, err := ctx.SpawnNamed(newWorkspaceProps(e.rt, id, spec, group, view), "ws-"+id)
+	en := &wsEntry{viewSlot: viewSlot{id: id, label: spec.Label}, spec: spec}
+	view := &en.viewSlot
+	view.publishShared(info, &en.spec)
+	pid, err := e.spawner.spawn(ctx, newWorkspace(e.rt, id, &en.spec, group, view), "ws-"+id)
 	if err != nil {
 		if group != nil {
 			removeGroup(e.rt, group)
@@ -615,7 +631,7 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 		m.Reply.Fail(fmt.Errorf("spawn workspace actor: %w", err))
 		return
 	}
-	en := &wsEntry{id: id, label: spec.Label, pid: pid, spec: spec, view: view}
+	en.pid = pid
 	e.byID[id] = en
 	e.byLabel[spec.Label] = en
 	e.rt.Directory.add(id, spec.Label, pid)
@@ -626,7 +642,7 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 		return
 	}
 	e.rt.dirty()
-	e.commit(&protocol.Change{Created: []WorkspacePID{{ID: id, PID: pid, Spec: spec}}}, func(err error) {
+	e.commit(&protocol.Change{Created: []WorkspacePID{{ID: id, PID: pid, Spec: &en.spec}}}, func(err error) {
 		if err != nil {
 			// Not durable, so not in effect: the workspace goes away
 			// before the engine answers another snapshot request.

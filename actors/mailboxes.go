@@ -52,6 +52,15 @@ func (rt *Runtime) mailbox(kind string) actor.PropsOption {
 	return actor.WithMailbox(actor.Unbounded(mailboxCounter{m: &rt.Mailboxes, i: rt.Mailboxes.index(kind)}))
 }
 
+// workspaceMailbox gives a workspace actor a counted mailbox whose user
+// queue is a linked list (protoactor's lock-free queue): an idle
+// workspace's empty queue is one node, where the ring of the default
+// mailbox holds a buffer of ten slots from the start. A workspace sees
+// few messages, so the node allocated per message costs little.
+func (rt *Runtime) workspaceMailbox() actor.PropsOption {
+	return actor.WithMailbox(actor.UnboundedLockfree(mailboxCounter{m: &rt.Mailboxes, i: rt.Mailboxes.index(KindWorkspace)}))
+}
+
 // MailboxStats is a reading of one kind's mailboxes.
 type MailboxStats struct {
 	Kind   string

@@ -86,14 +86,18 @@ func (w *workspace) retain(ctx actor.Context) {
 // armRetention makes sure the retention timer fires by at (zero: no timer
 // needed).
 func (w *workspace) armRetention(at time.Time) {
-	if at.IsZero() || (!w.retainAt.IsZero() && !w.retainAt.After(at)) {
+	if at.IsZero() {
 		return
 	}
-	if w.cancelRetain != nil {
-		w.cancelRetain()
+	t := w.timer()
+	if !t.retainAt.IsZero() && !t.retainAt.After(at) {
+		return
 	}
-	w.retainAt = at
-	w.cancelRetain = w.rt.after(max(at.Sub(w.rt.now()), 0), w.self, &retentionDue{})
+	if t.cancelRetain != nil {
+		t.cancelRetain()
+	}
+	t.retainAt = at
+	t.cancelRetain = w.rt.after(max(at.Sub(w.rt.now()), 0), w.self, &retentionDue{})
 }
 
 // drop forgets an ended command: its ring is freed, and its log file is

@@ -240,26 +240,39 @@ func (rt *Runtime) after(d time.Duration, pid *actor.PID, msg any) func() {
 
 // Directory is a concurrent copy of the engine's registry, ID or label ->
 // workspace PID. A request sent to a PID found here that reaches a stopped
-// workspace is failed by the dead-letter hook, as any other.
+// workspace is failed by the dead-letter hook, as any other. It is a plain
+// map under a read-write lock: a sync.Map's nodes cost several times the
+// bytes of a map entry, twice per workspace, and the index changes only
+// when a workspace comes or goes.
 type Directory struct {
-	m sync.Map // string -> *actor.PID
+	mu sync.RWMutex
+	m  map[string]*actor.PID
 }
 
 // Lookup returns the PID of the workspace with that ID or label.
 func (d *Directory) Lookup(ref string) (*actor.PID, bool) {
-	v, ok := d.m.Load(ref)
-	if !ok {
-		return nil, false
-	}
-	return v.(*actor.PID), true
+	d.mu.RLock()
+	pid, ok := d.m[ref]
+	d.mu.RUnlock()
+	return pid, ok
 }
 
 func (d *Directory) add(id, label string, pid *actor.PID) {
-	d.m.Store(id, pid)
-	d.m.Store(label, pid)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = make(map[string]*actor.PID)
+	}
+	d.m[id] = pid
+	d.m[label] = pid
 }
 
 func (d *Directory) remove(id, label string, pid *actor.PID) {
-	d.m.CompareAndDelete(id, pid)
-	d.m.CompareAndDelete(label, pid)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, k := range [2]string{id, label} {
+		if d.m[k] == pid {
+			delete(d.m, k)
+		}
+	}
 }

@@ -17,7 +17,7 @@ func (e *engine) snapshot(ctx actor.Context, m *SnapshotEngine) {
 		if en.removal != nil {
 			continue // a user's removal: off the disk before it is stopped
 		}
-		out.Workspaces = append(out.Workspaces, WorkspacePID{ID: id, PID: en.pid, Spec: en.spec})
+		out.Workspaces = append(out.Workspaces, WorkspacePID{ID: id, PID: en.pid, Spec: en.specNow()})
 	}
 	sortWorkspacePIDs(out.Workspaces)
 	for name, spec := range e.saved {

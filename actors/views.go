@@ -26,11 +26,19 @@ type viewSlot struct {
 
 // publish replaces the slot's view with a copy of info.
 func (s *viewSlot) publish(info messages.WorkspaceInfo) {
+	spec := info.Spec
+	s.publishShared(info, &spec)
+}
+
+// publishShared replaces the slot's view with a copy of info whose spec
+// is *spec, shared: the caller never changes *spec (a workspace replaces
+// its spec when its limits change).
+func (s *viewSlot) publishShared(info messages.WorkspaceInfo, spec *messages.WorkspaceSpec) {
 	if info.Stats != nil {
 		st := *info.Stats
 		info.Stats = &st
 	}
-	s.view.Store(messages.NewWorkspaceView(info))
+	s.view.Store(messages.NewSharedWorkspaceView(info, spec))
 }
 
 // Views is the index of workspace views. Readers take the current

@@ -47,9 +47,11 @@ type workspace struct {
 	commits   map[uint64]func(error)
 	commitSeq uint64
 
-	rt      *Runtime
-	id      string
-	spec    messages.WorkspaceSpec
+	rt *Runtime
+	id string
+	// spec is shared with the engine's entry and never changed in
+	// place: a change of limits replaces it (workspace_update.go).
+	spec    *messages.WorkspaceSpec
 	created time.Time
 	group   limits.Group // nil without a limits backend
 	// oomAttributed is the cgroup's OOM kill count already reported on a
@@ -80,25 +82,53 @@ type workspace struct {
 	// pgids holds every process group this workspace started whose
 	// members may still live (a command's children outlive it in its
 	// group); removal signals them all.
-	pgids           map[int]struct{}
-	live            map[int]struct{} // pids of the commands running now
-	exitsSincePrune int
-	readers         readerSet
+	pgids   map[int]struct{}
+	live    map[int]struct{} // pids of the commands running now
+	readers readerSet
 
-	cancelTTL func()
-	removing  *removal
+	// timers are the TTL and retention timers, made when one is first
+	// armed: most workspaces never arm either.
+	timers   *wsTimers
+	removing *removal
+	// reaper decides TTL expiry and reaping; quota decides quota_enforce.
+	reaper      *supervise.Reaper
+	quota       *supervise.Quota
+	cancelRoots func()
+
+	// The small fields, together (each alone would be padded to a word).
+	exitsSincePrune int32
 	// updatingSoma is set while an UpdateSoma is being written.
 	updatingSoma bool
-	// reaper decides TTL expiry and reaping; quota decides quota_enforce.
-	reaper *supervise.Reaper
-	quota  *supervise.Quota
+	rootsSent    bool // the sampler has had this workspace's roots once
+	rootsPending bool // a flushRoots is scheduled
+}
+
+// wsTimers are a workspace's rarely armed timers.
+type wsTimers struct {
+	cancelTTL func()
 	// retainAt is when the retention timer fires; zero when none is armed.
 	retainAt     time.Time
 	cancelRetain func()
+}
 
-	rootsSent    bool // the sampler has had this workspace's roots once
-	rootsPending bool // a flushRoots is scheduled
-	cancelRoots  func()
+// timer returns the workspace's timers, making them first if need be.
+func (w *workspace) timer() *wsTimers {
+	if w.timers == nil {
+		w.timers = &wsTimers{}
+	}
+	return w.timers
+}
+
+// cancelTimers stops the timers armed.
+func (w *workspace) cancelTimers() {
+	if t := w.timers; t != nil {
+		if t.cancelTTL != nil {
+			t.cancelTTL()
+		}
+		if t.cancelRetain != nil {
+			t.cancelRetain()
+		}
+	}
 }
 
 type removal struct {
@@ -186,23 +216,51 @@ type (
 	}
 )
 
-func newWorkspaceProps(rt *Runtime, id string, spec messages.WorkspaceSpec, group limits.Group, view *viewSlot) *actor.Props {
+// newWorkspace returns the actor of a new workspace.
+func newWorkspace(rt *Runtime, id string, spec *messages.WorkspaceSpec, group limits.Group, view *viewSlot) *workspace {
 	created, err := messages.IDTime(id)
 	if err != nil {
 		created = rt.now()
 	}
-	return actor.PropsFromProducer(func() actor.Actor {
-		return &workspace{
-			rt:      rt,
-			id:      id,
-			spec:    spec,
-			created: created,
-			group:   group,
-			view:    view,
-			reaper:  supervise.NewReaper(spec.OnExit, supervise.Deadline(created, spec.TTLMs)),
-			quota:   supervise.NewQuota(spec.QuotaEnforce, spec.Soma),
-		}
-	}, rt.mailbox(KindWorkspace))
+	return &workspace{
+		rt:      rt,
+		id:      id,
+		spec:    spec,
+		created: created,
+		group:   group,
+		view:    view,
+		reaper:  supervise.NewReaper(spec.OnExit, supervise.Deadline(created, spec.TTLMs)),
+		quota:   supervise.NewQuota(spec.QuotaEnforce, spec.Soma),
+	}
+}
+
+// workspaceSpawner spawns the engine's workspace actors, all from one
+// Props: a Props per workspace (and the producer closure holding its
+// spec) would stay with each actor for its whole life. Its producer hands
+// out the actor that spawn was given; protoactor calls it synchronously,
+// inside SpawnNamed, and never again, since a workspace is resumed after
+// a panic, not restarted (panics.go).
+type workspaceSpawner struct {
+	props *actor.Props
+	next  *workspace
+}
+
+func newWorkspaceSpawner(rt *Runtime) *workspaceSpawner {
+	s := &workspaceSpawner{}
+	s.props = actor.PropsFromProducer(func() actor.Actor {
+		w := s.next
+		s.next = nil
+		return w
+	}, rt.workspaceMailbox())
+	return s
+}
+
+// spawn starts w as a child of ctx named name. Only the engine's actor
+// calls it.
+func (s *workspaceSpawner) spawn(ctx actor.Context, w *workspace, name string) (*actor.PID, error) {
+	s.next = w
+	defer func() { s.next = nil }()
+	return ctx.SpawnNamed(s.props, name)
 }
 
 // logger returns the workspace's logger, made on first use: most
@@ -240,7 +298,7 @@ func (w *workspace) Receive(ctx actor.Context) {
 	case *actor.Started:
 		w.self, w.engine = ctx.Self(), ctx.Parent()
 		if d, ok := w.reaper.TTLTimer(w.rt.now()); ok {
-			w.cancelTTL = w.rt.after(d, w.self, &ttlExpired{})
+			w.timer().cancelTTL = w.rt.after(d, w.self, &ttlExpired{})
 		}
 		w.tellSampler(ctx)
 	case *actor.Stopping:
@@ -313,7 +371,9 @@ func (w *workspace) Receive(ctx actor.Context) {
 			w.remove(ctx, 0, messages.EventExpired, Reply[messages.WorkspaceInfo]{})
 		}
 	case *retentionDue:
-		w.retainAt, w.cancelRetain = time.Time{}, nil
+		if t := w.timers; t != nil {
+			t.retainAt, t.cancelRetain = time.Time{}, nil
+		}
 		w.retain(ctx)
 	case *terminated:
 		w.onTerminated(ctx, m)
@@ -340,7 +400,7 @@ func (w *workspace) publishView() {
 	if cur := w.view.view.Load(); cur != nil && cur.SameCounts(alive, total, len(w.pipes), last) {
 		return
 	}
-	w.view.publish(w.info())
+	w.view.publishShared(w.info(), w.spec)
 	if last != nil && (last.CommandsAlive != alive || last.CommandsTotal != total) {
 		// The latest sample's counts are behind: an idle workspace,
 		// which the sampler no longer reads, gets a fresh one.
@@ -352,7 +412,7 @@ func (w *workspace) publishView() {
 // unchanged: the spec itself changed (limits changed in place).
 func (w *workspace) republishView() {
 	if w.view != nil {
-		w.view.publish(w.info())
+		w.view.publishShared(w.info(), w.spec)
 	}
 }
 
@@ -378,7 +438,7 @@ func (w *workspace) info() messages.WorkspaceInfo {
 	alive, total := w.counts()
 	wi := messages.WorkspaceInfo{
 		ID:             w.id,
-		Spec:           w.spec,
+		Spec:           *w.spec,
 		CreatedAt:      w.created,
 		Deadline:       w.reaper.Deadline(),
 		CommandsAlive:  alive,

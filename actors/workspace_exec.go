@@ -38,7 +38,7 @@ func (w *workspace) exec(m *ExecCommand) {
 		return
 	}
 	ref := m.Command
-	if err := ref.ValidateIn(&w.spec); err != nil {
+	if err := ref.ValidateIn(w.spec); err != nil {
 		m.Reply.Fail(err)
 		return
 	}
@@ -662,7 +662,7 @@ func (w *workspace) prunePgids(m *exited) {
 		delete(w.pgids, m.pid)
 	}
 	w.exitsSincePrune++
-	if len(w.pgids) < 64 || w.exitsSincePrune < len(w.pgids) {
+	if len(w.pgids) < 64 || int(w.exitsSincePrune) < len(w.pgids) {
 		return
 	}
 	w.exitsSincePrune = 0

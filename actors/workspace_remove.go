@@ -69,8 +69,8 @@ func (w *workspace) remove(ctx actor.Context, grace time.Duration, reason messag
 	if reply.IsSet() {
 		w.removing.replies = append(w.removing.replies, reply)
 	}
-	if w.cancelTTL != nil {
-		w.cancelTTL()
+	if t := w.timers; t != nil && t.cancelTTL != nil {
+		t.cancelTTL()
 	}
 	var pgids []int
 	for pg := range w.pgids {
@@ -128,14 +128,9 @@ func (w *workspace) onTerminated(ctx actor.Context, m *terminated) {
 }
 
 func (w *workspace) stopping() {
-	if w.cancelTTL != nil {
-		w.cancelTTL()
-	}
+	w.cancelTimers()
 	if w.cancelRoots != nil {
 		w.cancelRoots()
-	}
-	if w.cancelRetain != nil {
-		w.cancelRetain()
 	}
 	// Stopped without a removal: no grace left.
 	w.rt.killGroups(slices.Collect(maps.Keys(w.pgids))...)

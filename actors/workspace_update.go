@@ -26,7 +26,7 @@ type UpdateSoma = protocol.UpdateSoma
 type specChanged struct {
 	id   string
 	pid  *actor.PID
-	spec messages.WorkspaceSpec
+	spec *messages.WorkspaceSpec // a new value, never changed after
 }
 
 // somaUpdated carries the outcome of writing new limits to the group.
@@ -124,7 +124,9 @@ func (w *workspace) onSomaUpdated(m *somaUpdated) {
 }
 
 func (w *workspace) setSoma(s messages.Soma) {
-	w.spec.Soma = s
+	spec := *w.spec // shared with the engine's entry: replaced, not changed
+	spec.Soma = s
+	w.spec = &spec
 	w.quota = supervise.NewQuota(w.spec.QuotaEnforce, s)
 	w.republishView() // lists read the spec from the published view
 	w.rt.send(w.engine, &specChanged{id: w.id, pid: w.self, spec: w.spec})

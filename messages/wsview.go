@@ -3,39 +3,63 @@
 
 package messages
 
-import gojson "github.com/goccy/go-json"
+import (
+	"time"
+
+	gojson "github.com/goccy/go-json"
+)
 
 // WorkspaceView is a workspace's view as its actor last published it: an
 // immutable copy that readers share without asking the actor, with its
 // JSON form encoded once, when it is published, so that a list writes
-// bytes that are ready rather than encoding on the request's path.
+// bytes that are ready rather than encoding on the request's path. It
+// holds the spec by pointer: a workspace's views share the spec its actor
+// holds (NewSharedWorkspaceView) rather than each keeping a copy.
 type WorkspaceView struct {
-	info    WorkspaceInfo
-	encoded []byte
-	err     error
+	id                      string
+	spec                    *WorkspaceSpec
+	created, deadline       time.Time
+	alive, total, pipelines int
+	limitsBackend           string
+	stats                   *Sample
+	encoded                 []byte
+	err                     error
 }
 
 // NewWorkspaceView wraps info, which the caller no longer changes, and
 // encodes it.
 func NewWorkspaceView(info WorkspaceInfo) *WorkspaceView {
-	v := &WorkspaceView{info: info}
-	v.encoded, v.err = gojson.MarshalWithOption(&v.info, gojson.DisableHTMLEscape())
+	spec := info.Spec
+	return NewSharedWorkspaceView(info, &spec)
+}
+
+// NewSharedWorkspaceView is NewWorkspaceView for a view whose spec is
+// *spec (info.Spec is ignored): the view keeps the pointer, so the caller
+// must never change *spec (it replaces the pointer instead), nor info's
+// Stats.
+func NewSharedWorkspaceView(info WorkspaceInfo, spec *WorkspaceSpec) *WorkspaceView {
+	v := &WorkspaceView{id: info.ID, spec: spec, created: info.CreatedAt, deadline: info.Deadline,
+		alive: info.CommandsAlive, total: info.CommandsTotal, pipelines: info.PipelinesTotal,
+		limitsBackend: info.LimitsBackend, stats: info.Stats}
+	info.Spec = *spec
+	v.encoded, v.err = gojson.MarshalWithOption(&info, gojson.DisableHTMLEscape())
 	return v
 }
 
 // Info returns a copy of the view. Its Stats points to a copy of its own;
 // Spec's slices and maps are shared and must not be modified.
 func (v *WorkspaceView) Info() WorkspaceInfo {
-	info := v.info
-	if v.info.Stats != nil {
-		s := *v.info.Stats
+	info := WorkspaceInfo{ID: v.id, Spec: *v.spec, CreatedAt: v.created, Deadline: v.deadline,
+		CommandsAlive: v.alive, CommandsTotal: v.total, PipelinesTotal: v.pipelines, LimitsBackend: v.limitsBackend}
+	if v.stats != nil {
+		s := *v.stats
 		info.Stats = &s
 	}
 	return info
 }
 
 // ID returns the workspace's ID.
-func (v *WorkspaceView) ID() string { return v.info.ID }
+func (v *WorkspaceView) ID() string { return v.id }
 
 // JSON returns the view's JSON encoding, without HTML escaping (the API's
 // encoding), shared by every caller: it must not be modified.
@@ -44,12 +68,11 @@ func (v *WorkspaceView) JSON() ([]byte, error) { return v.encoded, v.err }
 // SameCounts reports whether the view has these counts and this latest
 // sample: a workspace whose figures are unchanged need not publish again.
 func (v *WorkspaceView) SameCounts(alive, total, pipelines int, last *Sample) bool {
-	i := &v.info
-	if i.CommandsAlive != alive || i.CommandsTotal != total || i.PipelinesTotal != pipelines {
+	if v.alive != alive || v.total != total || v.pipelines != pipelines {
 		return false
 	}
-	if i.Stats == nil || last == nil {
-		return i.Stats == nil && last == nil
+	if v.stats == nil || last == nil {
+		return v.stats == nil && last == nil
 	}
-	return *i.Stats == *last
+	return *v.stats == *last
 }

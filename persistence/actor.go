@@ -312,7 +312,8 @@ func (p *persister) seed(st *State) {
 		cmds[lc.Workspace] = append(cmds[lc.Workspace], protocol.LiveCommand{ID: lc.ID, Spec: lc.Spec})
 	}
 	for _, w := range st.Workspaces {
-		p.prev[w.ID] = &protocol.WorkspaceSnapshot{ID: w.ID, Spec: w.Spec, History: w.StatsHistory, Live: live[w.ID], Commands: cmds[w.ID]}
+		spec := w.Spec
+		p.prev[w.ID] = &protocol.WorkspaceSnapshot{ID: w.ID, Spec: &spec, History: w.StatsHistory, Live: live[w.ID], Commands: cmds[w.ID]}
 	}
 	for _, sp := range st.SavedPipelines {
 		p.saved[sp.Name] = sp.Spec
@@ -851,7 +852,7 @@ func (p *persister) addEntry(st *State, e *protocol.WorkspaceSnapshot) {
 }
 
 func (p *persister) wsEntry(e *protocol.WorkspaceSnapshot, stats bool) WorkspaceEntry {
-	w := WorkspaceEntry{ID: e.ID, Spec: e.Spec, Extra: p.wsExtra[e.ID]}
+	w := WorkspaceEntry{ID: e.ID, Spec: *e.Spec, Extra: p.wsExtra[e.ID]}
 	if stats {
 		w.StatsHistory = e.History
 	}

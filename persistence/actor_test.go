@@ -29,7 +29,7 @@ func (f *fakeWorkspace) Receive(ctx actor.Context) {
 	if m, ok := ctx.Message().(*protocol.SnapshotWorkspace); ok {
 		f.asked.Add(1)
 		if !f.silent {
-			ctx.Respond(&protocol.WorkspaceSnapshot{Gen: m.Gen, ID: f.id, Spec: messages.WorkspaceSpec{Label: f.label}})
+			ctx.Respond(&protocol.WorkspaceSnapshot{Gen: m.Gen, ID: f.id, Spec: &messages.WorkspaceSpec{Label: f.label}})
 		}
 	}
 }
@@ -100,7 +100,7 @@ func (h *harness) addWorkspace(id, label string, silent bool) *atomic.Int64 {
 		return &fakeWorkspace{id: id, label: label, silent: silent, asked: asked}
 	}))
 	h.mu.Lock()
-	h.ws = append(h.ws, protocol.WorkspacePID{ID: id, PID: pid, Spec: messages.WorkspaceSpec{Label: label}})
+	h.ws = append(h.ws, protocol.WorkspacePID{ID: id, PID: pid, Spec: &messages.WorkspaceSpec{Label: label}})
 	h.mu.Unlock()
 	return asked
 }

@@ -27,7 +27,7 @@ type liveWorkspace struct {
 func (f *liveWorkspace) Receive(ctx actor.Context) {
 	if m, ok := ctx.Message().(*protocol.SnapshotWorkspace); ok {
 		f.asked.Add(1)
-		out := &protocol.WorkspaceSnapshot{Gen: m.Gen, ID: f.id, Spec: messages.WorkspaceSpec{Label: f.label}}
+		out := &protocol.WorkspaceSnapshot{Gen: m.Gen, ID: f.id, Spec: &messages.WorkspaceSpec{Label: f.label}}
 		if l := f.live.Load(); l != nil {
 			out.Live = *l
 		}
@@ -80,7 +80,7 @@ func TestCommitAppendsExactlyItsChange(t *testing.T) {
 	// appear in a later commit's records.
 	var created []protocol.WorkspacePID
 	for i := range 50 {
-		created = append(created, protocol.WorkspacePID{ID: messages.NewID(), Spec: messages.WorkspaceSpec{Label: fmt.Sprintf("w%d", i)}})
+		created = append(created, protocol.WorkspacePID{ID: messages.NewID(), Spec: &messages.WorkspaceSpec{Label: fmt.Sprintf("w%d", i)}})
 	}
 	h.commitChange(t, &protocol.Change{Created: created})
 	got, _, n := recordsSince(t, h, 0)
@@ -90,7 +90,7 @@ func TestCommitAppendsExactlyItsChange(t *testing.T) {
 
 	// One create: one put of that workspace, its entry without stats.
 	one := messages.NewID()
-	h.commitChange(t, &protocol.Change{Created: []protocol.WorkspacePID{{ID: one, Spec: messages.WorkspaceSpec{Label: "one"}}}})
+	h.commitChange(t, &protocol.Change{Created: []protocol.WorkspacePID{{ID: one, Spec: &messages.WorkspaceSpec{Label: "one"}}}})
 	got, payloads, n2 := recordsSince(t, h, n)
 	if want := []string{rec(persistence.RecPutWorkspace, one)}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("one create appended %v, want %v", got, want)
@@ -175,7 +175,7 @@ func TestFailedDeltaIsRefusedAndRebuilt(t *testing.T) {
 	h := newHarness(t, nil)
 	kept := messages.NewID()
 	h.addWorkspace(kept, "kept", false)
-	h.commitChange(t, &protocol.Change{Created: []protocol.WorkspacePID{{ID: kept, Spec: messages.WorkspaceSpec{Label: "kept"}}}})
+	h.commitChange(t, &protocol.Change{Created: []protocol.WorkspacePID{{ID: kept, Spec: &messages.WorkspaceSpec{Label: "kept"}}}})
 
 	persistence.SetSaveHook(h.store, func(step string) error {
 		if step == "journal-sync" {
@@ -186,7 +186,7 @@ func TestFailedDeltaIsRefusedAndRebuilt(t *testing.T) {
 	refused := messages.NewID()
 	done := make(chan error, 1)
 	answer(sendP(h, func(r protocol.Reply[struct{}]) any {
-		return &persistence.Commit{Change: &protocol.Change{Created: []protocol.WorkspacePID{{ID: refused, Spec: messages.WorkspaceSpec{Label: "refused"}}}}, Reply: r}
+		return &persistence.Commit{Change: &protocol.Change{Created: []protocol.WorkspacePID{{ID: refused, Spec: &messages.WorkspaceSpec{Label: "refused"}}}}, Reply: r}
 	}), func(_ struct{}, err error) { done <- err })
 	if err := <-done; err == nil {
 		t.Fatal("a commit whose append failed was acknowledged")

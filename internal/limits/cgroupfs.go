@@ -130,21 +130,65 @@ func readPidFile(path string) ([]int, error) {
 }
 
 // readUintFile reads a control file holding one unsigned number ("max"
-// reads as 0).
+// reads as 0). The sampler reads a few such files per workspace every
+// second, so the file is read into a small buffer on the stack: os.ReadFile
+// would allocate a *File, a FileInfo and a buffer the size the kernel
+// reports (a page for cgroup v1 files) for a dozen bytes.
 func readUintFile(path string) (uint64, error) {
-	data, err := os.ReadFile(path)
+	var buf [64]byte
+	n, err := readSmallFile(path, buf[:])
 	if err != nil {
 		return 0, err
 	}
-	s := strings.TrimSpace(string(data))
-	if s == "max" {
+	s := bytes.TrimSpace(buf[:n])
+	if string(s) == "max" {
 		return 0, nil
 	}
-	v, err := strconv.ParseUint(s, 10, 64)
+	v, err := strconv.ParseUint(string(s), 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("limits: %s: %w", path, err)
 	}
 	return v, nil
+}
+
+// readSmallFile reads the whole file at path into buf and returns its
+// length; a file that does not fit is an error. Errors are *os.PathError,
+// as os.ReadFile's.
+func readSmallFile(path string, buf []byte) (int, error) {
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return 0, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	n := 0
+	for n < len(buf) {
+		var m int
+		err := ignoringEINTR(func() (err error) {
+			m, err = unix.Read(fd, buf[n:])
+			return err
+		})
+		if err != nil {
+			return 0, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if m == 0 {
+			return n, nil
+		}
+		n += m
+	}
+	return 0, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("longer than %d bytes", len(buf))}
+}
+
+// ignoringEINTR calls f until it returns an error other than EINTR.
+func ignoringEINTR(f func() error) error {
+	for {
+		if err := f(); err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // readKeyFile returns the value of key in a flat-keyed file such as

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -264,5 +266,51 @@ func TestResourcesMapping(t *testing.T) {
 	}
 	if u := (&cgroup1Backend{}).resources(Limits{}); u.Memory.Limit != nil || u.CPU != nil || u.Pids != nil {
 		t.Errorf("unlimited cgroup1 group writes limits: %+v", u)
+	}
+}
+
+// TestReadUintFile reads control files of each shape a cgroup file has,
+// and the errors: a missing file, a value that is no number, a file too
+// long for the buffer.
+func TestReadUintFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, content string
+		want          uint64
+		err           string
+	}{
+		{"number", "123456789\n", 123456789, ""},
+		{"largest", "18446744073709551615\n", math.MaxUint64, ""},
+		{"max", "max\n", 0, ""},
+		{"spaces", "  42 \n", 42, ""},
+		{"empty", "", 0, "invalid syntax"},
+		{"word", "abc\n", 0, "invalid syntax"},
+		{"negative", "-1\n", 0, "invalid syntax"},
+		{"too long", strings.Repeat("1", 100), 0, "longer than 64 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
+			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := readUintFile(path)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), path) {
+					t.Fatalf("readUintFile(%q) = %d, %v; want an error naming the file and saying %q", tc.content, got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("readUintFile(%q) = %d, %v; want %d", tc.content, got, err, tc.want)
+			}
+		})
+	}
+	_, err := readUintFile(filepath.Join(dir, "absent"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v, want an error that is os.ErrNotExist", err)
+	}
+	var pe *os.PathError
+	if !errors.As(err, &pe) || pe.Op != "open" {
+		t.Fatalf("missing file: %v, want an *os.PathError of open", err)
 	}
 }

@@ -26,11 +26,12 @@ type EngineSnapshot struct {
 
 // WorkspacePID is a registry entry with its actor and its spec (which
 // never changes), so that a snapshot can hold a workspace whose actor did
-// not answer in time even when no earlier snapshot had it.
+// not answer in time even when no earlier snapshot had it. Spec is shared
+// with the engine and the workspace's actor and must not be modified.
 type WorkspacePID struct {
 	ID   string
 	PID  *actor.PID
-	Spec messages.WorkspaceSpec
+	Spec *messages.WorkspaceSpec
 }
 
 // SnapshotWorkspace asks a workspace for its WorkspaceSnapshot.
@@ -38,9 +39,11 @@ type SnapshotWorkspace struct{ Gen uint64 }
 
 // WorkspaceSnapshot is one workspace's part of a snapshot.
 type WorkspaceSnapshot struct {
-	Gen     uint64
-	ID      string
-	Spec    messages.WorkspaceSpec
+	Gen uint64
+	ID  string
+	// Spec is shared with the workspace's actor (which replaces it rather
+	// than changing it) and the persistence's entries: never modified.
+	Spec    *messages.WorkspaceSpec
 	History []messages.Sample // the last PersistedSamples samples
 	Live    []LivePipeline    // supervised pipelines that have not ended
 	// Commands are the supervised commands that are declared: started
