@@ -281,7 +281,7 @@ func TestSaveGatheredBeforeWorkspacesStop(t *testing.T) {
 		}))
 		pids = append(pids, pid)
 		h.mu.Lock()
-		h.ws = append(h.ws, protocol.WorkspacePID{ID: id, PID: pid, Spec: messages.WorkspaceSpec{Label: label + "-registered"}})
+		h.ws = append(h.ws, protocol.WorkspacePID{ID: id, PID: pid, Spec: &messages.WorkspaceSpec{Label: label + "-registered"}})
 		h.mu.Unlock()
 	}
 	pool := askproc.New(h.system)
