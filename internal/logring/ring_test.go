@@ -1,6 +1,8 @@
 package logring
 
 import (
+	"bytes"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -106,4 +108,156 @@ func TestFollowSeesNewLinesAndClose(t *testing.T) {
 	if !closed {
 		t.Fatal("closed ring not reported")
 	}
+}
+
+// model is the ring's contract, kept line by line: every line with its
+// sequence number, time and stream; the oldest evicted while the text
+// held (a newline counted per line) exceeds max, keeping the newest.
+type model struct {
+	max     int
+	lines   []entry
+	seq     uint64
+	bytes   int
+	partial [2][]byte
+}
+
+type entry struct {
+	seq  uint64
+	line messages.LogLine
+}
+
+func (m *model) add(s messages.Stream, t time.Time, line string) {
+	m.lines = append(m.lines, entry{m.seq, messages.LogLine{Time: t, Stream: s, Line: line}})
+	m.seq++
+	m.bytes += len(line) + 1
+	for m.bytes > m.max && len(m.lines) > 1 {
+		m.bytes -= len(m.lines[0].line.Line) + 1
+		m.lines = m.lines[1:]
+	}
+}
+
+func (m *model) write(s messages.Stream, t time.Time, p []byte) {
+	i := streamIndex(s)
+	for {
+		nl := bytes.IndexByte(p, '\n')
+		if nl < 0 {
+			break
+		}
+		m.add(s, t, string(m.partial[i])+string(p[:nl]))
+		m.partial[i] = nil
+		p = p[nl+1:]
+	}
+	m.partial[i] = append(m.partial[i], p...)
+	for len(m.partial[i]) >= maxLine {
+		m.add(s, t, string(m.partial[i][:maxLine]))
+		m.partial[i] = m.partial[i][maxLine:]
+	}
+}
+
+func (m *model) flush(s messages.Stream, t time.Time) {
+	if i := streamIndex(s); len(m.partial[i]) > 0 {
+		m.add(s, t, string(m.partial[i]))
+		m.partial[i] = nil
+	}
+}
+
+func (m *model) read(cursor uint64, q Query, tail int) []messages.LogLine {
+	var out []messages.LogLine
+	for _, e := range m.lines {
+		if e.seq >= cursor && (q.Stream == "" || e.line.Stream == q.Stream) && (q.Since.IsZero() || !e.line.Time.Before(q.Since)) {
+			out = append(out, e.line)
+		}
+	}
+	if tail > 0 && len(out) > tail {
+		out = out[len(out)-tail:]
+	}
+	return out
+}
+
+func sameLines(a, b []messages.LogLine) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Time.Equal(b[i].Time) || a[i].Stream != b[i].Stream || a[i].Line != b[i].Line {
+			return false
+		}
+	}
+	return true
+}
+
+// TestMatchesLineModel drives the ring and its line-by-line model with the
+// same random writes (lines of many lengths, partial lines, notes,
+// flushes) and checks every read, tail, time and stream query and cursor.
+func TestMatchesLineModel(t *testing.T) {
+	for _, max := range []int{1, 7, 64, 300, 4096} {
+		rnd := rand.New(rand.NewPCG(uint64(max), 1))
+		r, m := New(max), &model{max: max}
+		t0 := time.Unix(1000, 0)
+		var cursors []uint64
+		for step := range 2000 {
+			tm := t0.Add(time.Duration(step/3) * time.Millisecond)
+			s := messages.Stdout
+			if rnd.IntN(3) == 0 {
+				s = messages.Stderr
+			}
+			switch op := rnd.IntN(20); {
+			case op == 0:
+				r.Flush(s, tm)
+				m.flush(s, tm)
+			case op == 1:
+				r.Note(s, tm, "[shipote: note]")
+				m.add(s, tm, "[shipote: note]")
+			default:
+				var p []byte
+				for range rnd.IntN(12) {
+					p = append(p, strings.Repeat(string(rune('a'+rnd.IntN(26))), rnd.IntN(40))...)
+					if rnd.IntN(4) != 0 {
+						p = append(p, '\n')
+					}
+				}
+				r.Write(s, tm, p)
+				m.write(s, tm, p)
+			}
+			if r.Bytes() != m.bytes {
+				t.Fatalf("max %d step %d: ring holds %d bytes, model %d", max, step, r.Bytes(), m.bytes)
+			}
+			q := Query{}
+			switch rnd.IntN(4) {
+			case 1:
+				q.Stream = messages.Stderr
+			case 2:
+				q.Stream = messages.Stdout
+			}
+			if rnd.IntN(3) == 0 {
+				q.Since = t0.Add(time.Duration(rnd.IntN(step/3+1)) * time.Millisecond)
+			}
+			if rnd.IntN(2) == 0 {
+				q.Tail = 1 + rnd.IntN(20)
+			}
+			got, next := r.Read(q)
+			if want := m.read(0, q, q.Tail); !sameLines(got, want) || next != m.seq {
+				t.Fatalf("max %d step %d: Read(%+v) = %d lines (cursor %d), want %d (cursor %d)", max, step, q, len(got), next, len(want), m.seq)
+			}
+			cursors = append(cursors, next)
+			c := cursors[rnd.IntN(len(cursors))]
+			got, next, _, _ = r.Next(c, q)
+			if want := m.read(c, q, 0); !sameLines(got, want) || next != m.seq {
+				t.Fatalf("max %d step %d: Next(%d, %+v) = %d lines, want %d", max, step, c, q, len(got), len(m.read(c, q, 0)))
+			}
+		}
+	}
+}
+
+func TestDoneClosesWithTheRing(t *testing.T) {
+	r := New(0)
+	done := r.Done()
+	select {
+	case <-done:
+		t.Fatal("done before Close")
+	default:
+	}
+	r.Close()
+	<-done
+	<-r.Done()
 }

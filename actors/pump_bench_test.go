@@ -1,0 +1,105 @@
+package actors
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/shipote/shipote/internal/logfile"
+	"github.com/shipote/shipote/internal/logring"
+	"github.com/shipote/shipote/messages"
+)
+
+// benchLine is the line the log path benchmarks repeat (as bench/logs.go):
+// 63 bytes and a newline.
+const benchLine = "INFO worker-3 GET /api/v1/items handled status=200 took=12.3ms\n"
+
+// floodPipe returns the read end of an output pipe (as a command's) and
+// starts a goroutine writing size bytes of benchLine lines into its write
+// end in 4 KiB writes (as `yes | head -c` does), closing it at the end. The returned function waits
+// for the writer.
+func floodPipe(tb testing.TB, size int) (*os.File, func()) {
+	tb.Helper()
+	r, w, err := outputPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	lines := bytes.Repeat([]byte(benchLine), 2*(4<<10)/len(benchLine))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer w.Close()
+		for off, left := 0, size; left > 0; {
+			p := lines[off : off+min(left, 4<<10)]
+			n, err := w.Write(p)
+			off = (off + n) % len(benchLine)
+			if err != nil {
+				return
+			}
+			left -= n
+		}
+	}()
+	return r, func() { <-done }
+}
+
+// BenchmarkPumpToLogFile measures a command's output path: a pipe read by
+// pump into the command's ring and its log file (the engine's options: a
+// queue wait of LogWait, no rotation within the run), until the file holds
+// every line. Compare with BenchmarkPipeToFile, the floor.
+func BenchmarkPumpToLogFile(b *testing.B) {
+	const size = 64 << 20
+	dir := b.TempDir()
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for i := range b.N {
+		path := filepath.Join(dir, "cmd"+strconv.Itoa(i)+".log")
+		lw, err := logfile.Open(logfile.Options{Path: path, MaxBytes: 4 * size, MaxFiles: 1, Wait: LogWait})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, wait := floodPipe(b, size)
+		pump(r, messages.Stdout, output{ring: logring.New(0), file: lw}, time.Now)
+		wait()
+		if err := lw.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if lw.Dropped() != 0 {
+			b.Fatalf("dropped %d bytes", lw.Dropped())
+		}
+		b.StopTimer()
+		os.Remove(path)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkPipeToFile is the floor of BenchmarkPumpToLogFile: the same pipe
+// read in 64 KiB reads and copied unformatted to a plain file.
+func BenchmarkPipeToFile(b *testing.B) {
+	const size = 64 << 20
+	dir := b.TempDir()
+	b.SetBytes(size)
+	buf := make([]byte, 64<<10)
+	for i := range b.N {
+		path := filepath.Join(dir, "plain"+strconv.Itoa(i))
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, wait := floodPipe(b, size)
+		if _, err := io.CopyBuffer(f, r, buf); err != nil {
+			b.Fatal(err)
+		}
+		r.Close()
+		wait()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		os.Remove(path)
+		b.StartTimer()
+	}
+}
