@@ -487,31 +487,77 @@ func (w *Writer) drain() {
 // feed splits data of stream s into lines.
 func (w *Writer) feed(s int, t time.Time, data []byte) {
 	p := &w.partial[s]
-	for len(data) > 0 {
+	if len(p.buf) > 0 {
 		nl := bytes.IndexByte(data, '\n')
-		if nl < 0 {
-			if len(p.buf) == 0 {
-				p.started = time.Now()
-			}
-			p.buf = append(p.buf, data...)
-			p.t = t
-			if len(p.buf) >= MaxLine {
-				k := len(p.buf) / MaxLine * MaxLine
-				w.line(s, t, p.buf[:k])
-				p.buf = append(p.buf[:0], p.buf[k:]...)
-				p.started = time.Now()
-			}
-			return
-		}
-		if len(p.buf) > 0 {
+		if nl >= 0 {
 			p.buf = append(p.buf, data[:nl]...)
 			w.line(s, t, p.buf)
 			p.buf = p.buf[:0]
-		} else {
+			data = data[nl+1:]
+		}
+	}
+	if len(p.buf) == 0 {
+		if last := bytes.LastIndexByte(data, '\n'); last >= 0 {
+			w.lines(s, t, data[:last+1])
+			data = data[last+1:]
+		}
+	}
+	if len(data) == 0 {
+		return
+	}
+	if len(p.buf) == 0 {
+		p.started = time.Now()
+	}
+	p.buf = append(p.buf, data...)
+	p.t = t
+	if len(p.buf) >= MaxLine {
+		k := len(p.buf) / MaxLine * MaxLine
+		w.line(s, t, p.buf[:k])
+		p.buf = append(p.buf[:0], p.buf[k:]...)
+		p.started = time.Now()
+	}
+}
+
+// lines formats data, whole lines of stream s each ending with a newline,
+// all read at time t. A line that fits in the current file and in MaxLine
+// (the common case) is appended here with the prefix formatted once for
+// them all; any other goes through line, which splits, rotates or drops.
+func (w *Writer) lines(s int, t time.Time, data []byte) {
+	t = w.ordered(t)
+	var prefix [prefixLen]byte
+	w.stamp.appendTo(prefix[:0], t)
+	prefix[timeLen] = ' '
+	copy(prefix[timeLen+1:], streamNames[s])
+	prefix[prefixLen-1] = ' '
+	for len(data) > 0 {
+		nl := bytes.IndexByte(data, '\n')
+		n := prefixLen + nl + 1
+		if nl > MaxLine || w.f == nil || w.size+int64(len(w.out))+int64(n) > w.o.MaxBytes {
 			w.line(s, t, data[:nl])
+		} else {
+			if w.out == nil {
+				w.out = *outPool.Get().(*[]byte)
+			}
+			w.out = append(w.out, prefix[:]...)
+			w.out = append(w.out, data[:nl+1]...)
+			w.outLines++
+			if len(w.out) >= flushAt {
+				w.flushOut()
+			}
 		}
 		data = data[nl+1:]
 	}
+}
+
+// ordered returns the time to write for a line read at t. Times stay in
+// file order: the out and err readers stamp chunks concurrently. A clock
+// stepped back by more than a second is followed.
+func (w *Writer) ordered(t time.Time) time.Time {
+	if t.Before(w.last) && w.last.Sub(t) < time.Second {
+		t = w.last
+	}
+	w.last = t
+	return t
 }
 
 // lineEnd writes the partial line of stream s, if any, as a line.
@@ -596,12 +642,7 @@ func (w *Writer) line1(s int, t time.Time, text []byte, notice uint64) bool {
 			return false
 		}
 	}
-	// Keep times in file order: the out and err readers stamp chunks
-	// concurrently. A clock stepped back by more than a second is followed.
-	if t.Before(w.last) && w.last.Sub(t) < time.Second {
-		t = w.last
-	}
-	w.last = t
+	t = w.ordered(t)
 	if w.out == nil {
 		w.out = *outPool.Get().(*[]byte)
 	}

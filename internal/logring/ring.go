@@ -3,11 +3,13 @@
 // following.
 //
 // Lines are indexed by chunk, not one by one: each write of a pipe reader
-// keeps its complete lines as one string (one copy, one allocation) with
-// one time, stream and sequence number for its first line. Eviction drops
-// whole chunks, or the oldest lines of a chunk by slicing its string.
-// Lines are split out only when they are read, which is rare beside the
-// writes of a command that logs fast.
+// copies its complete lines, as they are, into the ring's blocks, as one
+// chunk with one time, stream and sequence number for its first line.
+// Eviction drops whole chunks, or the oldest lines of a chunk by slicing
+// it; a block whose chunks are all gone is reused. Lines are split out (and
+// copied into strings) only when they are read, which is rare beside the
+// writes of a command that logs fast: a flood of output costs the ring one
+// copy per read of the pipe and no allocation.
 package logring
 
 import (
@@ -25,6 +27,17 @@ const DefaultMaxBytes = 1 << 20
 // maxLine is the longest line kept whole; longer output is split.
 const maxLine = 64 << 10
 
+// Blocks hold the text of chunks. A ring's first block is small and each
+// next one twice the size of the last, up to blockSize: a quiet command's
+// ring keeps little memory, a busy one recycles full-size blocks.
+const (
+	minBlock  = 512
+	blockSize = 64 << 10
+)
+
+// blockPool holds free full-size blocks (length 0), shared by every ring.
+var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, blockSize); return &b }}
+
 // Ring is a bounded buffer of log lines. It is safe for concurrent use: the
 // pipe readers of a command append, the API reads.
 type Ring struct {
@@ -38,6 +51,7 @@ type Ring struct {
 	bytes   int // line text held, a newline counted per line
 	nextSeq uint64
 	partial [2][]byte // per stream: text after the last newline
+	tail    *[]byte   // the block being filled; nil before the first write
 	wake    chan struct{}
 	done    chan struct{} // made on first Done
 	closed  bool
@@ -48,8 +62,9 @@ type chunk struct {
 	seq    uint64 // sequence number of the first line in text
 	t      time.Time
 	stream messages.Stream
-	text   string // whole lines, each ending with '\n'
-	n      int    // lines in text
+	text   []byte  // whole lines, each ending with '\n', in blk
+	blk    *[]byte // the block holding text
+	n      int     // lines in text
 }
 
 // New returns a ring holding at most maxBytes of line text (0 = default).
@@ -74,37 +89,100 @@ func (r *Ring) Write(s messages.Stream, t time.Time, p []byte) {
 	defer r.mu.Unlock()
 	i := streamIndex(s)
 	if last := bytes.LastIndexByte(p, '\n'); last >= 0 {
-		// The complete lines become one string, with the pending partial
-		// line in front: one copy and one allocation per chunk. A chunk's
-		// memory stays until its last line leaves the ring.
-		whole := p[:last+1]
-		var text string
-		if len(r.partial[i]) > 0 {
-			r.partial[i] = append(r.partial[i], whole...)
-			text = string(r.partial[i])
-			r.partial[i] = r.partial[i][:0]
-		} else {
-			text = string(whole)
-		}
-		r.appendLocked(s, t, text, bytes.Count(whole, []byte{'\n'}))
+		// The complete lines, with the pending partial line in front,
+		// become one chunk.
+		r.appendLinesLocked(s, t, r.partial[i], p[:last+1])
+		r.partial[i] = r.partial[i][:0]
 		p = p[last+1:]
 	}
 	buf := append(r.partial[i], p...)
 	for len(buf) >= maxLine {
-		r.appendLocked(s, t, lineOf(buf[:maxLine]), 1)
+		r.lineLocked(s, t, buf[:maxLine])
 		buf = buf[maxLine:]
 	}
 	r.partial[i] = append(r.partial[i][:0], buf...)
 	r.signalLocked()
 }
 
-// lineOf returns text and a newline as a string.
-func lineOf(text []byte) string {
-	var b strings.Builder
-	b.Grow(len(text) + 1)
-	b.Write(text)
-	b.WriteByte('\n')
-	return b.String()
+// appendLinesLocked appends pre+whole, whole lines (pre holds no newline, whole
+// ends with one), as one chunk, or as several when they do not fit in the
+// room left in the block being filled: the lines that fit go there, so that
+// blocks are used to the end.
+func (r *Ring) appendLinesLocked(s messages.Stream, t time.Time, pre, whole []byte) {
+	for len(whole) > 0 {
+		n, room := len(pre)+len(whole), r.room()
+		if n > room {
+			if room > len(pre) {
+				n = len(pre) + bytes.LastIndexByte(whole[:room-len(pre)], '\n') + 1
+			} else {
+				n = len(pre)
+			}
+			if n == len(pre) { // not even the first line fits
+				r.newBlock(len(pre) + bytes.IndexByte(whole, '\n') + 1)
+				continue
+			}
+		}
+		text, blk := r.allocLocked(n)
+		k := copy(text, pre)
+		copy(text[k:], whole[:n-k])
+		r.appendLocked(s, t, text, blk, bytes.Count(whole[:n-k], []byte{'\n'}))
+		pre, whole = nil, whole[n-k:]
+	}
+}
+
+// room returns the free bytes of the block being filled.
+func (r *Ring) room() int {
+	if r.tail == nil {
+		return 0
+	}
+	return cap(*r.tail) - len(*r.tail)
+}
+
+// newBlock starts a block of at least n bytes to fill.
+func (r *Ring) newBlock(n int) {
+	size := minBlock
+	if r.tail != nil {
+		size = min(blockSize, 2*cap(*r.tail))
+	}
+	var b *[]byte
+	switch {
+	case n > blockSize:
+		nb := make([]byte, 0, n)
+		b = &nb
+	case size == blockSize || n > size:
+		b = blockPool.Get().(*[]byte)
+	default:
+		nb := make([]byte, 0, size)
+		b = &nb
+	}
+	r.tail = b
+}
+
+// allocLocked returns room for n bytes of text in the ring's blocks, and
+// the block holding it.
+func (r *Ring) allocLocked(n int) ([]byte, *[]byte) {
+	if r.room() < n {
+		r.newBlock(n)
+	}
+	b := r.tail
+	k := len(*b)
+	*b = (*b)[:k+n]
+	return (*b)[k : k+n : k+n], b
+}
+
+// release gives a block no chunk uses any more back for reuse.
+func (r *Ring) release(b *[]byte) {
+	if b != r.tail && cap(*b) == blockSize {
+		*b = (*b)[:0]
+		blockPool.Put(b)
+	}
+}
+
+// lineLocked appends text as one line.
+func (r *Ring) lineLocked(s messages.Stream, t time.Time, text []byte) {
+	line, blk := r.allocLocked(len(text) + 1)
+	line[copy(line, text)] = '\n'
+	r.appendLocked(s, t, line, blk, 1)
 }
 
 // Flush turns pending partial lines into lines (at EOF of a stream).
@@ -113,7 +191,7 @@ func (r *Ring) Flush(s messages.Stream, t time.Time) {
 	defer r.mu.Unlock()
 	i := streamIndex(s)
 	if len(r.partial[i]) > 0 {
-		r.appendLocked(s, t, lineOf(r.partial[i]), 1)
+		r.lineLocked(s, t, r.partial[i])
 		r.partial[i] = r.partial[i][:0]
 		r.signalLocked()
 	}
@@ -124,13 +202,15 @@ func (r *Ring) Flush(s messages.Stream, t time.Time) {
 func (r *Ring) Note(s messages.Stream, t time.Time, text string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.appendLocked(s, t, text+"\n", strings.Count(text, "\n")+1)
+	line, blk := r.allocLocked(len(text) + 1)
+	line[copy(line, text)] = '\n'
+	r.appendLocked(s, t, line, blk, strings.Count(text, "\n")+1)
 	r.signalLocked()
 }
 
 // appendLocked adds text, n whole lines, then evicts the oldest lines
 // beyond the bound (always keeping the newest line).
-func (r *Ring) appendLocked(s messages.Stream, t time.Time, text string, n int) {
+func (r *Ring) appendLocked(s messages.Stream, t time.Time, text []byte, blk *[]byte, n int) {
 	if r.count == len(r.chunks) {
 		grown := make([]chunk, 2*len(r.chunks))
 		for k := 0; k < r.count; k++ {
@@ -138,7 +218,7 @@ func (r *Ring) appendLocked(s messages.Stream, t time.Time, text string, n int) 
 		}
 		r.chunks, r.head = grown, 0
 	}
-	r.chunks[(r.head+r.count)%len(r.chunks)] = chunk{seq: r.nextSeq, t: t, stream: s, text: text, n: n}
+	r.chunks[(r.head+r.count)%len(r.chunks)] = chunk{seq: r.nextSeq, t: t, stream: s, text: text, blk: blk, n: n}
 	r.count++
 	r.nextSeq += uint64(n)
 	r.n += n
@@ -149,20 +229,26 @@ func (r *Ring) appendLocked(s messages.Stream, t time.Time, text string, n int) 
 		// excess, or all of h but its last line when h is all there is.
 		k := len(h.text)
 		if need := r.bytes - r.max; need < k {
-			k = need + strings.IndexByte(h.text[need-1:], '\n')
+			k = need + bytes.IndexByte(h.text[need-1:], '\n')
 		}
 		if k == len(h.text) && r.count == 1 {
-			k = strings.LastIndexByte(h.text[:len(h.text)-1], '\n') + 1
+			k = bytes.LastIndexByte(h.text[:len(h.text)-1], '\n') + 1
 		}
 		if k == len(h.text) {
 			r.n -= h.n
 			r.bytes -= k
+			blk := h.blk
 			*h = chunk{}
 			r.head = (r.head + 1) % len(r.chunks)
 			r.count--
+			// Blocks fill in order: once the new oldest chunk is in
+			// another block, no chunk is left in blk.
+			if r.chunks[r.head].blk != blk {
+				r.release(blk)
+			}
 			continue
 		}
-		m := strings.Count(h.text[:k], "\n")
+		m := bytes.Count(h.text[:k], []byte{'\n'})
 		h.text = h.text[k:]
 		h.seq += uint64(m)
 		h.n -= m
@@ -247,7 +333,7 @@ func (r *Ring) linesLocked(cursor uint64, q Query, tail int) []messages.LogLine 
 	}
 	// Count the lines to return, from the newest back, and find where
 	// they start: chunk first, its first skip lines left out.
-	total, first, skip := 0, r.count, 0
+	total, first, skip, size := 0, r.count, 0, 0
 	for k := r.count - 1; k >= 0; k-- {
 		c := &r.chunks[(r.head+k)%len(r.chunks)]
 		if c.seq+uint64(c.n) <= cursor {
@@ -261,15 +347,24 @@ func (r *Ring) linesLocked(cursor uint64, q Query, tail int) []messages.LogLine 
 		if tail > 0 && total+have >= tail {
 			skip = from(c) + have - (tail - total)
 			total, first = tail, k
+			size += len(c.text)
 			break
 		}
 		total += have
+		size += len(c.text)
 		first, skip = k, from(c)
 	}
 	if total == 0 {
 		return nil
 	}
-	out := make([]messages.LogLine, 0, total)
+	// The lines are copied into one string (the blocks are reused) and
+	// sliced from it.
+	var (
+		b    strings.Builder
+		ends = make([]int, 0, total)
+		out  = make([]messages.LogLine, 0, total)
+	)
+	b.Grow(size)
 	for k := first; k < r.count && len(out) < total; k++ {
 		c := &r.chunks[(r.head+k)%len(r.chunks)]
 		if !q.match(c) {
@@ -277,14 +372,21 @@ func (r *Ring) linesLocked(cursor uint64, q Query, tail int) []messages.LogLine 
 		}
 		text := c.text
 		for range skip {
-			text = text[strings.IndexByte(text, '\n')+1:]
+			text = text[bytes.IndexByte(text, '\n')+1:]
 		}
 		skip = 0
 		for len(text) > 0 {
-			nl := strings.IndexByte(text, '\n')
-			out = append(out, messages.LogLine{Time: c.t, Stream: c.stream, Line: text[:nl]})
+			nl := bytes.IndexByte(text, '\n')
+			b.Write(text[:nl])
+			ends = append(ends, b.Len())
+			out = append(out, messages.LogLine{Time: c.t, Stream: c.stream})
 			text = text[nl+1:]
 		}
+	}
+	all, start := b.String(), 0
+	for j, end := range ends {
+		out[j].Line = all[start:end]
+		start = end
 	}
 	return out
 }

@@ -2,7 +2,9 @@ package logring
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -190,12 +192,20 @@ func sameLines(a, b []messages.LogLine) bool {
 // same random writes (lines of many lengths, partial lines, notes,
 // flushes) and checks every read, tail, time and stream query and cursor.
 func TestMatchesLineModel(t *testing.T) {
-	for _, max := range []int{1, 7, 64, 300, 4096} {
+	for _, max := range []int{1, 7, 64, 300, 4096, 300 << 10} {
 		rnd := rand.New(rand.NewPCG(uint64(max), 1))
 		r, m := New(max), &model{max: max}
 		t0 := time.Unix(1000, 0)
-		var cursors []uint64
-		for step := range 2000 {
+		var (
+			cursors  []uint64
+			kept     []messages.LogLine // lines read before, to stay as read
+			keptText []string
+		)
+		steps := 2000
+		if max > 4096 {
+			steps = 300
+		}
+		for step := range steps {
 			tm := t0.Add(time.Duration(step/3) * time.Millisecond)
 			s := messages.Stdout
 			if rnd.IntN(3) == 0 {
@@ -208,6 +218,17 @@ func TestMatchesLineModel(t *testing.T) {
 			case op == 1:
 				r.Note(s, tm, "[shipote: note]")
 				m.add(s, tm, "[shipote: note]")
+			case op == 2 && max > 4096:
+				// Big writes: full-size blocks filled, evicted and reused.
+				p := make([]byte, rnd.IntN(100<<10))
+				for k := range p {
+					p[k] = byte('a' + step%26)
+					if rnd.IntN(50) == 0 {
+						p[k] = '\n'
+					}
+				}
+				r.Write(s, tm, p)
+				m.write(s, tm, p)
 			default:
 				var p []byte
 				for range rnd.IntN(12) {
@@ -219,6 +240,7 @@ func TestMatchesLineModel(t *testing.T) {
 				r.Write(s, tm, p)
 				m.write(s, tm, p)
 			}
+			checkBlocks(t, r)
 			if r.Bytes() != m.bytes {
 				t.Fatalf("max %d step %d: ring holds %d bytes, model %d", max, step, r.Bytes(), m.bytes)
 			}
@@ -235,7 +257,16 @@ func TestMatchesLineModel(t *testing.T) {
 			if rnd.IntN(2) == 0 {
 				q.Tail = 1 + rnd.IntN(20)
 			}
+			for k, l := range kept {
+				if l.Line != keptText[k] {
+					t.Fatalf("max %d step %d: a line read earlier changed from %q to %q", max, step, keptText[k], l.Line)
+				}
+			}
 			got, next := r.Read(q)
+			if len(got) > 0 && step%50 == 0 {
+				kept = append(kept, got[0], got[len(got)-1])
+				keptText = append(keptText, strings.Clone(got[0].Line), strings.Clone(got[len(got)-1].Line))
+			}
 			if want := m.read(0, q, q.Tail); !sameLines(got, want) || next != m.seq {
 				t.Fatalf("max %d step %d: Read(%+v) = %d lines (cursor %d), want %d (cursor %d)", max, step, q, len(got), next, len(want), m.seq)
 			}
@@ -260,4 +291,72 @@ func TestDoneClosesWithTheRing(t *testing.T) {
 	r.Close()
 	<-done
 	<-r.Done()
+}
+
+// TestReusedBlocksKeepLines floods a ring with numbered lines in writes
+// of many sizes (full-size blocks fill, empty and are reused) and checks
+// after each write that it holds the newest lines, each intact, within
+// its bound, and that lines read earlier did not change.
+func TestReusedBlocksKeepLines(t *testing.T) {
+	const max = 200 << 10
+	r := New(max)
+	rnd := rand.New(rand.NewPCG(7, 7))
+	line := func(i int) string { return fmt.Sprintf("%08d %s", i, strings.Repeat("x", i%97)) }
+	var (
+		next     int
+		pending  []byte
+		old      []messages.LogLine
+		oldLines []string
+	)
+	for w := range 600 {
+		for len(pending) < rnd.IntN([]int{2 << 10, 30 << 10, 150 << 10}[w%3]) {
+			pending = append(pending, line(next)+"\n"...)
+			next++
+		}
+		cut := rnd.IntN(len(pending) + 1)
+		r.Write(messages.Stdout, time.Now(), pending[:cut])
+		pending = pending[cut:]
+		checkBlocks(t, r)
+		got, _ := r.Read(Query{})
+		if r.Bytes() > max {
+			t.Fatalf("write %d: %d bytes held, bound %d", w, r.Bytes(), max)
+		}
+		if len(got) == 0 {
+			continue
+		}
+		first, _ := strconv.Atoi(got[0].Line[:8])
+		for k, l := range got {
+			if want := line(first + k); l.Line != want {
+				t.Fatalf("write %d: line %d is %q, want %q", w, k, l.Line, want)
+			}
+		}
+		for k, l := range old {
+			if l.Line != oldLines[k] {
+				t.Fatalf("write %d: a line read earlier changed from %q to %q", w, oldLines[k], l.Line)
+			}
+		}
+		old = append(old[:0], got[0], got[len(got)-1])
+		oldLines = append(oldLines[:0], strings.Clone(got[0].Line), strings.Clone(got[len(got)-1].Line))
+	}
+}
+
+// checkBlocks fails unless each block holds one run of consecutive chunks
+// (a block reused while an older chunk still lies in it shows up twice)
+// and the block being filled holds the newest.
+func checkBlocks(t *testing.T, r *Ring) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[*[]byte]bool{}
+	var prev *[]byte
+	for k := range r.count {
+		c := &r.chunks[(r.head+k)%len(r.chunks)]
+		if c.blk != prev && seen[c.blk] {
+			t.Fatalf("chunk %d of %d lies in a block reused by newer chunks", k, r.count)
+		}
+		seen[c.blk], prev = true, c.blk
+	}
+	if r.count > 0 && prev != r.tail {
+		t.Fatal("the newest chunk is not in the block being filled")
+	}
 }
