@@ -4,7 +4,9 @@
 //
 // Lines are indexed by chunk, not one by one: each write of a pipe reader
 // copies its complete lines, as they are, into the ring's blocks, as one
-// chunk with one time, stream and sequence number for its first line.
+// chunk with one time and stream, numbered by the position of its first
+// byte in all the text the ring was given (the cursors of readers are such
+// positions, so a write counts no lines).
 // Eviction drops whole chunks, or the oldest lines of a chunk by slicing
 // it; a block whose chunks are all gone is reused. Lines are split out (and
 // copied into strings) only when they are read, which is rare beside the
@@ -46,10 +48,9 @@ type Ring struct {
 	mu      sync.Mutex // guards the following
 	chunks  []chunk    // circular; oldest at head
 	head    int
-	count   int // chunks held
-	n       int // lines held
-	bytes   int // line text held, a newline counted per line
-	nextSeq uint64
+	count   int       // chunks held
+	bytes   int       // line text held, a newline counted per line
+	end     uint64    // position after the last byte appended
 	partial [2][]byte // per stream: text after the last newline
 	tail    *[]byte   // the block being filled; nil before the first write
 	wake    chan struct{}
@@ -59,12 +60,11 @@ type Ring struct {
 
 // chunk is a run of lines of one stream read at one time.
 type chunk struct {
-	seq    uint64 // sequence number of the first line in text
+	pos    uint64 // position of text[0]
 	t      time.Time
 	stream messages.Stream
 	text   []byte  // whole lines, each ending with '\n', in blk
 	blk    *[]byte // the block holding text
-	n      int     // lines in text
 }
 
 // New returns a ring holding at most maxBytes of line text (0 = default).
@@ -125,7 +125,7 @@ func (r *Ring) appendLinesLocked(s messages.Stream, t time.Time, pre, whole []by
 		text, blk := r.allocLocked(n)
 		k := copy(text, pre)
 		copy(text[k:], whole[:n-k])
-		r.appendLocked(s, t, text, blk, bytes.Count(whole[:n-k], []byte{'\n'}))
+		r.appendLocked(s, t, text, blk)
 		pre, whole = nil, whole[n-k:]
 	}
 }
@@ -182,7 +182,7 @@ func (r *Ring) release(b *[]byte) {
 func (r *Ring) lineLocked(s messages.Stream, t time.Time, text []byte) {
 	line, blk := r.allocLocked(len(text) + 1)
 	line[copy(line, text)] = '\n'
-	r.appendLocked(s, t, line, blk, 1)
+	r.appendLocked(s, t, line, blk)
 }
 
 // Flush turns pending partial lines into lines (at EOF of a stream).
@@ -204,13 +204,13 @@ func (r *Ring) Note(s messages.Stream, t time.Time, text string) {
 	defer r.mu.Unlock()
 	line, blk := r.allocLocked(len(text) + 1)
 	line[copy(line, text)] = '\n'
-	r.appendLocked(s, t, line, blk, strings.Count(text, "\n")+1)
+	r.appendLocked(s, t, line, blk)
 	r.signalLocked()
 }
 
-// appendLocked adds text, n whole lines, then evicts the oldest lines
-// beyond the bound (always keeping the newest line).
-func (r *Ring) appendLocked(s messages.Stream, t time.Time, text []byte, blk *[]byte, n int) {
+// appendLocked adds text, whole lines in blk, then evicts the oldest
+// lines beyond the bound (always keeping the newest line).
+func (r *Ring) appendLocked(s messages.Stream, t time.Time, text []byte, blk *[]byte) {
 	if r.count == len(r.chunks) {
 		grown := make([]chunk, 2*len(r.chunks))
 		for k := 0; k < r.count; k++ {
@@ -218,12 +218,11 @@ func (r *Ring) appendLocked(s messages.Stream, t time.Time, text []byte, blk *[]
 		}
 		r.chunks, r.head = grown, 0
 	}
-	r.chunks[(r.head+r.count)%len(r.chunks)] = chunk{seq: r.nextSeq, t: t, stream: s, text: text, blk: blk, n: n}
+	r.chunks[(r.head+r.count)%len(r.chunks)] = chunk{pos: r.end, t: t, stream: s, text: text, blk: blk}
 	r.count++
-	r.nextSeq += uint64(n)
-	r.n += n
+	r.end += uint64(len(text))
 	r.bytes += len(text)
-	for r.bytes > r.max && r.n > 1 {
+	for r.bytes > r.max {
 		h := &r.chunks[r.head]
 		// k: the bytes of h to drop, the fewest whole lines making up the
 		// excess, or all of h but its last line when h is all there is.
@@ -232,10 +231,11 @@ func (r *Ring) appendLocked(s messages.Stream, t time.Time, text []byte, blk *[]
 			k = need + bytes.IndexByte(h.text[need-1:], '\n')
 		}
 		if k == len(h.text) && r.count == 1 {
-			k = bytes.LastIndexByte(h.text[:len(h.text)-1], '\n') + 1
+			if k = bytes.LastIndexByte(h.text[:len(h.text)-1], '\n') + 1; k == 0 {
+				return // one line left: it stays, whatever its length
+			}
 		}
 		if k == len(h.text) {
-			r.n -= h.n
 			r.bytes -= k
 			blk := h.blk
 			*h = chunk{}
@@ -248,11 +248,8 @@ func (r *Ring) appendLocked(s messages.Stream, t time.Time, text []byte, blk *[]
 			}
 			continue
 		}
-		m := bytes.Count(h.text[:k], []byte{'\n'})
 		h.text = h.text[k:]
-		h.seq += uint64(m)
-		h.n -= m
-		r.n -= m
+		h.pos += uint64(k)
 		r.bytes -= k
 	}
 }
@@ -308,7 +305,7 @@ func (q Query) match(c *chunk) bool {
 func (r *Ring) Read(q Query) ([]messages.LogLine, uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.linesLocked(0, q, q.Tail), r.nextSeq
+	return r.linesLocked(0, q, q.Tail), r.end
 }
 
 // Next returns the lines appended at or after cursor that match q, the new
@@ -318,41 +315,40 @@ func (r *Ring) Read(q Query) ([]messages.LogLine, uint64) {
 func (r *Ring) Next(cursor uint64, q Query) ([]messages.LogLine, uint64, <-chan struct{}, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.linesLocked(cursor, q, 0), r.nextSeq, r.wake, r.closed
+	return r.linesLocked(cursor, q, 0), r.end, r.wake, r.closed
 }
 
-// linesLocked returns the lines numbered cursor or later that match q, only
-// the last tail of them when tail > 0.
+// linesLocked returns the lines at cursor or after that match q, only the
+// last tail of them when tail > 0.
 func (r *Ring) linesLocked(cursor uint64, q Query, tail int) []messages.LogLine {
-	// from(c): how many of c's lines come before cursor.
-	from := func(c *chunk) int {
-		if cursor <= c.seq {
-			return 0
-		}
-		return int(min(cursor-c.seq, uint64(c.n)))
+	// The selected text of each chunk, from the newest back.
+	type part struct {
+		c    *chunk
+		text []byte
 	}
-	// Count the lines to return, from the newest back, and find where
-	// they start: chunk first, its first skip lines left out.
-	total, first, skip, size := 0, r.count, 0, 0
-	for k := r.count - 1; k >= 0; k-- {
+	var (
+		parts       []part
+		total, size int
+	)
+	for k := r.count - 1; k >= 0 && (tail == 0 || total < tail); k-- {
 		c := &r.chunks[(r.head+k)%len(r.chunks)]
-		if c.seq+uint64(c.n) <= cursor {
+		if c.pos+uint64(len(c.text)) <= cursor {
 			break
 		}
 		if !q.match(c) {
-			first = k
 			continue
 		}
-		have := c.n - from(c)
-		if tail > 0 && total+have >= tail {
-			skip = from(c) + have - (tail - total)
-			total, first = tail, k
-			size += len(c.text)
-			break
+		text := c.text
+		if cursor > c.pos {
+			text = fromLine(text, int(cursor-c.pos))
 		}
-		total += have
-		size += len(c.text)
-		first, skip = k, from(c)
+		n := bytes.Count(text, []byte{'\n'})
+		if tail > 0 && total+n > tail {
+			text, n = lastLines(text, tail-total), tail-total
+		}
+		parts = append(parts, part{c, text})
+		total += n
+		size += len(text)
 	}
 	if total == 0 {
 		return nil
@@ -365,16 +361,8 @@ func (r *Ring) linesLocked(cursor uint64, q Query, tail int) []messages.LogLine 
 		out  = make([]messages.LogLine, 0, total)
 	)
 	b.Grow(size)
-	for k := first; k < r.count && len(out) < total; k++ {
-		c := &r.chunks[(r.head+k)%len(r.chunks)]
-		if !q.match(c) {
-			continue
-		}
-		text := c.text
-		for range skip {
-			text = text[bytes.IndexByte(text, '\n')+1:]
-		}
-		skip = 0
+	for k := len(parts) - 1; k >= 0; k-- {
+		c, text := parts[k].c, parts[k].text
 		for len(text) > 0 {
 			nl := bytes.IndexByte(text, '\n')
 			b.Write(text[:nl])
@@ -389,6 +377,23 @@ func (r *Ring) linesLocked(cursor uint64, q Query, tail int) []messages.LogLine 
 		start = end
 	}
 	return out
+}
+
+// fromLine returns the lines of text that start at off or after.
+func fromLine(text []byte, off int) []byte {
+	if off > 0 && text[off-1] != '\n' {
+		return text[off+bytes.IndexByte(text[off:], '\n')+1:]
+	}
+	return text[off:]
+}
+
+// lastLines returns the last n lines of text (whole lines, n > 0).
+func lastLines(text []byte, n int) []byte {
+	i := len(text) - 1
+	for ; n > 0 && i >= 0; n-- {
+		i = bytes.LastIndexByte(text[:i], '\n')
+	}
+	return text[i+1:]
 }
 
 // Bytes returns how many bytes of line text the ring holds.
