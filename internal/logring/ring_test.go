@@ -356,3 +356,19 @@ func checkBlocks(t *testing.T, r *Ring) {
 		t.Fatal("the newest chunk is not in the block being filled")
 	}
 }
+
+// TestBlockReusedOnlyOnceEmpty streams 1 KiB writes of short lines through
+// a ring spanning a few full-size blocks, each holding many chunks: a
+// block must not be reused while a chunk still lies in it.
+func TestBlockReusedOnlyOnceEmpty(t *testing.T) {
+	r := New(100 << 10)
+	p := []byte(strings.Repeat(strings.Repeat("a", 63)+"\n", 16))
+	for range 5000 {
+		r.Write(messages.Stdout, time.Now(), p)
+		checkBlocks(t, r)
+	}
+	got, _ := r.Read(Query{})
+	if len(got) != 100<<10/64 || got[0].Line != string(p[:63]) {
+		t.Fatalf("%d lines held, the first %q", len(got), got[0].Line)
+	}
+}
