@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -63,11 +64,40 @@ func reportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N)/1e6, "cpu-ms/op")
 }
 
+// floodCommand starts `yes LINE | head -c size` with its stdout on an
+// output pipe (as a command of a workspace) and returns the pipe's read
+// end; the returned function waits for the command.
+func floodCommand(tb testing.TB, size int) (*os.File, func()) {
+	tb.Helper()
+	r, w, err := outputPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", "yes '"+benchLine[:len(benchLine)-1]+"' | head -c "+strconv.Itoa(size))
+	cmd.Stdout = w
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		tb.Fatal(err)
+	}
+	w.Close()
+	return r, func() {
+		if err := cmd.Wait(); err != nil {
+			tb.Error(err)
+		}
+	}
+}
+
 // BenchmarkPumpToLogFile measures a command's output path: a pipe read by
 // pump into the command's ring and its log file (the engine's options: a
 // queue wait of LogWait, no rotation within the run), until the file holds
 // every line. Compare with BenchmarkPipeToFile, the floor.
 func BenchmarkPumpToLogFile(b *testing.B) {
+	b.Run("goroutine", func(b *testing.B) { benchPumpToLogFile(b, floodPipe) })
+	b.Run("yes|head", func(b *testing.B) { benchPumpToLogFile(b, floodCommand) })
+}
+
+func benchPumpToLogFile(b *testing.B, flood func(testing.TB, int) (*os.File, func())) {
 	const size = 64 << 20
 	dir := b.TempDir()
 	b.SetBytes(size)
@@ -80,7 +110,7 @@ func BenchmarkPumpToLogFile(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, wait := floodPipe(b, size)
+		r, wait := flood(b, size)
 		pump(r, messages.Stdout, output{ring: logring.New(0), file: lw}, time.Now)
 		wait()
 		if err := lw.Close(); err != nil {
@@ -98,6 +128,11 @@ func BenchmarkPumpToLogFile(b *testing.B) {
 // BenchmarkPipeToFile is the floor of BenchmarkPumpToLogFile: the same pipe
 // read in 64 KiB reads and copied unformatted to a plain file.
 func BenchmarkPipeToFile(b *testing.B) {
+	b.Run("goroutine", func(b *testing.B) { benchPipeToFile(b, floodPipe) })
+	b.Run("yes|head", func(b *testing.B) { benchPipeToFile(b, floodCommand) })
+}
+
+func benchPipeToFile(b *testing.B, flood func(testing.TB, int) (*os.File, func())) {
 	const size = 64 << 20
 	dir := b.TempDir()
 	b.SetBytes(size)
@@ -110,7 +145,7 @@ func BenchmarkPipeToFile(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, wait := floodPipe(b, size)
+		r, wait := flood(b, size)
 		if _, err := io.CopyBuffer(f, r, buf); err != nil {
 			b.Fatal(err)
 		}
