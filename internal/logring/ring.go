@@ -53,7 +53,7 @@ type Ring struct {
 	end     uint64    // position after the last byte appended
 	partial [2][]byte // per stream: text after the last newline
 	tail    *[]byte   // the block being filled; nil before the first write
-	wake    chan struct{}
+	wake    chan struct{} // closed on the next line; made by the first follower to wait
 	done    chan struct{} // made on first Done
 	closed  bool
 }
@@ -72,7 +72,7 @@ func New(maxBytes int) *Ring {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
 	}
-	return &Ring{max: maxBytes, chunks: make([]chunk, 8), wake: make(chan struct{})}
+	return &Ring{max: maxBytes, chunks: make([]chunk, 8)}
 }
 
 func streamIndex(s messages.Stream) int {
@@ -254,9 +254,12 @@ func (r *Ring) appendLocked(s messages.Stream, t time.Time, text []byte, blk *[]
 	}
 }
 
+// signalLocked wakes the followers waiting for a line.
 func (r *Ring) signalLocked() {
-	close(r.wake)
-	r.wake = make(chan struct{})
+	if r.wake != nil {
+		close(r.wake)
+		r.wake = nil
+	}
 }
 
 // Close wakes every follower for the last time; later reads still work.
@@ -315,7 +318,16 @@ func (r *Ring) Read(q Query) ([]messages.LogLine, uint64) {
 func (r *Ring) Next(cursor uint64, q Query) ([]messages.LogLine, uint64, <-chan struct{}, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.linesLocked(cursor, q, 0), r.end, r.wake, r.closed
+	wake := r.wake
+	if wake == nil {
+		wake = make(chan struct{})
+		if r.closed {
+			close(wake) // nothing will signal it
+		} else {
+			r.wake = wake
+		}
+	}
+	return r.linesLocked(cursor, q, 0), r.end, wake, r.closed
 }
 
 // linesLocked returns the lines at cursor or after that match q, only the

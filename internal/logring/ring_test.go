@@ -372,3 +372,23 @@ func TestBlockReusedOnlyOnceEmpty(t *testing.T) {
 		t.Fatalf("%d lines held, the first %q", len(got), got[0].Line)
 	}
 }
+
+// TestWritesAfterCloseWithFollowers: a pipe reader may still write after
+// the ring closed, while followers keep asking for lines.
+func TestWritesAfterCloseWithFollowers(t *testing.T) {
+	r := New(0)
+	_, cursor, wake, _ := r.Next(0, Query{})
+	r.Close()
+	<-wake
+	for range 3 {
+		_, _, wake, closed := r.Next(cursor, Query{})
+		if !closed {
+			t.Fatal("closed ring not reported")
+		}
+		<-wake
+		r.Write(messages.Stdout, time.Now(), []byte("late\n"))
+	}
+	if got, _ := r.Read(Query{}); len(got) != 3 {
+		t.Fatalf("%d lines after close, want 3", len(got))
+	}
+}
