@@ -48,11 +48,11 @@ type Ring struct {
 	mu      sync.Mutex // guards the following
 	chunks  []chunk    // circular; oldest at head
 	head    int
-	count   int       // chunks held
-	bytes   int       // line text held, a newline counted per line
-	end     uint64    // position after the last byte appended
-	partial [2][]byte // per stream: text after the last newline
-	tail    *[]byte   // the block being filled; nil before the first write
+	count   int           // chunks held
+	bytes   int           // line text held, a newline counted per line
+	end     uint64        // position after the last byte appended
+	partial [2][]byte     // per stream: text after the last newline
+	tail    *[]byte       // the block being filled; nil before the first write
 	wake    chan struct{} // closed on the next line; made by the first follower to wait
 	done    chan struct{} // made on first Done
 	closed  bool
