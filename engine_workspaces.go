@@ -267,19 +267,10 @@ func (e *Engine) FollowLogs(ctx context.Context, ws, cmd string, q LogQuery, fn 
 		if h.Ring != nil {
 			// End the follow when the workspace goes (its rings close).
 			go func() {
-				_, cursor := h.Ring.Read(LogQuery{Tail: 1})
-				for {
-					_, next, wake, closed := h.Ring.Next(cursor, LogQuery{Tail: 1})
-					if closed {
-						cancel()
-						return
-					}
-					cursor = next
-					select {
-					case <-wake:
-					case <-fctx.Done():
-						return
-					}
+				select {
+				case <-h.Ring.Done():
+					cancel()
+				case <-fctx.Done():
 				}
 			}()
 		}

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -630,4 +631,61 @@ func TestFullFilesystemDoesNotBlock(t *testing.T) {
 		prev = got
 	}
 	t.Logf("file %d bytes, %d lines, dropped %d bytes", fi.Size(), len(ls), w.Dropped())
+}
+
+// TestBatchesReachTheFile writes, without Flush, runs of small chunks
+// (below a batch: they wait for the batch timer) and of large ones (a
+// batch: the goroutine wakes at once), from two goroutines as a command's
+// out and err readers do, and checks that every line reaches the file.
+func TestBatchesReachTheFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "b.log")
+	w := openT(t, Options{Path: p, MaxBytes: 64 << 20, Wait: time.Minute})
+	var (
+		wg    sync.WaitGroup
+		wrote [2]int // lines per stream
+	)
+	for s, stream := range []string{StreamOut, StreamErr} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 0
+			defer func() { wrote[s] = n }()
+			for round := range 6 {
+				size := 100 // bytes per chunk: small rounds, then batch-sized ones
+				if round%2 == 1 {
+					size = batchBytes + 1000
+				}
+				for range 3 {
+					var chunk []byte
+					for len(chunk) < size {
+						chunk = fmt.Appendf(chunk, "%s %d\n", stream, n)
+						n++
+					}
+					w.Write(stream, time.Now(), chunk)
+				}
+				time.Sleep(time.Duration(s+1) * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	want := map[string]int{}
+	eventually(t, "every line in the file", func() bool {
+		ls, err := Read(p, Query{})
+		if err != nil {
+			return false
+		}
+		clear(want)
+		for _, l := range ls {
+			var name string
+			var k int
+			if _, err := fmt.Sscanf(l.Text, "%s %d", &name, &k); err != nil || name != l.Stream || k != want[name] {
+				t.Fatalf("line %q of %s after %d lines", l.Text, l.Stream, want[l.Stream])
+			}
+			want[name]++
+		}
+		return want[StreamOut] == wrote[0] && want[StreamErr] == wrote[1]
+	})
+	if w.Dropped() != 0 {
+		t.Fatalf("dropped %d bytes", w.Dropped())
+	}
 }
