@@ -104,8 +104,8 @@ func (e *Engine) Apply(ctx context.Context, req messages.ApplyRequest) (messages
 		return res, fmt.Errorf("%w: %w: the plan replaces workspace %s, stopping everything in it; apply with force to do so",
 			messages.ErrConflict, plan.ErrNeedsForce, strings.Join(what, ", "))
 	}
-	// A client that disconnects must not leave half a plan behind (the
-	// deferred starts made durable by no write).
+	// A client that disconnects must not leave half a plan behind (a
+	// transaction never ended, or declarations never started).
 	if err := e.carryOut(context.WithoutCancel(ctx), p.Entries); err != nil {
 		return res, err
 	}
