@@ -274,16 +274,11 @@ func (t *applyTxn) prepareGone(ctx context.Context, en messages.PlanEntry) error
 		// A command that has ended needs no stop; it is forgotten all the same.
 		return t.joined(ctx, en, en.Workspace, s, messages.ErrConflict)
 	case messages.PlanPipeline:
-		ws, err := e.findRun(ctx, en.ID)
-		if errors.Is(err, messages.ErrNotFound) {
-			return nil // gone already
-		} else if err != nil {
-			return err
-		}
 		s := newStaged[actors.PipelineAnswer]()
-		e.system.Root.Send(e.pid, &actors.PipelineRequest{Workspace: ws, Run: en.ID, Op: actors.OpStop,
+		e.system.Root.Send(e.pid, &actors.PipelineRequest{Workspace: en.Workspace, Run: en.ID, Op: actors.OpStop,
 			Txn: t.id, Prepared: s.preparedReply(e), Reply: s.finalReply(e)})
-		return t.joined(ctx, en, "", s, messages.ErrConflict)
+		// A run that has ended, or is gone, needs no stop.
+		return t.joined(ctx, en, "", s, messages.ErrConflict, messages.ErrNotFound)
 	case messages.PlanSaved:
 		r := newCall[struct{}](e)
 		_, err := ask(ctx, e, &actors.DeleteSavedPipeline{Name: en.Name, Txn: t.id, Reply: r.Reply}, r)
