@@ -5,15 +5,46 @@
 package shipote
 
 import (
+	"bufio"
+	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shipote/shipote/internal/faultfs"
 	"github.com/shipote/shipote/messages"
 )
+
+func init() {
+	if os.Getenv("SHIPOTE_TEST_HELPER") == "applykill" {
+		applyKillHelper()
+		os.Exit(0)
+	}
+}
+
+// applyKillHelper applies txnFile to a persistent engine, saying "ready"
+// just before, and "applied" once it is acknowledged; it then waits to be
+// killed.
+func applyKillHelper() {
+	eng, err := Start(context.Background(), NewActorSystem(nil), Config{Limits: "none", StatePath: os.Getenv("SHIPOTE_TEST_STATE")})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	if _, err := eng.Apply(context.Background(), messages.ApplyRequest{File: txnFile()}); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("applied")
+	select {}
+}
 
 // txnFile declares two workspaces with supervised commands (one with two
 // instances), a one-shot command, a supervised and a plain pipeline, and
@@ -332,5 +363,108 @@ func TestApplySavedPipelineOwnership(t *testing.T) {
 	run, err := eng.StartSavedPipeline(ctx, "theirs", "w", false)
 	if err != nil || run.Spec.Project != "" {
 		t.Fatalf("start of a saved pipeline: project %q, %v; want none", run.Spec.Project, err)
+	}
+}
+
+// TestApplyKilledIsAllOrNothing kills (SIGKILL) an engine at moments
+// spread over its apply of txnFile; a restart finds either none of the
+// apply or all of it, and all of it whenever the apply was acknowledged.
+func TestApplyKilledIsAllOrNothing(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	// Round 0 lets the apply finish and times it; the others kill at
+	// eighths of that time, so that kills land before, during and after
+	// its one write whatever the machine's load.
+	var full time.Duration
+	for round := range 8 {
+		delay := full * time.Duration(round) / 7
+		path := filepath.Join(t.TempDir(), "state.json")
+		cmd := exec.Command(self, "-test.run=^$")
+		cmd.Env = append(os.Environ(), "SHIPOTE_TEST_HELPER=applykill", "SHIPOTE_TEST_STATE="+path)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 8)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		// The pipe is read to its end before Wait, which closes it.
+		reaped := false
+		kill := func() { _ = cmd.Process.Signal(syscall.SIGKILL) }
+		t.Cleanup(func() {
+			if !reaped {
+				kill()
+				for range lines {
+				}
+				_ = cmd.Wait()
+			}
+		})
+		if l := <-lines; l != "ready" {
+			kill()
+			t.Fatalf("round %d: helper said %q", round, l)
+		}
+		acked := false
+		if round == 0 {
+			t0 := time.Now()
+			if l := <-lines; l != "applied" {
+				kill()
+				t.Fatalf("round 0: helper said %q", l)
+			}
+			full, acked = time.Since(t0), true
+		} else {
+			time.Sleep(delay)
+		}
+		kill()
+		for l := range lines {
+			if l == "applied" {
+				acked = true
+			} else if strings.HasPrefix(l, "error") {
+				t.Fatalf("round %d: %s", round, l)
+			}
+		}
+		_ = cmd.Wait()
+		reaped = true
+
+		when := fmt.Sprintf("kill %v into the apply", delay)
+		if round == 0 {
+			when = "kill once acknowledged"
+		}
+		eng := startEngine(t, Config{StatePath: path})
+		wss, err := eng.Workspaces(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved := savedNames(t, eng)
+		switch {
+		case len(wss) == 0 && len(saved) == 0 && !acked:
+			t.Logf("round %d (%s): none of the apply", round, when)
+		case len(wss) == 2 && len(saved) == 2:
+			web, db := ids(t, eng, "txn-web"), ids(t, eng, "txn-db")
+			if web["api"] == "" || web["worker-0"] == "" || web["worker-1"] == "" || db["db"] == "" || db["cache"] == "" {
+				t.Fatalf("round %d: half the commands restored: web %v, db %v", round, web, db)
+			}
+			runs, err := eng.Pipelines(ctx, "txn-web")
+			if err != nil || len(runs) != 1 || runs[0].Label != "feed" {
+				t.Fatalf("round %d: restored pipelines %+v, %v; want feed", round, runs, err)
+			}
+			t.Logf("round %d (%s): all of the apply (acknowledged: %v)", round, when, acked)
+		default:
+			t.Fatalf("round %d (%s, acknowledged %v): half an apply restored: %d workspaces, saved %v",
+				round, when, acked, len(wss), saved)
+		}
+		if err := eng.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
