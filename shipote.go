@@ -126,6 +126,7 @@ type Engine struct {
 	persist  *persistState
 	sweeper  chan struct{} // closed to stop the log sweeper
 	applyMu  sync.Mutex    // one Apply or Scale at a time: each plans from what the last left
+	txnSeq   uint64        // the last transaction's ID; guarded by applyMu
 }
 
 // NewActorSystem returns an actor system whose own logs go to log (nil

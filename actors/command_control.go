@@ -94,7 +94,10 @@ func (w *workspace) control(m *ControlCommand) {
 			m.Reply.Fail(fmt.Errorf("command %s is not running (%s): %w", c.info.Label, c.info.State, messages.ErrConflict))
 			return
 		}
+		w.txn = m.Txn
 		w.stopCommand(c, m.Reply, nil)
+		w.txn = 0
+		m.Prepared.OK(struct{}{})
 	case CmdStart:
 		if !c.info.State.Ended() {
 			m.Reply.Fail(fmt.Errorf("command %s is already %s: %w", c.info.Label, c.info.State, messages.ErrConflict))
@@ -186,9 +189,10 @@ func (w *workspace) stopCommandWith(c *command, reply Reply[messages.CommandInfo
 	}
 	wasDeclared := c.declared()
 	c.stop = s
-	if wasDeclared && !s.keep {
+	if (wasDeclared && !s.keep) || w.txn != 0 {
 		// A supervised command leaves the state file before it is
-		// stopped; a stop whose write fails leaves it as it was.
+		// stopped; a stop whose write fails leaves it as it was. In a
+		// transaction every stop waits for its commit.
 		rt, self, id := w.rt, w.self, c.info.ID
 		w.askCommit(func(err error) {
 			rt.send(self, &cmdStopCommitted{cmd: id, stop: s, err: err})

@@ -63,6 +63,9 @@ func (en *wsEntry) specNow() *messages.WorkspaceSpec {
 type pendingRemoval struct {
 	durable bool
 	waiting []*RemoveWorkspace
+	// txn is the transaction the removal is a step of (0: none); a create
+	// of the same transaction may take the label.
+	txn uint64
 }
 
 type engine struct {
@@ -87,6 +90,10 @@ type engine struct {
 	replySeq uint64
 	// spawner spawns the workspace actors from one Props.
 	spawner *workspaceSpawner
+	// txns are the open transactions (engine_txn.go); txnDone is the
+	// highest one ended (transactions end in the order of their IDs).
+	txns    map[uint64]*txn
+	txnDone uint64
 }
 
 // NewEngineProps returns the props of the engine actor.
@@ -220,7 +227,7 @@ func (e *engine) Receive(ctx actor.Context) {
 		}
 		undo := e.setSaved(m.Name, nil)
 		e.rt.dirty()
-		e.commit(&protocol.Change{Saved: []protocol.SavedChange{{Name: m.Name}}}, func(err error) {
+		e.commitIn(m.Txn, &protocol.Change{Saved: []protocol.SavedChange{{Name: m.Name}}}, func(err error) {
 			if err != nil {
 				undo()
 				m.Reply.Fail(notSaved(fmt.Sprintf("saved pipeline %q not deleted", m.Name), err))
@@ -228,18 +235,24 @@ func (e *engine) Receive(ctx actor.Context) {
 			}
 			m.Reply.OK(struct{}{})
 		})
+		if m.Txn != 0 {
+			m.Reply.OK(struct{}{}) // joined; a second answer is ignored
+		}
 	case *StartSavedPipeline:
 		spec, ok := e.saved[m.Name]
 		if !ok {
 			m.Reply.Fail(fmt.Errorf("saved pipeline %q: %w", m.Name, messages.ErrNotFound))
 			return
 		}
+		spec.Project = "" // a run belongs to its workspace
 		e.route(ctx, &RunPipeline{Workspace: m.Workspace, Spec: spec, Tap: m.Tap, Reply: m.Reply})
 	case *SnapshotEngine:
 		e.snapshot(ctx, m)
+	case *CommitTxn:
+		e.commitTxn(m)
 	case *commitFor:
 		reply := m.reply
-		e.commit(e.changed(m.ws), func(err error) {
+		e.commitIn(m.txn, e.changed(m.ws), func(err error) {
 			if err != nil {
 				reply.Fail(err)
 				return
@@ -345,12 +358,13 @@ func (e *engine) removeDurably(ctx actor.Context, en *wsEntry, m *RemoveWorkspac
 		} else {
 			r.waiting = append(r.waiting, m)
 		}
+		m.Prepared.OK(struct{}{})
 		return
 	}
-	r := &pendingRemoval{waiting: []*RemoveWorkspace{m}}
+	r := &pendingRemoval{waiting: []*RemoveWorkspace{m}, txn: m.Txn}
 	en.removal = r
 	e.rt.dirty()
-	e.commit(&protocol.Change{Removed: []string{en.id}}, func(err error) {
+	e.commitIn(m.Txn, &protocol.Change{Removed: []string{en.id}}, func(err error) {
 		if e.byID[en.id] != en || en.removal != r {
 			return // gone meanwhile; forget answered the callers
 		}
@@ -358,6 +372,12 @@ func (e *engine) removeDurably(ctx actor.Context, en *wsEntry, m *RemoveWorkspac
 		r.waiting = nil
 		if err != nil {
 			en.removal = nil
+			if e.byLabel[en.label] == nil {
+				// A create of the same transaction took the label and was
+				// undone first: the label is this workspace's again.
+				e.byLabel[en.label] = en
+				e.rt.Directory.add(en.id, en.label, en.pid)
+			}
 			for _, w := range waiting {
 				w.Reply.Fail(notSaved(fmt.Sprintf("workspace %s not removed", en.label), err))
 			}
@@ -368,6 +388,7 @@ func (e *engine) removeDurably(ctx actor.Context, en *wsEntry, m *RemoveWorkspac
 			e.rt.send(en.pid, w)
 		}
 	})
+	m.Prepared.OK(struct{}{})
 }
 
 // changed is the change of the entries of the workspaces ids (those
@@ -423,7 +444,7 @@ func (e *engine) route(ctx actor.Context, m routed) {
 	}
 	switch rm := m.(type) {
 	case *RemoveWorkspace:
-		if rm.Reason == "" && e.cfg.Commit != nil {
+		if rm.Reason == "" && (e.cfg.Commit != nil || rm.Txn != 0) {
 			e.removeDurably(ctx, en, rm)
 			return
 		}
@@ -481,6 +502,7 @@ func (e *engine) onRunStarted(m *Result[messages.PipelineInfo]) {
 type commitFor struct {
 	ws    []string
 	reply Reply[struct{}]
+	txn   uint64 // the transaction to join (0: none)
 }
 
 func (m *commitFor) fail(err error) { m.reply.Fail(err) }
@@ -496,7 +518,7 @@ func (e *engine) create(ctx actor.Context, m *CreateWorkspace) {
 		m.Reply.Fail(err)
 		return
 	}
-	if _, taken := e.byLabel[spec.Label]; taken || e.reserved("", spec.Label) {
+	if old, taken := e.byLabel[spec.Label]; (taken && !handsOver(old, m.Txn)) || e.reserved("", spec.Label) {
 		m.Reply.Fail(fmt.Errorf("workspace label %q is taken: %w", spec.Label, messages.ErrConflict))
 		return
 	}
@@ -642,7 +664,7 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 		return
 	}
 	e.rt.dirty()
-	e.commit(&protocol.Change{Created: []WorkspacePID{{ID: id, PID: pid, Spec: &en.spec}}}, func(err error) {
+	e.commitIn(m.Txn, &protocol.Change{Created: []WorkspacePID{{ID: id, PID: pid, Spec: &en.spec}}}, func(err error) {
 		if err != nil {
 			// Not durable, so not in effect: the workspace goes away
 			// before the engine answers another snapshot request.
@@ -656,6 +678,15 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 		e.rt.publish(messages.Event{Kind: messages.EventCreated, Workspace: id, Label: spec.Label})
 		m.Reply.OK(info)
 	})
+	if m.Txn != 0 {
+		m.Reply.OK(info) // joined; a second answer is ignored
+	}
+}
+
+// handsOver reports whether a create of transaction txn may take the label
+// of workspace en: the same transaction removes en.
+func handsOver(en *wsEntry, txn uint64) bool {
+	return txn != 0 && en.removal != nil && en.removal.txn == txn
 }
 
 func (e *engine) savePipeline(m *SavePipeline) {
@@ -675,7 +706,7 @@ func (e *engine) savePipeline(m *SavePipeline) {
 		return
 	}
 	e.rt.dirty()
-	e.commit(&protocol.Change{Saved: []protocol.SavedChange{{Name: m.Name, Spec: &spec}}}, func(err error) {
+	e.commitIn(m.Txn, &protocol.Change{Saved: []protocol.SavedChange{{Name: m.Name, Spec: &spec}}}, func(err error) {
 		if err != nil {
 			undo()
 			m.Reply.Fail(notSaved(fmt.Sprintf("pipeline %q not saved", m.Name), err))
@@ -683,4 +714,7 @@ func (e *engine) savePipeline(m *SavePipeline) {
 		}
 		m.Reply.OK(sp)
 	})
+	if m.Txn != 0 {
+		m.Reply.OK(sp) // joined; a second answer is ignored
+	}
 }

@@ -43,5 +43,8 @@ func (w *workspace) snapshot(ctx actor.Context, m *SnapshotWorkspace) {
 			out.Commands = append(out.Commands, LiveCommand{ID: id, Spec: c.info.Spec})
 		}
 	}
+	// Declared by an apply, to start once it is durable.
+	out.Live = append(out.Live, w.declPipes...)
+	out.Commands = append(out.Commands, w.declCmds...)
 	ctx.Respond(out)
 }

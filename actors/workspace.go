@@ -46,6 +46,13 @@ type workspace struct {
 	// workspace asked the engine for (askCommit), by Reply ID.
 	commits   map[uint64]func(error)
 	commitSeq uint64
+	// txn is the transaction askCommit joins while a step of one is
+	// handled (0 otherwise).
+	txn uint64
+	// declCmds and declPipes are supervised commands and runs an apply
+	// declared (Declare) and has not started yet: snapshots list them.
+	declCmds  []LiveCommand
+	declPipes []LivePipeline
 
 	rt *Runtime
 	id string
@@ -131,6 +138,7 @@ func (w *workspace) cancelTimers() {
 	}
 }
 
+// removal is a removal of the workspace under way.
 type removal struct {
 	replies []Reply[messages.WorkspaceInfo]
 	reason  messages.EventKind
@@ -149,8 +157,6 @@ type command struct {
 	sup     *supervise.Supervisor // restarts, backoff, give-up
 	cancel  func()
 	pending Reply[messages.CommandInfo] // exec waiting for the first start
-	// deferred: the exec's caller makes the start durable (CommitStarts).
-	deferred bool
 	// stop is a stop in progress (command_control.go).
 	stop *cmdStop
 	// restarting marks a start by start/restart: its pending reply is
@@ -339,8 +345,8 @@ func (w *workspace) Receive(ctx actor.Context) {
 		w.updateSoma(m)
 	case *somaUpdated:
 		w.onSomaUpdated(m)
-	case *CommitStarts:
-		w.commitStarts(m)
+	case *Declare:
+		w.declare(m)
 	case *stopTimeout:
 		w.onStopTimeout(m)
 	case *startCommitted:

@@ -65,7 +65,6 @@ func (w *workspace) exec(m *ExecCommand) {
 	}
 	c := &command{
 		restored: m.ID != "",
-		deferred: m.Deferred,
 		info: messages.CommandInfo{
 			ID: id, Workspace: w.id, Label: ref.Label, Spec: ref, State: messages.CommandStarting,
 		},
@@ -79,6 +78,7 @@ func (w *workspace) exec(m *ExecCommand) {
 	// The command is listed (starting) from now on; resolving its path,
 	// checking allow_exec and opening its log file run in a goroutine.
 	put(&w.cmds, id, c)
+	w.undeclare(id) // listed as a command from now on
 	w.order = append(w.order, id)
 	put(&w.byLabel, ref.Label, id)
 	rt, self, allow := w.rt, w.self, w.spec.Permissions.AllowExec
@@ -564,13 +564,10 @@ func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
 	w.runUp(c) // the state: running, or starting until a ready probe passes
 	w.tellSampler(ctx)
 	if c.pending.IsSet() {
-		if c.info.Spec.Supervision.Restart != nil && !c.restored && !c.deferred {
+		if c.info.Spec.Supervision.Restart != nil && !c.restored {
 			// Declared state: answer once a snapshot holding it is durable.
 			w.commitStart(c, c.pending)
 		} else {
-			if c.deferred {
-				w.rt.dirty() // declared, not yet durable: CommitStarts follows
-			}
 			w.publishView() // a list after the answer counts the command
 			c.pending.OK(c.info)
 		}

@@ -81,8 +81,13 @@ func (w *workspace) receivePipelineMessage(ctx actor.Context, msg any) {
 			m.Reply.Fail(fmt.Errorf("pipeline %q in workspace %s: %w", m.Run, w.spec.Label, messages.ErrNotFound))
 			return
 		}
-		if m.Op == OpStop && ref.info.Supervised && !ref.info.State.Ended() {
+		if m.Op == OpStop && (ref.info.Supervised || m.Txn != 0) && !ref.info.State.Ended() {
+			// In a transaction even a run that is not declared state
+			// stops only after the commit.
+			w.txn = m.Txn
 			w.stopDurably(ctx, ref, m)
+			w.txn = 0
+			m.Prepared.OK(struct{}{})
 			return
 		}
 		ctx.Send(ref.pid, m)
@@ -349,6 +354,7 @@ func (w *workspace) onPipelineResolved(ctx actor.Context, r *pipelineResolved) {
 		info.Nodes = append(info.Nodes, messages.NodeInfo{Label: pl.label, State: messages.CommandStarting})
 	}
 	put(&w.pipes, id, &pipelineRef{pid: pid, info: info, rings: rings, cfg: cfg})
+	w.undeclare(id) // listed as a run from now on
 	w.pipeOrder = append(w.pipeOrder, id)
 	w.reaper.Ran()
 	if spec.RestartOnFailure && m.ID == "" {
@@ -375,7 +381,8 @@ func (w *workspace) stopPipelines(ctx actor.Context, grace time.Duration) []askp
 }
 
 // askCommit asks the engine for a durable snapshot holding this
-// workspace's current entry; then runs with the outcome. The engine
+// workspace's current entry (as a step of transaction w.txn, when set);
+// then runs with the outcome. The engine
 // answers with a *Result[struct{}] to this workspace, whose ID names then
 // in w.commits: then is a continuation of this actor, run in its own
 // Receive, never in the engine's.
@@ -385,7 +392,7 @@ func (w *workspace) askCommit(then func(error)) {
 		w.commits = make(map[uint64]func(error))
 	}
 	w.commits[w.commitSeq] = then
-	w.rt.send(w.engine, &commitFor{ws: []string{w.id}, reply: protocol.ReplyTo[struct{}](w.rt.System, w.self, w.commitSeq)})
+	w.rt.send(w.engine, &commitFor{ws: []string{w.id}, txn: w.txn, reply: protocol.ReplyTo[struct{}](w.rt.System, w.self, w.commitSeq)})
 }
 
 func (w *workspace) onCommitted(m *Result[struct{}]) {

@@ -6,6 +6,7 @@ package actors
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -108,6 +109,7 @@ func (w *workspace) onSomaUpdated(m *somaUpdated) {
 		return
 	}
 	w.setSoma(m.req.Soma)
+	w.txn = m.req.Txn
 	w.askCommit(func(err error) {
 		if err != nil {
 			// Not durable, so not in effect; updatingSoma stays set until
@@ -121,6 +123,10 @@ func (w *workspace) onSomaUpdated(m *somaUpdated) {
 		w.rt.publish(messages.Event{Kind: messages.EventUpdated, Workspace: w.id, Label: w.spec.Label, Message: "limits changed in place"})
 		m.req.Reply.OK(w.info())
 	})
+	w.txn = 0
+	if m.req.Txn != 0 {
+		m.req.Reply.OK(w.info()) // joined; a second answer is ignored
+	}
 }
 
 func (w *workspace) setSoma(s messages.Soma) {
@@ -132,21 +138,50 @@ func (w *workspace) setSoma(s messages.Soma) {
 	w.rt.send(w.engine, &specChanged{id: w.id, pid: w.self, spec: w.spec})
 }
 
-// CommitStarts is protocol.CommitStarts.
-type CommitStarts = protocol.CommitStarts
-
-// commitStarts makes a batch of deferred starts durable with one write.
-func (w *workspace) commitStarts(m *CommitStarts) {
+// declare records supervised commands and pipelines to start later with
+// their IDs (m.Commands, m.Pipelines): the snapshot lists them from now
+// on. Or it drops declarations (m.Drop) whose start failed. Either way the
+// change is made durable (in m.Txn when set, then answered at once).
+func (w *workspace) declare(m *Declare) {
+	if w.removing != nil && len(m.Drop) == 0 {
+		m.Reply.Fail(fmt.Errorf("workspace %s is being removed: %w", w.spec.Label, messages.ErrConflict))
+		return
+	}
+	cmds, pipes := m.Commands, m.Pipelines
+	w.declCmds = append(w.declCmds, cmds...)
+	w.declPipes = append(w.declPipes, pipes...)
+	for _, id := range m.Drop {
+		w.undeclare(id)
+	}
+	w.rt.dirty()
+	w.txn = m.Txn
 	w.askCommit(func(err error) {
-		if err == nil {
-			m.Reply.OK(struct{}{})
-			return
-		}
-		for _, id := range m.IDs {
-			if c, ok := w.cmds[id]; ok {
-				w.undoStart(c)
+		if err != nil {
+			for _, c := range cmds {
+				w.undeclare(c.ID)
+			}
+			for _, p := range pipes {
+				w.undeclare(p.ID)
 			}
 		}
-		m.Reply.Fail(notSaved(fmt.Sprintf("%d commands not started", len(m.IDs)), err))
+		if m.Txn != 0 {
+			return
+		}
+		if err != nil {
+			m.Reply.Fail(notSaved("declare", err))
+			return
+		}
+		m.Reply.OK(struct{}{})
 	})
+	w.txn = 0
+	if m.Txn != 0 {
+		m.Reply.OK(struct{}{})
+	}
+}
+
+// undeclare drops the declaration of the command or pipeline run id, if
+// there is one: it starts (and is listed as running), or it will not.
+func (w *workspace) undeclare(id string) {
+	w.declCmds = slices.DeleteFunc(w.declCmds, func(c LiveCommand) bool { return c.ID == id })
+	w.declPipes = slices.DeleteFunc(w.declPipes, func(p LivePipeline) bool { return p.ID == id })
 }

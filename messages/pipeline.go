@@ -21,6 +21,10 @@ type PipelineSpec struct {
 	RestartBackoffMs    int64         `json:"restart_backoff_ms,omitempty"`
 	RestartMaxBackoffMs int64         `json:"restart_max_backoff_ms,omitempty"`
 	RestartMax          int64         `json:"restart_max,omitempty"`
+	// Project is set on a saved pipeline that `shipote apply` saved: the
+	// project whose file declares it. apply and down change and remove only
+	// the saved pipelines of their own project.
+	Project string `json:"project,omitempty"`
 }
 
 // Node is one command of a pipeline.
@@ -80,6 +84,11 @@ func (p *PipelineSpec) Backoffs() (first, max int64) {
 func (p *PipelineSpec) Validate() error {
 	if err := checkLabel("label", p.Label); err != nil {
 		return err
+	}
+	if p.Project != "" {
+		if err := checkLabel("project", p.Project); err != nil {
+			return err
+		}
 	}
 	if len(p.Nodes) == 0 {
 		return fieldErr("nodes", "must have at least one node")

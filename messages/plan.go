@@ -30,6 +30,9 @@ const (
 	PlanWorkspace PlanKind = "workspace"
 	PlanCommand   PlanKind = "command"
 	PlanPipeline  PlanKind = "pipeline"
+	// PlanSaved is a saved pipeline (a global named spec); its entry's
+	// Workspace is "" and Name is the saved name.
+	PlanSaved PlanKind = "saved_pipeline"
 )
 
 // PlanEntry is one step of a plan.
@@ -50,7 +53,8 @@ type PlanEntry struct {
 	WorkspaceSpec *WorkspaceSpec `json:"workspace_spec,omitempty"`
 	// Command to start, for a command create or change.
 	Command *CommandRef `json:"command,omitempty"`
-	// Pipeline to run, for a pipeline create or change.
+	// Pipeline to run, for a pipeline create or change; the spec to save,
+	// for a saved pipeline create or change.
 	Pipeline *PipelineSpec `json:"pipeline,omitempty"`
 }
 

@@ -11,6 +11,15 @@ type UpFile struct {
 	// manages; "" = the file's base name.
 	Name       string        `json:"name,omitempty"`
 	Workspaces []UpWorkspace `json:"workspaces"`
+	// SavedPipelines are named pipeline specs to save (as `pipe save`),
+	// started later into a workspace with `pipe start`.
+	SavedPipelines []UpSavedPipeline `json:"saved_pipelines,omitempty"`
+}
+
+// UpSavedPipeline is a saved pipeline an up file declares.
+type UpSavedPipeline struct {
+	Name string       `json:"name"`
+	Spec PipelineSpec `json:"spec"`
 }
 
 // UpWorkspace is a workspace spec with the commands and pipelines to start in
@@ -29,8 +38,8 @@ type UpWorkspace struct {
 // Validate checks the whole file; errors name the path
 // ("workspaces[0].pipelines[1].edges[0].to: no node \"x\"").
 func (u *UpFile) Validate() error {
-	if len(u.Workspaces) == 0 {
-		return fieldErr("workspaces", "must list at least one workspace")
+	if len(u.Workspaces) == 0 && len(u.SavedPipelines) == 0 {
+		return fieldErr("workspaces", "must list at least one workspace or saved pipeline")
 	}
 	if u.Name != "" {
 		if err := checkLabel("name", u.Name); err != nil {
@@ -75,6 +84,9 @@ func (u *UpFile) Validate() error {
 			if err := p.Validate(); err != nil {
 				return WithPrefix(pf, err)
 			}
+			if p.Project != "" {
+				return fieldErr(pf+".project", "is set by shipote on saved pipelines, not written in a file")
+			}
 			if p.Workspace != "" && p.Workspace != w.Label {
 				return fieldErr(pf+".workspace", "%q differs from the enclosing workspace %q", p.Workspace, w.Label)
 			}
@@ -99,7 +111,34 @@ func (u *UpFile) Validate() error {
 			return CycleError(fmt.Sprintf("%s.commands[%d].depends_on", f, cmds[cycle[0]]), cycle)
 		}
 	}
+	if err := u.validateSaved(); err != nil {
+		return err
+	}
 	return u.validateDependsOn(labels)
+}
+
+// validateSaved checks the saved pipelines: valid unique names, valid
+// specs, no project (apply sets it).
+func (u *UpFile) validateSaved() error {
+	names := make(map[string]int, len(u.SavedPipelines))
+	for i := range u.SavedPipelines {
+		sp := &u.SavedPipelines[i]
+		f := fmt.Sprintf("saved_pipelines[%d]", i)
+		if err := checkLabel(f+".name", sp.Name); err != nil {
+			return err
+		}
+		if j, dup := names[sp.Name]; dup {
+			return fieldErr(f+".name", "duplicate saved pipeline %q (also saved_pipelines[%d])", sp.Name, j)
+		}
+		names[sp.Name] = i
+		if err := sp.Spec.Validate(); err != nil {
+			return WithPrefix(f+".spec", err)
+		}
+		if sp.Spec.Project != "" {
+			return fieldErr(f+".spec.project", "is set by shipote from the file's project, not written in a file")
+		}
+	}
+	return nil
 }
 
 // validateDependsOn checks the workspaces' depends_on: each names another

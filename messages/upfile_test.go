@@ -25,7 +25,7 @@ func upFile() UpFile {
 			Pipelines:     []PipelineSpec{specPipeline(), chain()},
 		},
 		{WorkspaceSpec: WorkspaceSpec{Label: "other"}, Commands: []CommandRef{clock()}, Pipelines: []PipelineSpec{chain()}},
-	}}
+	}, SavedPipelines: []UpSavedPipeline{{Name: "nightly", Spec: chain()}, {Name: "fan", Spec: specPipeline()}}}
 }
 
 func TestUpFileValid(t *testing.T) {
@@ -37,6 +37,10 @@ func TestUpFileValid(t *testing.T) {
 	if err := u.Validate(); err != nil {
 		t.Fatalf("Validate() with a matching workspace = %v, want nil", err)
 	}
+	saved := UpFile{Name: "lib", SavedPipelines: u.SavedPipelines}
+	if err := saved.Validate(); err != nil {
+		t.Fatalf("Validate() of saved pipelines alone = %v, want nil", err)
+	}
 }
 
 func TestUpFileInvalid(t *testing.T) {
@@ -47,8 +51,22 @@ func TestUpFileInvalid(t *testing.T) {
 		exact  string
 		subs   []string
 	}{
-		{name: "no workspaces", mutate: func(u *UpFile) { u.Workspaces = nil },
-			field: "workspaces", subs: []string{"at least one workspace"}},
+		{name: "nothing declared", mutate: func(u *UpFile) { u.Workspaces, u.SavedPipelines = nil, nil },
+			field: "workspaces", subs: []string{"at least one workspace or saved pipeline"}},
+		{name: "saved pipeline name", mutate: func(u *UpFile) { u.SavedPipelines[1].Name = "../x" },
+			field: "saved_pipelines[1].name", subs: []string{"characters outside"}},
+		{name: "saved pipeline empty name", mutate: func(u *UpFile) { u.SavedPipelines[0].Name = "" },
+			field: "saved_pipelines[0].name", subs: []string{"must not be empty"}},
+		{name: "duplicate saved pipeline", mutate: func(u *UpFile) { u.SavedPipelines[1].Name = "nightly" },
+			field: "saved_pipelines[1].name", exact: `saved_pipelines[1].name: duplicate saved pipeline "nightly" (also saved_pipelines[0])`},
+		{name: "saved pipeline spec", mutate: func(u *UpFile) { u.SavedPipelines[1].Spec.Edges[0].To = "x" },
+			field: "saved_pipelines[1].spec.edges[0].to", subs: []string{`no node "x"`}},
+		{name: "saved pipeline node", mutate: func(u *UpFile) { u.SavedPipelines[0].Spec.Nodes[1].Label = "a" },
+			field: "saved_pipelines[0].spec.nodes[1].label", subs: []string{`duplicate node "a"`}},
+		{name: "saved pipeline project", mutate: func(u *UpFile) { u.SavedPipelines[0].Spec.Project = "other" },
+			field: "saved_pipelines[0].spec.project", subs: []string{"is set by shipote"}},
+		{name: "workspace pipeline project", mutate: func(u *UpFile) { u.Workspaces[1].Pipelines[0].Project = "other" },
+			field: "workspaces[1].pipelines[0].project", subs: []string{"is set by shipote on saved pipelines"}},
 		{name: "unknown edge end", mutate: func(u *UpFile) { u.Workspaces[0].Pipelines[1].Edges[0].To = "x" },
 			field: "workspaces[0].pipelines[1].edges[0].to", exact: `workspaces[0].pipelines[1].edges[0].to: no node "x"`},
 		{name: "pipeline cycle", mutate: func(u *UpFile) {

@@ -3,7 +3,7 @@
 // declares. It is a pure function of its inputs: no I/O, no clock.
 
 // Package plan computes the plan of a declarative apply: which workspaces,
-// commands and pipelines of a project to create, change, replace or
+// commands, pipelines and saved pipelines of a project to create, change, replace or
 // remove, and which fields differ.
 package plan
 
@@ -37,6 +37,7 @@ const (
 	KindWorkspace = messages.PlanWorkspace
 	KindCommand   = messages.PlanCommand
 	KindPipeline  = messages.PlanPipeline
+	KindSaved     = messages.PlanSaved
 )
 
 // ErrForeign is wrapped when the file declares a name held by an object
@@ -50,6 +51,15 @@ var ErrNeedsForce = errors.New("plan: replacing a workspace needs --force")
 // Current is the declared state of the daemon that a plan starts from.
 type Current struct {
 	Workspaces []Workspace
+	// Saved are the saved pipelines, each with the project of its spec
+	// ("" for one saved by hand).
+	Saved []Saved
+}
+
+// Saved is a saved pipeline.
+type Saved struct {
+	Name string
+	Spec messages.PipelineSpec
 }
 
 // Workspace is a live workspace with its commands and pipeline runs.
@@ -144,7 +154,47 @@ func Compute(project string, f *messages.UpFile, cur Current) (Plan, error) {
 			p.Entries = append(p.Entries, Entry{Action: Remove, Kind: KindWorkspace, Workspace: c.Spec.Label, ID: c.ID})
 		}
 	}
+	if err := saved(&p, f.SavedPipelines, cur.Saved); err != nil {
+		return Plan{}, err
+	}
 	return p, nil
+}
+
+// saved plans the saved pipelines: each declared name is created, changed
+// (saved again with its new spec) or left alone; the project's other saved
+// pipelines are removed. A name saved by hand or by another project is an
+// error wrapping ErrForeign.
+func saved(p *Plan, want []messages.UpSavedPipeline, have []Saved) error {
+	byName := make(map[string]*Saved, len(have))
+	for i := range have {
+		byName[have[i].Name] = &have[i]
+	}
+	declared := make(map[string]bool, len(want))
+	for _, w := range want {
+		declared[w.Name] = true
+		spec := w.Spec
+		spec.Project = p.Project
+		h, ok := byName[w.Name]
+		if !ok {
+			p.Entries = append(p.Entries, Entry{Action: Create, Kind: KindSaved, Name: w.Name, Pipeline: &spec})
+			continue
+		}
+		if h.Spec.Project != p.Project {
+			if h.Spec.Project == "" {
+				return fmt.Errorf("saved pipeline %q exists and was not saved by an applied file: %w", w.Name, ErrForeign)
+			}
+			return fmt.Errorf("saved pipeline %q belongs to project %q: %w", w.Name, h.Spec.Project, ErrForeign)
+		}
+		if fields := Diff(h.Spec, spec); len(fields) > 0 {
+			p.Entries = append(p.Entries, Entry{Action: Change, Kind: KindSaved, Name: w.Name, Fields: fields, Pipeline: &spec})
+		}
+	}
+	for _, h := range have {
+		if h.Spec.Project == p.Project && !declared[h.Name] {
+			p.Entries = append(p.Entries, Entry{Action: Remove, Kind: KindSaved, Name: h.Name})
+		}
+	}
+	return nil
 }
 
 // inPlace are the workspace fields the kernel lets change while its
@@ -162,9 +212,9 @@ func InPlace(fields []string) bool {
 	return true
 }
 
-// Down returns the plan that removes every workspace of the project. A
-// workspace f declares that another project holds is left alone; it is
-// not an error (down removes only what is its own).
+// Down returns the plan that removes every workspace and saved pipeline
+// of the project. What another project holds, or what was made by hand,
+// is left alone; it is not an error (down removes only what is its own).
 func Down(project string, cur Current) (Plan, error) {
 	if err := messages.ValidateLabel(project); err != nil {
 		return Plan{}, fmt.Errorf("project: %w", err)
@@ -173,6 +223,11 @@ func Down(project string, cur Current) (Plan, error) {
 	for _, c := range cur.Workspaces {
 		if c.Spec.Project == project {
 			p.Entries = append(p.Entries, Entry{Action: Remove, Kind: KindWorkspace, Workspace: c.Spec.Label, ID: c.ID})
+		}
+	}
+	for _, h := range cur.Saved {
+		if h.Spec.Project == project {
+			p.Entries = append(p.Entries, Entry{Action: Remove, Kind: KindSaved, Name: h.Name})
 		}
 	}
 	return p, nil

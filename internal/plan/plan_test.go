@@ -27,7 +27,7 @@ func file() *messages.UpFile {
 		WorkspaceSpec: messages.WorkspaceSpec{Label: "web", TTLMs: 60000},
 		Commands:      []messages.CommandRef{cmd("api", "100"), func() messages.CommandRef { c := cmd("worker", "5"); c.Instances = 2; return c }()},
 		Pipelines:     []messages.PipelineSpec{pipe("etl")},
-	}}}
+	}}, SavedPipelines: []messages.UpSavedPipeline{{Name: "nightly", Spec: pipe("nightly")}}}
 }
 
 // applied is the current state right after file() was applied.
@@ -42,7 +42,9 @@ func applied() Current {
 		w.Commands = append(w.Commands, Command{ID: "C" + string(rune('1'+i)), Spec: c})
 	}
 	w.Pipelines = []Pipeline{{ID: "P1", Spec: d[0].Pipelines[0]}}
-	return Current{Workspaces: []Workspace{w}}
+	nightly := f.SavedPipelines[0].Spec
+	nightly.Project = "shop"
+	return Current{Workspaces: []Workspace{w}, Saved: []Saved{{Name: "nightly", Spec: nightly}}}
 }
 
 // brief renders entries as "action kind ws/name [fields]" lines.
@@ -73,8 +75,21 @@ func TestCompute(t *testing.T) {
 	}{
 		{name: "create everything", cur: func(c *Current) { *c = Current{} }, want: []string{
 			"create workspace web", "create command web/api", "create command web/worker-0",
-			"create command web/worker-1", "create pipeline web/etl"}},
+			"create command web/worker-1", "create pipeline web/etl", "create saved_pipeline /nightly"}},
 		{name: "same file twice changes nothing"},
+		{name: "changed saved pipeline", file: func(f *messages.UpFile) {
+			f.SavedPipelines[0].Spec.RestartOnFailure = true
+			f.SavedPipelines[0].Spec.Edges = nil
+		}, want: []string{"change saved_pipeline /nightly edges,restart_on_failure"}},
+		{name: "saved pipeline dropped from the file", file: func(f *messages.UpFile) { f.SavedPipelines = nil },
+			want: []string{"remove saved_pipeline /nightly"}},
+		{name: "saved pipeline added", file: func(f *messages.UpFile) {
+			f.SavedPipelines = append(f.SavedPipelines, messages.UpSavedPipeline{Name: "weekly", Spec: pipe("weekly")})
+		}, want: []string{"create saved_pipeline /weekly"}},
+		{name: "saved pipelines of others are left alone", cur: func(c *Current) {
+			c.Saved = append(c.Saved, Saved{Name: "theirs", Spec: messages.PipelineSpec{Label: "x", Project: "other"}},
+				Saved{Name: "byhand", Spec: pipe("byhand")})
+		}},
 		{name: "changed command restarts only it", file: func(f *messages.UpFile) {
 			f.Workspaces[0].Commands[0].Payload.Native.Argv = []string{"200"}
 			f.Workspaces[0].Commands[0].StopTimeoutMs = 100
@@ -174,7 +189,11 @@ func TestComputeCarriesSpecs(t *testing.T) {
 	if p.Replaces() {
 		t.Fatal("Replaces() = true for a plan of creates")
 	}
-	if n := p.Counts(); n[Create] != 5 {
+	sv := p.Entries[5]
+	if sv.Kind != KindSaved || sv.Pipeline == nil || sv.Pipeline.Project != "shop" || sv.Name != "nightly" {
+		t.Fatalf("saved pipeline entry = %+v, want nightly with project shop", sv)
+	}
+	if n := p.Counts(); n[Create] != 6 {
 		t.Fatalf("Counts() = %v", n)
 	}
 }
@@ -196,6 +215,12 @@ func TestComputeErrors(t *testing.T) {
 			is:  ErrForeign, msg: `workspace "web" (W9) exists and was not created by an applied file`},
 		{name: "unlabelled command", project: "shop", file: func(f *messages.UpFile) { f.Workspaces[0].Commands[0].Label = "" },
 			is: messages.ErrInvalid, msg: "workspaces[0].commands[0].label: is required by apply"},
+		{name: "saved pipeline of another project", project: "shop",
+			cur: Current{Saved: []Saved{{Name: "nightly", Spec: messages.PipelineSpec{Label: "n", Project: "blog"}}}},
+			is:  ErrForeign, msg: `saved pipeline "nightly" belongs to project "blog"`},
+		{name: "saved pipeline saved by hand", project: "shop",
+			cur: Current{Saved: []Saved{{Name: "nightly", Spec: pipe("nightly")}}},
+			is:  ErrForeign, msg: `saved pipeline "nightly" exists and was not saved by an applied file`},
 		{name: "bad project name", project: "a/b", msg: `project: "a/b" has characters outside`},
 		{name: "empty project name", project: "", msg: "project: must not be empty"},
 	}
@@ -216,11 +241,12 @@ func TestComputeErrors(t *testing.T) {
 func TestDown(t *testing.T) {
 	cur := applied()
 	cur.Workspaces = append(cur.Workspaces, Workspace{ID: "W2", Spec: messages.WorkspaceSpec{Label: "db", Project: "other"}})
+	cur.Saved = append(cur.Saved, Saved{Name: "byhand", Spec: pipe("byhand")})
 	p, err := Down("shop", cur)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := brief(p), []string{"remove workspace web #W1"}; !reflect.DeepEqual(got, want) {
+	if got, want := brief(p), []string{"remove workspace web #W1", "remove saved_pipeline /nightly"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Down() = %q, want %q", got, want)
 	}
 	if _, err := Down("", cur); err == nil {

@@ -25,8 +25,12 @@ const (
 // CreateWorkspace creates a workspace. ID is empty for a new workspace and
 // set when restoring one.
 type CreateWorkspace struct {
-	Spec  messages.WorkspaceSpec
-	ID    string
+	Spec messages.WorkspaceSpec
+	ID   string
+	// Txn, when set, makes the create a step of that transaction (see
+	// CommitTxn): it is answered once it has joined it, and the label of
+	// a workspace the same transaction removes may be taken.
+	Txn   uint64
 	Reply Reply[messages.WorkspaceInfo]
 }
 
@@ -56,6 +60,11 @@ type RemoveWorkspace struct {
 	// Reason is set by the engine only (ReasonShutdown, ReasonUndo); a
 	// user's removal leaves it empty.
 	Reason messages.EventKind
+	// Txn, when set, makes the removal a step of that transaction (see
+	// CommitTxn): Prepared is answered once it has joined it, and the
+	// workspace is stopped (and Reply answered) only after the commit.
+	Txn      uint64
+	Prepared Reply[struct{}]
 }
 
 // ShutdownWorkspace returns the message that stops a workspace's processes
@@ -77,13 +86,10 @@ type ExecCommand struct {
 	Workspace string
 	Command   messages.CommandRef
 	Reply     Reply[messages.CommandInfo]
-	// ID, when set, restores a supervised command from the state file
-	// with its ID (no commit of its own).
+	// ID, when set, starts a supervised command that is declared already
+	// (restored from the state file, or declared by Declare) with its ID:
+	// no commit of its own.
 	ID string
-	// Deferred answers a supervised command once it has started, before
-	// it is durable: the caller makes a batch of them durable at once
-	// with CommitStarts.
-	Deferred bool
 }
 
 // ListCommands returns the commands of a workspace.
@@ -136,6 +142,11 @@ type PipelineRequest struct {
 	// start could not be written to the state file (no commit of its
 	// own).
 	Undo bool
+	// Txn, when set, makes an OpStop a step of that transaction (see
+	// CommitTxn): Prepared is answered once it has joined it, and the run
+	// is stopped (and Reply answered) only after the commit.
+	Txn      uint64
+	Prepared Reply[struct{}]
 }
 
 // PipelineOp is what a PipelineRequest asks.
@@ -211,6 +222,11 @@ type ControlCommand struct {
 	Op        CommandOp
 	Signal    syscall.Signal // CmdSignal
 	Reply     Reply[messages.CommandInfo]
+	// Txn, when set, makes a CmdStop a step of that transaction (see
+	// CommitTxn): Prepared is answered once it has joined it, and the
+	// command is signalled (and Reply answered) only after the commit.
+	Txn      uint64
+	Prepared Reply[struct{}]
 }
 
 // StopCommands stops every running command of a workspace (not its
@@ -231,7 +247,10 @@ type SavePipeline struct {
 	Name    string
 	Spec    messages.PipelineSpec
 	Restore bool // from the state file: no commit
-	Reply   Reply[SavedPipeline]
+	// Txn, when set, makes the save a step of that transaction (see
+	// CommitTxn): it is answered once it has joined it.
+	Txn   uint64
+	Reply Reply[SavedPipeline]
 }
 
 // GetSavedPipelines lists the saved pipelines.
@@ -239,7 +258,10 @@ type GetSavedPipelines struct{ Reply Reply[[]SavedPipeline] }
 
 // DeleteSavedPipeline deletes a saved pipeline.
 type DeleteSavedPipeline struct {
-	Name  string
+	Name string
+	// Txn, when set, makes the delete a step of that transaction (see
+	// CommitTxn): it is answered once it has joined it.
+	Txn   uint64
 	Reply Reply[struct{}]
 }
 

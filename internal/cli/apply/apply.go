@@ -87,17 +87,21 @@ func NewCmdApply(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 running daemon. The daemon computes a plan over what the file's project
 manages and carries it out:
 
-  + create    a workspace, command or pipeline the file declares
-  ~ change    a command or pipeline whose spec changed: only it is restarted
+  + create    a workspace, command, pipeline or saved pipeline the file declares
+  ~ change    a command or pipeline whose spec changed: only it is restarted;
+              a saved pipeline whose spec changed: it is saved again
   -/+ replace a workspace whose spec changed: everything in it is stopped and
               started again, so it needs --force
   - remove    what the project has and the file no longer declares
 
 The project is the file's name:, else its base name without extension
-(--project overrides). Workspaces are recorded with their project; a label
-held by another project, or by a workspace made by hand, is an error.
-Applying the same file twice changes nothing and restarts nothing. The
-daemon answers once every change is durable in its state file.
+(--project overrides). Workspaces and saved pipelines are recorded with their
+project; a label or name held by another project, or made by hand, is an
+error. Applying the same file twice changes nothing and restarts nothing.
+
+An apply is all or nothing: every change is made durable in the state file
+with one write before anything is stopped or started, and if that write
+fails nothing of the plan is in effect (the error says why).
 
 env_file entries are read here, relative to the file's directory.`,
 		Example: `  shipote apply -f examples/stack/stack.yaml
@@ -126,10 +130,10 @@ Nothing changes. It exits 0 whether or not there are differences.`,
 func NewCmdDown(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	cmd, opts := newFileCmd(f, runF, "down", &cobra.Command{
 		Use:   "down -f FILE",
-		Short: "Remove every workspace of the file's project",
-		Long: `Remove every workspace the file's project manages (its processes get SIGTERM,
-the grace period, SIGKILL). Workspaces of other projects, or made by hand,
-are left alone even when the file names them.`,
+		Short: "Remove every workspace and saved pipeline of the file's project",
+		Long: `Remove every workspace and saved pipeline the file's project manages (the
+processes get SIGTERM, the grace period, SIGKILL). What belongs to other
+projects, or was made by hand, is left alone even when the file names it.`,
 		Example: `  shipote down -f examples/stack/stack.yaml`,
 	})
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
@@ -253,7 +257,10 @@ func Print(w io.Writer, p messages.Plan) {
 	}
 	for _, e := range p.Entries {
 		name := e.Workspace
-		if e.Name != "" {
+		switch {
+		case e.Kind == messages.PlanSaved:
+			name = e.Name // global, in no workspace
+		case e.Name != "":
 			name += "/" + e.Name
 		}
 		line := fmt.Sprintf("%s %s %s %s", marks[e.Action], e.Action, e.Kind, name)

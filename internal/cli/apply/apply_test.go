@@ -122,6 +122,8 @@ func stackPlan() messages.Plan {
 		{Action: messages.PlanChange, Kind: messages.PlanCommand, Workspace: "web", Name: "api", Fields: []string{"payload.native.argv", "soma.cpu_max"}},
 		{Action: messages.PlanReplace, Kind: messages.PlanWorkspace, Workspace: "db", Fields: []string{"permissions.workdir"}},
 		{Action: messages.PlanRemove, Kind: messages.PlanCommand, Workspace: "web", Name: "old"},
+		{Action: messages.PlanChange, Kind: messages.PlanSaved, Name: "nightly", Fields: []string{"restart_max"}},
+		{Action: messages.PlanCreate, Kind: messages.PlanSaved, Name: "weekly"},
 	}}
 }
 
@@ -129,7 +131,9 @@ const stackOut = `+ create workspace web
 ~ change command web/api: payload.native.argv, soma.cpu_max
 -/+ replace workspace db: permissions.workdir (needs --force)
 - remove command web/old
-Plan: 1 to create, 1 to change, 1 to replace, 1 to remove.
+~ change saved_pipeline nightly: restart_max
++ create saved_pipeline weekly
+Plan: 2 to create, 2 to change, 1 to replace, 1 to remove.
 `
 
 func runOpts(t *testing.T, c *fakeClient, o Options) (string, string, error) {

@@ -40,7 +40,7 @@ func TestStackExample(t *testing.T) {
 	for _, e := range p.Entries {
 		got = append(got, string(e.Action)+" "+e.Workspace+"/"+e.Name)
 	}
-	want := "create stack/ create stack/web create stack/worker-0 create stack/worker-1 create stack/nightly"
+	want := "create stack/ create stack/web create stack/worker-0 create stack/worker-1 create stack/nightly create /stack-logs"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("plan = %q, want %q", got, want)
 	}

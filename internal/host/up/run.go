@@ -156,6 +156,13 @@ func upRun(ctx context.Context, o *Options) error {
 // the engine holds back until those are ready.
 func start(ctx context.Context, eng *shipote.Engine, uf *messages.UpFile, o *Options) (*tracked, error) {
 	tr := &tracked{commands: make(map[string]bool), pipelines: make(map[string]bool)}
+	// Saved pipelines first: a `pipe start` (or a pipeline of the file)
+	// may name them.
+	for i, sp := range uf.SavedPipelines {
+		if err := eng.SavePipeline(ctx, sp.Name, sp.Spec); err != nil {
+			return tr, fmt.Errorf("saved_pipelines[%d] (%s): %w", i, sp.Name, err)
+		}
+	}
 	ids := make(map[string]string) // workspace label → ID
 	for _, i := range uf.Order() {
 		w := uf.Workspaces[i]

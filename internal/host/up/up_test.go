@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipote/shipote"
 	"github.com/shipote/shipote/internal/cli/clitest"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 )
@@ -118,6 +119,41 @@ func TestUpRun(t *testing.T) {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("no %q in\n%s", want, out.String())
 			}
+		}
+	})
+	t.Run("saved pipelines", func(t *testing.T) {
+		ios, _, out, errOut := cmdutil.Test()
+		state := filepath.Join(dir, "state", "state.json")
+		o := &Options{IO: ios, Now: time.Now, Interval: time.Second, Grace: time.Second, Limits: "none", LogLevel: "error",
+			StatePath: state, File: write(`saved_pipelines:
+  - name: nightly
+    spec:
+      label: nightly
+      nodes: [{label: gen, payload: {native: {exec: seq, argv: ["3"]}}}]
+workspaces:
+  - label: w
+    commands:
+      - {label: once, payload: {native: {exec: echo, argv: [hi]}}}
+`)}
+		if err := upRun(context.Background(), o); err != nil {
+			t.Fatalf("upRun: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		eng, err := shipote.Start(context.Background(), shipote.NewActorSystem(nil), shipote.Config{StatePath: state, Limits: "none"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := eng.Stop(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}()
+		saved, err := eng.SavedPipelines(context.Background())
+		if err != nil || len(saved) != 1 || saved[0].Name != "nightly" || len(saved[0].Spec.Nodes) != 1 {
+			t.Fatalf("saved pipelines after up: %+v, %v; want nightly", saved, err)
+		}
+		run, err := eng.StartSavedPipeline(context.Background(), "nightly", "w", false)
+		if err != nil || run.Label != "nightly" {
+			t.Fatalf("pipe start of the saved pipeline: %+v, %v", run, err)
 		}
 	})
 	t.Run("depends_on", func(t *testing.T) {
