@@ -9,6 +9,13 @@
 //	crc     uint32 LE   CRC32C (Castagnoli) of body
 //	body    type byte, seq uint64 LE, key length uint16 LE, key, payload
 //
+// The records of one append (one group commit: an apply's whole
+// transaction, say) form a group: every record but the last has the high
+// bit of its type byte set (recMore). A group cut short — the tail of a
+// write torn by a crash or power loss, even at a record boundary — is
+// dropped whole, like a torn record, so a group is in effect entirely or
+// not at all. A journal with no bit set is a series of one-record groups.
+//
 // The key is the entry's ID (or saved pipeline name). The payload of a put
 // is the entry as it stands in the v4 snapshot (without its stats history:
 // stats ride along with snapshots); a removal has none: its key says what
@@ -72,6 +79,10 @@ const (
 	maxRecord = 64 << 20
 )
 
+// recMore, in a record's type byte, says more records of the same append
+// follow it.
+const recMore = 0x80
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // ErrJournalCorrupt is wrapped by the error for a journal with a bad
@@ -86,12 +97,16 @@ func JournalPath(path string) string {
 	return strings.TrimSuffix(path, filepath.Ext(path)) + ".journal"
 }
 
-// appendRecord appends the encoded record to buf.
-func appendRecord(buf []byte, seq uint64, r Record) []byte {
+// appendRecord appends the encoded record to buf; more says another record
+// of the same group follows it.
+func appendRecord(buf []byte, seq uint64, r Record, more bool) []byte {
 	n := recFixed + len(r.Key) + len(r.Payload)
 	var h [recHeader + recFixed]byte
 	binary.LittleEndian.PutUint32(h[0:4], uint32(n))
 	h[8] = byte(r.Type)
+	if more {
+		h[8] |= recMore
+	}
 	binary.LittleEndian.PutUint64(h[9:17], seq)
 	binary.LittleEndian.PutUint16(h[17:19], uint16(len(r.Key)))
 	start := len(buf)
@@ -106,14 +121,16 @@ func appendRecord(buf []byte, seq uint64, r Record) []byte {
 type scanned struct {
 	seq uint64
 	Record
-	end int64 // offset just past the record
+	more bool  // not the last record of its group
+	end  int64 // offset just past the record
 }
 
 // scanJournal reads the records of data. It stops at the first record that
 // is short or fails its checksum: when nothing valid follows, that is a torn
 // tail and valid is its offset (the records before are returned); when a
 // valid record follows, the journal is corrupt in the middle and the error
-// wraps ErrJournalCorrupt.
+// wraps ErrJournalCorrupt. A last group cut short is torn too: its records
+// are not returned and valid is where it starts.
 func scanJournal(data []byte) (recs []scanned, valid int64, err error) {
 	off := 0
 	for off < len(data) {
@@ -123,7 +140,8 @@ func scanJournal(data []byte) (recs []scanned, valid int64, err error) {
 				return nil, 0, fmt.Errorf("%w: a damaged record at byte %d is followed by a valid one at byte %d",
 					ErrJournalCorrupt, off, at)
 			}
-			return recs, int64(off), nil
+			recs, valid = wholeGroups(recs)
+			return recs, valid, nil
 		}
 		if len(recs) > 0 && r.seq <= recs[len(recs)-1].seq {
 			return nil, 0, fmt.Errorf("%w: record at byte %d has sequence number %d after %d",
@@ -133,7 +151,21 @@ func scanJournal(data []byte) (recs []scanned, valid int64, err error) {
 		r.end = int64(off)
 		recs = append(recs, r)
 	}
-	return recs, int64(off), nil
+	recs, valid = wholeGroups(recs)
+	return recs, valid, nil
+}
+
+// wholeGroups drops a last group that was cut short (its last record read
+// says more follow) and returns where the records kept end.
+func wholeGroups(recs []scanned) ([]scanned, int64) {
+	k := len(recs)
+	for k > 0 && recs[k-1].more {
+		k--
+	}
+	if k == 0 {
+		return recs[:0], 0
+	}
+	return recs[:k], recs[k-1].end
 }
 
 // parseRecord reads the record at the start of b; n is its size.
@@ -149,7 +181,8 @@ func parseRecord(b []byte) (r scanned, n int, ok bool) {
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:8]) {
 		return r, 0, false
 	}
-	r.Type = RecordType(body[0])
+	r.Type = RecordType(body[0] &^ recMore)
+	r.more = body[0]&recMore != 0
 	r.seq = binary.LittleEndian.Uint64(body[1:9])
 	klen := int(binary.LittleEndian.Uint16(body[9:11]))
 	if recFixed+klen > len(body) {
@@ -287,8 +320,9 @@ type JournalStats struct {
 	Seq uint64
 }
 
-// Append writes recs to the journal and makes them durable (one write, one
-// fdatasync), giving them the next sequence numbers, and returns the
+// Append writes recs to the journal as one group (see recMore) and makes
+// them durable (one write, one fdatasync): a crash finds all of them or
+// none. It gives them the next sequence numbers, and returns the
 // sequence number of the last one. On failure nothing of recs is in
 // effect: the file is cut back to the records before them (if even that
 // fails, appends are refused until the next snapshot, which replaces the
@@ -309,7 +343,7 @@ func (s *Store) Append(recs []Record) (uint64, error) {
 	first := j.lastSeq + 1
 	var buf []byte
 	for i, r := range recs {
-		buf = appendRecord(buf, first+uint64(i), r)
+		buf = appendRecord(buf, first+uint64(i), r, i < len(recs)-1)
 	}
 	last := first + uint64(len(recs)) - 1
 	j.lastSeq = last // given out, whatever happens
@@ -418,7 +452,7 @@ func (s *Store) trimJournal(seq uint64) error {
 		}
 		for _, r := range recs {
 			if r.seq > seq {
-				tail = appendRecord(tail, r.seq, r.Record)
+				tail = appendRecord(tail, r.seq, r.Record, r.more)
 				records++
 			}
 		}

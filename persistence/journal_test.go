@@ -609,3 +609,56 @@ func TestSaveAfterLastAppendCutsTheJournal(t *testing.T) {
 		})
 	}
 }
+
+// TestJournalGroupIsAllOrNothing cuts a three-record append (one group
+// commit, as an apply makes) at every byte, record boundaries included:
+// a restore finds the whole group or none of it.
+func TestJournalGroupIsAllOrNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	s, st, _ := openLoaded(t, path)
+	one := withWorkspaces("a")
+	appendState(t, s, st, one)
+	fi, err := os.Stat(persistence.JournalPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := int(fi.Size())
+	appendState(t, s, one, withWorkspaces("a", "b", "c", "d"))
+	s.Close()
+	data, err := os.ReadFile(persistence.JournalPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := persistence.ReadJournal(persistence.JournalPath(path)); err != nil || len(recs) != 4 {
+		t.Fatalf("journal holds %d records (%v), want 4", len(recs), err)
+	}
+	for cut := before; cut <= len(data); cut++ {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "state.json")
+		if err := os.WriteFile(persistence.JournalPath(p), data[:cut], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, st, corrupt := openLoaded(t, p)
+		if corrupt != nil {
+			t.Fatalf("cut at %d: moved aside: %v", cut, corrupt)
+		}
+		want := []string{"a"}
+		if cut == len(data) {
+			want = []string{"a", "b", "c", "d"}
+		}
+		if got := ids(st); !reflect.DeepEqual(got, want) {
+			t.Fatalf("cut at byte %d of %d: restored %v, want %v", cut, len(data), got, want)
+		}
+		// The torn group is cut off by the next append, which restores.
+		appendState(t, s, st, withWorkspaces(append(want, "e")...))
+		s.Close()
+		_, st, corrupt = openLoaded(t, p)
+		if corrupt != nil {
+			t.Fatalf("cut at %d, after an append: %v", cut, corrupt)
+		}
+		if got, w := ids(st), append(want, "e"); !reflect.DeepEqual(got, w) {
+			t.Fatalf("cut at %d, after an append: restored %v, want %v", cut, got, w)
+		}
+		s.Close()
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shipote/shipote/internal/cli/clitest"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 )
 
 func TestNewCmdPipe(t *testing.T) {
@@ -182,5 +183,24 @@ func TestRestartAndSignalRun(t *testing.T) {
 	}
 	if err := clitest.Run(NewCmdSignal(f, nil), "nope", "TERM"); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("signal of an unknown run: %v", err)
+	}
+}
+
+func TestListSaved(t *testing.T) {
+	node := messages.Node{Label: "a", Payload: messages.Payload{Native: &messages.NativePayload{Exec: "seq"}}}
+	fc := &clitest.FakeClient{SavedList: []protocol.SavedPipeline{
+		{Name: "by-hand", Spec: messages.PipelineSpec{Label: "p", Nodes: []messages.Node{node}}},
+		{Name: "nightly", Spec: messages.PipelineSpec{Label: "q", Nodes: []messages.Node{node}, RestartOnFailure: true, Project: "stack"}},
+	}}
+	f, out, _ := clitest.Factory(fc, time.Now())
+	if err := clitest.Run(NewCmdList(f, nil), "--saved"); err != nil {
+		t.Fatal(err)
+	}
+	want := `NAME     LABEL  NODES  EDGES  SUPERVISED  PROJECT
+by-hand  p      1      0      false       -
+nightly  q      1      0      true        stack
+`
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }

@@ -59,10 +59,14 @@ func listRun(ctx context.Context, o *ListOptions) error {
 		if o.Output == "json" {
 			return cmdutil.WriteJSON(o.IO.Out, saved)
 		}
-		t := cmdutil.NewTable(o.IO.Out, "NAME", "LABEL", "NODES", "EDGES", "SUPERVISED")
+		t := cmdutil.NewTable(o.IO.Out, "NAME", "LABEL", "NODES", "EDGES", "SUPERVISED", "PROJECT")
 		for _, s := range saved {
+			project := s.Spec.Project
+			if project == "" {
+				project = "-" // saved by hand, not by apply
+			}
 			t.Row(s.Name, s.Spec.Label, strconv.Itoa(len(s.Spec.Nodes)), strconv.Itoa(len(s.Spec.Edges)),
-				strconv.FormatBool(s.Spec.RestartOnFailure))
+				strconv.FormatBool(s.Spec.RestartOnFailure), project)
 		}
 		return t.Flush()
 	}
