@@ -55,6 +55,7 @@ func fullPipeline(label, workspace string) messages.PipelineSpec {
 	return messages.PipelineSpec{
 		Label:     label,
 		Workspace: workspace,
+		Project:   "stack",
 		Nodes: []messages.Node{
 			{Label: "gen", Payload: messages.Payload{Native: &messages.NativePayload{
 				Exec: "/usr/bin/seq", Argv: []string{"1", "1000000"}, Envp: []string{"LC_ALL=C"}}},
