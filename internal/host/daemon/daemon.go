@@ -24,6 +24,7 @@ import (
 	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/api/server"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
+	"github.com/shipote/shipote/internal/memtrim"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/persistence"
 )
@@ -180,6 +181,13 @@ func Run(ctx context.Context, o *Options) error {
 		// workspace); a GC cycle more often costs it little CPU.
 		debug.SetGCPercent(daemonGCPercent)
 	}
+	// Heap freed by a burst of requests goes back to the kernel once the
+	// burst is over (internal/memtrim), so an idle daemon's RSS is what
+	// it holds, not its peak.
+	trimCtx, stopTrim := context.WithCancel(context.Background())
+	trimmed := make(chan struct{})
+	go func() { (&memtrim.Trimmer{}).Run(trimCtx); close(trimmed) }()
+	defer func() { stopTrim(); <-trimmed }()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
