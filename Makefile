@@ -1,6 +1,7 @@
 # shipote — build, run, test, lint and benchmark.
 #
 #   make run     builds and runs the demo on the embedded engine (no daemon)
+#   make run-cluster  three daemons on loopback joined as one cluster
 #   make test    the whole test suite, with the race detector
 #   make test-loaded  make test while two CPU-burning loops run
 #   make lint    gofmt, go vet, staticcheck (both modules)
@@ -17,7 +18,7 @@ PKGS     ?= ./...
 BENCHPKGS ?= ./...
 TESTFLAGS ?= -race -short -count=1 -timeout 9m
 
-.PHONY: all build run test test-loaded lint bench bench-quick bench-setup soak deps clean fuzz
+.PHONY: all build run run-cluster test test-loaded lint bench bench-quick bench-setup soak deps clean fuzz
 
 all: build
 
@@ -26,6 +27,9 @@ build:
 
 run:
 	$(GO) run ./cmd/shipote up examples/demo.yaml
+
+run-cluster: build
+	sh examples/cluster/run-cluster.sh $(BIN)/shipote
 
 # deps installs the Debian packages that tests and benchmarks use, when
 # they are missing (needs root and Debian's apt; skipped otherwise).

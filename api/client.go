@@ -29,7 +29,17 @@ import (
 type Client struct {
 	socket string
 	hc     *http.Client
+	warn   func(string)
 }
+
+// WarningHeader carries a warning for the user in an answer (a cluster
+// member that did not answer a list); a client hands each to the function
+// given to OnWarning.
+const WarningHeader = "Shipote-Warning"
+
+// OnWarning makes the client call fn with each warning an answer carries.
+// Set it before the first call.
+func (c *Client) OnWarning(fn func(string)) { c.warn = fn }
 
 // NewClient returns a client for the daemon listening at socketPath. It
 // does not dial until the first call.
@@ -117,6 +127,11 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 			return nil, err
 		}
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if c.warn != nil {
+		for _, w := range resp.Header.Values(WarningHeader) {
+			c.warn(w)
+		}
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -218,6 +233,18 @@ func (c *Client) Version(ctx context.Context) (VersionInfo, error) {
 func (c *Client) CreateWorkspace(ctx context.Context, spec messages.WorkspaceSpec) (messages.WorkspaceInfo, error) {
 	var info messages.WorkspaceInfo
 	err := c.call(ctx, http.MethodPost, "/v1/workspaces", nil, spec, &info)
+	return info, err
+}
+
+// CreateWorkspaceOn creates a workspace on the cluster member named node;
+// "" = where the daemon places it (CreateWorkspace).
+func (c *Client) CreateWorkspaceOn(ctx context.Context, spec messages.WorkspaceSpec, node string) (messages.WorkspaceInfo, error) {
+	var q url.Values
+	if node != "" {
+		q = url.Values{"node": {node}}
+	}
+	var info messages.WorkspaceInfo
+	err := c.call(ctx, http.MethodPost, "/v1/workspaces", q, spec, &info)
 	return info, err
 }
 

@@ -23,6 +23,8 @@ const (
 	CodeStopped          = "stopped"            // 503: the engine is stopping
 	CodeNotSaved         = "state_not_writable" // 503: the state file could not be written; nothing changed
 	CodeInternal         = "internal"           // 500
+	CodeUnsupported      = "unsupported"        // 501: not across cluster members (yet): run it on the member named
+	CodeUnreachable      = "unreachable"        // 504: the cluster member holding it did not answer
 )
 
 // ErrUnreachable is wrapped by the client's errors when dialing the socket
@@ -88,6 +90,8 @@ var statusCode = map[string]int{
 	CodeStopped:          http.StatusServiceUnavailable,
 	CodeNotSaved:         http.StatusServiceUnavailable,
 	CodeInternal:         http.StatusInternalServerError,
+	CodeUnsupported:      http.StatusNotImplemented,
+	CodeUnreachable:      http.StatusGatewayTimeout,
 }
 
 // NewError returns an Error with the status of its code.

@@ -148,6 +148,9 @@ type WorkspaceInfo struct {
 	PipelinesTotal int     `json:"pipelines_total"`
 	LimitsBackend  string  `json:"limits_backend,omitempty"`
 	Stats          *Sample `json:"stats,omitempty"`
+	// Node is the cluster member holding the workspace, in the answers of
+	// a member of a cluster (lists, creates); "" on a lone daemon.
+	Node string `json:"node,omitempty"`
 }
 
 // Sample is one stats reading of a workspace (SPEC §1.4).

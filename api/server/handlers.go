@@ -136,6 +136,13 @@ func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) error {
+	if node := r.URL.Query().Get("node"); node != "" {
+		// A member's router takes ?node= off before the create reaches
+		// the member it names; here it was not: no cluster.
+		if c := s.clusterOf(); c == nil || node != c.Self() {
+			return api.NewError(api.CodeInvalid, "node", fmt.Sprintf("node %q: this daemon is not a member of a cluster", node))
+		}
+	}
 	var spec messages.WorkspaceSpec
 	if err := s.decodeBody(r, &spec); err != nil {
 		return err

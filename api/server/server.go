@@ -57,6 +57,7 @@ type Server struct {
 	handler http.Handler
 	active  inflight  // handlers running, for the forced end of Serve
 	lists   listCache // the last whole list of workspaces answered
+	cluster clusterAtomic
 }
 
 // New returns a server for eng. eng must not be nil.
@@ -91,7 +92,7 @@ func routes() []route {
 		{"GET /healthz", nil, (*Server).health},
 		{"GET /v1/version", nil, (*Server).version},
 		{"GET /v1/workspaces", []string{"limit", "after", "label_prefix"}, (*Server).listWorkspaces},
-		{"POST /v1/workspaces", nil, (*Server).createWorkspace},
+		{"POST /v1/workspaces", []string{"node"}, (*Server).createWorkspace},
 		{"GET /v1/workspaces/{ws}", nil, (*Server).getWorkspace},
 		{"DELETE /v1/workspaces/{ws}", []string{"grace"}, (*Server).removeWorkspace},
 		{"GET /v1/workspaces/{ws}/commands", nil, (*Server).listCommands},
@@ -172,7 +173,9 @@ func (s *Server) buildHandler() http.Handler {
 			writeError(rw, api.NewError(api.CodeRefused, "", msg))
 			return
 		}
-		mux.ServeHTTP(rw, r)
+		if !s.routeCluster(rw, r) {
+			mux.ServeHTTP(rw, r)
+		}
 		s.log.Debug("request", zap.String("method", r.Method), zap.String("path", r.URL.Path),
 			zap.Int("status", rw.statusCode()), zap.Duration("took", time.Since(start)), zap.Int("uid", p.uid))
 	})

@@ -45,6 +45,7 @@ type FakeClient struct {
 	StateInfo      *api.StateInfo
 	TapData        string
 	Calls          []string
+	CreatedOn   string // the node of CreateWorkspaceOn
 	CreatedSpec    *messages.WorkspaceSpec
 	ExecRef        *messages.CommandRef
 	PipelineSpecIn *messages.PipelineSpec
@@ -98,6 +99,13 @@ func (f *FakeClient) CreateWorkspace(ctx context.Context, spec messages.Workspac
 	}
 	f.CreatedSpec = &spec
 	return messages.WorkspaceInfo{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAV", Spec: spec}, nil
+}
+
+// CreateWorkspaceOn implements cmdutil.Client; node is kept in
+// CreatedOn.
+func (f *FakeClient) CreateWorkspaceOn(ctx context.Context, spec messages.WorkspaceSpec, node string) (messages.WorkspaceInfo, error) {
+	f.CreatedOn = node
+	return f.CreateWorkspace(ctx, spec)
 }
 
 // Workspaces implements cmdutil.Client.

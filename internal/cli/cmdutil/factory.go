@@ -6,6 +6,7 @@ package cmdutil
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 
@@ -21,6 +22,7 @@ type Client interface {
 	Health(ctx context.Context) error
 	Version(ctx context.Context) (api.VersionInfo, error)
 	CreateWorkspace(ctx context.Context, spec messages.WorkspaceSpec) (messages.WorkspaceInfo, error)
+	CreateWorkspaceOn(ctx context.Context, spec messages.WorkspaceSpec, node string) (messages.WorkspaceInfo, error)
 	Workspaces(ctx context.Context) ([]messages.WorkspaceInfo, error)
 	WorkspacePage(ctx context.Context, q messages.ListQuery) ([]messages.WorkspaceInfo, string, error)
 	Workspace(ctx context.Context, ref string) (messages.WorkspaceInfo, error)
@@ -81,7 +83,9 @@ func (f *Factory) APIClient() (Client, error) {
 	if f.Client != nil {
 		return f.Client()
 	}
-	return api.NewClient(f.Socket), nil
+	c := api.NewClient(f.Socket)
+	c.OnWarning(func(w string) { fmt.Fprintln(f.IO.ErrOut, "warning: "+w) })
+	return c, nil
 }
 
 // Clock returns the current time.

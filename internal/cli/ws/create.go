@@ -20,6 +20,9 @@ type CreateOptions struct {
 
 	// File is the -f spec file ("-" = stdin); "" = none.
 	File string
+	// Node is the cluster member to create it on (--node); "" = where
+	// the daemon places it.
+	Node string
 	// Flags holds the flag values; Changed names the flags that were
 	// given, which override the file's fields.
 	Flags   CreateFlags
@@ -75,6 +78,7 @@ func NewCmdCreate(f *cmdutil.Factory, runF func(*CreateOptions) error) *cobra.Co
 	}
 	flags := cmd.Flags()
 	flags.StringVarP(&opts.File, "file", "f", "", "workspace spec file, JSON or YAML (- = stdin)")
+	flags.StringVar(&opts.Node, "node", "", "cluster member to create it on (default: the member with the most memory headroom)")
 	flags.StringVar(&fl.Label, "label", "", "workspace label, [A-Za-z0-9._-]{1,64}, unique")
 	flags.Var(cmdutil.SizeValue{P: &fl.Mem}, "mem", "memory limit (512M, 2G; 0 = unlimited)")
 	flags.Var(cmdutil.FloatValue{P: &fl.CPU}, "cpu", "CPU limit in cores (1.5; 0 = unlimited)")
@@ -172,7 +176,7 @@ func createRun(cmd *cobra.Command, o *CreateOptions) error {
 	if err != nil {
 		return err
 	}
-	info, err := c.CreateWorkspace(cmd.Context(), spec)
+	info, err := c.CreateWorkspaceOn(cmd.Context(), spec, o.Node)
 	if err != nil {
 		return fmt.Errorf("create workspace: %w", err)
 	}

@@ -3,6 +3,7 @@
 package ws
 
 import (
+	"slices"
 	"context"
 	"fmt"
 	"io"
@@ -110,16 +111,27 @@ func writeStateNote(ctx context.Context, w io.Writer, c cmdutil.Client) {
 
 // WriteTable prints workspaces as a table: ID, LABEL, ALIVE, RSS, CPU,
 // TTL LEFT.
+//
+// In a cluster (any workspace has a node) a NODE column follows LABEL.
 func WriteTable(w interface{ Write([]byte) (int, error) }, list []messages.WorkspaceInfo, now time.Time) {
-	t := cmdutil.NewTable(w, "ID", "LABEL", "ALIVE", "RSS", "CPU", "TTL LEFT")
+	clustered := slices.ContainsFunc(list, func(ws messages.WorkspaceInfo) bool { return ws.Node != "" })
+	head := []string{"ID", "LABEL", "ALIVE", "RSS", "CPU", "TTL LEFT"}
+	if clustered {
+		head = slices.Insert(head, 2, "NODE")
+	}
+	t := cmdutil.NewTable(w, head...)
 	for _, ws := range list {
 		rss, cpu := "-", "-"
 		if s := ws.Stats; s != nil {
 			rss = cmdutil.FormatBytes(s.RSSBytes)
 			cpu = fmt.Sprintf("%.1f%%", s.CPUPercent)
 		}
-		t.Row(ws.ID, ws.Spec.Label, strconv.Itoa(ws.CommandsAlive)+"/"+strconv.Itoa(ws.CommandsTotal),
-			rss, cpu, TTLLeft(ws, now))
+		row := []string{ws.ID, ws.Spec.Label, strconv.Itoa(ws.CommandsAlive) + "/" + strconv.Itoa(ws.CommandsTotal),
+			rss, cpu, TTLLeft(ws, now)}
+		if clustered {
+			row = slices.Insert(row, 2, ws.Node)
+		}
+		t.Row(row...)
 	}
 	t.Flush()
 }

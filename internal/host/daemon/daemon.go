@@ -23,6 +23,7 @@ import (
 	"github.com/shipote/shipote"
 	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/api/server"
+	"github.com/shipote/shipote/cluster"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 	"github.com/shipote/shipote/internal/memtrim"
 	"github.com/shipote/shipote/internal/proc"
@@ -53,6 +54,9 @@ type Options struct {
 	guard         *guarded
 	KeepEnded     int           // ended commands (and pipeline runs) kept per workspace
 	KeepEndedFor  time.Duration // and for how long
+	Cluster       ClusterOptions
+
+	clusterCfg *cluster.Config
 }
 
 // NewCmdDaemon returns `daemon`; runF replaces the run for tests.
@@ -104,6 +108,11 @@ was written by a newer shipote.`,
 			if _, err := parseLevel(opts.LogLevel); err != nil {
 				return cmdutil.FlagErrorf("invalid argument %q for \"--log-level\" flag: %v", opts.LogLevel, err)
 			}
+			if cfg, ok, err := opts.Cluster.config(); err != nil {
+				return err
+			} else if ok {
+				opts.clusterCfg = &cfg
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -145,6 +154,7 @@ was written by a newer shipote.`,
 	flags.IntVar(&opts.KeepEnded, "keep-ended", opts.KeepEnded, "ended commands, and ended pipeline runs, remembered per workspace")
 	flags.Var(cmdutil.DurationValue{P: &opts.KeepEndedFor}, "keep-ended-for", "how long an ended command or pipeline run is remembered")
 	flags.StringVar(&opts.CgroupParent, "cgroup-parent", "", "cgroup subtree for workspaces (default shipote, under the daemon's cgroup); one per daemon")
+	addClusterFlags(cmd, &opts.Cluster)
 	return cmd
 }
 
@@ -211,7 +221,11 @@ func Run(ctx context.Context, o *Options) error {
 		}
 	}
 	system := shipote.NewActorSystem(log)
-	defer system.Shutdown()
+	defer func() {
+		if !system.IsStopped() {
+			system.Shutdown()
+		}
+	}()
 	// The restore of the state file gets five minutes, and ends early on
 	// SIGTERM or SIGINT.
 	rctx, cancelRestore := context.WithTimeout(ctx, restoreTimeout)
@@ -256,6 +270,16 @@ func Run(ctx context.Context, o *Options) error {
 		return errors.Join(fmt.Errorf("listen on %s: %w", socket, err), stopEngine())
 	}
 	srv := server.New(eng, server.Options{Logger: log, SocketPath: socket})
+	var member *cluster.Member
+	if o.clusterCfg != nil {
+		member, err = cluster.Join(system, *o.clusterCfg, cluster.Server{Handler: srv.Handler(), Info: nodeInfo(eng)}, log)
+		if err != nil {
+			log.Error("cannot join the cluster", zap.Error(err))
+			ln.Close()
+			return errors.Join(fmt.Errorf("join cluster %s: %w", o.clusterCfg.Name, err), stopEngine())
+		}
+		srv.SetCluster(member)
+	}
 
 	var metrics *metricsServer
 	if o.MetricsAddr != "" {
@@ -313,6 +337,9 @@ loop:
 	}
 	if err := stopEngine(); err != nil {
 		errs = append(errs, err)
+	}
+	if member != nil {
+		member.Leave()
 	}
 	if len(errs) == 0 {
 		log.Info("stopped")

@@ -1,0 +1,518 @@
+// This file routes requests across the members of a cluster: a request
+// that names a workspace or a pipeline run is served by the member that
+// holds it; lists gather every member's; a create goes to the member
+// asked for or the one with the most memory headroom. A forwarded request
+// is served by the owner's own handler (see cluster.Member), so every
+// verb answers as it does on a lone daemon.
+
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/cluster"
+	"github.com/shipote/shipote/messages"
+)
+
+// Cluster is the membership a server routes across (cluster.Member).
+type Cluster interface {
+	Self() string
+	SelfAddress() string
+	Roster() []string
+	Live() []string
+	NameOf(addr string) string
+	AddressOf(ctx context.Context, node string) (string, error)
+	Info(ctx context.Context, addr string) (cluster.NodeInfo, error)
+	Forward(ctx context.Context, addr string, req *cluster.Request, timeout time.Duration) (*cluster.Response, error)
+	Stream(ctx context.Context, addr string, req *cluster.Request, w http.ResponseWriter) error
+}
+
+// WarningHeader carries a warning for the user (a member that did not
+// answer a list); the CLI prints each on stderr.
+const WarningHeader = api.WarningHeader
+
+// askTimeout bounds each member's part of a list or a lookup.
+const askTimeout = time.Second
+
+type clusterBox struct{ c Cluster }
+
+// SetCluster makes the server route requests across c's members. Call it
+// before Serve; nil leaves the server a lone daemon's.
+func (s *Server) SetCluster(c Cluster) {
+	if c == nil {
+		s.cluster.Store(nil)
+		return
+	}
+	s.cluster.Store(&clusterBox{c: c})
+}
+
+func (s *Server) clusterOf() Cluster {
+	if b := s.cluster.Load(); b != nil {
+		return b.c
+	}
+	return nil
+}
+
+// clusterAtomic is the field type of Server.cluster.
+type clusterAtomic = atomic.Pointer[clusterBox]
+
+// routeCluster serves r when it belongs elsewhere or to every member, and
+// reports whether it did. A forwarded request is always served here.
+func (s *Server) routeCluster(w http.ResponseWriter, r *http.Request) bool {
+	c := s.clusterOf()
+	if c == nil || r.Header.Get(cluster.ForwardedHeader) != "" {
+		return false
+	}
+	path := r.URL.Path
+	seg := strings.Split(strings.TrimPrefix(path, "/v1/"), "/")
+	if !strings.HasPrefix(path, "/v1/") || len(seg) == 0 {
+		return false
+	}
+	var err error
+	switch {
+	case r.Method == http.MethodGet && path == "/v1/workspaces":
+		err = s.gather(w, r, c, true)
+	case r.Method == http.MethodGet && path == "/v1/commands":
+		err = s.gather(w, r, c, false)
+	case r.Method == http.MethodGet && path == "/v1/pipelines" && r.URL.Query().Get("workspace") == "":
+		err = s.gather(w, r, c, false)
+	case r.Method == http.MethodGet && path == "/v1/pipelines":
+		err = s.toWorkspaceOwner(w, r, c, r.URL.Query().Get("workspace"), func(id string) {
+			q := r.URL.Query()
+			q.Set("workspace", id)
+			r.URL.RawQuery = q.Encode()
+		})
+	case r.Method == http.MethodPost && path == "/v1/workspaces":
+		err = s.place(w, r, c)
+	case seg[0] == "workspaces" && len(seg) >= 2 && seg[1] != "":
+		err = s.toWorkspaceOwner(w, r, c, seg[1], func(id string) {
+			seg[1] = id
+			r.URL.Path = "/v1/" + strings.Join(seg, "/")
+			r.URL.RawPath = ""
+		})
+	case seg[0] == "pipelines" && len(seg) >= 2 && seg[1] != "":
+		err = s.toRunOwner(w, r, c, seg[1])
+	default:
+		return false
+	}
+	if errors.Is(err, errServeHere) {
+		return false
+	}
+	if err != nil {
+		s.fail(w, r, err)
+	}
+	return true
+}
+
+// errServeHere says the request belongs to this member: the local
+// handler serves it (with its path rewritten to the ID).
+var errServeHere = errors.New("serve here")
+
+// reqBody reads r's body, bounded as a local request's is.
+func (s *Server) reqBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	limit := s.opts.MaxBodyBytes
+	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, api.NewError(api.CodeMalformed, "", "reading the request body: "+err.Error())
+	}
+	if int64(len(data)) > limit {
+		return nil, &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeMalformed,
+			Message: fmt.Sprintf("request body is larger than the limit of %d bytes", limit)}
+	}
+	return data, nil
+}
+
+// forwardTo sends r to the member at addr and writes its answer to w.
+// node, when set, is added to a JSON object answer.
+func (s *Server) forwardTo(w http.ResponseWriter, r *http.Request, c Cluster, addr string, addNode bool) error {
+	if tapping(r) {
+		return api.NewError(api.CodeUnsupported, "",
+			fmt.Sprintf("%s %s taps a pipeline's bytes, and taps do not cross members yet: run it against member %s (%s)",
+				r.Method, r.URL.Path, c.NameOf(addr), addr))
+	}
+	body, err := s.reqBody(r)
+	if err != nil {
+		return err
+	}
+	req := &cluster.Request{Method: r.Method, URL: r.URL.RequestURI(), Header: forwardHeaders(r.Header), Body: body}
+	if following(r) {
+		// The answer does not end: it comes as chunk messages.
+		if err := c.Stream(r.Context(), addr, req, w); err != nil && r.Context().Err() == nil {
+			if rw, ok := w.(*respWriter); ok && rw.wrote {
+				s.log.Debug("a stream from another member broke", zap.String("member", addr), zap.Error(err))
+				return nil
+			}
+			return api.NewError(api.CodeUnreachable, "", err.Error())
+		}
+		return nil
+	}
+	resp, err := c.Forward(r.Context(), addr, req, 0)
+	if err != nil {
+		return api.NewError(api.CodeUnreachable, "", err.Error())
+	}
+	out := resp.Body
+	if addNode && resp.Status/100 == 2 {
+		out = withNode(out, resp.Node)
+	}
+	for k, v := range resp.Header {
+		if k == "Content-Length" {
+			continue
+		}
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", fmt.Sprint(len(out)))
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(out)
+	return nil
+}
+
+// following says whether r asks for an answer that does not end (a
+// followed log).
+func following(r *http.Request) bool {
+	f := r.URL.Query().Get("follow")
+	return f == "true" || f == "1"
+}
+
+// tapping says whether r taps a pipeline's bytes.
+func tapping(r *http.Request) bool {
+	t := r.URL.Query().Get("tap")
+	return t == "true" || t == "1" || strings.HasSuffix(r.URL.Path, "/tap")
+}
+
+// forwardHeaders keeps the headers a handler reads.
+func forwardHeaders(h http.Header) http.Header {
+	out := http.Header{}
+	for _, k := range []string{"Content-Type", "Accept"} {
+		if v := h.Values(k); len(v) > 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// withNode adds "node" to a JSON object, or to each object of a JSON
+// array; anything else is returned as it is.
+func withNode(b []byte, node string) []byte {
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 {
+		return b
+	}
+	name, _ := json.Marshal(node)
+	field := append(append([]byte(`"node":`), name...), ',')
+	inject := func(obj []byte) []byte {
+		obj = bytes.TrimSpace(obj)
+		if len(obj) < 2 || obj[0] != '{' {
+			return obj
+		}
+		out := make([]byte, 0, len(obj)+len(field))
+		out = append(out, '{')
+		if bytes.Equal(bytes.TrimSpace(obj[1:]), []byte("}")) {
+			out = append(out, field[:len(field)-1]...)
+			return append(out, '}')
+		}
+		out = append(out, field...)
+		return append(out, obj[1:]...)
+	}
+	switch t[0] {
+	case '{':
+		return append(inject(t), '\n')
+	case '[':
+		var items []json.RawMessage
+		if json.Unmarshal(t, &items) != nil {
+			return b
+		}
+		var out bytes.Buffer
+		out.WriteByte('[')
+		for i, it := range items {
+			if i > 0 {
+				out.WriteByte(',')
+			}
+			out.Write(inject(it))
+		}
+		out.WriteString("]\n")
+		return out.Bytes()
+	}
+	return b
+}
+
+// memberAnswer is one member's answer to a question asked of all.
+type memberAnswer struct {
+	addr string
+	resp *cluster.Response
+	err  error
+}
+
+// askAll sends a GET of u to every member of the roster at once, each
+// bounded by askTimeout, and returns the answers in roster order.
+func askAll(ctx context.Context, c Cluster, u string) []memberAnswer {
+	roster := c.Roster()
+	out := make([]memberAnswer, len(roster))
+	var wg sync.WaitGroup
+	for i, addr := range roster {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := c.Forward(ctx, addr, &cluster.Request{Method: http.MethodGet, URL: u}, askTimeout)
+			out[i] = memberAnswer{addr: addr, resp: resp, err: err}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// unreachable adds a warning for each member that did not answer.
+func unreachable(w http.ResponseWriter, c Cluster, answers []memberAnswer, what string) {
+	for _, a := range answers {
+		if a.err != nil {
+			w.Header().Add(WarningHeader, fmt.Sprintf("member %s (%s) unreachable: its %s are not listed (%v)",
+				c.NameOf(a.addr), a.addr, what, a.err))
+		}
+	}
+}
+
+// gather answers a list with every member's, each entry with its node.
+// Workspaces are ordered by ID and paged as one list.
+func (s *Server) gather(w http.ResponseWriter, r *http.Request, c Cluster, workspaces bool) error {
+	answers := askAll(r.Context(), c, r.URL.RequestURI())
+	var (
+		items []json.RawMessage
+		ids   []string
+		more  bool
+	)
+	for i, a := range answers {
+		if a.err != nil {
+			continue
+		}
+		if a.resp.Status/100 != 2 {
+			if i == 0 {
+				// This member refused it (a bad parameter): so would
+				// every member.
+				return writeRaw(w, a.resp.Status, a.resp.Body)
+			}
+			w.Header().Add(WarningHeader, fmt.Sprintf("member %s: %s", c.NameOf(a.addr), strings.TrimSpace(string(a.resp.Body))))
+			continue
+		}
+		if a.resp.Header.Get("Link") != "" {
+			more = true
+		}
+		var list []json.RawMessage
+		if err := json.Unmarshal(withNode(a.resp.Body, a.resp.Node), &list); err != nil {
+			w.Header().Add(WarningHeader, fmt.Sprintf("member %s: its answer does not decode: %v", c.NameOf(a.addr), err))
+			continue
+		}
+		for _, it := range list {
+			items = append(items, it)
+			if workspaces {
+				var ref struct {
+					ID string `json:"id"`
+				}
+				_ = json.Unmarshal(it, &ref)
+				ids = append(ids, ref.ID)
+			}
+		}
+	}
+	what := "entries"
+	if workspaces {
+		what = "workspaces"
+		idx := make([]int, len(items))
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return ids[idx[a]] < ids[idx[b]] })
+		sorted := make([]json.RawMessage, len(items))
+		sortedIDs := make([]string, len(items))
+		for i, j := range idx {
+			sorted[i], sortedIDs[i] = items[j], ids[j]
+		}
+		items, ids = sorted, sortedIDs
+		q, err := listQuery(r.URL.Query())
+		if err != nil {
+			return err
+		}
+		if q.Limit > 0 && (len(items) > q.Limit || more) {
+			if len(items) > q.Limit {
+				items, ids = items[:q.Limit], ids[:q.Limit]
+			}
+			if len(ids) > 0 {
+				setNextLink(w, r.URL, ids[len(ids)-1])
+			}
+		}
+	}
+	unreachable(w, c, answers, what)
+	var out bytes.Buffer
+	out.WriteByte('[')
+	for i, it := range items {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		out.Write(it)
+	}
+	out.WriteString("]\n")
+	return writeRaw(w, http.StatusOK, out.Bytes())
+}
+
+// writeRaw answers a JSON body as it is.
+func writeRaw(w http.ResponseWriter, status int, body []byte) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	return nil
+}
+
+// place sends a create to the member named by ?node=, or else to the live
+// member with the most memory headroom.
+func (s *Server) place(w http.ResponseWriter, r *http.Request, c Cluster) error {
+	q := r.URL.Query()
+	node := q.Get("node")
+	q.Del("node")
+	r.URL.RawQuery = q.Encode()
+	var addr string
+	if node != "" {
+		a, err := c.AddressOf(r.Context(), node)
+		if err != nil {
+			return api.NewError(api.CodeNotFound, "node", err.Error())
+		}
+		addr = a
+	} else {
+		addr = pickMember(r.Context(), c)
+	}
+	return s.forwardTo(w, r, c, addr, true)
+}
+
+// pickMember returns the live member with the most memory headroom (this
+// one on a tie, or when no other answers in time).
+func pickMember(ctx context.Context, c Cluster) string {
+	live := c.Live()
+	infos := make([]*cluster.NodeInfo, len(live))
+	var wg sync.WaitGroup
+	for i, addr := range live {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ictx, cancel := context.WithTimeout(ctx, askTimeout)
+			defer cancel()
+			if info, err := c.Info(ictx, addr); err == nil {
+				infos[i] = &info
+			}
+		}()
+	}
+	wg.Wait()
+	best := c.SelfAddress()
+	var bestRoom int64 = -1 << 62
+	for i, info := range infos {
+		if info == nil {
+			continue
+		}
+		if info.HeadroomBytes > bestRoom || (info.HeadroomBytes == bestRoom && live[i] == c.SelfAddress()) {
+			best, bestRoom = live[i], info.HeadroomBytes
+		}
+	}
+	return best
+}
+
+// toWorkspaceOwner finds the member holding workspace ref (an ID, a label
+// unique in the cluster, or label@node), rewrites the request to name it
+// by ID (rewrite), and serves it there.
+func (s *Server) toWorkspaceOwner(w http.ResponseWriter, r *http.Request, c Cluster, ref string, rewrite func(id string)) error {
+	if label, node, ok := strings.Cut(ref, "@"); ok {
+		addr, err := c.AddressOf(r.Context(), node)
+		if err != nil {
+			return api.NewError(api.CodeNotFound, "", fmt.Sprintf("workspace %s: %v", ref, err))
+		}
+		rewrite(label)
+		if addr == c.SelfAddress() {
+			return errServeHere
+		}
+		return s.forwardTo(w, r, c, addr, false)
+	}
+	if messages.IsID(ref) {
+		// An ID is unique: held here, it is served here.
+		if _, err := s.eng.Workspace(r.Context(), ref); err == nil {
+			return errServeHere
+		}
+	}
+	answers := askAll(r.Context(), c, "/v1/workspaces/"+url.PathEscape(ref))
+	type holder struct{ addr, id, label string }
+	var holders []holder
+	var down []string
+	for _, a := range answers {
+		switch {
+		case a.err != nil:
+			down = append(down, fmt.Sprintf("%s (%s)", c.NameOf(a.addr), a.addr))
+		case a.resp.Status == http.StatusOK:
+			var info struct {
+				ID   string `json:"id"`
+				Spec struct {
+					Label string `json:"label"`
+				} `json:"spec"`
+			}
+			if json.Unmarshal(a.resp.Body, &info) == nil {
+				holders = append(holders, holder{addr: a.addr, id: info.ID, label: info.Spec.Label})
+			}
+		}
+	}
+	switch len(holders) {
+	case 0:
+		msg := fmt.Sprintf("workspace %q not found on any member", ref)
+		if len(down) > 0 {
+			msg = fmt.Sprintf("workspace %q not found on the members that answered; unreachable: %s", ref, strings.Join(down, ", "))
+		}
+		return api.NewError(api.CodeNotFound, "", msg)
+	case 1:
+		h := holders[0]
+		rewrite(h.id)
+		if h.addr == c.SelfAddress() {
+			return errServeHere
+		}
+		return s.forwardTo(w, r, c, h.addr, false)
+	}
+	var names []string
+	for _, h := range holders {
+		names = append(names, h.label+"@"+c.NameOf(h.addr))
+	}
+	slices.Sort(names)
+	return api.NewError(api.CodeConflict, "", fmt.Sprintf("workspace label %q is used on %d members: name one of %s",
+		ref, len(holders), strings.Join(names, ", ")))
+}
+
+// toRunOwner serves a request naming pipeline run id where the run is.
+func (s *Server) toRunOwner(w http.ResponseWriter, r *http.Request, c Cluster, id string) error {
+	answers := askAll(r.Context(), c, "/v1/pipelines/"+url.PathEscape(id))
+	var down []string
+	for _, a := range answers {
+		switch {
+		case a.err != nil:
+			down = append(down, fmt.Sprintf("%s (%s)", c.NameOf(a.addr), a.addr))
+		case a.resp.Status == http.StatusOK:
+			if a.addr == c.SelfAddress() {
+				return errServeHere
+			}
+			return s.forwardTo(w, r, c, a.addr, false)
+		}
+	}
+	msg := fmt.Sprintf("pipeline run %q not found on any member", id)
+	if len(down) > 0 {
+		msg = fmt.Sprintf("pipeline run %q not found on the members that answered; unreachable: %s", id, strings.Join(down, ", "))
+	}
+	return api.NewError(api.CodeNotFound, "", msg)
+}

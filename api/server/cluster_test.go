@@ -1,0 +1,20 @@
+package server
+
+import "testing"
+
+func TestWithNode(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"id":"1"}`, `{"node":"a","id":"1"}` + "\n"},
+		{`{}`, `{"node":"a"}` + "\n"},
+		{` [ {"id":"1"}, {} ] `, `[{"node":"a","id":"1"},{"node":"a"}]` + "\n"},
+		{`[]`, "[]\n"},
+		{`"text"`, `"text"`},
+		{``, ``},
+		{`[1,2]`, "[1,2]\n"},
+		{`[{"broken"`, `[{"broken"`},
+	} {
+		if got := string(withNode([]byte(tc.in), "a")); got != tc.want {
+			t.Errorf("withNode(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

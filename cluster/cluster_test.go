@@ -1,0 +1,122 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+func TestValidate(t *testing.T) {
+	good := Config{Name: "prod", Node: "a", Advertise: "127.0.0.1:7000", Peers: []string{"127.0.0.1:7002", "localhost:7004", "[::1]:7006"}}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("a good config: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"no cluster name", func(c *Config) { c.Name = "" }, "cluster name"},
+		{"bad node", func(c *Config) { c.Node = "a@b" }, "node name"},
+		{"no node", func(c *Config) { c.Node = "" }, "node name"},
+		{"advertise without port", func(c *Config) { c.Advertise = "127.0.0.1" }, "HOST:PORT"},
+		{"advertise without host", func(c *Config) { c.Advertise = ":7000" }, "no host"},
+		{"advertise port 0", func(c *Config) { c.Advertise = "127.0.0.1:0" }, "port must be"},
+		{"advertise last port", func(c *Config) { c.Advertise = "127.0.0.1:65535" }, "PORT+1"},
+		{"advertise not loopback", func(c *Config) { c.Advertise = "10.0.0.1:7000" }, "loopback"},
+		{"peer not loopback", func(c *Config) { c.Peers = []string{"example.com:7000"} }, "loopback"},
+		{"peer bad", func(c *Config) { c.Peers = []string{"nope"} }, `peer "nope"`},
+		{"negative timeout", func(c *Config) { c.AskTimeout = -time.Second }, "negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := good
+			c.Peers = append([]string(nil), good.Peers...)
+			tc.mutate(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+	err := Config{Name: "p", Node: "a", Advertise: "10.0.0.1:7000"}.Validate()
+	if !errors.Is(err, ErrNotLoopback) {
+		t.Fatalf("err = %v, want ErrNotLoopback", err)
+	}
+}
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	msg, err := wrap(kindHTTP, Request{Method: "GET", URL: "/v1/workspaces?limit=1", From: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind, body, ok := unwrap(msg)
+	if !ok || kind != kindHTTP || !strings.Contains(string(body), `"/v1/workspaces?limit=1"`) {
+		t.Fatalf("unwrap = %q %s %v", kind, body, ok)
+	}
+	if _, _, ok := unwrap(&actor.Started{}); ok {
+		t.Fatal("unwrap took a message that is not an envelope")
+	}
+	if _, _, ok := unwrap("text"); ok {
+		t.Fatal("unwrap took a string")
+	}
+}
+
+// TestStreamWriterWindow: a streamed answer's writes are gathered into
+// chunks of at most streamChunkMax, each taking a credit; with none left
+// the writer waits, and a cancelled stream's writer fails at once.
+func TestStreamWriterWindow(t *testing.T) {
+	st := &ownedStream{credits: make(chan struct{}, 2)}
+	st.credits <- struct{}{}
+	st.credits <- struct{}{}
+	ctx, cancel := contextWithCancel()
+	var sent []streamChunk
+	w := &streamWriter{id: "s1", st: st, ctx: ctx, header: http.Header{}, send: func(ch streamChunk) { sent = append(sent, ch) }}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	if _, err := w.Write([]byte(strings.Repeat("x", streamChunkMax+10))); err != nil {
+		t.Fatal(err)
+	}
+	if len(sent) != 1 || len(sent[0].Data) != streamChunkMax || sent[0].Status != http.StatusOK ||
+		sent[0].Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("after a write past one chunk: %d chunks", len(sent))
+	}
+	w.Flush()
+	if len(sent) != 2 || len(sent[1].Data) != 10 || sent[1].Header != nil {
+		t.Fatalf("after a flush: %+v", sent)
+	}
+	// No credit left: the next chunk waits until the stream is cancelled.
+	done := make(chan error, 1)
+	go func() { _, err := w.Write([]byte(strings.Repeat("y", streamChunkMax))); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("a write without credit returned %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("a cancelled stream's write succeeded")
+	}
+	n := len(sent)
+	w.end("")
+	if len(sent) != n {
+		t.Fatal("a cancelled stream sent its end")
+	}
+	// A stream that ends: its last chunk says so, without a credit.
+	ctx2, cancel2 := contextWithCancel()
+	defer cancel2()
+	sent = nil
+	w2 := &streamWriter{id: "s2", st: &ownedStream{credits: make(chan struct{})}, ctx: ctx2, header: http.Header{},
+		send: func(ch streamChunk) { sent = append(sent, ch) }}
+	w2.end("")
+	if len(sent) != 1 || !sent[0].Done || sent[0].Status != http.StatusOK {
+		t.Fatalf("the end of an empty stream: %+v", sent)
+	}
+}

@@ -1,0 +1,182 @@
+// Package cluster joins shipote daemons, or engines embedded in other
+// programs, into one cluster with protoactor-go's own cluster package:
+// its automanaged provider keeps the membership, its remote carries the
+// messages. Each member runs one actor that serves the others: it answers
+// who the member is and how much memory it has to spare, and it serves API
+// requests forwarded to it with the member's own API handler, so that
+// every verb works from any member for any workspace (see api/server's
+// routing and docs/design.md, "Cluster").
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/shipote/shipote/messages"
+)
+
+// Config says how a member joins its cluster.
+type Config struct {
+	// Name is the cluster's name; members of other clusters are ignored.
+	Name string
+	// Node is this member's name, unique in the cluster (a label:
+	// [A-Za-z0-9._-], at most 64 characters). Workspaces are named
+	// label@node.
+	Node string
+	// Advertise is HOST:PORT where the other members reach this one.
+	// PORT carries actor messages and PORT+1 the membership heartbeat.
+	// Without TLS, HOST must be a loopback address.
+	Advertise string
+	// Peers are the other members' Advertise addresses (the automanaged
+	// provider polls every one of them, and this member).
+	Peers []string
+	// Token, when set, is a secret every member must present: a peer
+	// without it is refused.
+	Token string
+	// TLSCert, TLSKey and TLSCA are PEM files: this member's certificate
+	// and key, and the CA that signed every member's. Set all three for
+	// mutual TLS on the transport (a peer whose certificate that CA did
+	// not sign is refused); then any address may be advertised.
+	TLSCert, TLSKey, TLSCA string
+	// Heartbeat is how often members poll each other; 0 = 1 s.
+	Heartbeat time.Duration
+	// AskTimeout bounds a question to one member (a list's fan-out, a
+	// lookup); 0 = 1 s. A member that does not answer in time is reported
+	// unreachable.
+	AskTimeout time.Duration
+	// ForwardTimeout bounds a forwarded request; 0 = 60 s.
+	ForwardTimeout time.Duration
+}
+
+// Defaults.
+const (
+	DefaultHeartbeat      = time.Second
+	DefaultAskTimeout     = time.Second
+	DefaultForwardTimeout = 60 * time.Second
+)
+
+// ErrNotLoopback is wrapped by Validate's error for an advertise host
+// that is not loopback, on a cluster without TLS.
+var ErrNotLoopback = errors.New("without TLS a member binds loopback addresses only")
+
+// Validate checks c and returns an error naming the first bad field.
+func (c Config) Validate() error {
+	if err := messages.ValidateLabel(c.Name); err != nil {
+		return fmt.Errorf("cluster name: %w", err)
+	}
+	if err := messages.ValidateLabel(c.Node); err != nil {
+		return fmt.Errorf("node name: %w", err)
+	}
+	host, _, err := splitAddr(c.Advertise)
+	if err != nil {
+		return fmt.Errorf("advertise address: %w", err)
+	}
+	tlsFiles := 0
+	for _, f := range []string{c.TLSCert, c.TLSKey, c.TLSCA} {
+		if f != "" {
+			tlsFiles++
+		}
+	}
+	if tlsFiles != 0 && tlsFiles != 3 {
+		return errors.New("TLS needs a certificate, its key and the CA (all three)")
+	}
+	secure := tlsFiles == 3
+	if !secure && !isLoopback(host) {
+		return fmt.Errorf("advertise address %s: %w (127.0.0.0/8, ::1 or localhost)", c.Advertise, ErrNotLoopback)
+	}
+	seen := map[string]bool{c.Advertise: true}
+	for _, p := range c.Peers {
+		h, _, err := splitAddr(p)
+		if err != nil {
+			return fmt.Errorf("peer %q: %w", p, err)
+		}
+		if !secure && !isLoopback(h) {
+			return fmt.Errorf("peer %s: %w", p, ErrNotLoopback)
+		}
+		if seen[p] {
+			continue // this member, or a peer named twice
+		}
+		seen[p] = true
+	}
+	if c.Heartbeat < 0 || c.AskTimeout < 0 || c.ForwardTimeout < 0 {
+		return errors.New("cluster: timeouts must not be negative")
+	}
+	return nil
+}
+
+// splitAddr parses HOST:PORT; PORT must leave room for the heartbeat's
+// PORT+1.
+func splitAddr(addr string) (host string, port int, err error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q is not HOST:PORT: %w", addr, err)
+	}
+	if h == "" {
+		return "", 0, fmt.Errorf("%q has no host", addr)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65534 {
+		return "", 0, fmt.Errorf("%q: port must be 1-65534 (PORT+1 carries the heartbeat)", addr)
+	}
+	return h, n, nil
+}
+
+// isLoopback says whether host is a loopback IP or localhost.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// heartbeatAddr is the heartbeat listener's address of the member that
+// advertises addr.
+func heartbeatAddr(addr string) string {
+	h, p, err := splitAddr(addr)
+	if err != nil {
+		return addr
+	}
+	return net.JoinHostPort(h, strconv.Itoa(p+1))
+}
+
+// NodeInfo is what a member says of itself.
+type NodeInfo struct {
+	Node    string `json:"node"`
+	Address string `json:"address"`
+	// Workspaces is how many workspaces it holds.
+	Workspaces int `json:"workspaces"`
+	// MemAvailableBytes is the host's MemAvailable.
+	MemAvailableBytes uint64 `json:"mem_available_bytes"`
+	// HeadroomBytes is MemAvailable less what its workspaces may still
+	// claim (each one's memory_max above its RSS): where a new workspace
+	// fits best.
+	HeadroomBytes int64 `json:"headroom_bytes"`
+}
+
+// Request is an API request forwarded to the member that serves it.
+type Request struct {
+	Method string      `json:"method"`
+	URL    string      `json:"url"` // path and query
+	Header http.Header `json:"header,omitempty"`
+	Body   []byte      `json:"body,omitempty"`
+	// From is the forwarding member's node name.
+	From string `json:"from"`
+}
+
+// Response is the answer to a forwarded request, as the owner's API
+// handler wrote it.
+type Response struct {
+	Node   string      `json:"node"`
+	Status int         `json:"status"`
+	Header http.Header `json:"header,omitempty"`
+	Body   []byte      `json:"body,omitempty"`
+}
+
+// ForwardedHeader marks a request a member forwarded: it is served where
+// it arrives and never forwarded again. Its value is the sender's node.
+const ForwardedHeader = "Shipote-Forwarded"

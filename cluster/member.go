@@ -1,0 +1,445 @@
+// This file is a member's life: joining (remote, the cluster, the
+// heartbeat listener, the node actor), leaving, and the roster of members
+// it knows.
+
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/labstack/echo"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// nodeActorName is the name of every member's node actor, so that a
+// member's is {address, nodeActorName} without a lookup.
+const nodeActorName = "shipote-node"
+
+// Server is what a member serves to the others: its API handler, which
+// forwarded requests go to, and what it says of itself.
+type Server struct {
+	Handler http.Handler
+	Info    func(ctx context.Context) NodeInfo
+}
+
+// Member is this process's membership of a cluster.
+type Member struct {
+	cfg     Config
+	log     *zap.Logger
+	system  *actor.ActorSystem
+	c       *pcluster.Cluster
+	prov    *automanaged.AutoManagedProvider
+	hb      *echo.Echo
+	nodePID *actor.PID
+	srv     Server
+
+	// serving counts the node actor's goroutines; Leave waits for them.
+	serving sync.WaitGroup
+
+	mu sync.Mutex
+	// names maps member addresses to node names, as learnt from their
+	// answers; seen lists every address ever in the topology.
+	names  map[string]string
+	seen   map[string]bool
+	left   bool
+	unsubs []func()
+}
+
+// Join makes system a member of the cluster cfg describes and serves srv
+// to the other members. system must not have started remote already.
+// It returns once this member's transport and heartbeat listen; the
+// others see it within one heartbeat.
+func Join(system *actor.ActorSystem, cfg Config, srv Server, log *zap.Logger) (*Member, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if envelopeRegisterError != nil {
+		return nil, envelopeRegisterError
+	}
+	if srv.Handler == nil || srv.Info == nil {
+		return nil, errors.New("cluster: Join needs a handler and an info function")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.AskTimeout == 0 {
+		cfg.AskTimeout = DefaultAskTimeout
+	}
+	if cfg.ForwardTimeout == 0 {
+		cfg.ForwardTimeout = DefaultForwardTimeout
+	}
+	host, port, _ := splitAddr(cfg.Advertise) // validated
+	m := &Member{cfg: cfg, log: log.Named("cluster"), system: system, srv: srv,
+		names: map[string]string{cfg.Advertise: cfg.Node}, seen: map[string]bool{cfg.Advertise: true}}
+
+	// The heartbeat listener is ours, bound to the advertise host: the
+	// provider's own would bind 0.0.0.0.
+	ln, err := net.Listen("tcp", heartbeatAddr(cfg.Advertise))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: heartbeat listener: %w", err)
+	}
+	// The transport's port must be free too: remote exits the process
+	// when it cannot listen, so check first.
+	probe, err := net.Listen("tcp", cfg.Advertise)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("cluster: transport listener: %w", err)
+	}
+	probe.Close()
+
+	m.hb = echo.New()
+	m.hb.HideBanner, m.hb.HidePort = true, true
+	m.hb.Listener = ln
+	m.hb.GET("/_health", func(c echo.Context) error { return c.JSON(http.StatusOK, m.nodeModel()) })
+	hosts := []string{heartbeatAddr(cfg.Advertise)}
+	for _, p := range cfg.Peers {
+		if h := heartbeatAddr(p); !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	m.prov = automanaged.NewWithTesting(cfg.Heartbeat, port+1, m.hb, hosts...)
+
+	sopts, dopts, err := m.transportOptions()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	rcfg := remote.Configure(host, port, remote.WithServerOptions(sopts...), remote.WithDialOptions(dopts...))
+	m.c = pcluster.New(system, pcluster.Configure(cfg.Name, m.prov, disthash.New(), rcfg))
+	m.c.StartMember()
+
+	sub := system.EventStream.Subscribe(func(evt any) {
+		if t, ok := evt.(*pcluster.ClusterTopology); ok {
+			m.onTopology(t)
+		}
+	})
+	m.unsubs = append(m.unsubs, func() { system.EventStream.Unsubscribe(sub) })
+
+	pid, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeActor{m: m} }), nodeActorName)
+	if err != nil {
+		m.Leave()
+		return nil, fmt.Errorf("cluster: spawn the node actor: %w", err)
+	}
+	m.nodePID = pid
+	m.log.Info("joined", zap.String("cluster", cfg.Name), zap.String("node", cfg.Node),
+		zap.String("advertise", cfg.Advertise), zap.Strings("peers", cfg.Peers), zap.Bool("token", cfg.Token != ""))
+	return m, nil
+}
+
+// transportOptions are the gRPC options of the transport: mutual TLS
+// when configured (else plaintext, on loopback), and the token check.
+func (m *Member) transportOptions() ([]grpc.ServerOption, []grpc.DialOption, error) {
+	cfg := m.cfg
+	var (
+		sopts []grpc.ServerOption
+		dopts []grpc.DialOption
+	)
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster: TLS certificate: %w", err)
+		}
+		caPEM, err := os.ReadFile(cfg.TLSCA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster: TLS CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, nil, fmt.Errorf("cluster: TLS CA %s holds no PEM certificate", cfg.TLSCA)
+		}
+		server := &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
+			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+		client := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}
+		sopts = append(sopts, grpc.Creds(&loggedCreds{TransportCredentials: credentials.NewTLS(server), m: m}))
+		dopts = append(dopts, grpc.WithTransportCredentials(credentials.NewTLS(client)))
+	} else {
+		dopts = append(dopts, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	if cfg.Token != "" {
+		sopts = append(sopts, grpc.ChainStreamInterceptor(m.checkToken), grpc.ChainUnaryInterceptor(m.checkTokenUnary))
+		dopts = append(dopts, grpc.WithPerRPCCredentials(tokenCreds(cfg.Token)))
+	}
+	return sopts, dopts, nil
+}
+
+// nodeModel is what the heartbeat answers: the provider's node model.
+func (m *Member) nodeModel() *automanaged.NodeModel {
+	host, port, _ := splitAddr(m.cfg.Advertise)
+	return automanaged.NewNode(m.cfg.Name, m.system.ID, host, port, port+1, m.c.GetClusterKinds())
+}
+
+// onTopology records the members in the topology and logs who joined and
+// left. It runs on the publisher's goroutine: no I/O.
+func (m *Member) onTopology(t *pcluster.ClusterTopology) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, mem := range t.Members {
+		m.seen[mem.Address()] = true
+	}
+	for _, mem := range t.Joined {
+		m.log.Info("member joined", zap.String("address", mem.Address()), zap.String("node", m.names[mem.Address()]))
+	}
+	for _, mem := range t.Left {
+		m.log.Warn("member left", zap.String("address", mem.Address()), zap.String("node", m.names[mem.Address()]))
+	}
+}
+
+// Leave stops serving the others and leaves the cluster: the others see
+// it gone at once (it says it left) and its transport closes. The actor
+// system stays up; its owner shuts it down.
+func (m *Member) Leave() {
+	m.mu.Lock()
+	if m.left {
+		m.mu.Unlock()
+		return
+	}
+	m.left = true
+	unsubs := m.unsubs
+	m.mu.Unlock()
+	for _, u := range unsubs {
+		u()
+	}
+	if m.nodePID != nil {
+		_ = m.system.Root.StopFuture(m.nodePID).Wait()
+	}
+	m.serving.Wait()
+	// protoactor's Cluster.Shutdown would also shut the actor system
+	// down, which belongs to its owner: its parts are done here instead.
+	m.c.Gossip.SetState(pcluster.GracefullyLeftKey, &emptypb.Empty{})
+	m.c.Gossip.Shutdown()
+	_ = m.prov.Shutdown(false) // stops the provider's polling and the heartbeat listener
+	m.c.Remote.Shutdown(false)
+	m.log.Info("left the cluster")
+}
+
+// Self is this member's node name.
+func (m *Member) Self() string { return m.cfg.Node }
+
+// SelfAddress is this member's advertise address.
+func (m *Member) SelfAddress() string { return m.cfg.Advertise }
+
+// Roster lists the addresses of every member this one knows of: itself
+// first, then its peers and every member ever in the topology, sorted.
+// A member that left stays on it, so that it is reported unreachable
+// rather than forgotten.
+func (m *Member) Roster() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for a := range m.seen {
+		if a != m.cfg.Advertise {
+			out = append(out, a)
+		}
+	}
+	for _, p := range m.cfg.Peers {
+		if p != m.cfg.Advertise && !m.seen[p] {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return append([]string{m.cfg.Advertise}, out...)
+}
+
+// Live lists the addresses of the members in the provider's topology now
+// (this one included).
+func (m *Member) Live() []string {
+	out := []string{m.cfg.Advertise}
+	for _, mem := range m.c.MemberList.Members().Members() {
+		if a := mem.Address(); a != m.cfg.Advertise {
+			out = append(out, a)
+		}
+	}
+	slices.Sort(out[1:])
+	return out
+}
+
+// NameOf returns the node name of the member at addr, once learnt; else
+// addr itself.
+func (m *Member) NameOf(addr string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n, ok := m.names[addr]; ok {
+		return n
+	}
+	return addr
+}
+
+// AddressOf returns the address of the member named node, asking every
+// member it does not know the name of yet.
+func (m *Member) AddressOf(ctx context.Context, node string) (string, error) {
+	find := func() (string, bool) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for a, n := range m.names {
+			if n == node {
+				return a, true
+			}
+		}
+		return "", false
+	}
+	if a, ok := find(); ok {
+		return a, nil
+	}
+	var wg sync.WaitGroup
+	for _, a := range m.Roster() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = m.Info(ctx, a) // records the name
+		}()
+	}
+	wg.Wait()
+	if a, ok := find(); ok {
+		return a, nil
+	}
+	var names []string
+	m.mu.Lock()
+	for _, n := range m.names {
+		names = append(names, n)
+	}
+	m.mu.Unlock()
+	slices.Sort(names)
+	return "", fmt.Errorf("no member named %q (known: %v): %w", node, names, ErrNoSuchNode)
+}
+
+// ErrNoSuchNode is wrapped by AddressOf's error for a name no member has.
+var ErrNoSuchNode = errors.New("no such member")
+
+// ErrUnreachable is wrapped by the error of a question a member did not
+// answer in time, or could not be sent.
+var ErrUnreachable = errors.New("member unreachable")
+
+func (m *Member) learn(addr, node string) {
+	if node == "" {
+		return
+	}
+	m.mu.Lock()
+	m.names[addr] = node
+	m.mu.Unlock()
+}
+
+// Info asks the member at addr what it says of itself, within the ask
+// timeout.
+func (m *Member) Info(ctx context.Context, addr string) (NodeInfo, error) {
+	var info NodeInfo
+	if addr == m.cfg.Advertise {
+		info = m.srv.Info(ctx)
+		info.Node, info.Address = m.cfg.Node, m.cfg.Advertise
+		return info, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.AskTimeout)
+	defer cancel()
+	if err := m.ask(ctx, addr, kindInfo, struct{}{}, kindInfoResp, &info); err != nil {
+		return NodeInfo{}, err
+	}
+	info.Address = addr
+	m.learn(addr, info.Node)
+	return info, nil
+}
+
+// Forward sends req to the member at addr and returns its answer. timeout
+// bounds the wait (0 = the forward timeout).
+func (m *Member) Forward(ctx context.Context, addr string, req *Request, timeout time.Duration) (*Response, error) {
+	if timeout <= 0 {
+		timeout = m.cfg.ForwardTimeout
+	}
+	req.From = m.cfg.Node
+	if addr == m.cfg.Advertise {
+		return m.serveHTTP(ctx, req), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if dl, ok := ctx.Deadline(); ok {
+		if req.Header == nil {
+			req.Header = http.Header{}
+		}
+		req.Header.Set(deadlineHeader, strconv.FormatInt(time.Until(dl).Milliseconds(), 10))
+	}
+	var resp Response
+	if err := m.ask(ctx, addr, kindHTTP, req, kindHTTPResp, &resp); err != nil {
+		return nil, err
+	}
+	m.learn(addr, resp.Node)
+	return &resp, nil
+}
+
+// deadlineHeader carries how long the forwarding member waits, in ms.
+const deadlineHeader = "Shipote-Forward-Deadline-Ms"
+
+// ask sends an envelope of kind to addr's node actor and decodes the
+// answer of wantKind into out. A one-shot actor sends it (so the answer
+// has a sender to come back to over remote) and hands the answer over.
+func (m *Member) ask(ctx context.Context, addr, kind string, body any, wantKind string, out any) error {
+	msg, err := wrap(kind, body)
+	if err != nil {
+		return err
+	}
+	target := actor.NewPID(addr, nodeActorName)
+	answer := make(chan any, 1)
+	asker := actor.PropsFromFunc(func(c actor.Context) {
+		switch r := c.Message().(type) {
+		case *actor.Started:
+			c.Request(target, msg)
+		case *actor.DeadLetterResponse:
+			select {
+			case answer <- r:
+			default:
+			}
+		default:
+			if _, _, ok := unwrap(r); ok {
+				select {
+				case answer <- r:
+				default:
+				}
+			}
+		}
+	})
+	pid := m.system.Root.Spawn(asker)
+	defer m.system.Root.Stop(pid)
+	select {
+	case r := <-answer:
+		if _, dead := r.(*actor.DeadLetterResponse); dead {
+			return fmt.Errorf("member %s: %w (no node actor answers there)", m.NameOf(addr), ErrUnreachable)
+		}
+		k, b, _ := unwrap(r)
+		switch k {
+		case wantKind:
+			if err := json.Unmarshal(b, out); err != nil {
+				return fmt.Errorf("member %s: decoding its answer: %w", m.NameOf(addr), err)
+			}
+			return nil
+		case kindError:
+			var e errorBody
+			_ = json.Unmarshal(b, &e)
+			return fmt.Errorf("member %s: %s", m.NameOf(addr), e.Message)
+		default:
+			return fmt.Errorf("member %s answered %q to %q", m.NameOf(addr), k, kind)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("member %s (%s) did not answer: %w", m.NameOf(addr), addr, ErrUnreachable)
+	}
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shipote/shipote/messages"
+)
+
+// freePortPair returns a loopback port P such that P and P+1 were both
+// free a moment ago (a member listens on both).
+func freePortPair(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		a, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := a.Addr().(*net.TCPAddr).Port
+		b, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		a.Close()
+		if err == nil && p < 65534 {
+			b.Close()
+			return p
+		}
+	}
+	t.Fatal("no two free consecutive ports")
+	return 0
+}
+
+// member is one daemon of a test cluster.
+type member struct {
+	*daemonProc
+	node, addr string
+	args       []string
+}
+
+// startCluster starts n members on loopback that know each other by
+// --peers, with a shared token, and waits until each sees all the others.
+func startCluster(t *testing.T, n int, extra ...string) []*member {
+	t.Helper()
+	dir := shortDir(t)
+	token := writeFile(t, dir, "token", "test-token\n")
+	parent := newParent(t)
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", freePortPair(t))
+	}
+	ms := make([]*member, n)
+	for i := range ms {
+		node := string(rune('a' + i))
+		var peers []string
+		for j, a := range addrs {
+			if j != i {
+				peers = append(peers, a)
+			}
+		}
+		m := &member{node: node, addr: addrs[i]}
+		m.args = append([]string{"--limits", "none", "--cluster", "test", "--node", node, "--advertise", addrs[i],
+			"--peers", strings.Join(peers, ","), "--cluster-token-file", token}, extra...)
+		if err := os.MkdirAll(filepath.Join(dir, node), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		m.daemonProc = startDaemon(t, filepath.Join(dir, node, "sock"), filepath.Join(dir, node, "state.json"),
+			parent+"-"+node, m.args...)
+		ms[i] = m
+	}
+	// Each member answers for every other once the others' node actors
+	// are up: a list from each shows no warning.
+	for _, m := range ms {
+		poll(t, "member "+m.node+" reaching every other", func() bool {
+			r := m.run(t, "ws", "ls")
+			return r.code == 0 && !strings.Contains(r.stderr, "unreachable")
+		})
+	}
+	return ms
+}
+
+func TestE2EClusterPeers(t *testing.T) {
+	ms := startCluster(t, 3)
+	a, b, c := ms[0], ms[1], ms[2]
+
+	// Placement by name, all asked of member a.
+	ids := map[string]string{}
+	for _, m := range ms {
+		ids[m.node] = a.id(t, "ws", "create", "--label", "web-"+m.node, "--node", m.node)
+	}
+	// Each workspace lives on the member named: its own daemon lists it
+	// among those it holds (show by ID on its own socket, no routing).
+	for _, m := range ms {
+		info := getJSON[messages.WorkspaceInfo](t, m.daemonProc, "ws", "show", ids[m.node])
+		if info.Spec.Label != "web-"+m.node {
+			t.Fatalf("member %s shows %+v", m.node, info)
+		}
+	}
+
+	// ws ls from any member: every workspace, with a NODE column.
+	for _, m := range ms {
+		out := m.ok(t, "ws", "ls")
+		if !strings.Contains(out, "NODE") {
+			t.Fatalf("ws ls on %s has no NODE column:\n%s", m.node, out)
+		}
+		for _, n := range ms {
+			if !strings.Contains(out, ids[n.node]) {
+				t.Fatalf("ws ls on %s misses %s's workspace:\n%s", m.node, n.node, out)
+			}
+		}
+		list := getJSON[[]messages.WorkspaceInfo](t, m.daemonProc, "ws", "ls")
+		for _, ws := range list {
+			if want := strings.TrimPrefix(ws.Spec.Label, "web-"); ws.Node != want {
+				t.Fatalf("workspace %s listed on node %q, want %q", ws.Spec.Label, ws.Node, want)
+			}
+		}
+	}
+
+	// Verbs on a workspace of another member: exec, ps, logs, a pipeline.
+	a.ok(t, "exec", "web-c", "--label", "hello", "--", "/bin/sh", "-c", "echo hello from c")
+	poll(t, "hello's output through member a", func() bool {
+		r := a.run(t, "logs", "web-c/hello")
+		return r.code == 0 && strings.Contains(r.stdout, "hello from c")
+	})
+	if out := b.ok(t, "ps", "web-c"); !strings.Contains(out, "hello") {
+		t.Fatalf("ps web-c through b:\n%s", out)
+	}
+	spec := writeFile(t, shortDir(t), "fan.yaml", `label: fan
+nodes:
+  - {label: gen, payload: {native: {exec: seq, argv: ["1", "100000"]}}}
+  - {label: count, payload: {native: {exec: wc, argv: ["-l"]}}}
+edges: [{from: gen, to: count}]
+`)
+	run := strings.TrimSpace(c.ok(t, "pipe", "run", "web-b", "-f", spec))
+	if !strings.Contains(b.ok(t, "pipe", "ls"), "fan") {
+		t.Fatal("the run asked of c is not on b")
+	}
+	poll(t, "the pipeline on b ending, seen through a", func() bool {
+		r := a.run(t, "pipe", "show", strings.Fields(run)[0], "-o", "json")
+		return r.code == 0 && strings.Contains(r.stdout, `"succeeded"`)
+	})
+
+	// logs -f of a command on c, followed through a: lines come as c
+	// writes them, while the command still runs.
+	a.ok(t, "exec", "web-c", "--label", "ticker", "--", "/bin/sh", "-c", "for i in 1 2 3; do echo tick $i; sleep 0.2; done; exec sleep 1000")
+	fctx, cancel := context.WithTimeout(context.Background(), deadline)
+	follow := exec.CommandContext(fctx, bin, "--socket", a.sock, "logs", "-f", "web-c/ticker")
+	stdout, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	got := false
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "tick 3") {
+			got = true
+			break
+		}
+	}
+	cancel()
+	_ = follow.Wait()
+	if !got {
+		t.Fatal("logs -f through a never showed c's third line")
+	}
+
+	// A label used on two members is ambiguous; label@node names one.
+	a.id(t, "ws", "create", "--label", "dup", "--node", "a")
+	dupB := a.id(t, "ws", "create", "--label", "dup", "--node", "b")
+	r := c.run(t, "ws", "show", "dup")
+	if r.code == 0 || !strings.Contains(r.stderr, "dup@a") || !strings.Contains(r.stderr, "dup@b") {
+		t.Fatalf("an ambiguous label: %s", r)
+	}
+	if got := getJSON[messages.WorkspaceInfo](t, c.daemonProc, "ws", "show", "dup@b"); got.ID != dupB {
+		t.Fatalf("dup@b is %s, want %s", got.ID, dupB)
+	}
+	c.ok(t, "ws", "rm", "dup@b")
+	if r := c.run(t, "ws", "show", "nothing-here"); r.code == 0 || !strings.Contains(r.stderr, "not found") {
+		t.Fatalf("an unknown workspace: %s", r)
+	}
+	if r := a.run(t, "ws", "create", "--label", "x", "--node", "zz"); r.code == 0 || !strings.Contains(r.stderr, `no member named "zz"`) {
+		t.Fatalf("an unknown node: %s", r)
+	}
+
+	// kill -9 of c: the others keep serving and list it as unreachable
+	// within 5 s, exit 0 with a warning.
+	c.kill()
+	start := time.Now()
+	poll(t, "c listed as unreachable", func() bool {
+		r := a.run(t, "ws", "ls")
+		return r.code == 0 && strings.Contains(r.stderr, "unreachable") && strings.Contains(r.stdout, ids["a"])
+	})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("c was listed unreachable after %v, want within 5s", took)
+	}
+	if out := b.ok(t, "ps", "web-a"); out == "" {
+		t.Fatal("b stopped serving a's workspace")
+	}
+
+	// c restarts from its own state file: reachable again, same IDs.
+	c.daemonProc = startDaemon(t, c.sock, c.state, c.parent, c.args...)
+	poll(t, "c reachable again", func() bool {
+		r := a.run(t, "ws", "ls")
+		return r.code == 0 && !strings.Contains(r.stderr, "unreachable") && strings.Contains(r.stdout, ids["c"])
+	})
+	if got := getJSON[messages.WorkspaceInfo](t, a.daemonProc, "ws", "show", "web-c"); got.ID != ids["c"] {
+		t.Fatalf("web-c came back as %s, want %s", got.ID, ids["c"])
+	}
+
+	for _, m := range ms {
+		if code := m.stop(15); code != 0 {
+			t.Errorf("member %s exited %d\n%s", m.node, code, tail(m.stderr.String(), 3000))
+		}
+	}
+}
+
+// TestE2EClusterTokenRefused starts a member with the wrong token: the
+// others refuse it and log it, and it cannot list their workspaces.
+func TestE2EClusterTokenRefused(t *testing.T) {
+	ms := startCluster(t, 2)
+	a := ms[0]
+	a.id(t, "ws", "create", "--label", "secret", "--node", "a")
+
+	dir := shortDir(t)
+	bad := writeFile(t, dir, "token", "wrong-token\n")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePortPair(t))
+	intruder := startDaemon(t, filepath.Join(dir, "sock"), filepath.Join(dir, "state.json"), newParent(t),
+		"--limits", "none", "--cluster", "test", "--node", "x", "--advertise", addr,
+		"--peers", a.addr, "--cluster-token-file", bad)
+	poll(t, "a refusing the intruder", func() bool {
+		r := intruder.run(t, "ws", "ls")
+		return r.code == 0 && strings.Contains(r.stderr, "unreachable")
+	})
+	if out := intruder.ok(t, "ws", "ls"); strings.Contains(out, "secret") {
+		t.Fatalf("a member with the wrong token listed a's workspaces:\n%s", out)
+	}
+	poll(t, "a's log naming the refusal", func() bool {
+		return strings.Contains(a.stderr.String(), "refused a peer without the cluster token")
+	})
+}
+
+func TestE2EClusterFlags(t *testing.T) {
+	dir := shortDir(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cluster", "c", "--node", "a"}, "--advertise is required"},
+		{[]string{"--cluster", "c", "--advertise", "127.0.0.1:7000"}, "--node is required"},
+		{[]string{"--cluster", "c", "--node", "a", "--advertise", "10.1.2.3:7000"}, "loopback"},
+		{[]string{"--cluster", "c", "--node", "a", "--advertise", "127.0.0.1"}, "HOST:PORT"},
+		{[]string{"--cluster", "c", "--node", "a@b", "--advertise", "127.0.0.1:7000"}, "node name"},
+		{[]string{"--cluster", "c", "--node", "a", "--advertise", "127.0.0.1:7000", "--peers", "example.com:7000"}, "loopback"},
+		{[]string{"--cluster", "c", "--node", "a", "--advertise", "127.0.0.1:7000", "--cluster-token-file", filepath.Join(dir, "missing")}, "--cluster-token-file"},
+	} {
+		r := runCLI(t, append([]string{"--socket", filepath.Join(dir, "sock"), "daemon", "--state", filepath.Join(dir, "s.json")}, tc.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("daemon %v: want exit 2 naming %q, got %s", tc.args, tc.want, r)
+		}
+	}
+	// A lone daemon refuses --node on a create.
+	d := startDaemon(t, filepath.Join(dir, "lone.sock"), filepath.Join(dir, "lone.json"), newParent(t), "--limits", "none")
+	if r := d.run(t, "ws", "create", "--label", "x", "--node", "a"); r.code == 0 || !strings.Contains(r.stderr, "not a member of a cluster") {
+		t.Errorf("--node on a lone daemon: %s", r)
+	}
+}

@@ -1,0 +1,127 @@
+// This file joins the daemon to a cluster (--cluster): the flags, the
+// member's Info (memory headroom for placement) and the join itself.
+
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shipote/shipote"
+	"github.com/shipote/shipote/cluster"
+	"github.com/shipote/shipote/internal/cli/cmdutil"
+)
+
+// ClusterOptions are the daemon's cluster flags.
+type ClusterOptions struct {
+	Name      string   // --cluster
+	Node      string   // --node
+	Advertise string   // --advertise
+	Peers     []string // --peers
+	TokenFile string   // --cluster-token-file
+	TLSCert   string   // --tls-cert
+	TLSKey    string   // --tls-key
+	TLSCA     string   // --tls-ca
+}
+
+func addClusterFlags(cmd *cobra.Command, o *ClusterOptions) {
+	flags := cmd.Flags()
+	flags.StringVar(&o.Name, "cluster", "", "join the cluster of this name (with --node and --advertise)")
+	flags.StringVar(&o.Node, "node", "", "this member's name in the cluster, unique there")
+	flags.StringVar(&o.Advertise, "advertise", "", "HOST:PORT where the other members reach this one (PORT+1 carries the membership heartbeat); loopback only without --tls-*")
+	flags.StringSliceVar(&o.Peers, "peers", nil, "the other members' --advertise addresses, comma-separated (membership by heartbeats: protoactor's automanaged provider)")
+	flags.StringVar(&o.TokenFile, "cluster-token-file", "", "file holding a secret every member must present; a peer without it is refused")
+	flags.StringVar(&o.TLSCert, "tls-cert", "", "this member's certificate (PEM), for mutual TLS between members")
+	flags.StringVar(&o.TLSKey, "tls-key", "", "the key of --tls-cert (PEM)")
+	flags.StringVar(&o.TLSCA, "tls-ca", "", "the CA that signed every member's certificate (PEM); a peer it did not sign is refused")
+}
+
+// config checks the flags and returns the member's config; ok is false
+// when no cluster flag was given.
+func (o *ClusterOptions) config() (cfg cluster.Config, ok bool, err error) {
+	if o.Name == "" && o.Node == "" && o.Advertise == "" && len(o.Peers) == 0 && o.TokenFile == "" &&
+		o.TLSCert == "" && o.TLSKey == "" && o.TLSCA == "" {
+		return cfg, false, nil
+	}
+	for flag, v := range map[string]string{"--cluster": o.Name, "--node": o.Node, "--advertise": o.Advertise} {
+		if v == "" {
+			return cfg, false, cmdutil.FlagErrorf("%s is required to join a cluster (--cluster NAME --node NODE --advertise HOST:PORT)", flag)
+		}
+	}
+	cfg = cluster.Config{Name: o.Name, Node: o.Node, Advertise: o.Advertise, Peers: o.Peers,
+		TLSCert: o.TLSCert, TLSKey: o.TLSKey, TLSCA: o.TLSCA}
+	if o.TokenFile != "" {
+		data, err := os.ReadFile(o.TokenFile)
+		if err != nil {
+			return cfg, false, cmdutil.FlagErrorf("--cluster-token-file: %v", err)
+		}
+		cfg.Token = strings.TrimSpace(string(data))
+		if cfg.Token == "" {
+			return cfg, false, cmdutil.FlagErrorf("--cluster-token-file %s is empty", o.TokenFile)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, false, cmdutil.FlagErrorf("%v", err)
+	}
+	return cfg, true, nil
+}
+
+// nodeInfo says how much memory a new workspace would find on this host:
+// MemAvailable less what the workspaces here may still claim (each one's
+// memory_max above its RSS).
+func nodeInfo(eng *shipote.Engine) func(ctx context.Context) cluster.NodeInfo {
+	return func(ctx context.Context) cluster.NodeInfo {
+		var info cluster.NodeInfo
+		if avail, err := memAvailable(); err == nil {
+			info.MemAvailableBytes = avail
+		}
+		info.HeadroomBytes = int64(info.MemAvailableBytes)
+		list, err := eng.Workspaces(ctx)
+		if err != nil {
+			return info
+		}
+		info.Workspaces = len(list)
+		for _, ws := range list {
+			limit := ws.Spec.Soma.MemoryMaxBytes
+			if limit <= 0 {
+				continue
+			}
+			var rss int64
+			if ws.Stats != nil {
+				rss = int64(ws.Stats.RSSBytes)
+			}
+			if limit > rss {
+				info.HeadroomBytes -= limit - rss
+			}
+		}
+		return info
+	}
+}
+
+// memAvailable reads MemAvailable from /proc/meminfo, in bytes.
+func memAvailable() (uint64, error) {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 2 && f[0] == "MemAvailable:" {
+			kb, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/meminfo: %w", err)
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, errors.New("/proc/meminfo has no MemAvailable")
+}
