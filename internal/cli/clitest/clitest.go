@@ -45,7 +45,7 @@ type FakeClient struct {
 	StateInfo      *api.StateInfo
 	TapData        string
 	Calls          []string
-	CreatedOn   string // the node of CreateWorkspaceOn
+	CreatedOn      string // the node of CreateWorkspaceOn
 	CreatedSpec    *messages.WorkspaceSpec
 	ExecRef        *messages.CommandRef
 	PipelineSpecIn *messages.PipelineSpec

@@ -3,10 +3,10 @@
 package ws
 
 import (
-	"slices"
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
