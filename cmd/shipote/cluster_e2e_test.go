@@ -3,7 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -269,5 +276,92 @@ func TestE2EClusterFlags(t *testing.T) {
 	d := startDaemon(t, filepath.Join(dir, "lone.sock"), filepath.Join(dir, "lone.json"), newParent(t), "--limits", "none")
 	if r := d.run(t, "ws", "create", "--label", "x", "--node", "a"); r.code == 0 || !strings.Contains(r.stderr, "not a member of a cluster") {
 		t.Errorf("--node on a lone daemon: %s", r)
+	}
+}
+
+// writeCA makes a CA and a member certificate for 127.0.0.1 signed by it,
+// as PEM files in dir; it returns the cert, key and CA paths.
+func writeCA(t *testing.T, dir, name string) (certFile, keyFile, caFile string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(file, typ string, b []byte) string {
+		return writeFile(t, dir, file, string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b})))
+	}
+	return write(name+".crt", "CERTIFICATE", der), write(name+".key", "EC PRIVATE KEY", keyDER), write(name+"-ca.crt", "CERTIFICATE", caDER)
+}
+
+// TestE2EClusterTLS: members whose certificates one CA signed serve each
+// other over mutual TLS; a member whose certificate another CA signed is
+// refused, and the refusal is logged.
+func TestE2EClusterTLS(t *testing.T) {
+	dir := shortDir(t)
+	cert, key, ca := writeCA(t, dir, "good")
+	certX, keyX, caX := writeCA(t, dir, "other")
+	addrA := fmt.Sprintf("127.0.0.1:%d", freePortPair(t))
+	addrB := fmt.Sprintf("127.0.0.1:%d", freePortPair(t))
+	addrX := fmt.Sprintf("127.0.0.1:%d", freePortPair(t))
+	start := func(node, addr, peer, cert, key, ca string) *daemonProc {
+		sub := filepath.Join(dir, node)
+		if err := os.MkdirAll(sub, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return startDaemon(t, filepath.Join(sub, "sock"), filepath.Join(sub, "state.json"), newParent(t),
+			"--limits", "none", "--cluster", "tls", "--node", node, "--advertise", addr, "--peers", peer,
+			"--tls-cert", cert, "--tls-key", key, "--tls-ca", ca)
+	}
+	a := start("a", addrA, addrB, cert, key, ca)
+	b := start("b", addrB, addrA, cert, key, ca)
+	idB := a.id(t, "ws", "create", "--label", "on-b", "--node", "b")
+	poll(t, "a listing b's workspace over TLS", func() bool {
+		r := a.run(t, "ws", "ls")
+		return r.code == 0 && strings.Contains(r.stdout, idB) && !strings.Contains(r.stderr, "unreachable")
+	})
+	if got := getJSON[messages.WorkspaceInfo](t, b, "ws", "show", "on-b"); got.ID != idB {
+		t.Fatalf("b holds %s, want %s", got.ID, idB)
+	}
+	x := start("x", addrX, addrA, certX, keyX, caX)
+	poll(t, "x finding a unreachable", func() bool {
+		r := x.run(t, "ws", "ls")
+		return r.code == 0 && strings.Contains(r.stderr, "unreachable") && !strings.Contains(r.stdout, idB)
+	})
+	poll(t, "a logging the refused handshake", func() bool {
+		return strings.Contains(a.stderr.String(), "TLS handshake failed")
+	})
+	// TLS takes the certificate, its key and the CA, or none of them.
+	r := runCLI(t, "--socket", filepath.Join(dir, "v.sock"), "daemon", "--state", filepath.Join(dir, "v.json"),
+		"--cluster", "tls", "--node", "v", "--advertise", "127.0.0.1:1", "--tls-cert", cert, "--tls-key", key)
+	if r.code != 2 || !strings.Contains(r.stderr, "all three") {
+		t.Fatalf("TLS without its CA: %s", r)
 	}
 }
