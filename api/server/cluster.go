@@ -173,16 +173,7 @@ func (s *Server) forwardTo(w http.ResponseWriter, r *http.Request, c Cluster, ad
 	if addNode && resp.Status/100 == 2 {
 		out = withNode(out, resp.Node)
 	}
-	for k, v := range resp.Header {
-		if k == "Content-Length" {
-			continue
-		}
-		w.Header()[k] = v
-	}
-	w.Header().Set("Content-Length", fmt.Sprint(len(out)))
-	w.WriteHeader(resp.Status)
-	_, _ = w.Write(out)
-	return nil
+	return writeResponse(w, resp, out)
 }
 
 // following says whether r asks for an answer that does not end (a
@@ -252,6 +243,41 @@ func withNode(b []byte, node string) []byte {
 		return out.Bytes()
 	}
 	return b
+}
+
+// forwardKnown forwards r to addr, where its workspace was found before.
+// done is false, and nothing written, when that member answers 404 (the
+// workspace is gone from there) or does not answer: the caller looks it
+// up again.
+func (s *Server) forwardKnown(w http.ResponseWriter, r *http.Request, c Cluster, addr string) (done bool, err error) {
+	if tapping(r) || following(r) {
+		return true, s.forwardTo(w, r, c, addr, false)
+	}
+	body, err := s.reqBody(r)
+	if err != nil {
+		return true, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body)) // for the lookup's forward
+	req := &cluster.Request{Method: r.Method, URL: r.URL.RequestURI(), Header: forwardHeaders(r.Header), Body: body}
+	resp, err := c.Forward(r.Context(), addr, req, 0)
+	if err != nil || resp.Status == http.StatusNotFound {
+		return false, nil
+	}
+	return true, writeResponse(w, resp, resp.Body)
+}
+
+// writeResponse writes a forwarded answer with body out.
+func writeResponse(w http.ResponseWriter, resp *cluster.Response, out []byte) error {
+	for k, v := range resp.Header {
+		if k == "Content-Length" {
+			continue
+		}
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", fmt.Sprint(len(out)))
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(out)
+	return nil
 }
 
 // memberAnswer is one member's answer to a question asked of all.
@@ -446,9 +472,18 @@ func (s *Server) toWorkspaceOwner(w http.ResponseWriter, r *http.Request, c Clus
 		return s.forwardTo(w, r, c, addr, false)
 	}
 	if messages.IsID(ref) {
-		// An ID is unique: held here, it is served here.
+		// An ID is unique: held here, it is served here; held by a
+		// member it was found on before, it goes there (IDs never move),
+		// unless that member no longer has it.
 		if _, err := s.eng.Workspace(r.Context(), ref); err == nil {
 			return errServeHere
+		}
+		if addr, ok := s.owners.Load(ref); ok {
+			done, err := s.forwardKnown(w, r, c, addr.(string))
+			if done || err != nil {
+				return err
+			}
+			s.owners.Delete(ref)
 		}
 	}
 	answers := askAll(r.Context(), c, "/v1/workspaces/"+url.PathEscape(ref))
@@ -480,6 +515,9 @@ func (s *Server) toWorkspaceOwner(w http.ResponseWriter, r *http.Request, c Clus
 		return api.NewError(api.CodeNotFound, "", msg)
 	case 1:
 		h := holders[0]
+		if h.addr != c.SelfAddress() {
+			s.owners.Store(h.id, h.addr)
+		}
 		rewrite(h.id)
 		if h.addr == c.SelfAddress() {
 			return errServeHere

@@ -58,6 +58,7 @@ type Server struct {
 	active  inflight  // handlers running, for the forced end of Serve
 	lists   listCache // the last whole list of workspaces answered
 	cluster clusterAtomic
+	owners  sync.Map // workspace ID → address of the member found holding it
 }
 
 // New returns a server for eng. eng must not be nil.

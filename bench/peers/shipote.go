@@ -171,6 +171,11 @@ func BuildShipote(ctx context.Context, dir string) (string, error) {
 // ShipoteDaemon drives `shipote daemon` over its API socket, with its own
 // state file and cgroup parent.
 type ShipoteDaemon struct {
+	// Args are more daemon flags (a cluster's, say); Parent, when set,
+	// replaces CgroupParent (several daemons at once need one each).
+	Args   []string
+	Parent string
+
 	bin, dir, version string
 	client            *api.Client
 	cmd               *exec.Cmd
@@ -210,10 +215,11 @@ func (d *ShipoteDaemon) Launch(ctx context.Context) error {
 		return err
 	}
 	defer logf.Close()
-	d.cmd = exec.Command(d.bin, "daemon", "--socket", sock,
+	args := append([]string{"daemon", "--socket", sock,
 		"--state", filepath.Join(d.dir, "state.json"),
 		"--cgroup-parent", d.CgroupParent(),
-		"--log-level", "warn", "--log-format", "json")
+		"--log-level", "warn", "--log-format", "json"}, d.Args...)
+	d.cmd = exec.Command(d.bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
@@ -246,7 +252,12 @@ func (d *ShipoteDaemon) Launch(ctx context.Context) error {
 
 // CgroupParent is the name of the daemon's cgroup parent, made under its
 // own cgroup in each hierarchy.
-func (d *ShipoteDaemon) CgroupParent() string { return fmt.Sprintf("shipote-peers-%d", os.Getpid()) }
+func (d *ShipoteDaemon) CgroupParent() string {
+	if d.Parent != "" {
+		return d.Parent
+	}
+	return fmt.Sprintf("shipote-peers-%d", os.Getpid())
+}
 
 // Client returns the API client of the launched daemon (nil before Launch).
 func (d *ShipoteDaemon) Client() *api.Client { return d.client }

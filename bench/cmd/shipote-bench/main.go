@@ -44,6 +44,7 @@ var suites = []suite{
 	{"retention", bench.RunRetention},
 	{"shutdown", bench.RunShutdown},
 	{"apply", bench.RunApply},
+	{"cluster", bench.RunCluster},
 	// The peer table (peers.md, peers.json) is written beside the charts,
 	// so that a quick run leaves the committed tables alone.
 	{"peers", func(ctx context.Context, r *bench.Report, quick bool) error {

@@ -1,0 +1,257 @@
+// cluster.go measures three daemons joined as one cluster on loopback
+// (--peers): a request forwarded to the member holding its workspace
+// against the same request answered by that member, and `ws ls` gathered
+// from 3 members holding 1,000 workspaces each against one daemon holding
+// 3,000. Every daemon runs with --limits none, baseline included: the
+// figures are about routing, not cgroups.
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/shipote/shipote/api"
+	"github.com/shipote/shipote/bench/peers"
+	"github.com/shipote/shipote/messages"
+)
+
+// ClusterParams size the cluster suite.
+type ClusterParams struct {
+	Nodes, PerNode int // members, and workspaces on each
+	Runs           int // fresh daemons per run
+	Seq            int // requests per figure, one client
+}
+
+// ClusterParamsFor returns the sizes of a full or quick run.
+func ClusterParamsFor(quick bool) ClusterParams {
+	if quick {
+		return ClusterParams{Nodes: 3, PerNode: 200, Runs: 1, Seq: 30}
+	}
+	return ClusterParams{Nodes: 3, PerNode: 1000, Runs: 3, Seq: 100}
+}
+
+// RunCluster runs the cluster suite with ClusterParamsFor(quick).
+func RunCluster(ctx context.Context, r *Report, quick bool) error {
+	return MeasureCluster(ctx, r, ClusterParamsFor(quick))
+}
+
+type clusterRun struct {
+	fwd, local   time.Duration // p50 of `ws show` forwarded / answered where held
+	list, single time.Duration // p50 of `ws ls` gathered / of one daemon
+}
+
+// MeasureCluster builds the daemon, runs par.Runs runs and adds the rows.
+func MeasureCluster(ctx context.Context, r *Report, par ClusterParams) error {
+	root, err := os.MkdirTemp("", "shipote-bench-cluster-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	bin, err := peers.BuildShipote(ctx, root)
+	if err != nil {
+		return err
+	}
+	var runs []clusterRun
+	for i := range par.Runs {
+		run, err := clusterOnce(ctx, bin, filepath.Join(root, fmt.Sprintf("run%d", i)), par)
+		if err != nil {
+			return fmt.Errorf("cluster run %d: %w", i+1, err)
+		}
+		runs = append(runs, run)
+	}
+	spread := func(row *Row, xs []float64) {
+		med, lo, hi := Median(xs)
+		row.Value = med
+		if len(xs) > 1 {
+			row.Min, row.Max = lo, hi
+		}
+	}
+	col := func(f func(clusterRun) time.Duration) []float64 {
+		xs := make([]float64, len(runs))
+		for i, run := range runs {
+			xs[i] = float64(f(run).Microseconds()) / 1000
+		}
+		return xs
+	}
+	note := fmt.Sprintf("%d members on loopback (--peers, a token), --limits none everywhere; p50 of %d sequential requests from one client; median of %d runs",
+		par.Nodes, par.Seq, len(runs))
+	fwd := Row{Group: "cluster", Name: "forwarded request p50 (`ws show` of a workspace held by another member)", Unit: "ms",
+		Baseline: "the same request answered by the member holding it", Note: note}
+	spread(&fwd, col(func(x clusterRun) time.Duration { return x.fwd }))
+	fwd.Base, _, _ = Median(col(func(x clusterRun) time.Duration { return x.local }))
+	r.Add(fwd)
+	ls := Row{Group: "cluster", Name: fmt.Sprintf("`ws ls` p50 over %d members x %d workspaces, asked of one member", par.Nodes, par.PerNode), Unit: "ms",
+		Baseline: fmt.Sprintf("one daemon holding %d", par.Nodes*par.PerNode), Note: note}
+	spread(&ls, col(func(x clusterRun) time.Duration { return x.list }))
+	ls.Base, _, _ = Median(col(func(x clusterRun) time.Duration { return x.single }))
+	r.Add(ls)
+	return nil
+}
+
+// freeLoopbackPair returns a loopback port P with P and P+1 free.
+func freeLoopbackPair() (int, error) {
+	for range 50 {
+		a, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := a.Addr().(*net.TCPAddr).Port
+		b, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		a.Close()
+		if err == nil {
+			b.Close()
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no two free consecutive loopback ports")
+}
+
+func clusterOnce(ctx context.Context, bin, dir string, par ClusterParams) (run clusterRun, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return run, err
+	}
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("bench-token\n"), 0o600); err != nil {
+		return run, err
+	}
+	addrs := make([]string, par.Nodes)
+	for i := range addrs {
+		p, err := freeLoopbackPair()
+		if err != nil {
+			return run, err
+		}
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", p)
+	}
+	members := make([]*peers.ShipoteDaemon, par.Nodes)
+	defer func() {
+		for _, m := range members {
+			if m != nil {
+				if cerr := m.CloseWithin(slowShutdown); cerr != nil && err == nil {
+					err = cerr
+				}
+			}
+		}
+	}()
+	for i := range members {
+		var others []string
+		for j, a := range addrs {
+			if j != i {
+				others = append(others, a)
+			}
+		}
+		d, err := peers.NewShipoteDaemon(bin, filepath.Join(dir, fmt.Sprintf("m%d", i)))
+		if err != nil {
+			return run, err
+		}
+		d.Parent = fmt.Sprintf("shipote-bench-cluster-%d-%d", os.Getpid(), i)
+		d.Args = []string{"--limits", "none", "--cluster", "bench", "--node", fmt.Sprintf("n%d", i),
+			"--advertise", addrs[i], "--peers", strings.Join(others, ","), "--cluster-token-file", token}
+		if err := d.Launch(ctx); err != nil {
+			return run, err
+		}
+		members[i] = d
+	}
+	// Each member creates its own workspaces, through its own socket.
+	ids := make([][]string, par.Nodes)
+	for i, m := range members {
+		c := m.Client()
+		ids[i] = make([]string, par.PerNode)
+		err := parallel(ctx, 12, par.PerNode, func(k int) error {
+			info, err := c.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: fmt.Sprintf("n%d-w%05d", i, k)})
+			ids[i][k] = info.ID
+			return err
+		})
+		if err != nil {
+			return run, fmt.Errorf("member %d: create: %w", i, err)
+		}
+	}
+	total := par.Nodes * par.PerNode
+	a := members[0].Client()
+	// Wait until member 0 reaches every other (a list without warnings).
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ws, err := a.Workspaces(ctx)
+		if err == nil && len(ws) == total {
+			break
+		}
+		if time.Now().After(deadline) {
+			return run, fmt.Errorf("member 0 lists %d of %d workspaces after 60 s (%v)", len(ws), total, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	target := ids[1][0]
+	held := members[1].Client()
+	p50 := func(c *api.Client, f func(*api.Client) error) (time.Duration, error) {
+		var d []time.Duration
+		for i := range par.Seq + 5 {
+			t0 := time.Now()
+			if err := f(c); err != nil {
+				return 0, err
+			}
+			if i >= 5 {
+				d = append(d, time.Since(t0))
+			}
+		}
+		return time.Duration(pct(d, 50) * float64(time.Millisecond)), nil
+	}
+	show := func(c *api.Client) error {
+		info, err := c.Workspace(ctx, target)
+		if err == nil && info.ID != target {
+			err = fmt.Errorf("ws show answered %s, want %s", info.ID, target)
+		}
+		return err
+	}
+	if run.local, err = p50(held, show); err != nil {
+		return run, err
+	}
+	if run.fwd, err = p50(a, show); err != nil {
+		return run, err
+	}
+	list := func(c *api.Client) error {
+		ws, err := c.Workspaces(ctx)
+		if err == nil && len(ws) != total {
+			err = fmt.Errorf("ws ls: %d workspaces, want %d", len(ws), total)
+		}
+		return err
+	}
+	if run.list, err = p50(a, list); err != nil {
+		return run, err
+	}
+	for i, m := range members {
+		if cerr := m.CloseWithin(slowShutdown); cerr != nil {
+			return run, cerr
+		}
+		members[i] = nil
+	}
+
+	// The baseline: one daemon holding as many.
+	single, err := peers.NewShipoteDaemon(bin, filepath.Join(dir, "single"))
+	if err != nil {
+		return run, err
+	}
+	single.Parent = fmt.Sprintf("shipote-bench-cluster-%d-single", os.Getpid())
+	single.Args = []string{"--limits", "none"}
+	if err := single.Launch(ctx); err != nil {
+		return run, err
+	}
+	defer func() {
+		if cerr := single.CloseWithin(slowShutdown); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	sc := single.Client()
+	if err := parallel(ctx, 12, total, func(k int) error {
+		_, err := sc.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: fmt.Sprintf("w%05d", k)})
+		return err
+	}); err != nil {
+		return run, err
+	}
+	run.single, err = p50(sc, list)
+	return run, err
+}
