@@ -163,7 +163,7 @@ type Request struct {
 	Method string      `json:"method"`
 	URL    string      `json:"url"` // path and query
 	Header http.Header `json:"header,omitempty"`
-	Body   []byte      `json:"body,omitempty"`
+	Body   []byte      `json:"-"` // travels beside the JSON
 	// From is the forwarding member's node name.
 	From string `json:"from"`
 }
@@ -174,7 +174,7 @@ type Response struct {
 	Node   string      `json:"node"`
 	Status int         `json:"status"`
 	Header http.Header `json:"header,omitempty"`
-	Body   []byte      `json:"body,omitempty"`
+	Body   []byte      `json:"-"` // travels beside the JSON
 }
 
 // ForwardedHeader marks a request a member forwarded: it is served where

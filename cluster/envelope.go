@@ -34,6 +34,7 @@ const (
 var (
 	envelopeType          protoreflect.MessageType
 	envKind, envBody      protoreflect.FieldDescriptor
+	envData               protoreflect.FieldDescriptor
 	errEnvelopeMalformed  = fmt.Errorf("cluster: not an envelope")
 	envelopeRegisterError error
 )
@@ -57,6 +58,8 @@ func registerEnvelope() error {
 					Type: descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum()},
 				{Name: proto.String("body"), JsonName: proto.String("body"), Number: proto.Int32(2), Label: optional,
 					Type: descriptorpb.FieldDescriptorProto_TYPE_BYTES.Enum()},
+				{Name: proto.String("data"), JsonName: proto.String("data"), Number: proto.Int32(3), Label: optional,
+					Type: descriptorpb.FieldDescriptorProto_TYPE_BYTES.Enum()},
 			},
 		}},
 	}
@@ -69,7 +72,7 @@ func registerEnvelope() error {
 	}
 	md := fd.Messages().ByName("Envelope")
 	envelopeType = dynamicpb.NewMessageType(md)
-	envKind, envBody = md.Fields().ByName("kind"), md.Fields().ByName("body")
+	envKind, envBody, envData = md.Fields().ByName("kind"), md.Fields().ByName("body"), md.Fields().ByName("data")
 	if err := protoregistry.GlobalTypes.RegisterMessage(envelopeType); err != nil {
 		return fmt.Errorf("cluster: register envelope type: %w", err)
 	}
@@ -77,7 +80,11 @@ func registerEnvelope() error {
 }
 
 // wrap returns the envelope of kind holding v as JSON.
-func wrap(kind string, v any) (proto.Message, error) {
+func wrap(kind string, v any) (proto.Message, error) { return wrapData(kind, v, nil) }
+
+// wrapData is wrap with bytes beside the JSON (an HTTP body, a chunk),
+// which travel as they are rather than base64 inside it.
+func wrapData(kind string, v any, data []byte) (proto.Message, error) {
 	if envelopeRegisterError != nil {
 		return nil, envelopeRegisterError
 	}
@@ -88,7 +95,23 @@ func wrap(kind string, v any) (proto.Message, error) {
 	m := envelopeType.New()
 	m.Set(envKind, protoreflect.ValueOfString(kind))
 	m.Set(envBody, protoreflect.ValueOfBytes(body))
+	if len(data) > 0 {
+		m.Set(envData, protoreflect.ValueOfBytes(data))
+	}
 	return m.Interface(), nil
+}
+
+// dataOf returns the bytes an envelope carries beside its JSON.
+func dataOf(msg any) []byte {
+	pm, ok := msg.(proto.Message)
+	if !ok || envelopeType == nil {
+		return nil
+	}
+	r := pm.ProtoReflect()
+	if r.Descriptor().FullName() != envelopeName {
+		return nil
+	}
+	return r.Get(envData).Bytes()
 }
 
 // unwrap returns the kind and body of an envelope; ok is false for any

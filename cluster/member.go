@@ -353,7 +353,7 @@ func (m *Member) Info(ctx context.Context, addr string) (NodeInfo, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.AskTimeout)
 	defer cancel()
-	if err := m.ask(ctx, addr, kindInfo, struct{}{}, kindInfoResp, &info); err != nil {
+	if _, err := m.ask(ctx, addr, kindInfo, struct{}{}, nil, kindInfoResp, &info); err != nil {
 		return NodeInfo{}, err
 	}
 	info.Address = addr
@@ -380,9 +380,11 @@ func (m *Member) Forward(ctx context.Context, addr string, req *Request, timeout
 		req.Header.Set(deadlineHeader, strconv.FormatInt(time.Until(dl).Milliseconds(), 10))
 	}
 	var resp Response
-	if err := m.ask(ctx, addr, kindHTTP, req, kindHTTPResp, &resp); err != nil {
+	data, err := m.ask(ctx, addr, kindHTTP, req, req.Body, kindHTTPResp, &resp)
+	if err != nil {
 		return nil, err
 	}
+	resp.Body = data
 	m.learn(addr, resp.Node)
 	return &resp, nil
 }
@@ -393,10 +395,10 @@ const deadlineHeader = "Shipote-Forward-Deadline-Ms"
 // ask sends an envelope of kind to addr's node actor and decodes the
 // answer of wantKind into out. A one-shot actor sends it (so the answer
 // has a sender to come back to over remote) and hands the answer over.
-func (m *Member) ask(ctx context.Context, addr, kind string, body any, wantKind string, out any) error {
-	msg, err := wrap(kind, body)
+func (m *Member) ask(ctx context.Context, addr, kind string, body any, data []byte, wantKind string, out any) ([]byte, error) {
+	msg, err := wrapData(kind, body, data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	target := actor.NewPID(addr, nodeActorName)
 	answer := make(chan any, 1)
@@ -423,23 +425,23 @@ func (m *Member) ask(ctx context.Context, addr, kind string, body any, wantKind 
 	select {
 	case r := <-answer:
 		if _, dead := r.(*actor.DeadLetterResponse); dead {
-			return fmt.Errorf("member %s: %w (no node actor answers there)", m.NameOf(addr), ErrUnreachable)
+			return nil, fmt.Errorf("member %s: %w (no node actor answers there)", m.NameOf(addr), ErrUnreachable)
 		}
 		k, b, _ := unwrap(r)
 		switch k {
 		case wantKind:
 			if err := json.Unmarshal(b, out); err != nil {
-				return fmt.Errorf("member %s: decoding its answer: %w", m.NameOf(addr), err)
+				return nil, fmt.Errorf("member %s: decoding its answer: %w", m.NameOf(addr), err)
 			}
-			return nil
+			return dataOf(r), nil
 		case kindError:
 			var e errorBody
 			_ = json.Unmarshal(b, &e)
-			return fmt.Errorf("member %s: %s", m.NameOf(addr), e.Message)
+			return nil, fmt.Errorf("member %s: %s", m.NameOf(addr), e.Message)
 		default:
-			return fmt.Errorf("member %s answered %q to %q", m.NameOf(addr), k, kind)
+			return nil, fmt.Errorf("member %s answered %q to %q", m.NameOf(addr), k, kind)
 		}
 	case <-ctx.Done():
-		return fmt.Errorf("member %s (%s) did not answer: %w", m.NameOf(addr), addr, ErrUnreachable)
+		return nil, fmt.Errorf("member %s (%s) did not answer: %w", m.NameOf(addr), addr, ErrUnreachable)
 	}
 }

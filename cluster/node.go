@@ -55,21 +55,22 @@ func (n *nodeActor) Receive(ctx actor.Context) {
 	if sender == nil {
 		return // nobody to answer
 	}
+	data := dataOf(ctx.Message())
 	if kind == kindStream {
-		n.openStream(ctx, body, sender)
+		n.openStream(ctx, body, data, sender)
 		return
 	}
 	m := n.m
 	m.serving.Add(1)
 	go func() {
 		defer m.serving.Done()
-		reply := m.serve(kind, body)
+		reply := m.serve(kind, body, data)
 		m.system.Root.Send(sender, reply)
 	}()
 }
 
 // serve answers one request envelope.
-func (m *Member) serve(kind string, body []byte) any {
+func (m *Member) serve(kind string, body, data []byte) any {
 	fail := func(msg string) any {
 		r, err := wrap(kindError, errorBody{Message: msg})
 		if err != nil {
@@ -93,6 +94,7 @@ func (m *Member) serve(kind string, body []byte) any {
 		if err := jsonUnmarshal(body, &req); err != nil {
 			return fail("malformed forwarded request: " + err.Error())
 		}
+		req.Body = data
 		timeout := m.cfg.ForwardTimeout
 		if ms, perr := strconv.ParseInt(req.Header.Get(deadlineHeader), 10, 64); perr == nil && ms > 0 {
 			timeout = time.Duration(ms) * time.Millisecond
@@ -100,7 +102,7 @@ func (m *Member) serve(kind string, body []byte) any {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		resp := m.serveHTTP(ctx, &req)
 		cancel()
-		out, err = wrap(kindHTTPResp, resp)
+		out, err = wrapData(kindHTTPResp, resp, resp.Body)
 	default:
 		return fail("unknown request kind " + strconv.Quote(kind))
 	}

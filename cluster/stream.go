@@ -44,7 +44,7 @@ type streamChunk struct {
 	Node   string      `json:"node,omitempty"`
 	Status int         `json:"status,omitempty"` // first chunk only
 	Header http.Header `json:"header,omitempty"` // first chunk only
-	Data   []byte      `json:"data,omitempty"`
+	Data   []byte      `json:"-"` // travels beside the JSON
 	Done   bool        `json:"done,omitempty"`
 	Error  string      `json:"error,omitempty"`
 }
@@ -62,7 +62,7 @@ var streamSeq atomic.Uint64
 func (m *Member) Stream(ctx context.Context, addr string, req *Request, w http.ResponseWriter) error {
 	req.From = m.cfg.Node
 	id := fmt.Sprintf("%s-%d", m.cfg.Node, streamSeq.Add(1))
-	open, err := wrap(kindStream, streamOpen{ID: id, Req: *req})
+	open, err := wrapData(kindStream, streamOpen{ID: id, Req: *req}, req.Body)
 	if err != nil {
 		return err
 	}
@@ -94,6 +94,7 @@ func (m *Member) Stream(ctx context.Context, addr string, req *Request, w http.R
 				if json.Unmarshal(body, &ch) != nil || ch.ID != id {
 					return
 				}
+				ch.Data = dataOf(r)
 				// The window bounds what the owner sends, so this never
 				// blocks for long; a full channel means a broken owner.
 				select {
@@ -168,10 +169,12 @@ type streamDone struct{ id string }
 
 // openStream starts serving a stream for asker. Called from Receive: the
 // handler runs in a goroutine.
-func (n *nodeActor) openStream(ctx actor.Context, body []byte, asker *actor.PID) {
+func (n *nodeActor) openStream(ctx actor.Context, body, data []byte, asker *actor.PID) {
 	m := n.m
 	var o streamOpen
-	if err := json.Unmarshal(body, &o); err != nil || o.ID == "" {
+	err := json.Unmarshal(body, &o)
+	o.Req.Body = data
+	if err != nil || o.ID == "" {
 		if msg, err := wrap(kindError, errorBody{Message: "malformed stream request"}); err == nil {
 			ctx.Send(asker, msg)
 		}
@@ -344,7 +347,7 @@ func (w *streamWriter) sendLocked(done bool, errMsg string) error {
 		w.send(ch)
 		return nil
 	}
-	msg, err := wrap(kindStreamChunk, ch)
+	msg, err := wrapData(kindStreamChunk, ch, ch.Data)
 	if err != nil {
 		return err
 	}

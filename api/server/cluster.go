@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"go.uber.org/zap"
 
 	"github.com/shipote/shipote/api"
@@ -200,6 +201,45 @@ func forwardHeaders(h http.Header) http.Header {
 	return out
 }
 
+// nodeField is `"node":"NAME",`, the member's name as a JSON field.
+func nodeField(node string) []byte {
+	name, _ := json.Marshal(node)
+	return append(append([]byte(`"node":`), name...), ',')
+}
+
+// injectField adds field (`"k":v,`) at the start of a JSON object; any
+// other value is returned as it is.
+func injectField(obj, field []byte) []byte {
+	obj = bytes.TrimSpace(obj)
+	if len(obj) < 2 || obj[0] != '{' {
+		return obj
+	}
+	out := make([]byte, 0, len(obj)+len(field))
+	out = append(out, '{')
+	if bytes.Equal(bytes.TrimSpace(obj[1:]), []byte("}")) {
+		out = append(out, field[:len(field)-1]...)
+		return append(out, '}')
+	}
+	out = append(out, field...)
+	return append(out, obj[1:]...)
+}
+
+// itemID returns the "id" of a list item: read off its start when it
+// leads (as the API writes views), else decoded.
+func itemID(it []byte) string {
+	const lead = `{"id":"`
+	if rest, ok := bytes.CutPrefix(it, []byte(lead)); ok {
+		if i := bytes.IndexByte(rest, '"'); i >= 0 && bytes.IndexByte(rest[:i], '\\') < 0 {
+			return string(rest[:i])
+		}
+	}
+	var ref struct {
+		ID string `json:"id"`
+	}
+	_ = gojson.Unmarshal(it, &ref)
+	return ref.ID
+}
+
 // withNode adds "node" to a JSON object, or to each object of a JSON
 // array; anything else is returned as it is.
 func withNode(b []byte, node string) []byte {
@@ -207,28 +247,13 @@ func withNode(b []byte, node string) []byte {
 	if len(t) == 0 {
 		return b
 	}
-	name, _ := json.Marshal(node)
-	field := append(append([]byte(`"node":`), name...), ',')
-	inject := func(obj []byte) []byte {
-		obj = bytes.TrimSpace(obj)
-		if len(obj) < 2 || obj[0] != '{' {
-			return obj
-		}
-		out := make([]byte, 0, len(obj)+len(field))
-		out = append(out, '{')
-		if bytes.Equal(bytes.TrimSpace(obj[1:]), []byte("}")) {
-			out = append(out, field[:len(field)-1]...)
-			return append(out, '}')
-		}
-		out = append(out, field...)
-		return append(out, obj[1:]...)
-	}
+	field := nodeField(node)
 	switch t[0] {
 	case '{':
-		return append(inject(t), '\n')
+		return append(injectField(t, field), '\n')
 	case '[':
 		var items []json.RawMessage
-		if json.Unmarshal(t, &items) != nil {
+		if gojson.Unmarshal(t, &items) != nil {
 			return b
 		}
 		var out bytes.Buffer
@@ -237,7 +262,7 @@ func withNode(b []byte, node string) []byte {
 			if i > 0 {
 				out.WriteByte(',')
 			}
-			out.Write(inject(it))
+			out.Write(injectField(it, field))
 		}
 		out.WriteString("]\n")
 		return out.Bytes()
@@ -341,19 +366,16 @@ func (s *Server) gather(w http.ResponseWriter, r *http.Request, c Cluster, works
 			more = true
 		}
 		var list []json.RawMessage
-		if err := json.Unmarshal(withNode(a.resp.Body, a.resp.Node), &list); err != nil {
+		if err := gojson.Unmarshal(a.resp.Body, &list); err != nil {
 			w.Header().Add(WarningHeader, fmt.Sprintf("member %s: its answer does not decode: %v", c.NameOf(a.addr), err))
 			continue
 		}
+		field := nodeField(a.resp.Node)
 		for _, it := range list {
-			items = append(items, it)
 			if workspaces {
-				var ref struct {
-					ID string `json:"id"`
-				}
-				_ = json.Unmarshal(it, &ref)
-				ids = append(ids, ref.ID)
+				ids = append(ids, itemID(it))
 			}
+			items = append(items, injectField(it, field))
 		}
 	}
 	what := "entries"

@@ -18,3 +18,17 @@ func TestWithNode(t *testing.T) {
 		}
 	}
 }
+
+func TestItemID(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"id":"01ABC","spec":{}}`: "01ABC",
+		`{"spec":{},"id":"01XYZ"}`: "01XYZ",
+		`{"id":"a\"b","x":1}`:      `a"b`,
+		`{"x":1}`:                  "",
+		`not json`:                 "",
+	} {
+		if got := itemID([]byte(in)); got != want {
+			t.Errorf("itemID(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
