@@ -436,6 +436,8 @@ func pump(r *os.File, s messages.Stream, out output, now func() time.Time) {
 		out.ring.Flush(s, now())
 		return
 	}
+	pool := &pumpBuffers
+	full := 0 // reads in a row that filled the buffer
 	for {
 		var (
 			n    int
@@ -445,12 +447,25 @@ func pump(r *os.File, s messages.Stream, out output, now func() time.Time) {
 		// An error of rc.Read itself means the read end was closed under
 		// the pump (a stopping workspace ends its readers).
 		cerr := rc.Read(func(fd uintptr) bool {
-			bp = pumpBuffers.Get().(*[]byte)
+			bp = pool.Get().(*[]byte)
 			n, rerr = unix.Read(int(fd), *bp)
 			if errors.Is(rerr, unix.EAGAIN) {
-				pumpBuffers.Put(bp)
+				pool.Put(bp)
 				bp = nil
 				return false // wait for the poller
+			}
+			if n == len(*bp) && pool == &pumpBuffers {
+				// A flood: after a few full reads, the pipe grows to
+				// 1 MiB (as the splitter's do) and reads get larger, so
+				// the writer blocks and the pump wakes less often. A
+				// quiet command's pipe never grows. The kernel may
+				// refuse (a user over pipe-user-pages-soft): then it
+				// stays as it is.
+				if full++; full == floodReads {
+					_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, floodPipeSize)
+				}
+			} else {
+				full = 0
 			}
 			return true
 		})
@@ -462,7 +477,10 @@ func pump(r *os.File, s messages.Stream, out output, now func() time.Time) {
 			}
 		}
 		if bp != nil {
-			pumpBuffers.Put(bp)
+			pool.Put(bp)
+		}
+		if full >= floodReads && pool == &pumpBuffers {
+			pool = &floodBuffers
 		}
 		switch {
 		case cerr != nil:
@@ -478,8 +496,19 @@ func pump(r *os.File, s messages.Stream, out output, now func() time.Time) {
 	}
 }
 
-// pumpBuffers recycles the pumps' read buffers between reads.
-var pumpBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+// pumpBuffers recycles the pumps' read buffers between reads;
+// floodBuffers, larger, serve the pumps of a flooding command.
+var (
+	pumpBuffers  = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+	floodBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+)
+
+// A pump whose reads fill its buffer floodReads times in a row grows its
+// pipe to floodPipeSize.
+const (
+	floodReads    = 4
+	floodPipeSize = 1 << 20
+)
 
 // logWriter returns the log file of a command label (or "pipeline/node")
 // already open; nil when there is none yet or without log files.
