@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -438,6 +439,12 @@ func pump(r *os.File, s messages.Stream, out output, now func() time.Time) {
 	}
 	pool := &pumpBuffers
 	full := 0 // reads in a row that filled the buffer
+	grown := false
+	defer func() {
+		if grown {
+			grownPipes.Add(-1)
+		}
+	}()
 	for {
 		var (
 			n    int
@@ -461,8 +468,14 @@ func pump(r *os.File, s messages.Stream, out output, now func() time.Time) {
 				// quiet command's pipe never grows. The kernel may
 				// refuse (a user over pipe-user-pages-soft): then it
 				// stays as it is.
-				if full++; full == floodReads {
-					_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, floodPipeSize)
+				if full++; full == floodReads && grownPipes.Add(1) <= maxGrownPipes {
+					if _, err := unix.FcntlInt(fd, unix.F_SETPIPE_SZ, floodPipeSize); err == nil {
+						grown = true
+					} else {
+						grownPipes.Add(-1)
+					}
+				} else if full == floodReads {
+					grownPipes.Add(-1)
 				}
 			} else {
 				full = 0
@@ -508,6 +521,20 @@ var (
 const (
 	floodReads    = 4
 	floodPipeSize = 1 << 20
+)
+
+// grownPipes counts the pipes grown now; maxGrownPipes bounds them for a
+// daemon without root: the kernel counts a user's pipe pages, and past
+// pipe-user-pages-soft (64 MiB by default) every new pipe of that user
+// gets 2 pages and no growth. 16 grown pipes stay at a quarter of that.
+var (
+	grownPipes    atomic.Int64
+	maxGrownPipes = func() int64 {
+		if os.Geteuid() == 0 {
+			return 1 << 30 // exempt from the per-user limit
+		}
+		return 16
+	}()
 )
 
 // logWriter returns the log file of a command label (or "pipeline/node")
