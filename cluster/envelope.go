@@ -35,7 +35,6 @@ var (
 	envelopeType          protoreflect.MessageType
 	envKind, envBody      protoreflect.FieldDescriptor
 	envData               protoreflect.FieldDescriptor
-	errEnvelopeMalformed  = fmt.Errorf("cluster: not an envelope")
 	envelopeRegisterError error
 )
 

@@ -44,7 +44,7 @@ type streamChunk struct {
 	Node   string      `json:"node,omitempty"`
 	Status int         `json:"status,omitempty"` // first chunk only
 	Header http.Header `json:"header,omitempty"` // first chunk only
-	Data   []byte      `json:"-"` // travels beside the JSON
+	Data   []byte      `json:"-"`                // travels beside the JSON
 	Done   bool        `json:"done,omitempty"`
 	Error  string      `json:"error,omitempty"`
 }
