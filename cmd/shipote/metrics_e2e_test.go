@@ -116,9 +116,12 @@ func TestE2EMetrics(t *testing.T) {
 	addr := freePort(t)
 	d := startDaemon(t, filepath.Join(dir, "s.sock"), filepath.Join(t.TempDir(), "state.json"), newParent(t),
 		"--metrics-addr", addr, "--limits", "none")
-	if !strings.Contains(d.stderr.String(), `"serving metrics"`) || !strings.Contains(d.stderr.String(), addr) {
-		t.Errorf("no \"serving metrics\" log line with %s:\n%s", addr, tail(d.stderr.String(), 3000))
-	}
+	// The daemon's stderr reaches the test through a pipe copied by
+	// another goroutine: the line may land after /healthz answers.
+	poll(t, "the \"serving metrics\" log line with "+addr, func() bool {
+		s := d.stderr.String()
+		return strings.Contains(s, `"serving metrics"`) && strings.Contains(s, addr)
+	})
 
 	d.id(t, "ws", "create", "--label", "mx", "--ttl", "10m")
 	d.id(t, "exec", "mx", "--label", "crash", "--restart", "on-failure", "--backoff", "50ms", "--max-restarts", "3",
