@@ -102,8 +102,9 @@ func Join(system *actor.ActorSystem, cfg Config, srv Server, log *zap.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("cluster: heartbeat listener: %w", err)
 	}
-	// The transport's port must be free too: remote exits the process
-	// when it cannot listen, so check first.
+	// The transport's port must be free too: remote panics when it
+	// cannot listen, so check first (and recover, for a port taken in
+	// between).
 	probe, err := net.Listen("tcp", cfg.Advertise)
 	if err != nil {
 		ln.Close()
@@ -130,7 +131,10 @@ func Join(system *actor.ActorSystem, cfg Config, srv Server, log *zap.Logger) (*
 	}
 	rcfg := remote.Configure(host, port, remote.WithServerOptions(sopts...), remote.WithDialOptions(dopts...))
 	m.c = pcluster.New(system, pcluster.Configure(cfg.Name, m.prov, disthash.New(), rcfg))
-	m.c.StartMember()
+	if err := startMember(m.c); err != nil {
+		ln.Close()
+		return nil, err
+	}
 
 	sub := system.EventStream.Subscribe(func(evt any) {
 		if t, ok := evt.(*pcluster.ClusterTopology); ok {
@@ -184,6 +188,18 @@ func (m *Member) transportOptions() ([]grpc.ServerOption, []grpc.DialOption, err
 		dopts = append(dopts, grpc.WithPerRPCCredentials(tokenCreds(cfg.Token)))
 	}
 	return sopts, dopts, nil
+}
+
+// startMember starts protoactor's member, turning its panics (a port it
+// cannot listen on, a provider that fails to start) into an error.
+func startMember(c *pcluster.Cluster) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cluster: start member: %v", r)
+		}
+	}()
+	c.StartMember()
+	return nil
 }
 
 // nodeModel is what the heartbeat answers: the provider's node model.

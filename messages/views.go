@@ -234,6 +234,9 @@ type Event struct {
 	Pipeline  string    `json:"pipeline,omitempty"`
 	Node      string    `json:"node,omitempty"`
 	Message   string    `json:"message,omitempty"`
+	// Member is the cluster member the event happened on, in the events a
+	// member of a cluster gathers; "" on a lone daemon.
+	Member string `json:"member,omitempty"`
 }
 
 // PipelineState is the state of a pipeline run (SPEC §1.3).

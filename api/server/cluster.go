@@ -101,6 +101,8 @@ func (s *Server) routeCluster(w http.ResponseWriter, r *http.Request) bool {
 		})
 	case r.Method == http.MethodPost && path == "/v1/workspaces":
 		err = s.place(w, r, c)
+	case r.Method == http.MethodGet && path == "/v1/events":
+		err = s.gatherEvents(w, r, c)
 	case seg[0] == "workspaces" && len(seg) >= 2 && seg[1] != "":
 		err = s.toWorkspaceOwner(w, r, c, seg[1], func(id string) {
 			seg[1] = id
@@ -575,4 +577,137 @@ func (s *Server) toRunOwner(w http.ResponseWriter, r *http.Request, c Cluster, i
 		msg = fmt.Sprintf("pipeline run %q not found on the members that answered; unreachable: %s", id, strings.Join(down, ", "))
 	}
 	return api.NewError(api.CodeNotFound, "", msg)
+}
+
+// gatherEvents answers every member's events, each with its "member":
+// the recent ones ordered by time, and with follow, then every member's
+// new ones as they come (each member's stream is relayed line by line).
+// A member that does not answer within 1 s is named in a warning header.
+func (s *Server) gatherEvents(w http.ResponseWriter, r *http.Request, c Cluster) error {
+	if !following(r) {
+		answers := askAll(r.Context(), c, r.URL.RequestURI())
+		type line struct {
+			t   string
+			raw []byte
+		}
+		var lines []line
+		for i, a := range answers {
+			if a.err != nil {
+				continue
+			}
+			if a.resp.Status/100 != 2 {
+				if i == 0 {
+					return writeRaw(w, a.resp.Status, a.resp.Body)
+				}
+				continue
+			}
+			field := memberField(a.resp.Node)
+			for _, l := range bytes.Split(a.resp.Body, []byte("\n")) {
+				if len(bytes.TrimSpace(l)) == 0 {
+					continue
+				}
+				var ev struct {
+					Time string `json:"time"`
+				}
+				_ = gojson.Unmarshal(l, &ev)
+				lines = append(lines, line{t: ev.Time, raw: injectField(l, field)})
+			}
+		}
+		sort.SliceStable(lines, func(i, j int) bool { return lines[i].t < lines[j].t })
+		unreachable(w, c, answers, "events")
+		var out bytes.Buffer
+		for _, l := range lines {
+			out.Write(l.raw)
+			out.WriteByte('\n')
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(out.Bytes())
+		return nil
+	}
+	// Follow: the members that answer now are followed.
+	roster := c.Roster()
+	up := make([]error, len(roster))
+	var wg sync.WaitGroup
+	for i, addr := range roster {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(r.Context(), askTimeout)
+			defer cancel()
+			_, up[i] = c.Info(ctx, addr)
+		}()
+	}
+	wg.Wait()
+	for i, err := range up {
+		if err != nil {
+			w.Header().Add(WarningHeader, fmt.Sprintf("member %s (%s) unreachable: its events are not followed (%v)",
+				c.NameOf(roster[i]), roster[i], err))
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	var mu sync.Mutex // one line at a time on w
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	for i, addr := range roster {
+		if up[i] != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lw := &lineRelay{field: memberField(c.NameOf(addr)), header: http.Header{}, emit: func(l []byte) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if _, err := w.Write(l); err != nil {
+					return err
+				}
+				return rc.Flush()
+			}}
+			req := &cluster.Request{Method: http.MethodGet, URL: r.URL.RequestURI(), Header: forwardHeaders(r.Header)}
+			if err := c.Stream(ctx, addr, req, lw); err != nil && ctx.Err() == nil {
+				s.log.Debug("an event stream from a member ended", zap.String("member", addr), zap.Error(err))
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// memberField is `"member":"NAME",`.
+func memberField(node string) []byte {
+	name, _ := json.Marshal(node)
+	return append(append([]byte(`"member":`), name...), ',')
+}
+
+// lineRelay is the ResponseWriter a member's event stream is written to:
+// each whole NDJSON line gets the member's field and is emitted.
+type lineRelay struct {
+	field  []byte
+	header http.Header
+	buf    []byte
+	emit   func([]byte) error
+}
+
+func (l *lineRelay) Header() http.Header { return l.header }
+func (l *lineRelay) WriteHeader(int)     {}
+func (l *lineRelay) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := l.buf[:i]
+		if len(bytes.TrimSpace(line)) > 0 {
+			out := append(injectField(line, l.field), '\n')
+			if err := l.emit(out); err != nil {
+				return 0, err
+			}
+		}
+		l.buf = l.buf[i+1:]
+	}
 }

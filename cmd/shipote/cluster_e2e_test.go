@@ -178,6 +178,39 @@ edges: [{from: gen, to: count}]
 		t.Fatal("logs -f through a never showed c's third line")
 	}
 
+	// events from any member: every member's, each with its member.
+	ev := a.ok(t, "events")
+	for _, m := range ms {
+		if !strings.Contains(ev, "member="+m.node+" ws=web-"+m.node) {
+			t.Fatalf("events through a miss member %s's:\n%s", m.node, ev)
+		}
+	}
+	// events -f through a: an event on c arrives as it happens.
+	ectx, ecancel := context.WithTimeout(context.Background(), deadline)
+	evf := exec.CommandContext(ectx, bin, "--socket", a.sock, "events", "-f")
+	evOut, err := evf.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := evf.Start(); err != nil {
+		t.Fatal(err)
+	}
+	evLines := bufio.NewScanner(evOut)
+	evLines.Scan() // the stream is up: the recent events come first
+	b.id(t, "ws", "create", "--label", "late", "--node", "c")
+	sawLate := false
+	for evLines.Scan() {
+		if strings.Contains(evLines.Text(), "member=c ws=late") {
+			sawLate = true
+			break
+		}
+	}
+	ecancel()
+	_ = evf.Wait()
+	if !sawLate {
+		t.Fatal("events -f through a never showed the workspace created on c")
+	}
+
 	// A label used on two members is ambiguous; label@node names one.
 	a.id(t, "ws", "create", "--label", "dup", "--node", "a")
 	dupB := a.id(t, "ws", "create", "--label", "dup", "--node", "b")

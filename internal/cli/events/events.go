@@ -80,6 +80,9 @@ func eventsRun(ctx context.Context, o *Options) error {
 func Format(ev messages.Event) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %-9s", ev.Time.Local().Format("15:04:05.000"), ev.Kind)
+	if ev.Member != "" {
+		b.WriteString(" member=" + ev.Member)
+	}
 	ws := ev.Label
 	if ws == "" {
 		ws = ev.Workspace
