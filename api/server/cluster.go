@@ -181,15 +181,17 @@ func (s *Server) forwardTo(w http.ResponseWriter, r *http.Request, c Cluster, ad
 
 // following says whether r asks for an answer that does not end (a
 // followed log).
+// It reads the parameter as the handlers do (boolParam): a bad value is
+// not following, and the owner's handler refuses it.
 func following(r *http.Request) bool {
-	f := r.URL.Query().Get("follow")
-	return f == "true" || f == "1"
+	f, _ := boolParam(r.URL.Query(), "follow")
+	return f
 }
 
 // tapping says whether r taps a pipeline's bytes.
 func tapping(r *http.Request) bool {
-	t := r.URL.Query().Get("tap")
-	return t == "true" || t == "1" || strings.HasSuffix(r.URL.Path, "/tap")
+	t, _ := boolParam(r.URL.Query(), "tap")
+	return t || strings.HasSuffix(r.URL.Path, "/tap")
 }
 
 // forwardHeaders keeps the headers a handler reads.

@@ -1,6 +1,10 @@
 package server
 
-import "testing"
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
 
 func TestWithNode(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -29,6 +33,31 @@ func TestItemID(t *testing.T) {
 	} {
 		if got := itemID([]byte(in)); got != want {
 			t.Errorf("itemID(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestFollowingAndTapping(t *testing.T) {
+	for _, tc := range []struct {
+		url          string
+		follow, taps bool
+	}{
+		{"/v1/events", false, false},
+		{"/v1/events?follow", true, false},
+		{"/v1/events?follow=1", true, false},
+		{"/v1/events?follow=TRUE", true, false},
+		{"/v1/events?follow=t", true, false},
+		{"/v1/events?follow=0", false, false},
+		{"/v1/events?follow=nope", false, false},
+		{"/v1/workspaces/w/pipelines?tap=true", false, true},
+		{"/v1/pipelines/r/tap", false, true},
+	} {
+		r := httptest.NewRequest(http.MethodGet, tc.url, nil)
+		if got := following(r); got != tc.follow {
+			t.Errorf("following(%s) = %v", tc.url, got)
+		}
+		if got := tapping(r); got != tc.taps {
+			t.Errorf("tapping(%s) = %v", tc.url, got)
 		}
 	}
 }
