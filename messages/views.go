@@ -117,6 +117,9 @@ type CommandInfo struct {
 	WaitingOn []string `json:"waiting_on,omitempty"`
 	// NextRunAt is the next run of a scheduled command.
 	NextRunAt time.Time `json:"next_run_at,omitzero"`
+	// Node is the cluster member running the command, in the lists a
+	// member of a cluster gathers; "" on a lone daemon.
+	Node string `json:"node,omitempty"`
 }
 
 // Alive reports whether the command has a process: its state is

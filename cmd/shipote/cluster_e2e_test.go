@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +137,9 @@ func TestE2EClusterPeers(t *testing.T) {
 	})
 	if out := b.ok(t, "ps", "web-c"); !strings.Contains(out, "hello") {
 		t.Fatalf("ps web-c through b:\n%s", out)
+	}
+	if out := a.ok(t, "ps"); !strings.Contains(out, "NODE") || !regexp.MustCompile(`web-c +c +hello`).MatchString(out) {
+		t.Fatalf("ps of every workspace through a has no NODE column naming c:\n%s", out)
 	}
 	spec := writeFile(t, shortDir(t), "fan.yaml", `label: fan
 nodes:

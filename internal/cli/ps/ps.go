@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,8 +75,15 @@ func psRun(ctx context.Context, o *Options) error {
 // WriteTable prints commands: ID, WORKSPACE, LABEL, PID, STATE, RESTARTS,
 // UPTIME, READY, NEXT. labels maps workspace IDs to labels (an unknown ID
 // prints as is).
+//
+// In a cluster (any command has a node) a NODE column follows WORKSPACE.
 func WriteTable(w io.Writer, cmds []messages.CommandInfo, labels map[string]string, now time.Time) {
-	t := cmdutil.NewTable(w, "ID", "WORKSPACE", "LABEL", "PID", "STATE", "RESTARTS", "UPTIME", "READY", "NEXT")
+	clustered := slices.ContainsFunc(cmds, func(c messages.CommandInfo) bool { return c.Node != "" })
+	head := []string{"ID", "WORKSPACE", "LABEL", "PID", "STATE", "RESTARTS", "UPTIME", "READY", "NEXT"}
+	if clustered {
+		head = slices.Insert(head, 2, "NODE")
+	}
+	t := cmdutil.NewTable(w, head...)
 	for _, c := range cmds {
 		ws := labels[c.Workspace]
 		if ws == "" {
@@ -89,7 +97,11 @@ func WriteTable(w io.Writer, cmds []messages.CommandInfo, labels map[string]stri
 		if c.Alive() {
 			uptime = cmdutil.FormatDuration(c.Uptime(now))
 		}
-		t.Row(c.ID, ws, c.Label, pid, State(c), strconv.Itoa(c.Restarts), uptime, Ready(c), Next(c, now))
+		row := []string{c.ID, ws, c.Label, pid, State(c), strconv.Itoa(c.Restarts), uptime, Ready(c), Next(c, now)}
+		if clustered {
+			row = slices.Insert(row, 2, c.Node)
+		}
+		t.Row(row...)
 	}
 	t.Flush()
 }
