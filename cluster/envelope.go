@@ -132,8 +132,6 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
 // jsonEscape returns s as the inside of a JSON string.
 func jsonEscape(s string) string {
 	b, _ := json.Marshal(s)

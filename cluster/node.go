@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -91,7 +92,7 @@ func (m *Member) serve(kind string, body, data []byte) any {
 		out, err = wrap(kindInfoResp, info)
 	case kindHTTP:
 		var req Request
-		if err := jsonUnmarshal(body, &req); err != nil {
+		if err := json.Unmarshal(body, &req); err != nil {
 			return fail("malformed forwarded request: " + err.Error())
 		}
 		req.Body = data

@@ -152,11 +152,10 @@ func (s *Server) forwardTo(w http.ResponseWriter, r *http.Request, c Cluster, ad
 			fmt.Sprintf("%s %s taps a pipeline's bytes, and taps do not cross members yet: run it against member %s (%s)",
 				r.Method, r.URL.Path, c.NameOf(addr), addr))
 	}
-	body, err := s.reqBody(r)
+	req, err := s.requestOf(r)
 	if err != nil {
 		return err
 	}
-	req := &cluster.Request{Method: r.Method, URL: r.URL.RequestURI(), Header: forwardHeaders(r.Header), Body: body}
 	if following(r) {
 		// The answer does not end: it comes as chunk messages.
 		if err := c.Stream(r.Context(), addr, req, w); err != nil && r.Context().Err() == nil {
@@ -194,6 +193,15 @@ func tapping(r *http.Request) bool {
 	return t || strings.HasSuffix(r.URL.Path, "/tap")
 }
 
+// requestOf is r as a request to forward, its body read (bounded).
+func (s *Server) requestOf(r *http.Request) (*cluster.Request, error) {
+	body, err := s.reqBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return &cluster.Request{Method: r.Method, URL: r.URL.RequestURI(), Header: forwardHeaders(r.Header), Body: body}, nil
+}
+
 // forwardHeaders keeps the headers a handler reads.
 func forwardHeaders(h http.Header) http.Header {
 	out := http.Header{}
@@ -205,10 +213,10 @@ func forwardHeaders(h http.Header) http.Header {
 	return out
 }
 
-// nodeField is `"node":"NAME",`, the member's name as a JSON field.
-func nodeField(node string) []byte {
-	name, _ := json.Marshal(node)
-	return append(append([]byte(`"node":`), name...), ',')
+// jsonField is `"key":"value",`, to add at the start of an object.
+func jsonField(key, value string) []byte {
+	v, _ := json.Marshal(value)
+	return append(append([]byte(`"`+key+`":`), v...), ',')
 }
 
 // injectField adds field (`"k":v,`) at the start of a JSON object; any
@@ -251,7 +259,7 @@ func withNode(b []byte, node string) []byte {
 	if len(t) == 0 {
 		return b
 	}
-	field := nodeField(node)
+	field := jsonField("node", node)
 	switch t[0] {
 	case '{':
 		return append(injectField(t, field), '\n')
@@ -282,12 +290,11 @@ func (s *Server) forwardKnown(w http.ResponseWriter, r *http.Request, c Cluster,
 	if tapping(r) || following(r) {
 		return true, s.forwardTo(w, r, c, addr, false)
 	}
-	body, err := s.reqBody(r)
+	req, err := s.requestOf(r)
 	if err != nil {
 		return true, err
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body)) // for the lookup's forward
-	req := &cluster.Request{Method: r.Method, URL: r.URL.RequestURI(), Header: forwardHeaders(r.Header), Body: body}
+	r.Body = io.NopCloser(bytes.NewReader(req.Body)) // for the lookup's forward
 	resp, err := c.Forward(r.Context(), addr, req, 0)
 	if err != nil || resp.Status == http.StatusNotFound {
 		return false, nil
@@ -334,6 +341,36 @@ func askAll(ctx context.Context, c Cluster, u string) []memberAnswer {
 	return out
 }
 
+// answered returns the 2xx answers of answers. When this member (the
+// first) refused the question, as every member would (a bad
+// parameter), refused is its answer; another member's refusal becomes a
+// warning.
+func answered(w http.ResponseWriter, c Cluster, answers []memberAnswer) (ok []memberAnswer, refused *cluster.Response) {
+	for i, a := range answers {
+		switch {
+		case a.err != nil:
+		case a.resp.Status/100 == 2:
+			ok = append(ok, a)
+		case i == 0:
+			return nil, a.resp
+		default:
+			w.Header().Add(WarningHeader, fmt.Sprintf("member %s: %s", c.NameOf(a.addr), strings.TrimSpace(string(a.resp.Body))))
+		}
+	}
+	return ok, nil
+}
+
+// down names the members that did not answer ("name (address)").
+func down(c Cluster, answers []memberAnswer) []string {
+	var out []string
+	for _, a := range answers {
+		if a.err != nil {
+			out = append(out, fmt.Sprintf("%s (%s)", c.NameOf(a.addr), a.addr))
+		}
+	}
+	return out
+}
+
 // unreachable adds a warning for each member that did not answer.
 func unreachable(w http.ResponseWriter, c Cluster, answers []memberAnswer, what string) {
 	for _, a := range answers {
@@ -353,19 +390,11 @@ func (s *Server) gather(w http.ResponseWriter, r *http.Request, c Cluster, works
 		ids   []string
 		more  bool
 	)
-	for i, a := range answers {
-		if a.err != nil {
-			continue
-		}
-		if a.resp.Status/100 != 2 {
-			if i == 0 {
-				// This member refused it (a bad parameter): so would
-				// every member.
-				return writeRaw(w, a.resp.Status, a.resp.Body)
-			}
-			w.Header().Add(WarningHeader, fmt.Sprintf("member %s: %s", c.NameOf(a.addr), strings.TrimSpace(string(a.resp.Body))))
-			continue
-		}
+	ok, refused := answered(w, c, answers)
+	if refused != nil {
+		return writeRaw(w, refused.Status, refused.Body)
+	}
+	for _, a := range ok {
 		if a.resp.Header.Get("Link") != "" {
 			more = true
 		}
@@ -374,7 +403,7 @@ func (s *Server) gather(w http.ResponseWriter, r *http.Request, c Cluster, works
 			w.Header().Add(WarningHeader, fmt.Sprintf("member %s: its answer does not decode: %v", c.NameOf(a.addr), err))
 			continue
 		}
-		field := nodeField(a.resp.Node)
+		field := jsonField("node", a.resp.Node)
 		for _, it := range list {
 			if workspaces {
 				ids = append(ids, itemID(it))
@@ -515,11 +544,9 @@ func (s *Server) toWorkspaceOwner(w http.ResponseWriter, r *http.Request, c Clus
 	answers := askAll(r.Context(), c, "/v1/workspaces/"+url.PathEscape(ref))
 	type holder struct{ addr, id, label string }
 	var holders []holder
-	var down []string
 	for _, a := range answers {
 		switch {
 		case a.err != nil:
-			down = append(down, fmt.Sprintf("%s (%s)", c.NameOf(a.addr), a.addr))
 		case a.resp.Status == http.StatusOK:
 			var info struct {
 				ID   string `json:"id"`
@@ -535,8 +562,8 @@ func (s *Server) toWorkspaceOwner(w http.ResponseWriter, r *http.Request, c Clus
 	switch len(holders) {
 	case 0:
 		msg := fmt.Sprintf("workspace %q not found on any member", ref)
-		if len(down) > 0 {
-			msg = fmt.Sprintf("workspace %q not found on the members that answered; unreachable: %s", ref, strings.Join(down, ", "))
+		if d := down(c, answers); len(d) > 0 {
+			msg = fmt.Sprintf("workspace %q not found on the members that answered; unreachable: %s", ref, strings.Join(d, ", "))
 		}
 		return api.NewError(api.CodeNotFound, "", msg)
 	case 1:
@@ -562,12 +589,8 @@ func (s *Server) toWorkspaceOwner(w http.ResponseWriter, r *http.Request, c Clus
 // toRunOwner serves a request naming pipeline run id where the run is.
 func (s *Server) toRunOwner(w http.ResponseWriter, r *http.Request, c Cluster, id string) error {
 	answers := askAll(r.Context(), c, "/v1/pipelines/"+url.PathEscape(id))
-	var down []string
 	for _, a := range answers {
-		switch {
-		case a.err != nil:
-			down = append(down, fmt.Sprintf("%s (%s)", c.NameOf(a.addr), a.addr))
-		case a.resp.Status == http.StatusOK:
+		if a.err == nil && a.resp.Status == http.StatusOK {
 			if a.addr == c.SelfAddress() {
 				return errServeHere
 			}
@@ -575,8 +598,8 @@ func (s *Server) toRunOwner(w http.ResponseWriter, r *http.Request, c Cluster, i
 		}
 	}
 	msg := fmt.Sprintf("pipeline run %q not found on any member", id)
-	if len(down) > 0 {
-		msg = fmt.Sprintf("pipeline run %q not found on the members that answered; unreachable: %s", id, strings.Join(down, ", "))
+	if d := down(c, answers); len(d) > 0 {
+		msg = fmt.Sprintf("pipeline run %q not found on the members that answered; unreachable: %s", id, strings.Join(d, ", "))
 	}
 	return api.NewError(api.CodeNotFound, "", msg)
 }
@@ -589,33 +612,28 @@ func (s *Server) gatherEvents(w http.ResponseWriter, r *http.Request, c Cluster)
 	if !following(r) {
 		answers := askAll(r.Context(), c, r.URL.RequestURI())
 		type line struct {
-			t   string
+			t   time.Time
 			raw []byte
 		}
 		var lines []line
-		for i, a := range answers {
-			if a.err != nil {
-				continue
-			}
-			if a.resp.Status/100 != 2 {
-				if i == 0 {
-					return writeRaw(w, a.resp.Status, a.resp.Body)
-				}
-				continue
-			}
-			field := memberField(a.resp.Node)
+		ok, refused := answered(w, c, answers)
+		if refused != nil {
+			return writeRaw(w, refused.Status, refused.Body)
+		}
+		for _, a := range ok {
+			field := jsonField("member", a.resp.Node)
 			for _, l := range bytes.Split(a.resp.Body, []byte("\n")) {
 				if len(bytes.TrimSpace(l)) == 0 {
 					continue
 				}
 				var ev struct {
-					Time string `json:"time"`
+					Time time.Time `json:"time"`
 				}
 				_ = gojson.Unmarshal(l, &ev)
 				lines = append(lines, line{t: ev.Time, raw: injectField(l, field)})
 			}
 		}
-		sort.SliceStable(lines, func(i, j int) bool { return lines[i].t < lines[j].t })
+		sort.SliceStable(lines, func(i, j int) bool { return lines[i].t.Before(lines[j].t) })
 		unreachable(w, c, answers, "events")
 		var out bytes.Buffer
 		for _, l := range lines {
@@ -661,7 +679,7 @@ func (s *Server) gatherEvents(w http.ResponseWriter, r *http.Request, c Cluster)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lw := &lineRelay{field: memberField(c.NameOf(addr)), header: http.Header{}, emit: func(l []byte) error {
+			lw := &lineRelay{field: jsonField("member", c.NameOf(addr)), header: http.Header{}, emit: func(l []byte) error {
 				mu.Lock()
 				defer mu.Unlock()
 				if _, err := w.Write(l); err != nil {
@@ -677,12 +695,6 @@ func (s *Server) gatherEvents(w http.ResponseWriter, r *http.Request, c Cluster)
 	}
 	wg.Wait()
 	return nil
-}
-
-// memberField is `"member":"NAME",`.
-func memberField(node string) []byte {
-	name, _ := json.Marshal(node)
-	return append(append([]byte(`"member":`), name...), ',')
 }
 
 // lineRelay is the ResponseWriter a member's event stream is written to:

@@ -4,15 +4,12 @@
 package daemon
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"strconv"
 	"strings"
 
+	"github.com/prometheus/procfs"
 	"github.com/spf13/cobra"
 
 	"github.com/shipote/shipote"
@@ -108,20 +105,16 @@ func nodeInfo(eng *shipote.Engine) func(ctx context.Context) cluster.NodeInfo {
 
 // memAvailable reads MemAvailable from /proc/meminfo, in bytes.
 func memAvailable() (uint64, error) {
-	data, err := os.ReadFile("/proc/meminfo")
+	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return 0, err
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 2 && f[0] == "MemAvailable:" {
-			kb, err := strconv.ParseUint(f[1], 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("/proc/meminfo: %w", err)
-			}
-			return kb * 1024, nil
-		}
+	mi, err := fs.Meminfo()
+	if err != nil {
+		return 0, err
 	}
-	return 0, errors.New("/proc/meminfo has no MemAvailable")
+	if mi.MemAvailableBytes == nil {
+		return 0, errors.New("/proc/meminfo has no MemAvailable")
+	}
+	return *mi.MemAvailableBytes, nil
 }

@@ -130,3 +130,10 @@ func TestNotify(t *testing.T) {
 		t.Error("relative NOTIFY_SOCKET: no error")
 	}
 }
+
+func TestMemAvailable(t *testing.T) {
+	n, err := memAvailable()
+	if err != nil || n == 0 {
+		t.Fatalf("memAvailable() = %d, %v", n, err)
+	}
+}
