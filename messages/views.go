@@ -262,21 +262,24 @@ func (s PipelineState) Ended() bool {
 
 // PipelineInfo is the view of a pipeline run.
 type PipelineInfo struct {
-	ID             string         `json:"id"`
-	Workspace      string         `json:"workspace"`
-	WorkspaceLabel string         `json:"workspace_label"`
-	Label          string         `json:"label"`
-	Spec           PipelineSpec   `json:"spec"`
-	State          PipelineState  `json:"state"`
-	Supervised     bool           `json:"supervised"`
-	Tap            bool           `json:"tap"`
-	Restarts       int            `json:"restarts"`
-	StartedAt      time.Time      `json:"started_at,omitzero"`
-	EndedAt        time.Time      `json:"ended_at,omitzero"`
-	NextStartAt    time.Time      `json:"next_start_at,omitzero"`
-	Nodes          []NodeInfo     `json:"nodes"`
-	Splitters      []SplitterInfo `json:"splitters"`
-	Error          string         `json:"error,omitempty"`
+	ID             string `json:"id"`
+	Workspace      string `json:"workspace"`
+	WorkspaceLabel string `json:"workspace_label"`
+	// Node is the cluster member running the pipeline, in the lists a
+	// member of a cluster gathers; "" on a lone daemon.
+	Node        string         `json:"node,omitempty"`
+	Label       string         `json:"label"`
+	Spec        PipelineSpec   `json:"spec"`
+	State       PipelineState  `json:"state"`
+	Supervised  bool           `json:"supervised"`
+	Tap         bool           `json:"tap"`
+	Restarts    int            `json:"restarts"`
+	StartedAt   time.Time      `json:"started_at,omitzero"`
+	EndedAt     time.Time      `json:"ended_at,omitzero"`
+	NextStartAt time.Time      `json:"next_start_at,omitzero"`
+	Nodes       []NodeInfo     `json:"nodes"`
+	Splitters   []SplitterInfo `json:"splitters"`
+	Error       string         `json:"error,omitempty"`
 }
 
 // NodeInfo is the state of one node in the current run.

@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -29,6 +30,7 @@ import (
 	"github.com/shipote/shipote/api"
 	"github.com/shipote/shipote/cluster"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 )
 
 // Cluster is the membership a server routes across (cluster.Member).
@@ -111,6 +113,8 @@ func (s *Server) routeCluster(w http.ResponseWriter, r *http.Request) bool {
 		})
 	case seg[0] == "pipelines" && len(seg) >= 2 && seg[1] != "":
 		err = s.toRunOwner(w, r, c, seg[1])
+	case r.Method == http.MethodPost && seg[0] == "saved-pipelines" && len(seg) == 3 && seg[2] == "start":
+		err = s.startSavedAnywhere(w, r, c, seg[1])
 	default:
 		return false
 	}
@@ -584,6 +588,108 @@ func (s *Server) toWorkspaceOwner(w http.ResponseWriter, r *http.Request, c Clus
 	slices.Sort(names)
 	return api.NewError(api.CodeConflict, "", fmt.Sprintf("workspace label %q is used on %d members: name one of %s",
 		ref, len(holders), strings.Join(names, ", ")))
+}
+
+// startSavedAnywhere starts saved pipeline name into a workspace of any
+// member. The saved pipeline is this member's, or else the one member's
+// that holds it; the workspace is ?workspace or the one its spec names,
+// resolved as every workspace ref is. When both are here, the local
+// handler serves it; otherwise the run is asked of the workspace's owner
+// as a pipeline run of the saved spec (as a local start does: the saved
+// spec with no project).
+func (s *Server) startSavedAnywhere(w http.ResponseWriter, r *http.Request, c Cluster, name string) error {
+	if name == "" {
+		return errServeHere // the local handler names the error
+	}
+	spec, local, err := s.findSaved(r.Context(), c, name)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	ws := q.Get("workspace")
+	if ws == "" {
+		ws = spec.Workspace
+	}
+	if ws == "" {
+		if local {
+			return errServeHere // the local handler names the error
+		}
+		return api.NewError(api.CodeInvalid, "workspace", "workspace is required: saved pipeline "+name+" names no workspace")
+	}
+	if local && !strings.Contains(ws, "@") {
+		if _, err := s.eng.Workspace(r.Context(), ws); err == nil {
+			return errServeHere
+		}
+	}
+	spec.Project = "" // a run belongs to its workspace
+	body, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("saved pipeline %s: %w", name, err)
+	}
+	run := r.Clone(r.Context())
+	run.URL.Path, run.URL.RawPath = "/v1/workspaces/"+url.PathEscape(ws)+"/pipelines", ""
+	rq := url.Values{}
+	if t := q.Get("tap"); t != "" {
+		rq.Set("tap", t)
+	}
+	run.URL.RawQuery = rq.Encode()
+	run.Body, run.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	run.Header.Set("Content-Type", "application/json")
+	err = s.toWorkspaceOwner(w, run, c, ws, func(id string) {
+		run.URL.Path = "/v1/workspaces/" + url.PathEscape(id) + "/pipelines"
+	})
+	if errors.Is(err, errServeHere) {
+		// The workspace is here, the saved pipeline elsewhere.
+		run.Header.Set(cluster.ForwardedHeader, c.Self())
+		s.handler.ServeHTTP(w, run)
+		return nil
+	}
+	return err
+}
+
+// findSaved returns the spec of saved pipeline name: this member's, or
+// else the one other member's that holds it (several holding different
+// specs under that name is a conflict).
+func (s *Server) findSaved(ctx context.Context, c Cluster, name string) (spec messages.PipelineSpec, local bool, err error) {
+	sps, err := s.eng.SavedPipelines(ctx)
+	if err != nil {
+		return spec, false, err
+	}
+	for _, sp := range sps {
+		if sp.Name == name {
+			return sp.Spec, true, nil
+		}
+	}
+	answers := askAll(ctx, c, "/v1/saved-pipelines")
+	var holders []string
+	for _, a := range answers {
+		if a.err != nil || a.addr == c.SelfAddress() || a.resp.Status != http.StatusOK {
+			continue
+		}
+		var list []protocol.SavedPipeline
+		if json.Unmarshal(a.resp.Body, &list) != nil {
+			continue
+		}
+		for _, sp := range list {
+			if sp.Name != name {
+				continue
+			}
+			if len(holders) > 0 && !reflect.DeepEqual(sp.Spec, spec) {
+				return spec, false, api.NewError(api.CodeConflict, "", fmt.Sprintf(
+					"saved pipeline %q differs on members %s and %s: start it against one of them", name, holders[0], c.NameOf(a.addr)))
+			}
+			spec = sp.Spec
+			holders = append(holders, c.NameOf(a.addr))
+		}
+	}
+	if len(holders) == 0 {
+		msg := fmt.Sprintf("saved pipeline %q: not found on any member", name)
+		if d := down(c, answers); len(d) > 0 {
+			msg = fmt.Sprintf("saved pipeline %q: not found on the members that answered; unreachable: %s", name, strings.Join(d, ", "))
+		}
+		return spec, false, api.NewError(api.CodeNotFound, "", msg)
+	}
+	return spec, false, nil
 }
 
 // toRunOwner serves a request naming pipeline run id where the run is.

@@ -156,6 +156,28 @@ edges: [{from: gen, to: count}]
 		return r.code == 0 && strings.Contains(r.stdout, `"succeeded"`)
 	})
 
+	// A pipeline saved on a, started into a workspace of b through c:
+	// the run is b's, of a's saved spec.
+	a.ok(t, "pipe", "save", "fanout", "-f", spec)
+	saved := strings.Fields(strings.TrimSpace(c.ok(t, "pipe", "start", "fanout", "--ws", "web-b")))[0]
+	if got := getJSON[messages.PipelineInfo](t, b.daemonProc, "pipe", "show", saved); got.Label != "fan" || got.Workspace != ids["b"] {
+		t.Fatalf("the saved pipeline started through c is %+v on b", got)
+	}
+	// And into a's own workspace by label@node from b.
+	if out := b.ok(t, "pipe", "start", "fanout", "--ws", "web-a@a"); !strings.Contains(a.ok(t, "pipe", "ls"), strings.Fields(out)[0]) {
+		t.Fatalf("the run asked of b is not on a:\n%s", a.ok(t, "pipe", "ls"))
+	}
+	if r := c.run(t, "pipe", "start", "nosuch", "--ws", "web-b"); r.code == 0 || !strings.Contains(r.stderr, "not found on any member") {
+		t.Fatalf("an unknown saved pipeline: %s", r)
+	}
+	// pipe ls and top from any member name each run's member.
+	if out := c.ok(t, "pipe", "ls"); !strings.Contains(out, "NODE") || !regexp.MustCompile(`web-b +b +fan`).MatchString(out) {
+		t.Fatalf("pipe ls through c has no NODE column naming b:\n%s", out)
+	}
+	if out := a.ok(t, "top", "-n", "1"); !strings.Contains(out, "NODE") || !strings.Contains(out, "on b") {
+		t.Fatalf("top through a names no member:\n%s", out)
+	}
+
 	// logs -f of a command on c, followed through a: lines come as c
 	// writes them, while the command still runs.
 	a.ok(t, "exec", "web-c", "--label", "ticker", "--", "/bin/sh", "-c", "for i in 1 2 3; do echo tick $i; sleep 0.2; done; exec sleep 1000")

@@ -54,6 +54,9 @@ func Render(w io.Writer, f Frame, now time.Time) {
 			wsLabel = labels[p.Workspace]
 		}
 		fmt.Fprintf(w, "\npipeline %s/%s  %s  %s", wsLabel, p.Label, p.ID, p.State)
+		if p.Node != "" {
+			fmt.Fprintf(w, "  on %s", p.Node)
+		}
 		if p.Restarts > 0 {
 			fmt.Fprintf(w, "  restarts %d", p.Restarts)
 		}

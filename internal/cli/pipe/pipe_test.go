@@ -204,3 +204,40 @@ nightly  q      1      0      true        stack
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }
+
+// TestWriteListNodeColumn checks that runs gathered from a cluster get a
+// NODE column after WORKSPACE, and a lone daemon's none.
+func TestWriteListNodeColumn(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	run := messages.PipelineInfo{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAV", WorkspaceLabel: "build", Label: "fan",
+		State: messages.PipelineRunning, StartedAt: now.Add(-time.Minute)}
+	tests := []struct {
+		name  string
+		nodes []string
+		head  string
+	}{
+		{"lone daemon", []string{""}, "ID                          WORKSPACE  LABEL"},
+		{"cluster", []string{"node-a", ""}, "ID                          WORKSPACE  NODE    LABEL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var runs []messages.PipelineInfo
+			for _, n := range tt.nodes {
+				r := run
+				r.Node = n
+				runs = append(runs, r)
+			}
+			var b strings.Builder
+			WriteList(&b, runs, now)
+			lines := strings.Split(b.String(), "\n")
+			if !strings.HasPrefix(lines[0], tt.head) {
+				t.Errorf("header %q, want it to start with %q", lines[0], tt.head)
+			}
+			if len(tt.nodes) > 1 {
+				if !strings.Contains(lines[1], " node-a ") || !strings.Contains(lines[2], " - ") {
+					t.Errorf("rows lack their member:\n%s", b.String())
+				}
+			}
+		})
+	}
+}

@@ -4,9 +4,11 @@
 package pipe
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,9 +84,15 @@ func listRun(ctx context.Context, o *ListOptions) error {
 }
 
 // WriteList prints pipeline runs: ID, WORKSPACE, LABEL, STATE, RESTARTS,
-// NODES (running/total), BYTES (total over every channel), AGE.
+// NODES (running/total), BYTES (total over every channel), AGE. In a
+// cluster (any run has a member) a NODE column follows WORKSPACE.
 func WriteList(w io.Writer, runs []messages.PipelineInfo, now time.Time) {
-	t := cmdutil.NewTable(w, "ID", "WORKSPACE", "LABEL", "STATE", "RESTARTS", "NODES", "BYTES", "AGE")
+	clustered := slices.ContainsFunc(runs, func(p messages.PipelineInfo) bool { return p.Node != "" })
+	head := []string{"ID", "WORKSPACE", "LABEL", "STATE", "RESTARTS", "NODES", "BYTES", "AGE"}
+	if clustered {
+		head = slices.Insert(head, 2, "NODE")
+	}
+	t := cmdutil.NewTable(w, head...)
 	for _, p := range runs {
 		running := 0
 		for _, n := range p.Nodes {
@@ -104,8 +112,12 @@ func WriteList(w io.Writer, runs []messages.PipelineInfo, now time.Time) {
 		if ws == "" {
 			ws = p.Workspace
 		}
-		t.Row(p.ID, ws, p.Label, string(p.State), strconv.Itoa(p.Restarts),
-			fmt.Sprintf("%d/%d", running, len(p.Nodes)), cmdutil.FormatBytes(total), age(now, p.StartedAt))
+		row := []string{p.ID, ws, p.Label, string(p.State), strconv.Itoa(p.Restarts),
+			fmt.Sprintf("%d/%d", running, len(p.Nodes)), cmdutil.FormatBytes(total), age(now, p.StartedAt)}
+		if clustered {
+			row = slices.Insert(row, 2, cmp.Or(p.Node, "-"))
+		}
+		t.Row(row...)
 	}
 	t.Flush()
 }

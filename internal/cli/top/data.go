@@ -249,7 +249,8 @@ func (s *state) rows(filter string, key sortKey) []messages.WorkspaceInfo {
 	f := strings.ToLower(strings.TrimSpace(filter))
 	var out []messages.WorkspaceInfo
 	for _, w := range s.workspaces {
-		if f == "" || strings.Contains(strings.ToLower(w.Spec.Label), f) || strings.Contains(strings.ToLower(w.ID), f) {
+		if f == "" || strings.Contains(strings.ToLower(w.Spec.Label), f) || strings.Contains(strings.ToLower(w.ID), f) ||
+			strings.Contains(strings.ToLower(w.Node), f) {
 			out = append(out, w)
 		}
 	}

@@ -210,6 +210,39 @@ func TestListView(t *testing.T) {
 	}
 }
 
+// TestListViewCluster checks the NODE column: present (after LABEL) when
+// the workspaces come from a cluster, absent on a lone daemon, and the
+// filter matches member names.
+func TestListViewCluster(t *testing.T) {
+	for _, width := range []int{80, 160} {
+		m := newTestModel(t, width, 24, plainRenderer())
+		if strings.Contains(screen(m), "NODE") {
+			t.Fatalf("a lone daemon's list has a NODE column:\n%s", screen(m))
+		}
+		snap := fixture{rss: 128 << 20}.snapshot()
+		snap.workspaces[0].Node = "node-b" // web
+		snap.workspaces[1].Node = "node-a" // build
+		send(m, snap)
+		s := screen(m)
+		head := lineWith(s, "LABEL")
+		if l, n, id := strings.Index(head, "LABEL"), strings.Index(head, "NODE"), strings.Index(head, "ID"); l < 0 || n < l || id < n {
+			t.Errorf("%d columns: header is not LABEL NODE ID...: %q", width, head)
+		}
+		mustContain(t, rowOf(s, "build"), "node-a", "01ARZ3ND")
+		mustContain(t, rowOf(s, "web"), "node-b")
+		for _, l := range strings.Split(m.View(), "\n") {
+			if w := lipgloss.Width(l); w > width {
+				t.Errorf("%d columns: line of %d cells: %q", width, w, l)
+			}
+		}
+		keys(m, "/", "n", "o", "d", "e", "-", "b", "enter")
+		s = screen(m)
+		if rowOf(s, "web") == "" || rowOf(s, "build") != "" {
+			t.Errorf("%d columns: filter node-b shows:\n%s", width, s)
+		}
+	}
+}
+
 func TestMemoryBar(t *testing.T) {
 	m := NewModel(Config{Renderer: plainRenderer()}, nil)
 	for _, tc := range []struct {

@@ -6,6 +6,7 @@
 package top
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strconv"
@@ -246,16 +247,28 @@ func (m *Model) footerLine() string {
 
 // listCols are the widths of the workspace list's columns.
 type listCols struct {
-	label, id, cmds, rss, rssSpark, cpu, cpuSpark, ttl, bar, quota int
+	label, node, id, cmds, rss, rssSpark, cpu, cpuSpark, ttl, bar, quota int
 }
 
 // columns spreads width over the list's columns: fixed at 80, the
 // sparklines, label and bar grow beyond.
-func columns(width int) listCols {
+func columns(width, node int) listCols {
 	c := listCols{label: 10, id: 8, cmds: 5, rss: 6, rssSpark: 7, cpu: 5, cpuSpark: 7, ttl: 6, bar: 5, quota: 5}
+	if node > 0 {
+		// In a cluster a NODE column follows LABEL, at most 12 wide.
+		c.node = min(node, 12)
+		width -= c.node + 1
+	}
 	// 2 (cursor) + columns + 5 (percentage) + 9 separators.
 	used := 2 + c.label + c.id + c.cmds + c.rss + c.rssSpark + c.cpu + c.cpuSpark + c.ttl + c.bar + 5 + c.quota + 9
 	extra := width - used
+	if extra < 0 && c.node > 0 {
+		// The node column's room comes from the sparklines first.
+		take := min(-extra, 8)
+		c.rssSpark -= take / 2
+		c.cpuSpark -= take - take/2
+		extra += take
+	}
 	if extra <= 0 {
 		return c
 	}
@@ -270,13 +283,29 @@ func columns(width int) listCols {
 	return c
 }
 
+// nodeWidth is the width of the NODE column: the longest member name of
+// rows, or 0 when no workspace has one (a lone daemon).
+func nodeWidth(rows []messages.WorkspaceInfo) int {
+	w := 0
+	for _, r := range rows {
+		if r.Node != "" {
+			w = max(w, len("NODE"), lipgloss.Width(r.Node))
+		}
+	}
+	return w
+}
+
 func (m *Model) listView(now time.Time, avail int) []string {
 	rows := m.data.rows(m.filter.Value(), m.sort)
-	c := columns(m.width)
-	head := "  " + strings.Join([]string{
-		pad("LABEL", c.label), pad("ID", c.id), padLeft("CMDS", c.cmds), padLeft("RSS", c.rss), pad("", c.rssSpark),
+	c := columns(m.width, nodeWidth(m.data.workspaces))
+	cols := []string{pad("LABEL", c.label)}
+	if c.node > 0 {
+		cols = append(cols, pad("NODE", c.node))
+	}
+	head := "  " + strings.Join(append(cols,
+		pad("ID", c.id), padLeft("CMDS", c.cmds), padLeft("RSS", c.rss), pad("", c.rssSpark),
 		padLeft("CPU%", c.cpu), pad("", c.cpuSpark), padLeft("TTL", c.ttl), pad("MEMORY", c.bar+5), "QUOTA",
-	}, " ")
+	), " ")
 	out := []string{m.st.head.Render(head)}
 	if len(rows) == 0 {
 		switch {
@@ -309,14 +338,18 @@ func (m *Model) listView(now time.Time, avail int) []string {
 			rss = cmdutil.FormatBytes(l.RSSBytes)
 			cpu = strconv.FormatFloat(l.CPUPercent, 'f', 1, 64)
 		}
-		line := strings.Join([]string{
-			pad(w.Spec.Label, c.label), pad(shortID(w.ID), c.id),
+		cells := []string{pad(w.Spec.Label, c.label)}
+		if c.node > 0 {
+			cells = append(cells, pad(cmp.Or(w.Node, "-"), c.node))
+		}
+		line := strings.Join(append(cells,
+			pad(shortID(w.ID), c.id),
 			padLeft(fmt.Sprintf("%d/%d", w.CommandsAlive, w.CommandsTotal), c.cmds),
 			padLeft(rss, c.rss), m.st.ok.Render(spark(rssV, c.rssSpark)),
 			padLeft(cpu, c.cpu), m.st.warn.Render(spark(cpuV, c.cpuSpark)),
 			padLeft(ws.TTLLeft(w, now), c.ttl), m.bar(used, w.Spec.Soma.MemoryMaxBytes, c.bar),
 			m.quotaCell(w),
-		}, " ")
+		), " ")
 		if i == sel {
 			line = m.st.sel.Render(cursorMark + ansi.Strip(line))
 		} else {
@@ -383,7 +416,11 @@ func (m *Model) workspaceView(now time.Time, avail int) []string {
 		return []string{"workspace " + m.selWS + " is gone"}
 	}
 	var out []string
-	title := m.st.title.Render("workspace "+w.Spec.Label) + "  " + w.ID +
+	title := m.st.title.Render("workspace "+w.Spec.Label) + "  " + w.ID
+	if w.Node != "" {
+		title += "  on " + w.Node
+	}
+	title +=
 		fmt.Sprintf("  %d/%d alive", w.CommandsAlive, w.CommandsTotal)
 	if !w.Deadline.IsZero() {
 		title += "  TTL " + ws.TTLLeft(w, now)
