@@ -101,10 +101,25 @@ type Config struct {
 	// Supervised commands that have not ended are never forgotten.
 	KeepEnded    int
 	KeepEndedFor time.Duration
+	// Cluster, when set, joins the engine to a cluster once it has
+	// restored its state, and leaves it first thing in Stop. The API
+	// server's Membership (api/server.NewMembership, over a cluster.Config)
+	// is the one to use: it serves the other members' requests with the
+	// engine's API and routes this member's across the cluster.
+	Cluster ClusterMembership
 
 	// limitsBackend, when set (by tests), is used in place of the backend
 	// Limits picks.
 	limitsBackend limits.Backend
+}
+
+// ClusterMembership is how an engine takes part in a cluster: Join is
+// called once by Start, after the restore (an error fails the Start);
+// Leave is called once by Stop, before anything stops, and by a Start
+// that fails after Join.
+type ClusterMembership interface {
+	Join(e *Engine) error
+	Leave()
 }
 
 // Engine runs workspaces inside an actor system.
@@ -126,6 +141,7 @@ type Engine struct {
 	persist  *persistState
 	sweeper  chan struct{} // closed to stop the log sweeper
 	applyMu  sync.Mutex    // one Apply or Scale at a time: each plans from what the last left
+	joined   atomic.Bool   // Config.Cluster joined: Stop leaves it
 	txnSeq   uint64        // the last transaction's ID; guarded by applyMu
 }
 
@@ -338,6 +354,13 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Engine,
 				Message: fmt.Sprintf("%d entries of the state file are kept but not restored (shipote state ls)", r.Kept)})
 		}
 	}
+	if cfg.Cluster != nil {
+		if err := cfg.Cluster.Join(e); err != nil {
+			_ = e.Stop(context.Background())
+			return nil, fmt.Errorf("shipote: join the cluster: %w", err)
+		}
+		e.joined.Store(true)
+	}
 	return e, nil
 }
 
@@ -432,6 +455,9 @@ func (e *Engine) live() error {
 	}
 }
 
+// ActorSystem is the actor system the engine runs in.
+func (e *Engine) ActorSystem() *actor.ActorSystem { return e.system }
+
 // Stop stops every process (SIGTERM, grace, SIGKILL), removes the limits
 // groups and stops the engine's actors. Declared state is not removed: a
 // persistent engine has saved it before. Once Stop has begun, every other
@@ -452,6 +478,10 @@ func (e *Engine) Stop(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	if e.joined.Load() {
+		// The others stop sending requests before the engine stops.
+		e.cfg.Cluster.Leave()
 	}
 	e.stopErr = e.stop(ctx)
 	close(e.stopDone)

@@ -1,18 +1,14 @@
 // This file joins the daemon to a cluster (--cluster): the flags, the
-// member's Info (memory headroom for placement) and the join itself.
+// config the engine joins with (see server.Membership).
 
 package daemon
 
 import (
-	"context"
-	"errors"
 	"os"
 	"strings"
 
-	"github.com/prometheus/procfs"
 	"github.com/spf13/cobra"
 
-	"github.com/shipote/shipote"
 	"github.com/shipote/shipote/cluster"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 )
@@ -69,52 +65,4 @@ func (o *ClusterOptions) config() (cfg cluster.Config, ok bool, err error) {
 		return cfg, false, cmdutil.FlagErrorf("%v", err)
 	}
 	return cfg, true, nil
-}
-
-// nodeInfo says how much memory a new workspace would find on this host:
-// MemAvailable less what the workspaces here may still claim (each one's
-// memory_max above its RSS).
-func nodeInfo(eng *shipote.Engine) func(ctx context.Context) cluster.NodeInfo {
-	return func(ctx context.Context) cluster.NodeInfo {
-		var info cluster.NodeInfo
-		if avail, err := memAvailable(); err == nil {
-			info.MemAvailableBytes = avail
-		}
-		info.HeadroomBytes = int64(info.MemAvailableBytes)
-		list, err := eng.Workspaces(ctx)
-		if err != nil {
-			return info
-		}
-		info.Workspaces = len(list)
-		for _, ws := range list {
-			limit := ws.Spec.Soma.MemoryMaxBytes
-			if limit <= 0 {
-				continue
-			}
-			var rss int64
-			if ws.Stats != nil {
-				rss = int64(ws.Stats.RSSBytes)
-			}
-			if limit > rss {
-				info.HeadroomBytes -= limit - rss
-			}
-		}
-		return info
-	}
-}
-
-// memAvailable reads MemAvailable from /proc/meminfo, in bytes.
-func memAvailable() (uint64, error) {
-	fs, err := procfs.NewDefaultFS()
-	if err != nil {
-		return 0, err
-	}
-	mi, err := fs.Meminfo()
-	if err != nil {
-		return 0, err
-	}
-	if mi.MemAvailableBytes == nil {
-		return 0, errors.New("/proc/meminfo has no MemAvailable")
-	}
-	return *mi.MemAvailableBytes, nil
 }

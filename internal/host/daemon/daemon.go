@@ -230,7 +230,21 @@ func Run(ctx context.Context, o *Options) error {
 	// SIGTERM or SIGINT.
 	rctx, cancelRestore := context.WithTimeout(ctx, restoreTimeout)
 	defer cancelRestore()
+	// A cluster member joins once the engine has restored (Start does it)
+	// and leaves first thing in Stop.
+	var membership *server.Membership
+	srvOpts := server.Options{Logger: log, SocketPath: socket}
+	if o.clusterCfg != nil {
+		if membership, err = server.NewMembership(*o.clusterCfg, srvOpts); err != nil {
+			return cmdutil.FlagErrorf("%v", err)
+		}
+	}
+	var clusterCfg shipote.ClusterMembership
+	if membership != nil {
+		clusterCfg = membership
+	}
 	eng, err := shipote.Start(rctx, system, shipote.Config{
+		Cluster:        clusterCfg,
 		Logger:         log,
 		Grace:          o.Grace,
 		SampleInterval: o.SampleInterval,
@@ -269,16 +283,9 @@ func Run(ctx context.Context, o *Options) error {
 		log.Error("cannot listen", zap.String("socket", socket), zap.Error(err))
 		return errors.Join(fmt.Errorf("listen on %s: %w", socket, err), stopEngine())
 	}
-	srv := server.New(eng, server.Options{Logger: log, SocketPath: socket})
-	var member *cluster.Member
-	if o.clusterCfg != nil {
-		member, err = cluster.Join(system, *o.clusterCfg, cluster.Server{Handler: srv.Handler(), Info: nodeInfo(eng)}, log)
-		if err != nil {
-			log.Error("cannot join the cluster", zap.Error(err))
-			ln.Close()
-			return errors.Join(fmt.Errorf("join cluster %s: %w", o.clusterCfg.Name, err), stopEngine())
-		}
-		srv.SetCluster(member)
+	srv := server.New(eng, srvOpts)
+	if membership != nil {
+		srv = membership.Server() // routes across the cluster
 	}
 
 	var metrics *metricsServer
@@ -337,9 +344,6 @@ loop:
 	}
 	if err := stopEngine(); err != nil {
 		errs = append(errs, err)
-	}
-	if member != nil {
-		member.Leave()
 	}
 	if len(errs) == 0 {
 		log.Info("stopped")

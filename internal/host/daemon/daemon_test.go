@@ -130,10 +130,3 @@ func TestNotify(t *testing.T) {
 		t.Error("relative NOTIFY_SOCKET: no error")
 	}
 }
-
-func TestMemAvailable(t *testing.T) {
-	n, err := memAvailable()
-	if err != nil || n == 0 {
-		t.Fatalf("memAvailable() = %d, %v", n, err)
-	}
-}
