@@ -282,8 +282,8 @@ type peerSys struct {
 	// run, and the others go on.
 	err error
 
-	ticks0 uint64    // CPU ticks at the start of the idle window
-	at0    time.Time // when they were read
+	cpu0 time.Duration // CPU time at the start of the idle window
+	at0  time.Time     // when they were read
 }
 
 func (p *peerSys) count() (int, error) { return peers.CountChildren(p.pid, peers.SleeperArgv) }
@@ -404,11 +404,11 @@ func measureRun(ctx context.Context, par PeerParams, systems []*peerSys, newMana
 			return err
 		}
 		if err := each(true, func(p *peerSys) error {
-			t, err := peers.CPUTicks(p.pid)
+			t, err := peers.CPUTime(p.pid)
 			if err != nil {
-				return fmt.Errorf("CPU ticks at the idle window's start: %w", err)
+				return fmt.Errorf("CPU time at the idle window's start: %w", err)
 			}
-			p.ticks0, p.at0 = t, time.Now()
+			p.cpu0, p.at0 = t, time.Now()
 			return nil
 		}); err != nil {
 			return err
@@ -419,11 +419,11 @@ func measureRun(ctx context.Context, par PeerParams, systems []*peerSys, newMana
 			}
 		}
 		if err := each(true, func(p *peerSys) error {
-			t, err := peers.CPUTicks(p.pid)
+			t, err := peers.CPUTime(p.pid)
 			if err != nil {
-				return fmt.Errorf("CPU ticks at the idle window's end: %w", err)
+				return fmt.Errorf("CPU time at the idle window's end: %w", err)
 			}
-			cpu := float64(t-p.ticks0) / peers.ClockTicks / time.Since(p.at0).Seconds() * 100
+			cpu := (t - p.cpu0).Seconds() / time.Since(p.at0).Seconds() * 100
 			rss, err := peers.RSS(p.pid)
 			if err != nil {
 				return fmt.Errorf("RSS with %d processes: %w", par.N, err)
@@ -587,8 +587,8 @@ func peerFigs() []peerFig {
 			}},
 		{name: FigCPUIdle, unit: "%", get: func(p PeerResult) Stat { return p.CPUIdlePercent }, daemonOnly: true,
 			note: func(run PeerRun, _, peer PeerResult) string {
-				s := fmt.Sprintf("%% of one core: each daemon's own utime+stime from /proc over one %v window shared by the daemons idling side by side, each with its %d processes (1 tick = %.3f %%); shipote samples stats every 1 s",
-					run.Params.Window, run.Params.N, 100/run.Params.Window.Seconds()/peers.ClockTicks)
+				s := fmt.Sprintf("%% of one core: each daemon's own time on a CPU (its threads' /proc schedstat, in ns) over one %v window shared by the daemons idling side by side, each with its %d processes; shipote samples stats every 1 s",
+					run.Params.Window, run.Params.N)
 				switch peer.System {
 				case SystemPM2:
 					s += "; pm2's worker runs every 30 s"

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,6 +216,38 @@ func CPUTicks(pid int) (uint64, error) {
 		return 0, fmt.Errorf("peers: %w", err)
 	}
 	return st.UTime + st.STime, nil
+}
+
+// CPUTime returns the time pid's threads have run on a CPU, summed from
+// /proc/PID/task/*/schedstat (nanoseconds, where utime and stime count
+// 10 ms ticks). A thread that ended is not counted: measure daemons whose
+// threads live as long as they do.
+func CPUTime(pid int) (time.Duration, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("peers: %w", err)
+	}
+	var total time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+				continue // the thread ended meanwhile
+			}
+			return 0, fmt.Errorf("peers: %w", err)
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return 0, fmt.Errorf("peers: %s/%s/schedstat is empty", dir, t.Name())
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("peers: %s/%s/schedstat: %w", dir, t.Name(), err)
+		}
+		total += time.Duration(ns)
+	}
+	return total, nil
 }
 
 // Alive reports whether pid exists and is not a zombie.

@@ -251,3 +251,26 @@ func TestSupervisord(t *testing.T) {
 	}
 	exercise(t, s)
 }
+
+// TestCPUTime checks that CPUTime counts this process's CPU time in ns:
+// it grows by about what a busy loop spends, and a missing pid is an
+// error.
+func TestCPUTime(t *testing.T) {
+	before, err := CPUTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spin := time.Now()
+	for time.Since(spin) < 50*time.Millisecond {
+	}
+	after, err := CPUTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before {
+		t.Fatalf("CPU time went from %v to %v over a busy loop", before, after)
+	}
+	if _, err := CPUTime(1 << 30); err == nil {
+		t.Fatal("CPUTime of a missing pid: no error")
+	}
+}
