@@ -42,6 +42,7 @@ type Cluster interface {
 	Info(ctx context.Context, addr string) (cluster.NodeInfo, error)
 	Forward(ctx context.Context, addr string, req *cluster.Request, timeout time.Duration) (*cluster.Response, error)
 	Stream(ctx context.Context, addr string, req *cluster.Request, w http.ResponseWriter) error
+	Direct(ctx context.Context, addr string, req *cluster.Request, w http.ResponseWriter) error
 }
 
 // WarningHeader carries a warning for the user (a member that did not
@@ -147,18 +148,21 @@ func (s *Server) reqBody(r *http.Request) ([]byte, error) {
 // forwardTo sends r to the member at addr and writes its answer to w.
 // node, when set, is added to a JSON object answer.
 func (s *Server) forwardTo(w http.ResponseWriter, r *http.Request, c Cluster, addr string, addNode bool) error {
-	if tapping(r) {
-		return api.NewError(api.CodeUnsupported, "",
-			fmt.Sprintf("%s %s taps a pipeline's bytes, and taps do not cross members yet: run it against member %s (%s)",
-				r.Method, r.URL.Path, c.NameOf(addr), addr))
-	}
 	req, err := s.requestOf(r)
 	if err != nil {
 		return err
 	}
-	if following(r) {
-		// The answer does not end: it comes as chunk messages.
-		if err := c.Stream(r.Context(), addr, req, w); err != nil && r.Context().Err() == nil {
+	if tapping(r) || following(r) {
+		// The answer does not end. A tap's bytes come over a direct
+		// stream the two members negotiate; a followed log or event
+		// stream comes as chunk messages.
+		ctx, cancel := streamContext(r)
+		defer cancel()
+		relay := c.Stream
+		if tapping(r) {
+			relay = c.Direct
+		}
+		if err := relay(ctx, addr, req, w); err != nil && ctx.Err() == nil {
 			if rw, ok := w.(*respWriter); ok && rw.wrote {
 				s.log.Debug("a stream from another member broke", zap.String("member", addr), zap.Error(err))
 				return nil
@@ -187,10 +191,12 @@ func following(r *http.Request) bool {
 	return f
 }
 
-// tapping says whether r taps a pipeline's bytes.
+// tapping says whether r taps a pipeline's bytes (GET
+// /v1/pipelines/{run}/tap). A run started with ?tap=1 answers a whole
+// JSON object (its tap sockets are on the member that runs it), and is
+// forwarded as any other request.
 func tapping(r *http.Request) bool {
-	t, _ := boolParam(r.URL.Query(), "tap")
-	return t || strings.HasSuffix(r.URL.Path, "/tap")
+	return r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/pipelines/") && strings.HasSuffix(r.URL.Path, "/tap")
 }
 
 // requestOf is r as a request to forward, its body read (bounded).

@@ -49,8 +49,11 @@ func TestFollowingAndTapping(t *testing.T) {
 		{"/v1/events?follow=t", true, false},
 		{"/v1/events?follow=0", false, false},
 		{"/v1/events?follow=nope", false, false},
-		{"/v1/workspaces/w/pipelines?tap=true", false, true},
+		// A run started with tap=1 answers a whole object: not a tap.
+		{"/v1/workspaces/w/pipelines?tap=true", false, false},
 		{"/v1/pipelines/r/tap", false, true},
+		{"/v1/pipelines/r/tap?node=gen", false, true},
+		{"/v1/workspaces/w/tap", false, false},
 	} {
 		r := httptest.NewRequest(http.MethodGet, tc.url, nil)
 		if got := following(r); got != tc.follow {
