@@ -105,11 +105,7 @@ func (s *Server) routeCluster(w http.ResponseWriter, r *http.Request) bool {
 	case r.Method == http.MethodGet && path == "/v1/events":
 		err = s.gatherEvents(w, r, c)
 	case seg[0] == "workspaces" && len(seg) >= 2 && seg[1] != "":
-		err = s.toWorkspaceOwner(w, r, c, seg[1], func(id string) {
-			seg[1] = id
-			r.URL.Path = "/v1/" + strings.Join(seg, "/")
-			r.URL.RawPath = ""
-		})
+		err = s.toWorkspaceOwner(w, r, c, seg[1], func(id string) { rewriteWorkspace(r, id) })
 	case seg[0] == "pipelines" && len(seg) >= 2 && seg[1] != "":
 		err = s.toRunOwner(w, r, c, seg[1])
 	default:
@@ -122,6 +118,23 @@ func (s *Server) routeCluster(w http.ResponseWriter, r *http.Request) bool {
 		s.fail(w, r, err)
 	}
 	return true
+}
+
+// rewriteWorkspace names the workspace of r's path (/v1/workspaces/{ws}/...)
+// by id. It works on the escaped path: a pipeline node's command is
+// named "pipeline%2Fnode", one segment, which the decoded path would split.
+func rewriteWorkspace(r *http.Request, id string) {
+	esc := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/v1/"), "/")
+	if len(esc) < 2 {
+		return
+	}
+	esc[1] = url.PathEscape(id)
+	raw := "/v1/" + strings.Join(esc, "/")
+	p, err := url.PathUnescape(raw)
+	if err != nil {
+		return // r.URL's own escaped path always unescapes
+	}
+	r.URL.Path, r.URL.RawPath = p, raw
 }
 
 // errServeHere says the request belongs to this member: the local

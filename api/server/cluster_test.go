@@ -64,3 +64,20 @@ func TestFollowingAndTapping(t *testing.T) {
 		}
 	}
 }
+
+// TestRewriteWorkspace: the workspace of a path is replaced by its ID and
+// the rest of the path keeps its escaping (a pipeline node's command is
+// one segment, "pipeline%2Fnode").
+func TestRewriteWorkspace(t *testing.T) {
+	for in, want := range map[string]string{
+		"/v1/workspaces/taps/commands/big%2Fsum/logs?tail=1": "/v1/workspaces/01ID/commands/big%2Fsum/logs?tail=1",
+		"/v1/workspaces/taps@b":                              "/v1/workspaces/01ID",
+		"/v1/workspaces/web/commands/hello":                  "/v1/workspaces/01ID/commands/hello",
+	} {
+		r := httptest.NewRequest(http.MethodGet, in, nil)
+		rewriteWorkspace(r, "01ID")
+		if got := r.URL.RequestURI(); got != want {
+			t.Errorf("rewriteWorkspace(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
