@@ -320,7 +320,7 @@ func (o *offer) accept(ctx context.Context, ttl time.Duration) (net.Conn, error)
 	var (
 		mu      sync.Mutex
 		pending = map[net.Conn]bool{} // connections whose key is awaited
-		done    bool
+		done    bool                  // the offer is taken or withdrawn
 		won     net.Conn
 		wg      sync.WaitGroup
 	)
@@ -328,11 +328,9 @@ func (o *offer) accept(ctx context.Context, ttl time.Duration) (net.Conn, error)
 	// finish ends the offer: no more accepts, no more key checks.
 	finish := func() {
 		mu.Lock()
-		if !done {
-			done = true
-			for c := range pending {
-				_ = c.Close()
-			}
+		done = true
+		for c := range pending {
+			_ = c.Close()
 		}
 		mu.Unlock()
 		_ = o.ln.Close()

@@ -111,12 +111,28 @@ func TestDirectHandshake(t *testing.T) {
 		t.Fatal("a short key was sent")
 	}
 
-	// The right key.
+	// The right key, while a silent connection waits for its key: the
+	// offer is taken at once, the silent one closed unlogged.
+	silent, err := net.Dial("tcp", p.off.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	t0 := time.Now()
 	c, err = dialDirect(context.Background(), p.offer(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sc := p.accepted(t)
+	if took := time.Since(t0); took > directKeyWait/2 {
+		t.Fatalf("the offer was taken after %v: it waited for the silent connection", took)
+	}
+	if n, err := silent.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("the silent connection: %d bytes, %v", n, err)
+	}
+	if n := len(p.logs.FilterMessage("refused a direct stream connection").All()); n != 1 {
+		t.Fatalf("%d refusals logged, want the wrong key's alone", n)
+	}
 	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	served := make(chan struct{})
 	go func() {
