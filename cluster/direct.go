@@ -268,11 +268,7 @@ func (m *Member) serveDirect(body, data []byte, reply func(any)) {
 		return
 	}
 	reply(msg)
-	ttl := m.directTTL
-	if ttl <= 0 {
-		ttl = directOfferTTL
-	}
-	conn, err := off.accept(m.life, ttl)
+	conn, err := off.accept(m.life, directOfferTTL)
 	if err != nil {
 		if m.life.Err() == nil {
 			m.log.Warn("a direct stream offer was withdrawn", zap.String("from", o.Req.From),

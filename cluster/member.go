@@ -61,9 +61,8 @@ type Member struct {
 	directs sync.WaitGroup
 	// life ends when the member leaves: direct streams and their offers
 	// are cancelled by it.
-	life      context.Context
-	endLife   context.CancelFunc
-	directTTL time.Duration // how long a direct stream's offer waits; 0 = directOfferTTL
+	life    context.Context
+	endLife context.CancelFunc
 	// tlsServer and tlsClient are the transport's TLS configurations
 	// (nil without TLS), which direct streams use too.
 	tlsServer, tlsClient *tls.Config
