@@ -23,7 +23,7 @@ const (
 	CodeStopped          = "stopped"            // 503: the engine is stopping
 	CodeNotSaved         = "state_not_writable" // 503: the state file could not be written; nothing changed
 	CodeInternal         = "internal"           // 500
-	CodeUnsupported      = "unsupported"        // 501: not across cluster members (yet): run it on the member named
+	CodeUnsupported      = "unsupported"        // 501: reserved for what cannot cross cluster members; no route answers it now
 	CodeUnreachable      = "unreachable"        // 504: the cluster member holding it did not answer
 )
 

@@ -1,15 +1,19 @@
 // cluster.go measures three daemons joined as one cluster on loopback
 // (--peers): a request forwarded to the member holding its workspace
-// against the same request answered by that member, and `ws ls` gathered
+// against the same request answered by that member, `ws ls` gathered
 // from 3 members holding 1,000 workspaces each against one daemon holding
-// 3,000. Every daemon runs with --limits none, baseline included: the
-// figures are about routing, not cgroups.
+// 3,000, and the throughput of a tap asked of another member (a direct
+// stream between the two) against a tap of the same pipeline asked of the
+// member running it. Every daemon runs with --limits none, baseline
+// included: the figures are about routing, not cgroups.
 
 package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,14 +30,18 @@ type ClusterParams struct {
 	Nodes, PerNode int // members, and workspaces on each
 	Runs           int // fresh daemons per run
 	Seq            int // requests per figure, one client
+	// TapRounds taps each way (across members, local) in turn, each
+	// read for TapRead after TapWarm.
+	TapRounds        int
+	TapWarm, TapRead time.Duration
 }
 
 // ClusterParamsFor returns the sizes of a full or quick run.
 func ClusterParamsFor(quick bool) ClusterParams {
 	if quick {
-		return ClusterParams{Nodes: 3, PerNode: 200, Runs: 1, Seq: 30}
+		return ClusterParams{Nodes: 3, PerNode: 200, Runs: 1, Seq: 30, TapRounds: 2, TapWarm: 200 * time.Millisecond, TapRead: time.Second}
 	}
-	return ClusterParams{Nodes: 3, PerNode: 1000, Runs: 3, Seq: 100}
+	return ClusterParams{Nodes: 3, PerNode: 1000, Runs: 3, Seq: 100, TapRounds: 3, TapWarm: 300 * time.Millisecond, TapRead: 2 * time.Second}
 }
 
 // RunCluster runs the cluster suite with ClusterParamsFor(quick).
@@ -44,6 +52,9 @@ func RunCluster(ctx context.Context, r *Report, quick bool) error {
 type clusterRun struct {
 	fwd, local   time.Duration // p50 of `ws show` forwarded / answered where held
 	list, single time.Duration // p50 of `ws ls` gathered / of one daemon
+	// tapCross, tapLocal are a tap's bytes/s asked of another member / of
+	// the member running the pipeline (medians of the rounds).
+	tapCross, tapLocal float64
 }
 
 // MeasureCluster builds the daemon, runs par.Runs runs and adds the rows.
@@ -91,7 +102,108 @@ func MeasureCluster(ctx context.Context, r *Report, par ClusterParams) error {
 	spread(&ls, col(func(x clusterRun) time.Duration { return x.list }))
 	ls.Base, _, _ = Median(col(func(x clusterRun) time.Duration { return x.single }))
 	r.Add(ls)
+	rate := func(f func(clusterRun) float64) []float64 {
+		xs := make([]float64, len(runs))
+		for i, run := range runs {
+			xs[i] = f(run) / 1e6
+		}
+		return xs
+	}
+	tap := Row{Group: "cluster", Name: "tap throughput asked of another member (direct stream)", Unit: "MB/s",
+		Baseline: "a tap of the same pipeline asked of the member running it", HigherIsBetter: true, Target: ">= 0.5x",
+		Note: fmt.Sprintf("an unpaced pipeline (`cat /dev/zero` into `cat >/dev/null`, buffer 4 MiB); API client reads of 256 KiB; "+
+			"%d rounds of %v each way in turn, median; median of %d runs", par.TapRounds, par.TapRead, len(runs))}
+	spread(&tap, rate(func(x clusterRun) float64 { return x.tapCross }))
+	tap.Base, _, _ = Median(rate(func(x clusterRun) float64 { return x.tapLocal }))
+	tap.Met = Bool(tap.Base > 0 && tap.Value >= 0.5*tap.Base)
+	r.Add(tap)
 	return nil
+}
+
+// tapPipeline is the pipeline the tap figures read: unpaced, so that a
+// tap gets all its reader takes (a tap never slows its pipeline; what it
+// cannot take is dropped).
+var tapPipeline = messages.PipelineSpec{
+	Label: "tapped",
+	Nodes: []messages.Node{
+		{Label: "gen", Payload: messages.Payload{Native: &messages.NativePayload{Exec: "cat", Argv: []string{"/dev/zero"}}}},
+		{Label: "sink", Payload: messages.Payload{Native: &messages.NativePayload{Exec: "/bin/sh", Argv: []string{"-c", "exec cat >/dev/null"}}}},
+	},
+	Edges:   []messages.Edge{{From: "gen", To: "sink"}},
+	Discern: messages.DiscernPolicy{BufferBytes: 4 << 20},
+}
+
+// tapRate taps node gen of run through c and returns the bytes/s read
+// over read, after warm.
+func tapRate(ctx context.Context, c *api.Client, run string, warm, read time.Duration) (float64, error) {
+	var (
+		rc  io.ReadCloser
+		err error
+	)
+	for end := time.Now().Add(10 * time.Second); ; {
+		rc, err = c.Tap(ctx, run, "gen")
+		if err == nil || !errors.Is(err, messages.ErrConflict) || time.Now().After(end) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // the run is starting
+	}
+	if err != nil {
+		return 0, fmt.Errorf("tap: %w", err)
+	}
+	defer rc.Close()
+	buf := make([]byte, 256<<10)
+	var n int64
+	t0 := time.Now()
+	started := time.Time{}
+	for {
+		k, err := rc.Read(buf)
+		now := time.Now()
+		switch {
+		case started.IsZero() && now.Sub(t0) >= warm:
+			started = now
+		case !started.IsZero():
+			n += int64(k)
+		}
+		if !started.IsZero() && now.Sub(started) >= read {
+			return float64(n) / now.Sub(started).Seconds(), nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("tap ended after %v: %w", now.Sub(t0), err)
+		}
+	}
+}
+
+// tapFigures runs tapPipeline on holder and taps it in turn through
+// asker (across members) and holder (local); it returns the medians.
+func tapFigures(ctx context.Context, asker, holder *api.Client, par ClusterParams) (cross, local float64, err error) {
+	ws, err := holder.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "tapsrc"})
+	if err != nil {
+		return 0, 0, err
+	}
+	info, err := holder.RunPipeline(ctx, ws.ID, tapPipeline, false)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() {
+		if _, serr := holder.StopPipeline(context.WithoutCancel(ctx), info.ID); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	var xs, ls []float64
+	for range par.TapRounds {
+		x, err := tapRate(ctx, asker, info.ID, par.TapWarm, par.TapRead)
+		if err != nil {
+			return 0, 0, fmt.Errorf("tap across members: %w", err)
+		}
+		l, err := tapRate(ctx, holder, info.ID, par.TapWarm, par.TapRead)
+		if err != nil {
+			return 0, 0, fmt.Errorf("local tap: %w", err)
+		}
+		xs, ls = append(xs, x), append(ls, l)
+	}
+	cross, _, _ = Median(xs)
+	local, _, _ = Median(ls)
+	return cross, local, nil
 }
 
 // freeLoopbackPair returns a loopback port P with P and P+1 free.
@@ -221,6 +333,9 @@ func clusterOnce(ctx context.Context, bin, dir string, par ClusterParams) (run c
 		return err
 	}
 	if run.list, err = p50(a, list); err != nil {
+		return run, err
+	}
+	if run.tapCross, run.tapLocal, err = tapFigures(ctx, a, held, par); err != nil {
 		return run, err
 	}
 	for i, m := range members {

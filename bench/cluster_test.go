@@ -3,18 +3,20 @@ package bench
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 func TestRunClusterQuick(t *testing.T) {
 	r := NewReport(nil)
 	par := ClusterParamsFor(true)
 	par.PerNode, par.Seq = 50, 10
+	par.TapRounds, par.TapRead = 1, 500*time.Millisecond
 	if err := MeasureCluster(context.Background(), r, par); err != nil {
 		t.Fatal(err)
 	}
 	rows := r.Rows()
-	if len(rows) != 2 {
-		t.Fatalf("rows %d; want 2", len(rows))
+	if len(rows) != 3 {
+		t.Fatalf("rows %d; want 3", len(rows))
 	}
 	for _, row := range rows {
 		t.Log(FormatRow(row))

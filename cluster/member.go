@@ -56,6 +56,16 @@ type Member struct {
 
 	// serving counts the node actor's goroutines; Leave waits for them.
 	serving sync.WaitGroup
+	// directs counts the direct streams this member asked for (Direct);
+	// Leave ends them and waits.
+	directs sync.WaitGroup
+	// life ends when the member leaves: direct streams and their offers
+	// are cancelled by it.
+	life    context.Context
+	endLife context.CancelFunc
+	// tlsServer and tlsClient are the transport's TLS configurations
+	// (nil without TLS), which direct streams use too.
+	tlsServer, tlsClient *tls.Config
 
 	mu sync.Mutex
 	// names maps member addresses to node names, as learnt from their
@@ -95,6 +105,7 @@ func Join(system *actor.ActorSystem, cfg Config, srv Server, log *zap.Logger) (*
 	host, port, _ := splitAddr(cfg.Advertise) // validated
 	m := &Member{cfg: cfg, log: log.Named("cluster"), system: system, srv: srv,
 		names: map[string]string{cfg.Advertise: cfg.Node}, seen: map[string]bool{cfg.Advertise: true}}
+	m.life, m.endLife = context.WithCancel(context.Background())
 
 	// The heartbeat listener is ours, bound to the advertise host: the
 	// provider's own would bind 0.0.0.0.
@@ -178,6 +189,7 @@ func (m *Member) transportOptions() ([]grpc.ServerOption, []grpc.DialOption, err
 		server := &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
 			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
 		client := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}
+		m.tlsServer, m.tlsClient = server, client
 		sopts = append(sopts, grpc.Creds(&loggedCreds{TransportCredentials: credentials.NewTLS(server), m: m}))
 		dopts = append(dopts, grpc.WithTransportCredentials(credentials.NewTLS(client)))
 	} else {
@@ -242,7 +254,11 @@ func (m *Member) Leave() {
 	if m.nodePID != nil {
 		_ = m.system.Root.StopFuture(m.nodePID).Wait()
 	}
+	// Direct streams, served and asked for, and their pending offers end
+	// with the member's life; then every goroutine of theirs is waited for.
+	m.endLife()
 	m.serving.Wait()
+	m.directs.Wait()
 	// protoactor's Cluster.Shutdown would also shut the actor system
 	// down, which belongs to its owner: its parts are done here instead.
 	m.c.Gossip.SetState(pcluster.GracefullyLeftKey, &emptypb.Empty{})

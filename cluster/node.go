@@ -63,6 +63,14 @@ func (n *nodeActor) Receive(ctx actor.Context) {
 	}
 	m := n.m
 	m.serving.Add(1)
+	if kind == kindDirect {
+		// The goroutine answers with the offer, then serves the stream.
+		go func() {
+			defer m.serving.Done()
+			m.serveDirect(body, data, func(reply any) { m.system.Root.Send(sender, reply) })
+		}()
+		return
+	}
 	go func() {
 		defer m.serving.Done()
 		reply := m.serve(kind, body, data)

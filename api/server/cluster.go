@@ -44,6 +44,7 @@ type Cluster interface {
 	Info(ctx context.Context, addr string) (cluster.NodeInfo, error)
 	Forward(ctx context.Context, addr string, req *cluster.Request, timeout time.Duration) (*cluster.Response, error)
 	Stream(ctx context.Context, addr string, req *cluster.Request, w http.ResponseWriter) error
+	Direct(ctx context.Context, addr string, req *cluster.Request, w http.ResponseWriter) error
 }
 
 // WarningHeader carries a warning for the user (a member that did not
@@ -106,11 +107,7 @@ func (s *Server) routeCluster(w http.ResponseWriter, r *http.Request) bool {
 	case r.Method == http.MethodGet && path == "/v1/events":
 		err = s.gatherEvents(w, r, c)
 	case seg[0] == "workspaces" && len(seg) >= 2 && seg[1] != "":
-		err = s.toWorkspaceOwner(w, r, c, seg[1], func(id string) {
-			seg[1] = id
-			r.URL.Path = "/v1/" + strings.Join(seg, "/")
-			r.URL.RawPath = ""
-		})
+		err = s.toWorkspaceOwner(w, r, c, seg[1], func(id string) { rewriteWorkspace(r, id) })
 	case seg[0] == "pipelines" && len(seg) >= 2 && seg[1] != "":
 		err = s.toRunOwner(w, r, c, seg[1])
 	case r.Method == http.MethodPost && seg[0] == "saved-pipelines" && len(seg) == 3 && seg[2] == "start":
@@ -125,6 +122,23 @@ func (s *Server) routeCluster(w http.ResponseWriter, r *http.Request) bool {
 		s.fail(w, r, err)
 	}
 	return true
+}
+
+// rewriteWorkspace names the workspace of r's path (/v1/workspaces/{ws}/...)
+// by id. It works on the escaped path: a pipeline node's command is
+// named "pipeline%2Fnode", one segment, which the decoded path would split.
+func rewriteWorkspace(r *http.Request, id string) {
+	esc := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/v1/"), "/")
+	if len(esc) < 2 {
+		return
+	}
+	esc[1] = url.PathEscape(id)
+	raw := "/v1/" + strings.Join(esc, "/")
+	p, err := url.PathUnescape(raw)
+	if err != nil {
+		return // r.URL's own escaped path always unescapes
+	}
+	r.URL.Path, r.URL.RawPath = p, raw
 }
 
 // errServeHere says the request belongs to this member: the local
@@ -151,18 +165,21 @@ func (s *Server) reqBody(r *http.Request) ([]byte, error) {
 // forwardTo sends r to the member at addr and writes its answer to w.
 // node, when set, is added to a JSON object answer.
 func (s *Server) forwardTo(w http.ResponseWriter, r *http.Request, c Cluster, addr string, addNode bool) error {
-	if tapping(r) {
-		return api.NewError(api.CodeUnsupported, "",
-			fmt.Sprintf("%s %s taps a pipeline's bytes, and taps do not cross members yet: run it against member %s (%s)",
-				r.Method, r.URL.Path, c.NameOf(addr), addr))
-	}
 	req, err := s.requestOf(r)
 	if err != nil {
 		return err
 	}
-	if following(r) {
-		// The answer does not end: it comes as chunk messages.
-		if err := c.Stream(r.Context(), addr, req, w); err != nil && r.Context().Err() == nil {
+	if tapping(r) || following(r) {
+		// The answer does not end. A tap's bytes come over a direct
+		// stream the two members negotiate; a followed log or event
+		// stream comes as chunk messages.
+		ctx, cancel := streamContext(r)
+		defer cancel()
+		relay := c.Stream
+		if tapping(r) {
+			relay = c.Direct
+		}
+		if err := relay(ctx, addr, req, w); err != nil && ctx.Err() == nil {
 			if rw, ok := w.(*respWriter); ok && rw.wrote {
 				s.log.Debug("a stream from another member broke", zap.String("member", addr), zap.Error(err))
 				return nil
@@ -191,10 +208,12 @@ func following(r *http.Request) bool {
 	return f
 }
 
-// tapping says whether r taps a pipeline's bytes.
+// tapping says whether r taps a pipeline's bytes (GET
+// /v1/pipelines/{run}/tap). A run started with ?tap=1 answers a whole
+// JSON object (its tap sockets are on the member that runs it), and is
+// forwarded as any other request.
 func tapping(r *http.Request) bool {
-	t, _ := boolParam(r.URL.Query(), "tap")
-	return t || strings.HasSuffix(r.URL.Path, "/tap")
+	return r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/pipelines/") && strings.HasSuffix(r.URL.Path, "/tap")
 }
 
 // requestOf is r as a request to forward, its body read (bounded).

@@ -49,8 +49,11 @@ func TestFollowingAndTapping(t *testing.T) {
 		{"/v1/events?follow=t", true, false},
 		{"/v1/events?follow=0", false, false},
 		{"/v1/events?follow=nope", false, false},
-		{"/v1/workspaces/w/pipelines?tap=true", false, true},
+		// A run started with tap=1 answers a whole object: not a tap.
+		{"/v1/workspaces/w/pipelines?tap=true", false, false},
 		{"/v1/pipelines/r/tap", false, true},
+		{"/v1/pipelines/r/tap?node=gen", false, true},
+		{"/v1/workspaces/w/tap", false, false},
 	} {
 		r := httptest.NewRequest(http.MethodGet, tc.url, nil)
 		if got := following(r); got != tc.follow {
@@ -58,6 +61,23 @@ func TestFollowingAndTapping(t *testing.T) {
 		}
 		if got := tapping(r); got != tc.taps {
 			t.Errorf("tapping(%s) = %v", tc.url, got)
+		}
+	}
+}
+
+// TestRewriteWorkspace: the workspace of a path is replaced by its ID and
+// the rest of the path keeps its escaping (a pipeline node's command is
+// one segment, "pipeline%2Fnode").
+func TestRewriteWorkspace(t *testing.T) {
+	for in, want := range map[string]string{
+		"/v1/workspaces/taps/commands/big%2Fsum/logs?tail=1": "/v1/workspaces/01ID/commands/big%2Fsum/logs?tail=1",
+		"/v1/workspaces/taps@b":                              "/v1/workspaces/01ID",
+		"/v1/workspaces/web/commands/hello":                  "/v1/workspaces/01ID/commands/hello",
+	} {
+		r := httptest.NewRequest(http.MethodGet, in, nil)
+		rewriteWorkspace(r, "01ID")
+		if got := r.URL.RequestURI(); got != want {
+			t.Errorf("rewriteWorkspace(%s) = %s, want %s", in, got, want)
 		}
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -409,6 +411,33 @@ func TestE2EClusterTLS(t *testing.T) {
 	if got := getJSON[messages.WorkspaceInfo](t, b, "ws", "show", "on-b"); got.ID != idB {
 		t.Fatalf("b holds %s, want %s", got.ID, idB)
 	}
+	// A tap through a of a run on b: a direct stream over mutual TLS.
+	goFile := filepath.Join(dir, "go")
+	spec := writeFile(t, dir, "seqs.yaml", fmt.Sprintf(`label: seqs
+nodes:
+  - {label: gen, payload: {native: {exec: /bin/sh, argv: ["-c", "while [ ! -e %s ]; do sleep 0.05; done; exec seq 1 10000"]}}}
+  - {label: cnt, payload: {native: {exec: wc, argv: ["-l"]}}}
+edges: [{from: gen, to: cnt}]
+`, goFile))
+	run := a.id(t, "pipe", "run", "on-b", "-f", spec)
+	tap := startTap(t, a, run)
+	poll(t, "the tap through a attached on b", func() bool { n, _ := tapChannels(t, b, run); return n == 1 })
+	if err := os.WriteFile(goFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tap.done:
+	case <-time.After(deadline):
+		t.Fatal("the tap over TLS did not end")
+	}
+	var seq strings.Builder
+	for i := 1; i <= 10000; i++ {
+		fmt.Fprintf(&seq, "%d\n", i)
+	}
+	if sum := sha256.Sum256([]byte(seq.String())); tap.err != nil || tap.n != int64(seq.Len()) || tap.sum != hex.EncodeToString(sum[:]) {
+		t.Fatalf("tap over TLS: %d bytes (want %d), %v", tap.n, seq.Len(), tap.err)
+	}
+
 	x := start("x", addrX, addrA, certX, keyX, caX)
 	poll(t, "x finding a unreachable", func() bool {
 		r := x.run(t, "ws", "ls")
