@@ -79,7 +79,7 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
-	@deps=$$($(GO) mod graph | grep -E ' (gonum\.org/|codeberg\.org/go-fonts/|modernc\.org/sqlite@)' || true); \
+	@deps=$$($(GO) mod graph | grep -E '^github\.com/shipote/shipote (gonum\.org/|codeberg\.org/go-fonts/|modernc\.org/sqlite@)' || true); \
 	if [ -n "$$deps" ]; then echo "the main module requires packages only bench/ may use:"; echo "$$deps"; exit 1; fi
 	$(if $(BENCHPKGS),$(GO) -C bench vet $(BENCHPKGS))
 	$(if $(BENCHPKGS),$(GO) -C bench tool staticcheck $(BENCHPKGS))

@@ -3,12 +3,14 @@ package cluster
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/goleak"
 )
 
 func TestValidate(t *testing.T) {
@@ -32,6 +34,20 @@ func TestValidate(t *testing.T) {
 		{"peer not loopback", func(c *Config) { c.Peers = []string{"example.com:7000"} }, "loopback"},
 		{"peer bad", func(c *Config) { c.Peers = []string{"nope"} }, `peer "nope"`},
 		{"negative timeout", func(c *Config) { c.AskTimeout = -time.Second }, "negative"},
+		{"peers and etcd", func(c *Config) { c.Etcd = []string{"http://127.0.0.1:2379"} }, "exclude each other"},
+		{"etcd without scheme", etcdOnly("127.0.0.1:2379"), "not a URL"},
+		{"etcd host without scheme", etcdOnly("localhost:2379"), "http:// or https://"},
+		{"etcd bad scheme", etcdOnly("unix://127.0.0.1:2379"), "http:// or https://"},
+		{"etcd without port", etcdOnly("http://127.0.0.1"), "HOST:PORT"},
+		{"etcd without host", etcdOnly("http://:2379"), "no host"},
+		{"etcd port 0", etcdOnly("http://127.0.0.1:0"), "port must be 1-65535"},
+		{"etcd port not a number", etcdOnly("http://127.0.0.1:client"), "not a URL"},
+		{"etcd path", etcdOnly("http://127.0.0.1:2379/v3"), "no user, path or query"},
+		{"etcd user", etcdOnly("http://root@127.0.0.1:2379"), "no user, path or query"},
+		{"etcd empty", etcdOnly(""), "http:// or https://"},
+		{"etcd not loopback", etcdOnly("http://10.0.0.1:2379"), "loopback"},
+		{"etcd mixed schemes", etcdOnly("http://127.0.0.1:2379", "https://127.0.0.1:2380"), "mix http and https"},
+		{"etcd advertise without port", func(c *Config) { etcdOnly("http://127.0.0.1:2379")(c); c.Advertise = "127.0.0.1" }, "HOST:PORT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good
@@ -47,6 +63,26 @@ func TestValidate(t *testing.T) {
 	if !errors.Is(err, ErrNotLoopback) {
 		t.Fatalf("err = %v, want ErrNotLoopback", err)
 	}
+	err = Config{Name: "p", Node: "a", Advertise: "127.0.0.1:7000", Etcd: []string{"http://10.0.0.1:2379"}}.Validate()
+	if !errors.Is(err, ErrNotLoopback) {
+		t.Fatalf("err = %v, want ErrNotLoopback", err)
+	}
+	// With etcd, PORT+1 is not the heartbeat's: the last port is good;
+	// with TLS, any etcd host is.
+	for _, c := range []Config{
+		{Name: "p", Node: "a", Advertise: "127.0.0.1:65535", Etcd: []string{"http://127.0.0.1:2379", "http://localhost:22379/"}},
+		{Name: "p", Node: "a", Advertise: "10.0.0.1:7000", Etcd: []string{"https://etcd.example.com:2379"},
+			TLSCert: "c.pem", TLSKey: "k.pem", TLSCA: "ca.pem"},
+	} {
+		if err := c.Validate(); err != nil {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+}
+
+// etcdOnly sets the etcd endpoints of a config and drops its peers.
+func etcdOnly(endpoints ...string) func(*Config) {
+	return func(c *Config) { c.Peers, c.Etcd = nil, endpoints }
 }
 
 func contextWithCancel() (context.Context, context.CancelFunc) {
@@ -119,4 +155,46 @@ func TestStreamWriterWindow(t *testing.T) {
 	if len(sent) != 1 || !sent[0].Done || sent[0].Status != http.StatusOK {
 		t.Fatalf("the end of an empty stream: %+v", sent)
 	}
+}
+
+// TestJoinEtcdUnreachable: an etcd that does not answer makes Join fail
+// with an error naming it, within the bound, and leaves no goroutine of
+// the etcd client (or of the transport) behind; the transport's port is
+// free again.
+func TestJoinEtcdUnreachable(t *testing.T) {
+	defer func(d time.Duration) { etcdCallTimeout = d }(etcdCallTimeout)
+	etcdCallTimeout = 500 * time.Millisecond
+	free := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	etcdAddr, advertise := free(), free() // nobody listens there any more
+	system := actor.NewActorSystem()
+	defer system.Shutdown()
+	ignore := goleak.IgnoreCurrent()
+	start := time.Now()
+	m, err := Join(system, Config{Name: "t", Node: "a", Advertise: advertise, Etcd: []string{"http://" + etcdAddr}},
+		Server{Handler: http.NotFoundHandler(), Info: func(context.Context) NodeInfo { return NodeInfo{} }}, nil)
+	if err == nil {
+		m.Leave()
+		t.Fatal("Join succeeded without etcd")
+	}
+	if !strings.Contains(err.Error(), "etcd at http://"+etcdAddr+" did not answer") {
+		t.Fatalf("err = %v, want one naming the etcd that did not answer", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("Join took %v to give up, want about %v", took, etcdCallTimeout)
+	}
+	ln, err := net.Listen("tcp", advertise)
+	if err != nil {
+		t.Fatalf("the transport still listens after a failed Join: %v", err)
+	}
+	ln.Close()
+	// The gossip, which had started, leaves a throttle's timer that ends
+	// by itself.
+	goleak.VerifyNone(t, ignore, goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/cluster.(*Gossiper).StartGossiping.NewThrottle.func3.1"))
 }

@@ -1,11 +1,11 @@
 // Package cluster joins shipote daemons, or engines embedded in other
 // programs, into one cluster with protoactor-go's own cluster package:
-// its automanaged provider keeps the membership, its remote carries the
-// messages. Each member runs one actor that serves the others: it answers
-// who the member is and how much memory it has to spare, and it serves API
-// requests forwarded to it with the member's own API handler, so that
-// every verb works from any member for any workspace (see api/server's
-// routing and docs/design.md, "Cluster").
+// its automanaged provider (or its etcd provider) keeps the membership,
+// its remote carries the messages. Each member runs one actor that serves
+// the others: it answers who the member is and how much memory it has to
+// spare, and it serves API requests forwarded to it with the member's own
+// API handler, so that every verb works from any member for any workspace
+// (see api/server's routing and docs/design.md, "Cluster").
 package cluster
 
 import (
@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -28,12 +29,18 @@ type Config struct {
 	// label@node.
 	Node string
 	// Advertise is HOST:PORT where the other members reach this one.
-	// PORT carries actor messages and PORT+1 the membership heartbeat.
-	// Without TLS, HOST must be a loopback address.
+	// PORT carries actor messages and, without Etcd, PORT+1 the
+	// membership heartbeat. Without TLS, HOST must be a loopback address.
 	Advertise string
 	// Peers are the other members' Advertise addresses (the automanaged
 	// provider polls every one of them, and this member).
 	Peers []string
+	// Etcd are etcd client endpoints (http://HOST:PORT or
+	// https://HOST:PORT): membership is then protoactor's etcd provider's
+	// (each member registers itself under a lease), not the automanaged
+	// one. Set Peers or Etcd, not both. Without TLS, HOST must be a
+	// loopback address.
+	Etcd []string
 	// Token, when set, is a secret every member must present: a peer
 	// without it is refused.
 	Token string
@@ -42,7 +49,8 @@ type Config struct {
 	// mutual TLS on the transport (a peer whose certificate that CA did
 	// not sign is refused); then any address may be advertised.
 	TLSCert, TLSKey, TLSCA string
-	// Heartbeat is how often members poll each other; 0 = 1 s.
+	// Heartbeat is how often members poll each other; 0 = 1 s. The etcd
+	// provider does not use it (see EtcdLeaseTTL).
 	Heartbeat time.Duration
 	// AskTimeout bounds a question to one member (a list's fan-out, a
 	// lookup); 0 = 1 s. A member that does not answer in time is reported
@@ -71,7 +79,10 @@ func (c Config) Validate() error {
 	if err := messages.ValidateLabel(c.Node); err != nil {
 		return fmt.Errorf("node name: %w", err)
 	}
-	host, _, err := splitAddr(c.Advertise)
+	if len(c.Peers) > 0 && len(c.Etcd) > 0 {
+		return errors.New("peers and etcd endpoints exclude each other: membership comes from one provider")
+	}
+	host, _, err := parseAddr(c.Advertise, len(c.Etcd) == 0)
 	if err != nil {
 		return fmt.Errorf("advertise address: %w", err)
 	}
@@ -102,6 +113,20 @@ func (c Config) Validate() error {
 		}
 		seen[p] = true
 	}
+	scheme := ""
+	for _, e := range c.Etcd {
+		u, err := parseEtcdEndpoint(e)
+		if err != nil {
+			return fmt.Errorf("etcd endpoint %q: %w", e, err)
+		}
+		if !secure && !isLoopback(u.Hostname()) {
+			return fmt.Errorf("etcd endpoint %s: %w", e, ErrNotLoopback)
+		}
+		if scheme != "" && u.Scheme != scheme {
+			return fmt.Errorf("etcd endpoint %s: endpoints mix http and https", e)
+		}
+		scheme = u.Scheme
+	}
 	if c.Heartbeat < 0 || c.AskTimeout < 0 || c.ForwardTimeout < 0 {
 		return errors.New("cluster: timeouts must not be negative")
 	}
@@ -111,6 +136,12 @@ func (c Config) Validate() error {
 // splitAddr parses HOST:PORT; PORT must leave room for the heartbeat's
 // PORT+1.
 func splitAddr(addr string) (host string, port int, err error) {
+	return parseAddr(addr, true)
+}
+
+// parseAddr parses HOST:PORT; with heartbeat, PORT must leave room for
+// the heartbeat's PORT+1.
+func parseAddr(addr string, heartbeat bool) (host string, port int, err error) {
 	h, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", 0, fmt.Errorf("%q is not HOST:PORT: %w", addr, err)
@@ -119,10 +150,32 @@ func splitAddr(addr string) (host string, port int, err error) {
 		return "", 0, fmt.Errorf("%q has no host", addr)
 	}
 	n, err := strconv.Atoi(p)
-	if err != nil || n < 1 || n > 65534 {
+	switch {
+	case heartbeat && (err != nil || n < 1 || n > 65534):
 		return "", 0, fmt.Errorf("%q: port must be 1-65534 (PORT+1 carries the heartbeat)", addr)
+	case err != nil || n < 1 || n > 65535:
+		return "", 0, fmt.Errorf("%q: port must be 1-65535", addr)
 	}
 	return h, n, nil
+}
+
+// parseEtcdEndpoint parses an etcd client endpoint: http or https, a
+// host and a port, nothing else.
+func parseEtcdEndpoint(e string) (*url.URL, error) {
+	u, err := url.Parse(e)
+	if err != nil {
+		return nil, fmt.Errorf("not a URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, errors.New("not an http:// or https:// URL (http://HOST:PORT)")
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, errors.New("want SCHEME://HOST:PORT only (no user, path or query)")
+	}
+	if _, _, err := parseAddr(u.Host, false); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // isLoopback says whether host is a loopback IP or localhost.

@@ -1,6 +1,6 @@
 // This file is a member's life: joining (remote, the cluster, the
-// heartbeat listener, the node actor), leaving, and the roster of members
-// it knows.
+// membership provider, the node actor), leaving, and the roster of
+// members it knows.
 
 package cluster
 
@@ -21,10 +21,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
-	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
-	"github.com/labstack/echo"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -49,8 +47,7 @@ type Member struct {
 	log     *zap.Logger
 	system  *actor.ActorSystem
 	c       *pcluster.Cluster
-	prov    *automanaged.AutoManagedProvider
-	hb      *echo.Echo
+	prov    membership
 	nodePID *actor.PID
 	srv     Server
 
@@ -78,8 +75,10 @@ type Member struct {
 
 // Join makes system a member of the cluster cfg describes and serves srv
 // to the other members. system must not have started remote already.
-// It returns once this member's transport and heartbeat listen; the
-// others see it within one heartbeat.
+// It returns once this member's transport listens and its provider runs:
+// with Peers its heartbeat listens, and the others see it within one
+// heartbeat; with Etcd it is registered, and the others see it at once.
+// An etcd that does not answer within 5 s is an error.
 func Join(system *actor.ActorSystem, cfg Config, srv Server, log *zap.Logger) (*Member, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -102,48 +101,35 @@ func Join(system *actor.ActorSystem, cfg Config, srv Server, log *zap.Logger) (*
 	if cfg.ForwardTimeout == 0 {
 		cfg.ForwardTimeout = DefaultForwardTimeout
 	}
-	host, port, _ := splitAddr(cfg.Advertise) // validated
+	host, port, _ := parseAddr(cfg.Advertise, len(cfg.Etcd) == 0) // validated
 	m := &Member{cfg: cfg, log: log.Named("cluster"), system: system, srv: srv,
 		names: map[string]string{cfg.Advertise: cfg.Node}, seen: map[string]bool{cfg.Advertise: true}}
 	m.life, m.endLife = context.WithCancel(context.Background())
 
-	// The heartbeat listener is ours, bound to the advertise host: the
-	// provider's own would bind 0.0.0.0.
-	ln, err := net.Listen("tcp", heartbeatAddr(cfg.Advertise))
+	prov, err := m.newProvider()
 	if err != nil {
-		return nil, fmt.Errorf("cluster: heartbeat listener: %w", err)
+		return nil, err
 	}
+	m.prov = prov
 	// The transport's port must be free too: remote panics when it
 	// cannot listen, so check first (and recover, for a port taken in
 	// between).
 	probe, err := net.Listen("tcp", cfg.Advertise)
 	if err != nil {
-		ln.Close()
+		prov.abort()
 		return nil, fmt.Errorf("cluster: transport listener: %w", err)
 	}
 	probe.Close()
 
-	m.hb = echo.New()
-	m.hb.HideBanner, m.hb.HidePort = true, true
-	m.hb.Listener = ln
-	m.hb.GET("/_health", func(c echo.Context) error { return c.JSON(http.StatusOK, m.nodeModel()) })
-	hosts := []string{heartbeatAddr(cfg.Advertise)}
-	for _, p := range cfg.Peers {
-		if h := heartbeatAddr(p); !slices.Contains(hosts, h) {
-			hosts = append(hosts, h)
-		}
-	}
-	m.prov = automanaged.NewWithTesting(cfg.Heartbeat, port+1, m.hb, hosts...)
-
 	sopts, dopts, err := m.transportOptions()
 	if err != nil {
-		ln.Close()
+		prov.abort()
 		return nil, err
 	}
 	rcfg := remote.Configure(host, port, remote.WithServerOptions(sopts...), remote.WithDialOptions(dopts...))
-	m.c = pcluster.New(system, pcluster.Configure(cfg.Name, m.prov, disthash.New(), rcfg))
+	m.c = pcluster.New(system, pcluster.Configure(cfg.Name, prov, disthash.New(), rcfg))
 	if err := startMember(m.c); err != nil {
-		ln.Close()
+		prov.abort()
 		return nil, err
 	}
 
@@ -153,6 +139,9 @@ func Join(system *actor.ActorSystem, cfg Config, srv Server, log *zap.Logger) (*
 		}
 	})
 	m.unsubs = append(m.unsubs, func() { system.EventStream.Unsubscribe(sub) })
+	// The members the provider knew at start (the etcd provider publishes
+	// them before this subscription) are on the roster too.
+	m.onTopology(&pcluster.ClusterTopology{Members: m.c.MemberList.Members().Members()})
 
 	pid, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeActor{m: m} }), nodeActorName)
 	if err != nil {
@@ -161,7 +150,8 @@ func Join(system *actor.ActorSystem, cfg Config, srv Server, log *zap.Logger) (*
 	}
 	m.nodePID = pid
 	m.log.Info("joined", zap.String("cluster", cfg.Name), zap.String("node", cfg.Node),
-		zap.String("advertise", cfg.Advertise), zap.Strings("peers", cfg.Peers), zap.Bool("token", cfg.Token != ""))
+		zap.String("advertise", cfg.Advertise), zap.Strings("peers", cfg.Peers), zap.Strings("etcd", cfg.Etcd),
+		zap.Bool("token", cfg.Token != ""))
 	return m, nil
 }
 
@@ -203,21 +193,33 @@ func (m *Member) transportOptions() ([]grpc.ServerOption, []grpc.DialOption, err
 }
 
 // startMember starts protoactor's member, turning its panics (a port it
-// cannot listen on, a provider that fails to start) into an error.
+// cannot listen on, a provider that fails to start) into an error. What
+// had started by then (gossip, the transport) is stopped.
 func startMember(c *pcluster.Cluster) (err error) {
 	defer func() {
-		if r := recover(); r != nil {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if e, ok := r.(error); ok {
+			err = fmt.Errorf("cluster: start member: %w", e)
+		} else {
 			err = fmt.Errorf("cluster: start member: %v", r)
 		}
+		stopStarted(c)
 	}()
 	c.StartMember()
 	return nil
 }
 
-// nodeModel is what the heartbeat answers: the provider's node model.
-func (m *Member) nodeModel() *automanaged.NodeModel {
-	host, port, _ := splitAddr(m.cfg.Advertise)
-	return automanaged.NewNode(m.cfg.Name, m.system.ID, host, port, port+1, m.c.GetClusterKinds())
+// stopStarted stops the gossip and the transport of a member that failed
+// to start, as far as they started.
+func stopStarted(c *pcluster.Cluster) {
+	defer func() { _ = recover() }() // a transport that never listened has no server to stop
+	c.Gossip.Shutdown()
+	if c.Remote != nil {
+		c.Remote.Shutdown(false)
+	}
 }
 
 // onTopology records the members in the topology and logs who joined and
@@ -263,7 +265,12 @@ func (m *Member) Leave() {
 	// down, which belongs to its owner: its parts are done here instead.
 	m.c.Gossip.SetState(pcluster.GracefullyLeftKey, &emptypb.Empty{})
 	m.c.Gossip.Shutdown()
-	_ = m.prov.Shutdown(false) // stops the provider's polling and the heartbeat listener
+	// Stops the provider: its polling and the heartbeat listener, or its
+	// etcd registration (deleted: the others see this member gone at once)
+	// and client.
+	if err := m.prov.Shutdown(false); err != nil {
+		m.log.Warn("stopping the membership provider", zap.Error(err))
+	}
 	m.c.Remote.Shutdown(false)
 	m.log.Info("left the cluster")
 }

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +55,8 @@ type member struct {
 }
 
 // startCluster starts n members on loopback that know each other by
-// --peers, with a shared token, and waits until each sees all the others.
+// --peers (or by the etcd of an --etcd among extra), with a shared token,
+// and waits until each sees all the others.
 func startCluster(t *testing.T, n int, extra ...string) []*member {
 	t.Helper()
 	dir := shortDir(t)
@@ -75,7 +77,10 @@ func startCluster(t *testing.T, n int, extra ...string) []*member {
 		}
 		m := &member{node: node, addr: addrs[i]}
 		m.args = append([]string{"--limits", "none", "--cluster", "test", "--node", node, "--advertise", addrs[i],
-			"--peers", strings.Join(peers, ","), "--cluster-token-file", token}, extra...)
+			"--cluster-token-file", token}, extra...)
+		if !slices.Contains(extra, "--etcd") {
+			m.args = append(m.args, "--peers", strings.Join(peers, ","))
+		}
 		if err := os.MkdirAll(filepath.Join(dir, node), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -327,6 +332,8 @@ func TestE2EClusterFlags(t *testing.T) {
 		{[]string{"--cluster", "c", "--node", "a@b", "--advertise", "127.0.0.1:7000"}, "node name"},
 		{[]string{"--cluster", "c", "--node", "a", "--advertise", "127.0.0.1:7000", "--peers", "example.com:7000"}, "loopback"},
 		{[]string{"--cluster", "c", "--node", "a", "--advertise", "127.0.0.1:7000", "--cluster-token-file", filepath.Join(dir, "missing")}, "--cluster-token-file"},
+		{[]string{"--cluster", "c", "--node", "a", "--advertise", "127.0.0.1:7000", "--peers", "127.0.0.1:7002", "--etcd", "http://127.0.0.1:2379"}, "--etcd and --peers exclude each other"},
+		{[]string{"--cluster", "c", "--node", "a", "--advertise", "127.0.0.1:7000", "--etcd", "127.0.0.1:2379"}, "etcd endpoint"},
 	} {
 		r := runCLI(t, append([]string{"--socket", filepath.Join(dir, "sock"), "daemon", "--state", filepath.Join(dir, "s.json")}, tc.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {

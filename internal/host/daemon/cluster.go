@@ -19,6 +19,7 @@ type ClusterOptions struct {
 	Node      string   // --node
 	Advertise string   // --advertise
 	Peers     []string // --peers
+	Etcd      []string // --etcd
 	TokenFile string   // --cluster-token-file
 	TLSCert   string   // --tls-cert
 	TLSKey    string   // --tls-key
@@ -29,8 +30,9 @@ func addClusterFlags(cmd *cobra.Command, o *ClusterOptions) {
 	flags := cmd.Flags()
 	flags.StringVar(&o.Name, "cluster", "", "join the cluster of this name (with --node and --advertise)")
 	flags.StringVar(&o.Node, "node", "", "this member's name in the cluster, unique there")
-	flags.StringVar(&o.Advertise, "advertise", "", "HOST:PORT where the other members reach this one (PORT+1 carries the membership heartbeat); loopback only without --tls-*")
+	flags.StringVar(&o.Advertise, "advertise", "", "HOST:PORT where the other members reach this one (PORT+1 carries the membership heartbeat, except with --etcd); loopback only without --tls-*")
 	flags.StringSliceVar(&o.Peers, "peers", nil, "the other members' --advertise addresses, comma-separated (membership by heartbeats: protoactor's automanaged provider)")
+	flags.StringSliceVar(&o.Etcd, "etcd", nil, "etcd client endpoints, comma-separated (http://HOST:PORT,...): membership by etcd leases (protoactor's etcd provider) instead of --peers; loopback only without --tls-*")
 	flags.StringVar(&o.TokenFile, "cluster-token-file", "", "file holding a secret every member must present; a peer without it is refused")
 	flags.StringVar(&o.TLSCert, "tls-cert", "", "this member's certificate (PEM), for mutual TLS between members")
 	flags.StringVar(&o.TLSKey, "tls-key", "", "the key of --tls-cert (PEM)")
@@ -40,16 +42,19 @@ func addClusterFlags(cmd *cobra.Command, o *ClusterOptions) {
 // config checks the flags and returns the member's config; ok is false
 // when no cluster flag was given.
 func (o *ClusterOptions) config() (cfg cluster.Config, ok bool, err error) {
-	if o.Name == "" && o.Node == "" && o.Advertise == "" && len(o.Peers) == 0 && o.TokenFile == "" &&
+	if o.Name == "" && o.Node == "" && o.Advertise == "" && len(o.Peers) == 0 && len(o.Etcd) == 0 && o.TokenFile == "" &&
 		o.TLSCert == "" && o.TLSKey == "" && o.TLSCA == "" {
 		return cfg, false, nil
+	}
+	if len(o.Peers) > 0 && len(o.Etcd) > 0 {
+		return cfg, false, cmdutil.FlagErrorf("--etcd and --peers exclude each other: membership comes from etcd or from the peers' heartbeats")
 	}
 	for flag, v := range map[string]string{"--cluster": o.Name, "--node": o.Node, "--advertise": o.Advertise} {
 		if v == "" {
 			return cfg, false, cmdutil.FlagErrorf("%s is required to join a cluster (--cluster NAME --node NODE --advertise HOST:PORT)", flag)
 		}
 	}
-	cfg = cluster.Config{Name: o.Name, Node: o.Node, Advertise: o.Advertise, Peers: o.Peers,
+	cfg = cluster.Config{Name: o.Name, Node: o.Node, Advertise: o.Advertise, Peers: o.Peers, Etcd: o.Etcd,
 		TLSCert: o.TLSCert, TLSKey: o.TLSKey, TLSCA: o.TLSCA}
 	if o.TokenFile != "" {
 		data, err := os.ReadFile(o.TokenFile)

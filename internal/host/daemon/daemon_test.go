@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipote/shipote/cluster"
 	"github.com/shipote/shipote/internal/cli/clitest"
 	"github.com/shipote/shipote/internal/cli/cmdutil"
 	"github.com/shipote/shipote/persistence"
@@ -46,6 +47,17 @@ func TestNewCmdDaemon(t *testing.T) {
 		{name: "zero sample interval", args: []string{"--sample-interval", "0s"}, usage: "--sample-interval must be above 0"},
 		{name: "bad grace", args: []string{"--grace", "-1s"}, usage: "negative"},
 		{name: "argument", args: []string{"now"}, usage: `unexpected argument "now"`},
+		{name: "etcd", args: []string{"--cluster", "c", "--node", "a", "--advertise", "127.0.0.1:7000", "--etcd", "http://127.0.0.1:2379,http://localhost:22379"},
+			want: withCluster(defaults, ClusterOptions{Name: "c", Node: "a", Advertise: "127.0.0.1:7000", Etcd: []string{"http://127.0.0.1:2379", "http://localhost:22379"}},
+				cluster.Config{Name: "c", Node: "a", Advertise: "127.0.0.1:7000", Etcd: []string{"http://127.0.0.1:2379", "http://localhost:22379"}})},
+		{name: "etcd and peers", args: []string{"--cluster", "c", "--node", "a", "--advertise", "127.0.0.1:7000", "--peers", "127.0.0.1:7002", "--etcd", "http://127.0.0.1:2379"},
+			usage: "--etcd and --peers exclude each other"},
+		{name: "etcd and peers without the rest", args: []string{"--peers", "127.0.0.1:7002", "--etcd", "http://127.0.0.1:2379"}, usage: "--etcd and --peers exclude each other"},
+		{name: "etcd without scheme", args: []string{"--cluster", "c", "--node", "a", "--advertise", "127.0.0.1:7000", "--etcd", "127.0.0.1:2379"},
+			usage: `etcd endpoint "127.0.0.1:2379": not a URL`},
+		{name: "etcd not loopback", args: []string{"--cluster", "c", "--node", "a", "--advertise", "127.0.0.1:7000", "--etcd", "http://10.0.0.1:2379"},
+			usage: "loopback"},
+		{name: "etcd without the rest", args: []string{"--etcd", "http://127.0.0.1:2379"}, usage: "is required to join a cluster"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +74,12 @@ func TestNewCmdDaemon(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withCluster returns o with the cluster flags c, which make cfg.
+func withCluster(o Options, c ClusterOptions, cfg cluster.Config) Options {
+	o.Cluster, o.clusterCfg = c, &cfg
+	return o
 }
 
 func TestStatePath(t *testing.T) {
