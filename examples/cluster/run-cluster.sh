@@ -43,14 +43,14 @@ done
 
 sh_a() { "$BIN" --socket "$DIR/a/sock" "$@"; }
 i=0
-until sh_a version >/dev/null 2>&1; do
+until sh_a ws ls >/dev/null 2>&1; do
 	i=$((i + 1))
 	if [ $i -gt 100 ]; then echo "member a did not start:"; cat "$DIR/a/log"; exit 1; fi
 	sleep 0.1
 done
 for node in b c; do
 	i=0
-	until "$BIN" --socket "$DIR/$node/sock" version >/dev/null 2>&1; do
+	until "$BIN" --socket "$DIR/$node/sock" ws ls >/dev/null 2>&1; do
 		i=$((i + 1))
 		if [ $i -gt 100 ]; then echo "member $node did not start:"; cat "$DIR/$node/log"; exit 1; fi
 		sleep 0.1
