@@ -283,9 +283,11 @@ func Run(ctx context.Context, o *Options) error {
 		log.Error("cannot listen", zap.String("socket", socket), zap.Error(err))
 		return errors.Join(fmt.Errorf("listen on %s: %w", socket, err), stopEngine())
 	}
-	srv := server.New(eng, srvOpts)
+	var srv *server.Server
 	if membership != nil {
 		srv = membership.Server() // routes across the cluster
+	} else {
+		srv = server.New(eng, srvOpts)
 	}
 
 	var metrics *metricsServer
