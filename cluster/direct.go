@@ -22,7 +22,6 @@ package cluster
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -441,21 +440,12 @@ func serveOnConn(ctx context.Context, conn net.Conn, h http.Handler, req *Reques
 	defer stop()
 
 	dw := &directWriter{bw: bufio.NewWriterSize(conn, directBufBytes), header: http.Header{}, node: node}
-	r, err := http.NewRequestWithContext(ctx, req.Method, "http://shipote"+req.URL, bytes.NewReader(req.Body))
+	r, err := req.httpRequest(ctx)
 	if err != nil {
 		dw.Header().Set("Content-Type", "application/json")
 		dw.WriteHeader(http.StatusBadRequest)
 		_, _ = dw.Write([]byte(`{"error":{"code":"malformed","message":"forwarded request: ` + jsonEscape(err.Error()) + `"}}` + "\n"))
 	} else {
-		for k, v := range req.Header {
-			r.Header[k] = v
-		}
-		r.Header.Del(deadlineHeader)
-		from := req.From
-		if from == "" {
-			from = "?"
-		}
-		r.Header.Set(ForwardedHeader, from)
 		h.ServeHTTP(dw, r)
 	}
 	_ = dw.FlushError()

@@ -125,21 +125,12 @@ func (m *Member) serve(kind string, body, data []byte) any {
 // marked so that it is served here and not forwarded again.
 func (m *Member) serveHTTP(ctx context.Context, req *Request) *Response {
 	resp := &Response{Node: m.cfg.Node}
-	r, err := http.NewRequestWithContext(ctx, req.Method, "http://shipote"+req.URL, bytes.NewReader(req.Body))
+	r, err := req.httpRequest(ctx)
 	if err != nil {
 		resp.Status = http.StatusBadRequest
 		resp.Body = []byte(`{"error":{"code":"malformed","message":"forwarded request: ` + jsonEscape(err.Error()) + `"}}`)
 		return resp
 	}
-	for k, v := range req.Header {
-		r.Header[k] = v
-	}
-	r.Header.Del(deadlineHeader)
-	from := req.From
-	if from == "" {
-		from = "?"
-	}
-	r.Header.Set(ForwardedHeader, from)
 	rec := &recorder{header: http.Header{}}
 	m.srv.Handler.ServeHTTP(rec, r)
 	resp.Status = rec.status
@@ -239,4 +230,24 @@ func (m *Member) authorized(ctx context.Context, method string) error {
 	}
 	m.log.Warn("refused a peer without the cluster token", zap.String("peer", from), zap.String("method", method))
 	return status.Error(codes.Unauthenticated, "shipote cluster: missing or wrong cluster token")
+}
+
+// httpRequest is req as the owner's API handler serves it: its headers,
+// less the forwarding deadline, and marked forwarded (by its sender) so
+// that it is served here and never forwarded again.
+func (req *Request) httpRequest(ctx context.Context) (*http.Request, error) {
+	r, err := http.NewRequestWithContext(ctx, req.Method, "http://shipote"+req.URL, bytes.NewReader(req.Body))
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range req.Header {
+		r.Header[k] = v
+	}
+	r.Header.Del(deadlineHeader)
+	from := req.From
+	if from == "" {
+		from = "?"
+	}
+	r.Header.Set(ForwardedHeader, from)
+	return r, nil
 }

@@ -196,14 +196,10 @@ func (n *nodeActor) openStream(ctx actor.Context, body, data []byte, asker *acto
 		defer m.serving.Done()
 		defer cancel()
 		sw := &streamWriter{m: m, id: o.ID, asker: asker, st: st, ctx: sctx, header: http.Header{}}
-		r, err := http.NewRequestWithContext(sctx, o.Req.Method, "http://shipote"+o.Req.URL, bytes.NewReader(o.Req.Body))
+		r, err := o.Req.httpRequest(sctx)
 		if err != nil {
 			sw.end(err.Error())
 		} else {
-			for k, v := range o.Req.Header {
-				r.Header[k] = v
-			}
-			r.Header.Set(ForwardedHeader, o.Req.From)
 			m.srv.Handler.ServeHTTP(sw, r)
 			sw.end("")
 		}

@@ -264,6 +264,23 @@ edges: [{from: gen, to: count}]
 
 	// kill -9 of c: the others keep serving and list it as unreachable
 	// within 5 s, exit 0 with a warning.
+	killMember(t, a, b, c, ids)
+
+	// c restarts from its own state file: reachable again, same IDs.
+	restartMember(t, a, c, ids)
+
+	for _, m := range ms {
+		if code := m.stop(15); code != 0 {
+			t.Errorf("member %s exited %d\n%s", m.node, code, tail(m.stderr.String(), 3000))
+		}
+	}
+}
+
+// killMember kills c with SIGKILL and checks that, within 5 s, a lists
+// it as unreachable (exit 0, a warning) and b still serves a's workspace
+// web-a. It returns when c was killed.
+func killMember(t *testing.T, a, b, c *member, ids map[string]string) time.Time {
+	t.Helper()
 	c.kill()
 	start := time.Now()
 	poll(t, "c listed as unreachable", func() bool {
@@ -276,8 +293,13 @@ edges: [{from: gen, to: count}]
 	if out := b.ok(t, "ps", "web-a"); out == "" {
 		t.Fatal("b stopped serving a's workspace")
 	}
+	return start
+}
 
-	// c restarts from its own state file: reachable again, same IDs.
+// restartMember restarts c from its own state file and checks that a
+// reaches it again and finds web-c with the same ID.
+func restartMember(t *testing.T, a, c *member, ids map[string]string) {
+	t.Helper()
 	c.daemonProc = startDaemon(t, c.sock, c.state, c.parent, c.args...)
 	poll(t, "c reachable again", func() bool {
 		r := a.run(t, "ws", "ls")
@@ -285,12 +307,6 @@ edges: [{from: gen, to: count}]
 	})
 	if got := getJSON[messages.WorkspaceInfo](t, a.daemonProc, "ws", "show", "web-c"); got.ID != ids["c"] {
 		t.Fatalf("web-c came back as %s, want %s", got.ID, ids["c"])
-	}
-
-	for _, m := range ms {
-		if code := m.stop(15); code != 0 {
-			t.Errorf("member %s exited %d\n%s", m.node, code, tail(m.stderr.String(), 3000))
-		}
 	}
 }
 
