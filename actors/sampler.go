@@ -8,6 +8,12 @@
 // (no root process, nothing counted in its cgroup or process tree) is not
 // read again until its roots change: nothing can start in it without the
 // workspace telling the sampler, and its last reading stays true.
+// Readings go out under flow control: at most readingWindow of them are
+// unanswered at a time, and each workspace acknowledges its reading. A
+// pass over 10,000 workspaces would otherwise make 10,000 mailboxes
+// runnable at once (about 35 µs of work each), and any other actor's next
+// message (a create on the engine, say) could wait behind all of them for
+// a third of a second.
 
 package actors
 
@@ -36,6 +42,8 @@ type SamplerConfig struct {
 	Interval time.Duration
 	// Reader reads /proc; nil = procstats.NewReader("").
 	Reader *procstats.Reader
+	// stall replaces readingStall (tests).
+	stall time.Duration
 }
 
 // Messages between workspaces and the sampler.
@@ -55,7 +63,12 @@ type (
 	// goroutine.
 	samplerReader struct{ r *procstats.Reader }
 	samplerTick   struct{}
-	samplerDone   struct {
+	// readingDone acknowledges a Reading: the workspace has taken it in.
+	readingDone struct{}
+	// samplerStalled checks that acknowledgements still come (a reading
+	// sent to a workspace that stopped is never acknowledged).
+	samplerStalled struct{}
+	samplerDone    struct {
 		readings map[string]reading
 		known    map[string]procstats.Known
 		// idle holds the workspaces this pass found idle, with the
@@ -100,7 +113,31 @@ type sampler struct {
 	halt   atomic.Bool
 	cancel func()
 	reader *procstats.Reader
+	// pending holds the readings of the last pass not sent yet; the
+	// sampler stays busy until it is empty. inflight counts the readings
+	// sent and not acknowledged; acked notes an acknowledgement since the
+	// stall check was armed.
+	pending     []delivery
+	sent        int
+	inflight    int
+	acked       bool
+	cancelStall func()
 }
+
+// delivery is one reading on its way to its workspace.
+type delivery struct {
+	id string
+	r  reading
+}
+
+// readingWindow is how many readings may be unacknowledged at a time: a
+// few milliseconds of work on two cores. readingStall is how long the
+// sampler waits for an acknowledgement before it counts the readings in
+// flight as lost.
+const (
+	readingWindow = 64
+	readingStall  = 20 * time.Millisecond
+)
 
 // NewSamplerProps returns the props of the sampler actor.
 func NewSamplerProps(cfg SamplerConfig) *actor.Props {
@@ -133,6 +170,7 @@ func (s *sampler) Receive(ctx actor.Context) {
 		if s.cancel != nil {
 			s.cancel()
 		}
+		s.stopStallCheck()
 	case *samplerRoots:
 		w := s.ws[m.id]
 		if w == nil {
@@ -151,6 +189,8 @@ func (s *sampler) Receive(ctx actor.Context) {
 		if s.cancel != nil {
 			s.cancel()
 		}
+		s.stopStallCheck()
+		s.pending = nil
 	case *samplerTick:
 		if s.halted {
 			return
@@ -160,7 +200,6 @@ func (s *sampler) Receive(ctx actor.Context) {
 			s.pass()
 		}
 	case *samplerDone:
-		s.busy = false
 		for id, k := range m.known {
 			if w := s.ws[id]; w != nil {
 				w.known = k
@@ -171,15 +210,70 @@ func (s *sampler) Receive(ctx actor.Context) {
 				w.idle = true
 			}
 		}
+		s.pending = make([]delivery, 0, len(m.readings))
 		for id, r := range m.readings {
-			if w := s.ws[id]; w != nil {
-				r := r
-				ctx.Send(w.pid, &r)
+			s.pending = append(s.pending, delivery{id: id, r: r})
+		}
+		s.sent = 0
+		s.deliver(ctx)
+	case *readingDone:
+		s.inflight = max(s.inflight-1, 0)
+		s.acked = true
+		if s.inflight <= readingWindow/2 {
+			s.deliver(ctx)
+		}
+	case *samplerStalled:
+		s.cancelStall = nil
+		if !s.acked {
+			// Nothing came back for readingStall: the readings in
+			// flight went to workspaces that stopped.
+			s.inflight = 0
+		}
+		s.deliver(ctx)
+	}
+}
+
+// deliver sends pending readings while fewer than readingWindow are
+// unacknowledged; the acknowledgements bring it back. When none is left
+// to send, the pass is over.
+func (s *sampler) deliver(ctx actor.Context) {
+	if s.halted || !s.busy {
+		return
+	}
+	for len(s.pending) > 0 && s.inflight < readingWindow {
+		d := s.pending[0]
+		s.pending[0] = delivery{}
+		s.pending = s.pending[1:]
+		// A workspace forgotten since the pass read it gets nothing.
+		if w := s.ws[d.id]; w != nil {
+			ctx.Send(w.pid, &d.r)
+			s.inflight++
+			s.sent++
+		}
+	}
+	if len(s.pending) > 0 {
+		if s.cancelStall == nil {
+			s.acked = false
+			stall := s.cfg.stall
+			if stall <= 0 {
+				stall = readingStall
 			}
+			s.cancelStall = s.rt.after(stall, s.self, &samplerStalled{})
 		}
-		if len(m.readings) > 0 && s.rt.StatsChanged != nil {
-			s.rt.StatsChanged()
-		}
+		return
+	}
+	s.pending = nil
+	s.busy = false
+	s.stopStallCheck()
+	if s.sent > 0 && s.rt.StatsChanged != nil {
+		s.rt.StatsChanged()
+	}
+}
+
+func (s *sampler) stopStallCheck() {
+	if s.cancelStall != nil {
+		s.cancelStall()
+		s.cancelStall = nil
 	}
 }
 
@@ -258,6 +352,7 @@ func (s *sampler) pass() {
 // onReading turns a kernel reading into a sample, keeps the history and
 // enforces the quota.
 func (w *workspace) onReading(m *Reading) {
+	w.readSinceRoots = true
 	if m.Err != nil {
 		w.logger().Debug("stats reading failed", zap.Error(m.Err))
 		return
@@ -396,7 +491,7 @@ func (w *workspace) resample() {
 }
 
 func (w *workspace) sendRoots(ctx actor.Context) {
-	w.rootsPending, w.rootsSent = false, true
+	w.rootsPending, w.rootsSent, w.readSinceRoots = false, true, false
 	if w.rt.Sampler == nil || w.removing != nil {
 		return
 	}

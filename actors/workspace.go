@@ -108,6 +108,10 @@ type workspace struct {
 	updatingSoma bool
 	rootsSent    bool // the sampler has had this workspace's roots once
 	rootsPending bool // a flushRoots is scheduled
+	// readSinceRoots: a Reading came after the roots were last sent. Until
+	// one does, a reading is due anyway, and it will carry the counts of
+	// the moment it arrives.
+	readSinceRoots bool
 }
 
 // wsTimers are a workspace's rarely armed timers.
@@ -331,6 +335,9 @@ func (w *workspace) Receive(ctx actor.Context) {
 		}
 	case *Reading:
 		w.onReading(m)
+		if w.rt.Sampler != nil {
+			ctx.Send(w.rt.Sampler, &readingDone{})
+		}
 	case *flushRoots:
 		w.sendRoots(ctx)
 	case *GetStats:
@@ -407,9 +414,11 @@ func (w *workspace) publishView() {
 		return
 	}
 	w.view.publishShared(w.info(), w.spec)
-	if last != nil && (last.CommandsAlive != alive || last.CommandsTotal != total) {
+	if last != nil && (last.CommandsAlive != alive || last.CommandsTotal != total) && w.readSinceRoots {
 		// The latest sample's counts are behind: an idle workspace,
-		// which the sampler no longer reads, gets a fresh one.
+		// which the sampler no longer reads, gets a fresh one. (Until
+		// the first reading since the roots were sent, one is due
+		// anyway: a restore of 10,000 workspaces asks for nothing more.)
 		w.resample()
 	}
 }
