@@ -67,6 +67,8 @@ type Runtime struct {
 	// engine actor adds and removes workspaces; each workspace actor
 	// replaces its own view. Lists read it without asking any actor.
 	Views Views
+	// viewEnc encodes the views published into Views.
+	viewEnc viewEncoder
 
 	// Asks are the reply processes that goroutines of the actors (and
 	// the Engine API) wait on for an answer; made on first use.

@@ -19,6 +19,7 @@ package actors
 
 import (
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,12 +70,22 @@ type (
 	// sent to a workspace that stopped is never acknowledged).
 	samplerStalled struct{}
 	samplerDone    struct {
-		readings map[string]reading
-		known    map[string]procstats.Known
+		readings []delivery
+		// known holds the descendants seen per workspace read on
+		// procfs (none for a workspace with no process).
+		known []knownUpdate
 		// idle holds the workspaces this pass found idle, with the
 		// generation of the roots it read them with.
-		idle map[string]uint64
+		idle []idleMark
 		took time.Duration
+	}
+	knownUpdate struct {
+		id    string
+		known procstats.Known
+	}
+	idleMark struct {
+		id  string
+		gen uint64
 	}
 	// Reading is one kernel reading for a workspace, sent by the sampler.
 	Reading struct {
@@ -200,21 +211,17 @@ func (s *sampler) Receive(ctx actor.Context) {
 			s.pass()
 		}
 	case *samplerDone:
-		for id, k := range m.known {
-			if w := s.ws[id]; w != nil {
-				w.known = k
+		for _, k := range m.known {
+			if w := s.ws[k.id]; w != nil {
+				w.known = k.known
 			}
 		}
-		for id, gen := range m.idle {
-			if w := s.ws[id]; w != nil && w.gen == gen {
+		for _, i := range m.idle {
+			if w := s.ws[i.id]; w != nil && w.gen == i.gen {
 				w.idle = true
 			}
 		}
-		s.pending = make([]delivery, 0, len(m.readings))
-		for id, r := range m.readings {
-			s.pending = append(s.pending, delivery{id: id, r: r})
-		}
-		s.sent = 0
+		s.pending, s.sent = m.readings, 0
 		s.deliver(ctx)
 	case *readingDone:
 		s.inflight = max(s.inflight-1, 0)
@@ -294,7 +301,10 @@ func (s *sampler) pass() {
 	var jobs []job
 	for id, w := range s.ws {
 		if !w.idle {
-			jobs = append(jobs, job{id: id, group: w.group, roots: append([]int(nil), w.roots...), known: w.known, gen: w.gen})
+			if jobs == nil {
+				jobs = make([]job, 0, len(s.ws))
+			}
+			jobs = append(jobs, job{id: id, group: w.group, roots: slices.Clone(w.roots), known: w.known, gen: w.gen})
 		}
 	}
 	if len(jobs) == 0 {
@@ -304,45 +314,52 @@ func (s *sampler) pass() {
 	reader, rt, self, halt := s.reader, s.rt, s.self, &s.halt
 	rt.Go(func() {
 		start := time.Now()
-		out := &samplerDone{readings: make(map[string]reading, len(jobs)), known: make(map[string]procstats.Known),
-			idle: make(map[string]uint64)}
-		// idle notes a workspace with no root whose reading counted no
-		// process: nothing runs in it until it says otherwise.
-		idle := func(j job, r reading) {
+		out := &samplerDone{readings: make([]delivery, 0, len(jobs))}
+		// add keeps a reading, and notes a workspace with no root whose
+		// reading counted no process: nothing runs in it until it says
+		// otherwise.
+		add := func(j job, r reading) {
+			out.readings = append(out.readings, delivery{id: j.id, r: r})
 			if len(j.roots) == 0 && r.Err == nil && r.Pids == 0 {
-				out.idle[j.id] = j.gen
+				out.idle = append(out.idle, idleMark{id: j.id, gen: j.gen})
 			}
 		}
 		var table *procstats.Table
 		var scanErr error
 		now := rt.now()
-		for _, j := range jobs {
+		for i, j := range jobs {
 			if halt.Load() {
 				// The workspaces are stopping: reading their cgroups
 				// now would only slow their removal.
 				break
 			}
+			if i%256 == 255 {
+				// Thousands of workspaces take tens of milliseconds:
+				// let the actors' goroutines run in between.
+				runtime.Gosched()
+			}
 			if j.group != nil {
 				if u, ok, err := j.group.Usage(); ok || err != nil {
-					r := reading{At: now, RSS: u.MemoryBytes, RSSPeak: u.MemoryPeakBytes, CPUUsec: u.CPUUsec,
-						Pids: int(u.Pids), Source: j.group.Source(), Err: err}
-					out.readings[j.id] = r
-					idle(j, r)
+					add(j, reading{At: now, RSS: u.MemoryBytes, RSSPeak: u.MemoryPeakBytes, CPUUsec: u.CPUUsec,
+						Pids: int(u.Pids), Source: j.group.Source(), Err: err})
 					continue
 				}
+			}
+			if len(j.roots) == 0 && len(j.known) == 0 {
+				// No process to look for: no scan, no tree.
+				add(j, reading{At: now, Source: "procfs"})
+				continue
 			}
 			if table == nil && scanErr == nil {
 				table, scanErr = reader.Scan()
 			}
 			if scanErr != nil {
-				out.readings[j.id] = reading{At: now, Source: "procfs", Err: scanErr}
+				add(j, reading{At: now, Source: "procfs", Err: scanErr})
 				continue
 			}
 			ts, known := table.Tree(j.roots, j.known)
-			out.known[j.id] = known
-			r := reading{At: now, RSS: ts.RSSBytes, CPUUsec: ts.CPUUsec, Pids: len(ts.Pids), Source: "procfs"}
-			out.readings[j.id] = r
-			idle(j, r)
+			out.known = append(out.known, knownUpdate{id: j.id, known: known})
+			add(j, reading{At: now, RSS: ts.RSSBytes, CPUUsec: ts.CPUUsec, Pids: len(ts.Pids), Source: "procfs"})
 		}
 		out.took = time.Since(start)
 		rt.send(self, out)

@@ -9,6 +9,7 @@
 package actors
 
 import (
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +40,56 @@ func (s *viewSlot) publishShared(info messages.WorkspaceInfo, spec *messages.Wor
 		info.Stats = &st
 	}
 	s.view.Store(messages.NewSharedWorkspaceView(info, spec))
+}
+
+// viewEncoder encodes published views in a goroutine of the runtime, so
+// that lists find them encoded and no actor runs the JSON encoder: in a
+// mailbox goroutine, fresh for each run, the encoder's deep stack cost two
+// stack copies per view, more than the encoding itself, and a pass of the
+// sampler over 10,000 workspaces spent most of its time there. One
+// goroutine drains the queue and ends when it is empty; it encodes a
+// slot's current view, so a view replaced meanwhile is never encoded.
+type viewEncoder struct {
+	mu      sync.Mutex
+	queue   []*viewSlot
+	running bool
+}
+
+// encodeView queues s's view for encoding.
+func (rt *Runtime) encodeView(s *viewSlot) {
+	q := &rt.viewEnc
+	q.mu.Lock()
+	q.queue = append(q.queue, s)
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if start {
+		rt.Go(q.drain)
+	}
+}
+
+func (q *viewEncoder) drain() {
+	for {
+		q.mu.Lock()
+		batch := q.queue
+		q.queue = nil
+		if len(batch) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+		for i, s := range batch {
+			if v := s.view.Load(); v != nil {
+				_, _ = v.JSON() // an error is the list's to report
+			}
+			if i%64 == 63 {
+				// Thousands of views after a sampler pass: let the
+				// actors run in between.
+				runtime.Gosched()
+			}
+		}
+	}
 }
 
 // Views is the index of workspace views. Readers take the current

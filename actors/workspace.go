@@ -414,6 +414,7 @@ func (w *workspace) publishView() {
 		return
 	}
 	w.view.publishShared(w.info(), w.spec)
+	w.rt.encodeView(w.view)
 	if last != nil && (last.CommandsAlive != alive || last.CommandsTotal != total) && w.readSinceRoots {
 		// The latest sample's counts are behind: an idle workspace,
 		// which the sampler no longer reads, gets a fresh one. (Until
@@ -428,6 +429,7 @@ func (w *workspace) publishView() {
 func (w *workspace) republishView() {
 	if w.view != nil {
 		w.view.publishShared(w.info(), w.spec)
+		w.rt.encodeView(w.view)
 	}
 }
 

@@ -4,6 +4,7 @@
 package messages
 
 import (
+	"sync"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -11,8 +12,10 @@ import (
 
 // WorkspaceView is a workspace's view as its actor last published it: an
 // immutable copy that readers share without asking the actor, with its
-// JSON form encoded once, when it is published, so that a list writes
-// bytes that are ready rather than encoding on the request's path. It
+// JSON form encoded once, by the first caller of JSON (the engine has a
+// background goroutine call it soon after publication, so that a list
+// writes bytes that are ready rather than encoding on the request's path,
+// and the workspace's own goroutine never runs the encoder). It
 // holds the spec by pointer: a workspace's views share the spec its actor
 // holds (NewSharedWorkspaceView) rather than each keeping a copy.
 type WorkspaceView struct {
@@ -22,12 +25,13 @@ type WorkspaceView struct {
 	alive, total, pipelines int
 	limitsBackend           string
 	stats                   *Sample
-	encoded                 []byte
-	err                     error
+
+	once    sync.Once
+	encoded []byte
+	err     error
 }
 
-// NewWorkspaceView wraps info, which the caller no longer changes, and
-// encodes it.
+// NewWorkspaceView wraps info, which the caller no longer changes.
 func NewWorkspaceView(info WorkspaceInfo) *WorkspaceView {
 	spec := info.Spec
 	return NewSharedWorkspaceView(info, &spec)
@@ -38,12 +42,9 @@ func NewWorkspaceView(info WorkspaceInfo) *WorkspaceView {
 // must never change *spec (it replaces the pointer instead), nor info's
 // Stats.
 func NewSharedWorkspaceView(info WorkspaceInfo, spec *WorkspaceSpec) *WorkspaceView {
-	v := &WorkspaceView{id: info.ID, spec: spec, created: info.CreatedAt, deadline: info.Deadline,
+	return &WorkspaceView{id: info.ID, spec: spec, created: info.CreatedAt, deadline: info.Deadline,
 		alive: info.CommandsAlive, total: info.CommandsTotal, pipelines: info.PipelinesTotal,
 		limitsBackend: info.LimitsBackend, stats: info.Stats}
-	info.Spec = *spec
-	v.encoded, v.err = gojson.MarshalWithOption(&info, gojson.DisableHTMLEscape())
-	return v
 }
 
 // Info returns a copy of the view. Its Stats points to a copy of its own;
@@ -62,8 +63,15 @@ func (v *WorkspaceView) Info() WorkspaceInfo {
 func (v *WorkspaceView) ID() string { return v.id }
 
 // JSON returns the view's JSON encoding, without HTML escaping (the API's
-// encoding), shared by every caller: it must not be modified.
-func (v *WorkspaceView) JSON() ([]byte, error) { return v.encoded, v.err }
+// encoding), made by the first call and shared by every caller: it must
+// not be modified.
+func (v *WorkspaceView) JSON() ([]byte, error) {
+	v.once.Do(func() {
+		info := v.Info()
+		v.encoded, v.err = gojson.MarshalWithOption(&info, gojson.DisableHTMLEscape())
+	})
+	return v.encoded, v.err
+}
 
 // SameCounts reports whether the view has these counts and this latest
 // sample: a workspace whose figures are unchanged need not publish again.
