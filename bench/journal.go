@@ -235,8 +235,11 @@ func journalCreates(ctx context.Context, r *Report, n, creates, clients, runs in
 	if err != nil {
 		return err
 	}
+	// Enough creates to span at least one pass of the stats sampler over
+	// every workspace (1 s apart), so that the tail counts the creates
+	// that meet it, not only those that come before it.
 	var lat []float64
-	for i := range 300 {
+	for i := range max(300, n*3/10) {
 		t0 := time.Now()
 		if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: fmt.Sprintf("one-%d", i)}); err != nil {
 			stop()
