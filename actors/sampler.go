@@ -67,8 +67,9 @@ type (
 	// readingDone acknowledges a Reading: the workspace has taken it in.
 	readingDone struct{}
 	// samplerStalled checks that acknowledgements still come (a reading
-	// sent to a workspace that stopped is never acknowledged).
-	samplerStalled struct{}
+	// sent to a workspace that stopped is never acknowledged). seq tells
+	// the check armed last from one whose timer was stopped too late.
+	samplerStalled struct{ seq uint64 }
 	samplerDone    struct {
 		readings []delivery
 		// known holds the descendants seen per workspace read on
@@ -133,6 +134,7 @@ type sampler struct {
 	inflight    int
 	acked       bool
 	cancelStall func()
+	stallSeq    uint64
 }
 
 // delivery is one reading on its way to its workspace.
@@ -230,6 +232,9 @@ func (s *sampler) Receive(ctx actor.Context) {
 			s.deliver(ctx)
 		}
 	case *samplerStalled:
+		if m.seq != s.stallSeq || s.cancelStall == nil {
+			return // stopped or replaced
+		}
 		s.cancelStall = nil
 		if !s.acked {
 			// Nothing came back for readingStall: the readings in
@@ -265,7 +270,8 @@ func (s *sampler) deliver(ctx actor.Context) {
 			if stall <= 0 {
 				stall = readingStall
 			}
-			s.cancelStall = s.rt.after(stall, s.self, &samplerStalled{})
+			s.stallSeq++
+			s.cancelStall = s.rt.after(stall, s.self, &samplerStalled{seq: s.stallSeq})
 		}
 		return
 	}
