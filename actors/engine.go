@@ -644,8 +644,7 @@ func (e *engine) register(ctx actor.Context, m *CreateWorkspace, id string, spec
 	// actor replaces it as its figures change.
 	en := &wsEntry{viewSlot: viewSlot{id: id, label: spec.Label}, spec: spec}
 	view := &en.viewSlot
-	view.publishShared(info, &en.spec)
-	e.rt.encodeView(view)
+	view.publishShared(e.rt, info, &en.spec)
 	pid, err := e.spawner.spawn(ctx, newWorkspace(e.rt, id, &en.spec, group, view), "ws-"+id)
 	if err != nil {
 		if group != nil {

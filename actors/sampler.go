@@ -232,8 +232,8 @@ func (s *sampler) Receive(ctx actor.Context) {
 			s.deliver(ctx)
 		}
 	case *samplerStalled:
-		if m.seq != s.stallSeq || s.cancelStall == nil {
-			return // stopped or replaced
+		if m.seq != s.stallSeq {
+			return // stopped or replaced after its timer fired
 		}
 		s.cancelStall = nil
 		if !s.acked {
@@ -283,10 +283,13 @@ func (s *sampler) deliver(ctx actor.Context) {
 	}
 }
 
+// stopStallCheck stops the stall check; a samplerStalled already on its
+// way is told by its seq.
 func (s *sampler) stopStallCheck() {
 	if s.cancelStall != nil {
 		s.cancelStall()
 		s.cancelStall = nil
+		s.stallSeq++
 	}
 }
 

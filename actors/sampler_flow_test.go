@@ -144,7 +144,8 @@ func (h *flowHarness) received() int64 {
 	return n
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+// eventually polls cond until it holds or a generous deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -159,7 +160,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // unacknowledged, and every workspace gets its reading once they come.
 func TestSamplerKeepsReadingsWithinTheWindow(t *testing.T) {
 	h := startFlowHarness(t, 4*readingWindow+7, 0, false, time.Hour)
-	waitFor(t, "a full window of readings", func() bool { return h.received() >= readingWindow })
+	eventually(t, "a full window of readings", func() bool { return h.received() >= readingWindow })
 	// Nothing is acknowledged: however long it waits, no more go out.
 	time.Sleep(100 * time.Millisecond)
 	if got := h.received(); got != readingWindow {
@@ -169,7 +170,7 @@ func TestSamplerKeepsReadingsWithinTheWindow(t *testing.T) {
 		t.Fatal("the pass ended with readings not sent")
 	}
 	h.f.release()
-	waitFor(t, "a reading for every workspace and the pass's end", func() bool {
+	eventually(t, "a reading for every workspace and the pass's end", func() bool {
 		for _, p := range h.probes {
 			if p.got.Load() == 0 {
 				return false
@@ -187,7 +188,7 @@ func TestSamplerKeepsReadingsWithinTheWindow(t *testing.T) {
 // after pass.
 func TestSamplerGoesOnPastLostReadings(t *testing.T) {
 	h := startFlowHarness(t, 3*readingWindow, 2*readingWindow, true, 20*time.Millisecond)
-	waitFor(t, "two readings for every workspace", func() bool {
+	eventually(t, "two readings for every workspace", func() bool {
 		for _, p := range h.probes {
 			if p.got.Load() < 2 {
 				return false

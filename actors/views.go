@@ -25,21 +25,26 @@ type viewSlot struct {
 	view      atomic.Pointer[messages.WorkspaceView]
 }
 
-// publish replaces the slot's view with a copy of info.
+// publish replaces the slot's view with a copy of info (nothing queues it
+// for encoding: its first reader encodes it).
 func (s *viewSlot) publish(info messages.WorkspaceInfo) {
 	spec := info.Spec
-	s.publishShared(info, &spec)
+	s.publishShared(nil, info, &spec)
 }
 
 // publishShared replaces the slot's view with a copy of info whose spec
 // is *spec, shared: the caller never changes *spec (a workspace replaces
-// its spec when its limits change).
-func (s *viewSlot) publishShared(info messages.WorkspaceInfo, spec *messages.WorkspaceSpec) {
+// its spec when its limits change). With rt, the view is queued for
+// encoding by rt's view encoder.
+func (s *viewSlot) publishShared(rt *Runtime, info messages.WorkspaceInfo, spec *messages.WorkspaceSpec) {
 	if info.Stats != nil {
 		st := *info.Stats
 		info.Stats = &st
 	}
 	s.view.Store(messages.NewSharedWorkspaceView(info, spec))
+	if rt != nil {
+		rt.encodeView(s)
+	}
 }
 
 // viewEncoder encodes published views in a goroutine of the runtime, so

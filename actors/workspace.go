@@ -413,8 +413,7 @@ func (w *workspace) publishView() {
 	if cur := w.view.view.Load(); cur != nil && cur.SameCounts(alive, total, len(w.pipes), last) {
 		return
 	}
-	w.view.publishShared(w.info(), w.spec)
-	w.rt.encodeView(w.view)
+	w.view.publishShared(w.rt, w.info(), w.spec)
 	if last != nil && (last.CommandsAlive != alive || last.CommandsTotal != total) && w.readSinceRoots {
 		// The latest sample's counts are behind: an idle workspace,
 		// which the sampler no longer reads, gets a fresh one. (Until
@@ -428,8 +427,7 @@ func (w *workspace) publishView() {
 // unchanged: the spec itself changed (limits changed in place).
 func (w *workspace) republishView() {
 	if w.view != nil {
-		w.view.publishShared(w.info(), w.spec)
-		w.rt.encodeView(w.view)
+		w.view.publishShared(w.rt, w.info(), w.spec)
 	}
 }
 
