@@ -46,6 +46,10 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// MaxBodyBytes bounds a request body; 0 = 4 MiB.
 	MaxBodyBytes int64
+	// OnRequest, when set, is called as each request comes in, before it
+	// is served (the daemon wakes its memory trimmer with it). It must
+	// not block.
+	OnRequest func()
 }
 
 // Server serves the v1 API over an Engine. It is safe for concurrent use.
@@ -154,7 +158,11 @@ func (s *Server) buildHandler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, api.NewError(api.CodeNotFound, "", fmt.Sprintf("no such route: %s %s", r.Method, r.URL.Path)))
 	})
+	onRequest := s.opts.OnRequest
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if onRequest != nil {
+			onRequest()
+		}
 		s.active.add()
 		defer s.active.done()
 		start := time.Now()

@@ -194,9 +194,11 @@ func Run(ctx context.Context, o *Options) error {
 	// Heap freed by a burst of requests goes back to the kernel once the
 	// burst is over (internal/memtrim), so an idle daemon's RSS is what
 	// it holds, not its peak.
+	// Each request wakes it from its idle wait.
+	trimmer := &memtrim.Trimmer{}
 	trimCtx, stopTrim := context.WithCancel(context.Background())
 	trimmed := make(chan struct{})
-	go func() { (&memtrim.Trimmer{}).Run(trimCtx); close(trimmed) }()
+	go func() { trimmer.Run(trimCtx); close(trimmed) }()
 	defer func() { stopTrim(); <-trimmed }()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -233,7 +235,7 @@ func Run(ctx context.Context, o *Options) error {
 	// A cluster member joins once the engine has restored (Start does it)
 	// and leaves first thing in Stop.
 	var membership *server.Membership
-	srvOpts := server.Options{Logger: log, SocketPath: socket}
+	srvOpts := server.Options{Logger: log, SocketPath: socket, OnRequest: trimmer.Kick}
 	if o.clusterCfg != nil {
 		if membership, err = server.NewMembership(*o.clusterCfg, srvOpts); err != nil {
 			return cmdutil.FlagErrorf("%v", err)
