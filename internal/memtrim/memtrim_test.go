@@ -45,10 +45,10 @@ func TestStep(t *testing.T) {
 func TestIdleWaits(t *testing.T) {
 	const MiB = 1 << 20
 	type step struct {
-		alloc   uint64 // bytes allocated before the step
-		idle    bool   // the step is the end of an idle wait of 20 ticks
-		kicked  bool   // ... ended by a Kick
-		wantIdl bool   // Run waits idle after the step
+		alloc    uint64 // bytes allocated before the step
+		idle     bool   // the step is the end of an idle wait of 20 ticks
+		kicked   bool   // ... ended by a Kick
+		wantIdle bool   // Run waits idle after the step
 	}
 	for _, tc := range []struct {
 		name  string
@@ -76,8 +76,8 @@ func TestIdleWaits(t *testing.T) {
 				} else {
 					idle = tr.settled(tr.Step())
 				}
-				if idle != st.wantIdl {
-					t.Fatalf("step %d (+%d bytes, idle wait %v, kicked %v): idle %v, want %v", i, st.alloc, st.idle, st.kicked, idle, st.wantIdl)
+				if idle != st.wantIdle {
+					t.Fatalf("step %d (+%d bytes, idle wait %v, kicked %v): idle %v, want %v", i, st.alloc, st.idle, st.kicked, idle, st.wantIdle)
 				}
 			}
 		})

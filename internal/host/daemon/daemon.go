@@ -193,8 +193,8 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	// Heap freed by a burst of requests goes back to the kernel once the
 	// burst is over (internal/memtrim), so an idle daemon's RSS is what
-	// it holds, not its peak.
-	// Each request wakes it from its idle wait.
+	// it holds, not its peak. Each API request ends the trimmer's idle
+	// wait (server.Options.OnRequest).
 	trimmer := &memtrim.Trimmer{}
 	trimCtx, stopTrim := context.WithCancel(context.Background())
 	trimmed := make(chan struct{})
