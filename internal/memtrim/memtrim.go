@@ -21,7 +21,6 @@ import (
 	"context"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -64,9 +63,10 @@ type Trimmer struct {
 	started    bool
 	quietTicks int // quiet ticks in a row with no burst pending
 
-	idle     atomic.Bool // Run is in its idle wait
-	kickOnce sync.Once
-	kickCh   chan struct{}
+	// idle is set while Run is in its idle wait; Run makes kicks before
+	// it first sets idle, so a Kick that sees idle sees kicks.
+	idle  atomic.Bool
+	kicks chan struct{}
 }
 
 // Kick tells the Trimmer that work has come in: an idle wait ends, so
@@ -77,14 +77,9 @@ func (t *Trimmer) Kick() {
 		return
 	}
 	select {
-	case t.kicks() <- struct{}{}:
+	case t.kicks <- struct{}{}:
 	default:
 	}
-}
-
-func (t *Trimmer) kicks() chan struct{} {
-	t.kickOnce.Do(func() { t.kickCh = make(chan struct{}, 1) })
-	return t.kickCh
 }
 
 // Step reads the counter once and trims when a burst has ended; it
@@ -137,7 +132,7 @@ func (t *Trimmer) wake(ticks uint64, kicked bool) bool {
 }
 
 // Run calls Step every Tick, or waits IdleTick (or for a Kick) while
-// idle, until ctx ends.
+// idle, until ctx ends. One Run at a time per Trimmer.
 func (t *Trimmer) Run(ctx context.Context) {
 	tick, idleTick := t.Tick, t.IdleTick
 	if tick <= 0 {
@@ -147,7 +142,8 @@ func (t *Trimmer) Run(ctx context.Context) {
 		idleTick = DefaultIdleTick
 	}
 	idleTicks := uint64(max(idleTick/tick, 1))
-	kicks := t.kicks()
+	kicks := make(chan struct{}, 1)
+	t.kicks = kicks
 	timer := time.NewTimer(tick)
 	defer timer.Stop()
 	defer t.idle.Store(false)
