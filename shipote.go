@@ -550,6 +550,9 @@ func (e *Engine) stop(ctx context.Context) error {
 	}
 	close(e.sweeper)
 	e.rt.Spawner.Close()
+	// Every workspace has stopped and closed its log files; one whose
+	// opening came back too late is closed here.
+	e.rt.CloseLogsLeft()
 	// The runtime's goroutines first: a group created or killed there
 	// must be gone before the parent can be removed.
 	if !e.rt.WaitGoroutines(10 * time.Second) {

@@ -135,6 +135,24 @@ func (rt *Runtime) closeLog(w *logfile.Writer) {
 	rt.Go(func() { _ = w.Close() })
 }
 
+// CloseLogsLeft closes the log files that no workspace holds. Call it
+// once every workspace actor has stopped: each closes its own files, so a
+// file left is one whose opening was answered in a message that reached
+// its workspace's mailbox after the stop, and protoactor drops the user
+// messages a stopped actor has not received. The closes run in goroutines
+// of the runtime (WaitGoroutines waits for them).
+func (rt *Runtime) CloseLogsLeft() {
+	rt.logMu.Lock()
+	left := make([]*logfile.Writer, 0, len(rt.logs))
+	for w := range rt.logs {
+		left = append(left, w)
+	}
+	rt.logMu.Unlock()
+	for _, w := range left {
+		rt.closeLog(w)
+	}
+}
+
 // ReopenLogs reopens every open log file (SIGHUP, for an external
 // logrotate).
 func (rt *Runtime) ReopenLogs() error {
