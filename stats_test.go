@@ -285,6 +285,72 @@ func TestIdleWorkspaceKeepsItsLastSample(t *testing.T) {
 	}
 }
 
+// TestEmptyWorkspaceCountsItself: a workspace where nothing has run, with
+// no cgroup, has its sample (nothing counted) without waiting for a pass
+// of the sampler, created or restored; the sampling period here is an
+// hour, so no pass comes.
+func TestEmptyWorkspaceCountsItself(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	ctx := testCtx(t)
+	empty := func(eng *Engine, since int64, what string) {
+		t.Helper()
+		h, err := eng.Stats(ctx, "empty")
+		if err != nil || len(h) == 0 {
+			t.Fatalf("%s: history %v, %v", what, h, err)
+		}
+		s := h[len(h)-1]
+		if s.TimestampMs < since || s.RSSBytes != 0 || s.CPUUsec != 0 || s.CommandsTotal != 0 || s.Source != "procfs" {
+			t.Errorf("%s: sample %+v (taken since %d)", what, s, since)
+		}
+		views, _, err := eng.WorkspaceViews(ctx, messages.ListQuery{LabelPrefix: "empty"})
+		if err != nil || len(views) != 1 || views[0].Info().Stats == nil || *views[0].Info().Stats != s {
+			t.Errorf("%s: listed %v, %v; want its sample", what, views, err)
+		}
+	}
+	since := time.Now().UnixMilli()
+	eng := startEngine(t, Config{StatePath: path, SampleInterval: time.Hour})
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "empty"}); err != nil {
+		t.Fatal(err)
+	}
+	empty(eng, since, "created")
+	if err := eng.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	since = time.Now().UnixMilli()
+	empty(startEngine(t, Config{StatePath: path, SampleInterval: time.Hour}), since, "restored")
+}
+
+// TestPeakSurvivesARestore: the memory peak of a workspace's history is
+// carried on after a restart, into the sample its first reading takes
+// (here the one a workspace with nothing running yet takes itself).
+func TestPeakSurvivesARestore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	ctx := testCtx(t)
+	eng := startEngine(t, Config{StatePath: path, SampleInterval: 20 * time.Millisecond})
+	if _, err := eng.CreateWorkspace(ctx, messages.WorkspaceSpec{Label: "peak"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := eng.Exec(ctx, "peak", native("sleep", "600"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := latestSample(t, eng, "peak", func(s messages.Sample) bool { return s.RSSPeakBytes > 0 }, "a peak")
+	if _, err := eng.StopCommand(ctx, "peak", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eng2 := startEngine(t, Config{StatePath: path, SampleInterval: time.Hour})
+	h, err := eng2.Stats(ctx, "peak")
+	if err != nil || len(h) < 2 {
+		t.Fatalf("history after restart: %v, %v", h, err)
+	}
+	if last := h[len(h)-1]; last.Source != "procfs" || last.RSSPeakBytes < s.RSSPeakBytes {
+		t.Errorf("first sample after restart %+v; want the peak %d carried on", last, s.RSSPeakBytes)
+	}
+}
+
 func TestQuotaWarnOncePerExcursion(t *testing.T) {
 	eng := startEngine(t, Config{SampleInterval: 100 * time.Millisecond})
 	ctx := testCtx(t)

@@ -7,7 +7,10 @@
 // the previous pass is still running is skipped. A workspace found idle
 // (no root process, nothing counted in its cgroup or process tree) is not
 // read again until its roots change: nothing can start in it without the
-// workspace telling the sampler, and its last reading stays true.
+// workspace telling the sampler, and its last reading stays true. A
+// workspace where nothing has run yet, with no cgroup, takes its one
+// reading itself (nothing counted) and tells the sampler so: a restore or
+// a burst of creates makes no pass and no message per workspace.
 // Readings go out under flow control: at most readingWindow of them are
 // unanswered at a time, and each workspace acknowledges its reading. A
 // pass over 10,000 workspaces would otherwise make 10,000 mailboxes
@@ -55,6 +58,10 @@ type (
 		pid   *actor.PID
 		group limits.Group
 		roots []int
+		// counted: the workspace took its reading itself (nothing has
+		// run in it and it has no cgroup, so nothing can be counted);
+		// the sampler need not read it until its roots change.
+		counted bool
 	}
 	samplerForget struct{ id string }
 	// samplerHalt ends the sampling for good: the engine is stopping
@@ -135,6 +142,9 @@ type sampler struct {
 	acked       bool
 	cancelStall func()
 	stallSeq    uint64
+	// countedSince notes a workspace that took its own reading since
+	// the last StatsChanged: the next tick says so once for all.
+	countedSince bool
 }
 
 // delivery is one reading on its way to its workspace.
@@ -191,9 +201,12 @@ func (s *sampler) Receive(ctx actor.Context) {
 			s.ws[m.id] = w
 		}
 		w.pid, w.group, w.roots = m.pid, m.group, m.roots
-		// Something started or ended: the next pass reads it again.
+		// Something started or ended: the next pass reads it again,
+		// unless the workspace counted itself (and no descendant of an
+		// earlier process is known, which would need reading).
 		w.gen++
-		w.idle = false
+		w.idle = m.counted && len(w.known) == 0
+		s.countedSince = s.countedSince || m.counted
 	case *samplerForget:
 		delete(s.ws, m.id)
 	case *samplerHalt:
@@ -211,6 +224,9 @@ func (s *sampler) Receive(ctx actor.Context) {
 		s.arm()
 		if !s.busy && s.reader != nil {
 			s.pass()
+		}
+		if !s.busy && s.countedSince {
+			s.statsChanged()
 		}
 	case *samplerDone:
 		for _, k := range m.known {
@@ -278,7 +294,16 @@ func (s *sampler) deliver(ctx actor.Context) {
 	s.pending = nil
 	s.busy = false
 	s.stopStallCheck()
-	if s.sent > 0 && s.rt.StatsChanged != nil {
+	if s.sent > 0 || s.countedSince {
+		s.statsChanged()
+	}
+}
+
+// statsChanged tells the engine that samples were taken: by the pass just
+// over, or by workspaces that counted themselves since the last one.
+func (s *sampler) statsChanged() {
+	s.countedSince = false
+	if s.rt.StatsChanged != nil {
 		s.rt.StatsChanged()
 	}
 }
@@ -521,7 +546,18 @@ func (w *workspace) sendRoots(ctx actor.Context) {
 	if w.rt.Sampler == nil || w.removing != nil {
 		return
 	}
-	ctx.Send(w.rt.Sampler, &samplerRoots{id: w.id, pid: w.self, group: w.group, roots: w.roots()})
+	m := &samplerRoots{id: w.id, pid: w.self, group: w.group, roots: w.roots()}
+	if len(m.roots) > 0 {
+		w.hadRoots = true
+	} else if w.group == nil && !w.hadRoots {
+		// Nothing has run here, and there is no cgroup to read: the
+		// sampler would find nothing. The reading is taken here, which
+		// spares a restore or a burst of creates a message each way
+		// per workspace in the next pass.
+		w.onReading(&Reading{At: w.rt.now(), Source: "procfs"})
+		m.counted = true
+	}
+	ctx.Send(w.rt.Sampler, m)
 }
 
 func itoa(n int) string     { return strconv.Itoa(n) }

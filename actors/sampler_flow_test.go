@@ -100,6 +100,7 @@ type flowHarness struct {
 	f      *flowCounts
 	probes []*flowProbe
 	passes atomic.Int64
+	spid   *actor.PID
 }
 
 func startFlowHarness(t *testing.T, n, mute int, open bool, stall time.Duration) *flowHarness {
@@ -114,6 +115,7 @@ func startFlowHarness(t *testing.T, n, mute int, open bool, stall time.Duration)
 		t.Fatal(err)
 	}
 	spid := sys.Root.Spawn(NewSamplerProps(SamplerConfig{Runtime: rt, Interval: 10 * time.Millisecond, Reader: reader, stall: stall}))
+	h.spid = spid
 	t.Cleanup(func() {
 		sys.Root.Send(spid, &samplerHalt{})
 		if err := sys.Root.StopFuture(spid).Wait(); err != nil {
@@ -196,4 +198,40 @@ func TestSamplerGoesOnPastLostReadings(t *testing.T) {
 		}
 		return h.passes.Load() >= 2
 	})
+}
+
+// A workspace that took its own reading (nothing has run in it, no
+// cgroup) is not read by the passes, and the engine still hears once that
+// samples were taken. One that did not count itself is read as before,
+// and so is a counted one once its roots change.
+func TestSamplerSkipsWorkspacesThatCountedThemselves(t *testing.T) {
+	h := startFlowHarness(t, 0, 0, true, time.Hour)
+	spid := h.spid
+	probe := func(id string, counted bool) *flowProbe {
+		p := &flowProbe{f: h.f, sampler: spid}
+		p.pid = h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
+		p.stop = func() { _ = h.sys.Root.StopFuture(p.pid).Wait() }
+		h.probes = append(h.probes, p)
+		h.sys.Root.Send(spid, &samplerRoots{id: id, pid: p.pid, counted: counted})
+		return p
+	}
+	var counted []*flowProbe
+	for i := range 3 * readingWindow {
+		counted = append(counted, probe(fmt.Sprint("counted-", i), true))
+	}
+	// Their samples are news to the engine: one tick says so.
+	eventually(t, "StatsChanged for the workspaces that counted themselves", func() bool { return h.passes.Load() > 0 })
+	read := probe("read", false)
+	eventually(t, "a reading of the workspace that did not count itself", func() bool { return read.got.Load() > 0 })
+	for i, p := range counted {
+		if n := p.got.Load(); n != 0 {
+			t.Fatalf("counted-%d got %d readings", i, n)
+		}
+	}
+	// A process starts in one: it is read again.
+	h.sys.Root.Send(spid, &samplerRoots{id: "counted-0", pid: counted[0].pid, group: usageGroup{}, roots: []int{1}})
+	eventually(t, "a reading once its roots changed", func() bool { return counted[0].got.Load() > 0 })
+	if n := counted[1].got.Load(); n != 0 {
+		t.Fatalf("counted-1 got %d readings", n)
+	}
 }

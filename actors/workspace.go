@@ -108,6 +108,9 @@ type workspace struct {
 	updatingSoma bool
 	rootsSent    bool // the sampler has had this workspace's roots once
 	rootsPending bool // a flushRoots is scheduled
+	// hadRoots: a process of this workspace has run (the sampler may
+	// know its descendants), so it no longer counts itself as empty.
+	hadRoots bool
 	// readSinceRoots: a Reading came after the roots were last sent. Until
 	// one does, a reading is due anyway, and it will carry the counts of
 	// the moment it arrives.
@@ -330,6 +333,12 @@ func (w *workspace) Receive(ctx actor.Context) {
 		w.snapshot(ctx, m)
 	case *SeedHistory:
 		w.history = append(append([]messages.Sample(nil), m.Samples...), w.history...)
+		// A sample taken before the seed came (an empty workspace counts
+		// itself at once) carries the restored peak on, as the later
+		// ones do.
+		for i := max(len(m.Samples), 1); i < len(w.history); i++ {
+			w.history[i].RSSPeakBytes = max(w.history[i].RSSPeakBytes, w.history[i-1].RSSPeakBytes)
+		}
 		if len(w.history) > HistorySize {
 			w.history = w.history[len(w.history)-HistorySize:]
 		}
