@@ -24,16 +24,15 @@ package actors
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/shipote/shipote/internal/logring"
-	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/messages"
 	"github.com/shipote/shipote/messages/protocol"
 )
@@ -203,19 +202,27 @@ func (w *workspace) onPipelineGone(ctx actor.Context, who *actor.PID) {
 }
 
 // fail releases what a launched run holds when its pipeline is gone (the
-// message reached a dead actor, or its handling panicked): the nodes'
-// process groups are killed and the pipes closed. The nodes' waits still
-// reap them.
-func (m *runLaunched) fail(error) {
+// message reached a dead actor, or its handling panicked before the
+// pipeline took it).
+func (m *runLaunched) fail(err error) { m.rt.failHeld(m.to, m, err) }
+
+// release kills the nodes' process groups and closes the pipes, from
+// goroutines of the runtime (it may run in a Receive). The nodes' waits
+// still reap them.
+func (m *runLaunched) release(error) {
+	pgids := make([]int, 0, len(m.procs))
 	for _, pr := range m.procs {
-		_ = proc.KillGroup(pr.Pid, unix.SIGKILL)
+		pgids = append(pgids, pr.Pid)
 	}
+	m.rt.killGroups(pgids...)
+	var files []*os.File
 	for _, src := range m.sources {
-		_ = src.Close()
+		files = append(files, src)
 	}
 	for _, sinks := range m.sinks {
 		for _, s := range sinks {
-			_ = s.w.Close()
+			files = append(files, s.w)
 		}
 	}
+	m.rt.closeFiles(files...)
 }

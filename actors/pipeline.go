@@ -94,6 +94,8 @@ type pnode struct {
 // Internal messages of the pipeline supervisor.
 type (
 	runLaunched struct {
+		rt      *Runtime
+		to      *actor.PID // the pipeline actor
 		gen     int
 		procs   map[string]*proc.Process
 		sources map[string]*os.File   // producer node -> its stdout read end
@@ -183,6 +185,10 @@ func (p *pipeline) Receive(ctx actor.Context) {
 		for _, r := range p.restartReq {
 			r.Fail(fmt.Errorf("pipeline %s stopped: %w", p.cfg.spec.Label, messages.ErrStopped))
 		}
+	case *actor.Stopped:
+		// A run launched as the actor stopped is never read: its
+		// processes are killed and its pipes closed.
+		p.rt.releaseHeld(ctx.Self(), fmt.Errorf("pipeline %s stopped: %w", p.cfg.spec.Label, messages.ErrStopped))
 	case *runLaunched:
 		p.onLaunched(ctx, m)
 	case *nodeExited:
@@ -280,9 +286,9 @@ func (p *pipeline) launch(ctx actor.Context) {
 	}
 	rt.Go(func() {
 		m := spawnRun(rt, plans, spec, outs, readers)
-		m.gen = gen
+		m.rt, m.to, m.gen = rt, self, gen
 		procs, drained := m.procs, m.drained
-		rt.send(self, m)
+		rt.sendHeld(self, m)
 		for node, pr := range procs {
 			rt.Go(func() {
 				st := pr.Wait()
@@ -385,6 +391,9 @@ func spawnRun(rt *Runtime, plans []nodePlan, spec messages.PipelineSpec, outs ma
 }
 
 func (p *pipeline) onLaunched(ctx actor.Context, m *runLaunched) {
+	if !p.rt.take(p.self, m) {
+		return // released already
+	}
 	if m.gen != p.gen {
 		return
 	}

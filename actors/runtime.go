@@ -78,6 +78,12 @@ type Runtime struct {
 	logMu sync.Mutex
 	logs  map[*logfile.Writer]struct{}
 
+	// held are the results on their way to an actor that hold
+	// something to release (sendHeld), by the actor's PID Id. An Id is
+	// taken again only once its actor has stopped, and so released.
+	heldMu sync.Mutex
+	held   map[string]map[heldResult]struct{}
+
 	wg sync.WaitGroup
 }
 
@@ -150,6 +156,74 @@ func (rt *Runtime) CloseLogsLeft() {
 	rt.logMu.Unlock()
 	for _, w := range left {
 		rt.closeLog(w)
+	}
+}
+
+// heldResult is a result, sent to an actor (a workspace, a pipeline) from
+// one of its goroutines, that holds something the actor must take over or
+// release: open log files, a caller's reply, a spawned process group, a
+// run's pipes. release lets it go without blocking (it may run in a
+// Receive: files are closed and groups killed from goroutines); fail does
+// so unless the actor took it (FailDeadLetter and failPanicked call fail).
+type heldResult interface {
+	failer
+	release(error)
+}
+
+// sendHeld sends m to the actor pid and keeps it until the actor takes it
+// (take) or stops (releaseHeld). A stopped actor drops the messages left
+// in its mailbox unread, with no dead letter, so only the actor's stop can
+// tell that m will never be read; one sent after the stop goes to dead
+// letters, and its fail finds it held or not.
+func (rt *Runtime) sendHeld(pid *actor.PID, m heldResult) {
+	rt.heldMu.Lock()
+	if rt.held == nil {
+		rt.held = make(map[string]map[heldResult]struct{})
+	}
+	set := rt.held[pid.Id]
+	if set == nil {
+		set = make(map[heldResult]struct{})
+		rt.held[pid.Id] = set
+	}
+	set[m] = struct{}{}
+	rt.heldMu.Unlock()
+	rt.send(pid, m)
+}
+
+// take hands m over to its actor; false when it was released already (or
+// never held).
+func (rt *Runtime) take(pid *actor.PID, m heldResult) bool {
+	rt.heldMu.Lock()
+	defer rt.heldMu.Unlock()
+	set := rt.held[pid.Id]
+	if _, ok := set[m]; !ok {
+		return false
+	}
+	delete(set, m)
+	if len(set) == 0 {
+		delete(rt.held, pid.Id)
+	}
+	return true
+}
+
+// failHeld releases m unless its actor took it: m reached a stopped actor
+// (dead letters), or its handling panicked before it was taken.
+func (rt *Runtime) failHeld(pid *actor.PID, m heldResult, err error) {
+	if rt.take(pid, m) {
+		m.release(err)
+	}
+}
+
+// releaseHeld releases the results still on their way to an actor that
+// has stopped: they will never be read. The actor calls it from its
+// Stopped, the last message it receives.
+func (rt *Runtime) releaseHeld(pid *actor.PID, err error) {
+	rt.heldMu.Lock()
+	set := rt.held[pid.Id]
+	delete(rt.held, pid.Id)
+	rt.heldMu.Unlock()
+	for m := range set {
+		m.release(err)
 	}
 }
 

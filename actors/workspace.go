@@ -192,7 +192,11 @@ func (c *command) declared() bool {
 
 // Internal messages.
 type (
+	// spawned is a command's run started (or not); a run the workspace
+	// never takes in (sendHeld) has its process group killed.
 	spawned struct {
+		rt   *Runtime
+		to   *actor.PID // the workspace actor
 		cmd  string
 		gen  int
 		proc *proc.Process
@@ -319,6 +323,10 @@ func (w *workspace) Receive(ctx actor.Context) {
 			ctx.Send(w.rt.Sampler, &samplerForget{id: w.id})
 		}
 		w.stopping()
+	case *actor.Stopped:
+		// Results of this workspace's goroutines still on their way
+		// will never be read: what they hold is released.
+		w.rt.releaseHeld(ctx.Self(), fmt.Errorf("workspace %s is gone: %w", w.spec.Label, messages.ErrNotFound))
 	case *GetWorkspace:
 		m.Reply.OK(w.info())
 	case *ListCommands:

@@ -86,7 +86,7 @@ func (w *workspace) exec(m *ExecCommand) {
 	exec, have := ref.Payload.Native.Exec, w.logs[ref.Label]
 	lf := w.logFile(ref.Label)
 	rt.Go(func() {
-		m := &execResolved{rt: rt, cmd: id, logw: have}
+		m := &execResolved{rt: rt, to: self, cmd: id, logw: have}
 		m.path, m.err = proc.Resolve(exec, env)
 		if m.err != nil {
 			m.err = &messages.FieldError{Field: "payload.native.exec", Message: m.err.Error()}
@@ -99,7 +99,7 @@ func (w *workspace) exec(m *ExecCommand) {
 			}
 			m.logw, m.opened = lw, lw != nil
 		}
-		rt.send(self, m)
+		rt.sendHeld(self, m)
 	})
 }
 
@@ -107,6 +107,7 @@ func (w *workspace) exec(m *ExecCommand) {
 // its resolved path and its log file, or why it cannot start.
 type execResolved struct {
 	rt     *Runtime
+	to     *actor.PID // the workspace actor
 	cmd    string
 	path   string
 	logw   *logfile.Writer
@@ -114,18 +115,25 @@ type execResolved struct {
 	err    error
 }
 
-// fail handles a result that reaches a workspace already gone: the file
-// it opened is closed.
-func (m *execResolved) fail(error) {
+// fail handles a result that reaches a workspace already gone (or whose
+// handling panicked before the workspace took it): the file it opened is
+// closed.
+func (m *execResolved) fail(err error) { m.rt.failHeld(m.to, m, err) }
+
+// release closes the file the result opened.
+func (m *execResolved) release(error) {
 	if m.opened {
 		m.rt.closeLog(m.logw)
 	}
 }
 
 func (w *workspace) onExecResolved(m *execResolved) {
+	if !w.rt.take(w.self, m) {
+		return // released already
+	}
 	c, ok := w.cmds[m.cmd]
 	if !ok || !c.resolving {
-		m.fail(nil)
+		m.release(nil)
 		return
 	}
 	c.resolving = false
@@ -134,7 +142,7 @@ func (w *workspace) onExecResolved(m *execResolved) {
 		err = fmt.Errorf("workspace %s is being removed: %w", w.spec.Label, messages.ErrConflict)
 	}
 	if err != nil {
-		m.fail(nil)
+		m.release(nil)
 		c.pending.Fail(err)
 		if s := c.stop; s != nil {
 			if s.cancel != nil {
@@ -154,7 +162,7 @@ func (w *workspace) onExecResolved(m *execResolved) {
 	c.path = m.path
 	if m.logw != nil {
 		if lw, ok := w.logs[c.info.Label]; ok && lw != m.logw {
-			m.fail(nil) // another command of this label opened it meanwhile
+			m.release(nil) // another command of this label opened it meanwhile
 			m.logw = lw
 		}
 		put(&w.logs, c.info.Label, m.logw)
@@ -278,10 +286,11 @@ func (w *workspace) start(c *command) {
 		oomBefore, oomOK := oomKills(oc)
 		var drained pumps
 		p, err := spawnWithOutput(rt, spec, out, readers, &drained)
-		rt.send(self, &spawned{cmd: id, gen: gen, proc: p, err: err})
 		if err != nil {
+			rt.send(self, &spawned{cmd: id, gen: gen, err: err})
 			return
 		}
+		rt.sendHeld(self, &spawned{rt: rt, to: self, cmd: id, gen: gen, proc: p})
 		st := p.Wait()
 		m := &exited{cmd: id, gen: gen, pid: p.Pid, status: st, at: rt.now()}
 		if st.Signal == unix.SIGKILL && oomOK {
@@ -564,7 +573,22 @@ func (f logFile) open() (*logfile.Writer, error) {
 	return f.rt.openLog(f.ws, f.maxBytes, f.maxFiles, strings.Split(f.name, "/")...)
 }
 
+// fail handles a run whose workspace is gone (or whose handling panicked
+// before the workspace took it): its process group is killed.
+func (m *spawned) fail(err error) {
+	if m.proc != nil {
+		m.rt.failHeld(m.to, m, err)
+	}
+}
+
+// release kills the run's process group (from a goroutine: it may run in
+// a Receive); its wait still reaps it.
+func (m *spawned) release(error) { m.rt.killGroups(m.proc.Pid) }
+
 func (w *workspace) onSpawned(ctx actor.Context, m *spawned) {
+	if m.proc != nil && !w.rt.take(w.self, m) {
+		return // released already: its group was killed
+	}
 	c, ok := w.cmds[m.cmd]
 	if !ok || c.gen != m.gen {
 		if m.err == nil && m.proc != nil {

@@ -241,7 +241,7 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 	w.pipeStarting[spec.Label] = struct{}{}
 	rt, self, allow := w.rt, w.self, w.spec.Permissions.AllowExec
 	rt.Go(func() {
-		res := &pipelineResolved{rt: rt, req: m, paths: make(map[string]string, len(checks)),
+		res := &pipelineResolved{rt: rt, to: self, req: m, paths: make(map[string]string, len(checks)),
 			logs: make(map[string]*logfile.Writer, len(checks))}
 		for _, ch := range checks {
 			path, err := proc.Resolve(ch.exec, ch.env)
@@ -273,7 +273,7 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 				res.opened = append(res.opened, lw)
 			}
 		}
-		rt.send(self, res)
+		rt.sendHeld(self, res)
 	})
 }
 
@@ -282,6 +282,7 @@ func (w *workspace) runPipeline(ctx actor.Context, m *RunPipeline) {
 // cannot start.
 type pipelineResolved struct {
 	rt     *Runtime
+	to     *actor.PID // the workspace actor
 	req    *RunPipeline
 	paths  map[string]string          // node -> resolved exec path
 	logs   map[string]*logfile.Writer // node -> log file
@@ -289,9 +290,13 @@ type pipelineResolved struct {
 	err    error
 }
 
-// fail handles a result that reaches a workspace already gone: the files
-// it opened are closed.
-func (m *pipelineResolved) fail(err error) {
+// fail handles a result that reaches a workspace already gone (or whose
+// handling panicked before the workspace took it): the files it opened
+// are closed and the run's caller is told.
+func (m *pipelineResolved) fail(err error) { m.rt.failHeld(m.to, m, err) }
+
+// release closes the files the result opened and fails the run's request.
+func (m *pipelineResolved) release(err error) {
 	for _, lw := range m.opened {
 		m.rt.closeLog(lw)
 	}
@@ -301,6 +306,9 @@ func (m *pipelineResolved) fail(err error) {
 // onPipelineResolved starts the supervisor of a pipeline whose nodes
 // passed their checks.
 func (w *workspace) onPipelineResolved(ctx actor.Context, r *pipelineResolved) {
+	if !w.rt.take(w.self, r) {
+		return // released already
+	}
 	m, spec := r.req, r.req.Spec
 	delete(w.pipeStarting, spec.Label)
 	err := r.err
@@ -308,7 +316,7 @@ func (w *workspace) onPipelineResolved(ctx actor.Context, r *pipelineResolved) {
 		err = fmt.Errorf("workspace %s is being removed: %w", w.spec.Label, messages.ErrConflict)
 	}
 	if err != nil {
-		r.fail(err)
+		r.release(err)
 		return
 	}
 	plans := make([]nodePlan, 0, len(spec.Nodes))
