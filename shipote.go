@@ -550,8 +550,9 @@ func (e *Engine) stop(ctx context.Context) error {
 	}
 	close(e.sweeper)
 	e.rt.Spawner.Close()
-	// Every workspace has stopped and closed its log files; one whose
-	// opening came back too late is closed here.
+	// Every workspace has stopped and closed its log files, and released
+	// the ones on their way to it; any file still open is closed here, a
+	// last guard.
 	e.rt.CloseLogsLeft()
 	// The runtime's goroutines first: a group created or killed there
 	// must be gone before the parent can be removed.

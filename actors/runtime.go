@@ -142,11 +142,11 @@ func (rt *Runtime) closeLog(w *logfile.Writer) {
 }
 
 // CloseLogsLeft closes the log files that no workspace holds. Call it
-// once every workspace actor has stopped: each closes its own files, so a
-// file left is one whose opening was answered in a message that reached
-// its workspace's mailbox after the stop, and protoactor drops the user
-// messages a stopped actor has not received. The closes run in goroutines
-// of the runtime (WaitGoroutines waits for them).
+// once every workspace actor has stopped: each closes its own files, and
+// the results that carried a file to a workspace that never read them
+// were released at its stop (releaseHeld) or as dead letters, so a file
+// left here is a bug's, closed rather than leaked. The closes run in
+// goroutines of the runtime (WaitGoroutines waits for them).
 func (rt *Runtime) CloseLogsLeft() {
 	rt.logMu.Lock()
 	left := make([]*logfile.Writer, 0, len(rt.logs))

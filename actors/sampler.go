@@ -518,7 +518,8 @@ const rootsDelay = 50 * time.Millisecond
 type flushRoots struct{}
 
 // tellSampler schedules sending the sampler the current roots. The first
-// one goes at once (a new workspace is sampled from its first tick).
+// one goes at once (a new workspace is sampled from the next tick, or
+// counts itself at once when nothing can have run in it: sendRoots).
 func (w *workspace) tellSampler(ctx actor.Context) {
 	if w.rt.Sampler == nil || w.removing != nil || w.rootsPending {
 		return
