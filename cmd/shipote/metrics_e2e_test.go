@@ -8,7 +8,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -22,16 +21,10 @@ import (
 )
 
 // freePort returns a TCP address on 127.0.0.1 that nothing listens on
-// right now.
+// right now, below the ephemeral range (freePortPair).
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return fmt.Sprintf("127.0.0.1:%d", freePortPair(t))
 }
 
 // metricFamilies is one parsed scrape.
