@@ -1,6 +1,7 @@
 # shipote — build, run, test, lint and benchmark.
 #
 #   make run     builds and runs the demo on the embedded engine (no daemon)
+#   make build-nocluster  the single-host daemon: no cluster transport linked
 #   make run-cluster  three daemons on loopback joined as one cluster
 #   make test    the whole test suite, with the race detector
 #   make test-loaded  make test while two CPU-burning loops run
@@ -18,12 +19,18 @@ PKGS     ?= ./...
 BENCHPKGS ?= ./...
 TESTFLAGS ?= -race -short -count=1 -timeout 9m
 
-.PHONY: all build run run-cluster test test-loaded lint bench bench-quick bench-setup soak deps clean fuzz
+.PHONY: all build build-nocluster run run-cluster test test-loaded lint bench bench-quick bench-setup soak deps clean fuzz
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/shipote ./cmd/shipote
+
+# build-nocluster builds the daemon without the cluster's transport and
+# membership (protoactor-go's cluster and remote, gRPC, the etcd client):
+# smaller on disk and in memory; its cluster flags are refused.
+build-nocluster:
+	$(GO) build -tags nocluster -o $(BIN)/shipote-nocluster ./cmd/shipote
 
 run:
 	$(GO) run ./cmd/shipote up examples/demo.yaml
@@ -50,6 +57,7 @@ deps:
 
 test: deps
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(GO) test $(TESTFLAGS) -tags nocluster ./cluster/
 	$(if $(BENCHPKGS),$(GO) -C bench test $(TESTFLAGS) $(BENCHPKGS))
 
 # fuzz runs every fuzz target (package:Target) for FUZZTIME each. A failing
@@ -79,6 +87,8 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
+	$(GO) vet -tags nocluster $(PKGS)
+	$(GO) tool staticcheck -tags nocluster $(PKGS)
 	@deps=$$($(GO) mod graph | grep -E '^github\.com/shipote/shipote (gonum\.org/|codeberg\.org/go-fonts/|modernc\.org/sqlite@)' || true); \
 	if [ -n "$$deps" ]; then echo "the main module requires packages only bench/ may use:"; echo "$$deps"; exit 1; fi
 	$(if $(BENCHPKGS),$(GO) -C bench vet $(BENCHPKGS))
@@ -94,13 +104,13 @@ bench-setup:
 # The harness is built and exec'd, not run by `go run` (which would die on
 # SIGTERM and leave it running): a SIGTERM or SIGINT to make reaches it, and
 # it stops every daemon it started before it exits.
-bench: deps build bench-setup
+bench: deps build build-nocluster bench-setup
 	$(GO) -C bench build -o $(abspath $(BIN))/shipote-bench ./cmd/shipote-bench
-	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote exec $(BIN)/shipote-bench -out docs/benchmarks.md -charts docs/bench
+	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote SHIPOTE_BIN_NOCLUSTER=$(CURDIR)/$(BIN)/shipote-nocluster exec $(BIN)/shipote-bench -out docs/benchmarks.md -charts docs/bench
 
-bench-quick: deps build bench-setup
+bench-quick: deps build build-nocluster bench-setup
 	$(GO) -C bench build -o $(abspath $(BIN))/shipote-bench ./cmd/shipote-bench
-	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote exec $(BIN)/shipote-bench -quick
+	SHIPOTE_BIN=$(CURDIR)/$(BIN)/shipote SHIPOTE_BIN_NOCLUSTER=$(CURDIR)/$(BIN)/shipote-nocluster exec $(BIN)/shipote-bench -quick
 
 soak:
 	SHIPOTE_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Soak|FaultInjection' ./...

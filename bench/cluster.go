@@ -6,6 +6,10 @@
 // stream between the two) against a tap of the same pipeline asked of the
 // member running it. Every daemon runs with --limits none, baseline
 // included: the figures are about routing, not cgroups.
+//
+// It also measures what linking the cluster costs a daemon that does not
+// join one: the idle RSS of the default build against the same daemon
+// built with the nocluster tag, launched side by side.
 
 package bench
 
@@ -34,14 +38,20 @@ type ClusterParams struct {
 	// read for TapRead after TapWarm.
 	TapRounds        int
 	TapWarm, TapRead time.Duration
+	// LinkRuns launches of the two builds for the idle RSS, read Settle
+	// after each launch.
+	LinkRuns int
+	Settle   time.Duration
 }
 
 // ClusterParamsFor returns the sizes of a full or quick run.
 func ClusterParamsFor(quick bool) ClusterParams {
 	if quick {
-		return ClusterParams{Nodes: 3, PerNode: 200, Runs: 1, Seq: 30, TapRounds: 2, TapWarm: 200 * time.Millisecond, TapRead: time.Second}
+		return ClusterParams{Nodes: 3, PerNode: 200, Runs: 1, Seq: 30, TapRounds: 2, TapWarm: 200 * time.Millisecond, TapRead: time.Second,
+			LinkRuns: 1, Settle: 2 * time.Second}
 	}
-	return ClusterParams{Nodes: 3, PerNode: 1000, Runs: 3, Seq: 100, TapRounds: 3, TapWarm: 300 * time.Millisecond, TapRead: 2 * time.Second}
+	return ClusterParams{Nodes: 3, PerNode: 1000, Runs: 3, Seq: 100, TapRounds: 3, TapWarm: 300 * time.Millisecond, TapRead: 2 * time.Second,
+		LinkRuns: 5, Settle: 2 * time.Second}
 }
 
 // RunCluster runs the cluster suite with ClusterParamsFor(quick).
@@ -117,7 +127,81 @@ func MeasureCluster(ctx context.Context, r *Report, par ClusterParams) error {
 	tap.Base, _, _ = Median(rate(func(x clusterRun) float64 { return x.tapLocal }))
 	tap.Met = Bool(tap.Base > 0 && tap.Value >= 0.5*tap.Base)
 	r.Add(tap)
+	return measureLinkCost(ctx, r, bin, root, par)
+}
+
+// measureLinkCost adds the row of what the cluster's packages cost an idle
+// daemon: VmRSS of the default build and of the nocluster build, each
+// launched with no state and no cluster flag, side by side (which of the
+// two launches first alternates), read par.Settle after both answer.
+func measureLinkCost(ctx context.Context, r *Report, bin, root string, par ClusterParams) error {
+	nc, err := peers.BuildShipoteNocluster(ctx, root)
+	if err != nil {
+		return err
+	}
+	var with, without []float64
+	for i := range par.LinkRuns {
+		a, b, err := idleRSSPair(ctx, bin, nc, filepath.Join(root, fmt.Sprintf("link%d", i)), par.Settle, i%2 == 1)
+		if err != nil {
+			return fmt.Errorf("idle RSS, run %d: %w", i+1, err)
+		}
+		with, without = append(with, a), append(without, b)
+	}
+	row := Row{Group: "cluster", Name: "daemon RSS, 0 processes, default build (the cluster's packages linked, no cluster joined)", Unit: "MiB",
+		Baseline: "the same daemon built with -tags nocluster (make build-nocluster)",
+		Note:     fmt.Sprintf("VmRSS read %v after both daemons answer, launched side by side with no state; median of %d runs", par.Settle, len(with))}
+	med, lo, hi := Median(with)
+	row.Value = med
+	if len(with) > 1 {
+		row.Min, row.Max = lo, hi
+	}
+	row.Base, _, _ = Median(without)
+	r.Add(row)
 	return nil
+}
+
+// idleRSSPair launches the daemons of binaries a and b under dir (b first
+// when bFirst), waits settle once both answer, and returns their VmRSS in
+// MiB.
+func idleRSSPair(ctx context.Context, a, b, dir string, settle time.Duration, bFirst bool) (rssA, rssB float64, err error) {
+	bins := []string{a, b}
+	if bFirst {
+		bins = []string{b, a}
+	}
+	var ds []*peers.ShipoteDaemon
+	defer func() {
+		for _, d := range ds {
+			if cerr := d.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+	}()
+	for i, bin := range bins {
+		d, err := peers.NewShipoteDaemon(bin, filepath.Join(dir, fmt.Sprint(i)))
+		if err != nil {
+			return 0, 0, err
+		}
+		d.Parent = fmt.Sprintf("shipote-bench-link-%d-%d", os.Getpid(), i)
+		if err := d.Launch(ctx); err != nil {
+			return 0, 0, fmt.Errorf("launch %s: %w", bin, err)
+		}
+		ds = append(ds, d)
+	}
+	if err := sleepCtx(ctx, settle); err != nil {
+		return 0, 0, err
+	}
+	rss := make([]float64, 2)
+	for i, d := range ds {
+		n, err := peers.RSS(d.PID())
+		if err != nil {
+			return 0, 0, err
+		}
+		rss[i] = float64(n) / mib
+	}
+	if bFirst {
+		return rss[1], rss[0], nil
+	}
+	return rss[0], rss[1], nil
 }
 
 // tapPipeline is the pipeline the tap figures read: unpaced, so that a

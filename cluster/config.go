@@ -9,6 +9,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -70,6 +71,10 @@ const (
 // ErrNotLoopback is wrapped by Validate's error for an advertise host
 // that is not loopback, on a cluster without TLS.
 var ErrNotLoopback = errors.New("without TLS a member binds loopback addresses only")
+
+// ErrNotLinked is Join's error in a build with the nocluster tag, which
+// links none of the cluster's transport.
+var ErrNotLinked = errors.New("this shipote was built with the nocluster tag and cannot join a cluster")
 
 // Validate checks c and returns an error naming the first bad field.
 func (c Config) Validate() error {
@@ -187,16 +192,6 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// heartbeatAddr is the heartbeat listener's address of the member that
-// advertises addr.
-func heartbeatAddr(addr string) string {
-	h, p, err := splitAddr(addr)
-	if err != nil {
-		return addr
-	}
-	return net.JoinHostPort(h, strconv.Itoa(p+1))
-}
-
 // NodeInfo is what a member says of itself.
 type NodeInfo struct {
 	Node    string `json:"node"`
@@ -233,3 +228,10 @@ type Response struct {
 // ForwardedHeader marks a request a member forwarded: it is served where
 // it arrives and never forwarded again. Its value is the sender's node.
 const ForwardedHeader = "Shipote-Forwarded"
+
+// Server is what a member serves to the others: its API handler, which
+// forwarded requests go to, and what it says of itself.
+type Server struct {
+	Handler http.Handler
+	Info    func(ctx context.Context) NodeInfo
+}

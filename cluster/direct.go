@@ -1,3 +1,5 @@
+//go:build !nocluster
+
 // This file carries a forwarded request's answer over a direct stream: a
 // TCP connection between the two members, negotiated by their node
 // actors, for answers that are bulk bytes (a tap) rather than messages.

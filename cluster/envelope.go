@@ -1,3 +1,5 @@
+//go:build !nocluster
+
 // This file is the one message type members exchange: an envelope of a
 // kind and a JSON body. protoactor-go's remote carries protobuf messages
 // only; the envelope's descriptor is built here at start-up (dynamicpb),

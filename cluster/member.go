@@ -1,3 +1,5 @@
+//go:build !nocluster
+
 // This file is a member's life: joining (remote, the cluster, the
 // membership provider, the node actor), leaving, and the roster of
 // members it knows.
@@ -34,12 +36,9 @@ import (
 // member's is {address, nodeActorName} without a lookup.
 const nodeActorName = "shipote-node"
 
-// Server is what a member serves to the others: its API handler, which
-// forwarded requests go to, and what it says of itself.
-type Server struct {
-	Handler http.Handler
-	Info    func(ctx context.Context) NodeInfo
-}
+// Linked tells whether this build can join a cluster: false with the
+// nocluster build tag.
+const Linked = true
 
 // Member is this process's membership of a cluster.
 type Member struct {

@@ -1,3 +1,5 @@
+//go:build !nocluster
+
 // This file is the node actor, which answers the other members, and the
 // token check on the transport.
 

@@ -1,3 +1,5 @@
+//go:build !nocluster
+
 // This file builds a member's membership provider: protoactor's
 // automanaged one, which polls the heartbeat listener every member serves
 // (Config.Peers), or its etcd one, with which every member registers
@@ -13,6 +15,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +98,16 @@ func (m *Member) newAutomanagedProvider() (membership, error) {
 		}
 	}
 	return &automanagedProvider{AutoManagedProvider: automanaged.NewWithTesting(cfg.Heartbeat, port+1, hb, hosts...), ln: ln}, nil
+}
+
+// heartbeatAddr is the heartbeat listener's address of the member that
+// advertises addr.
+func heartbeatAddr(addr string) string {
+	h, p, err := splitAddr(addr)
+	if err != nil {
+		return addr
+	}
+	return net.JoinHostPort(h, strconv.Itoa(p+1))
 }
 
 // nodeModel is what the heartbeat answers: the provider's node model.

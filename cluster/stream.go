@@ -1,3 +1,5 @@
+//go:build !nocluster
+
 // This file streams a forwarded request's answer (a followed log): the
 // owner sends what its handler writes as chunk messages, at most a window
 // of them unacknowledged, and the asking member writes each to its client

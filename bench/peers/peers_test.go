@@ -142,6 +142,10 @@ func TestFindErrorsSayWhy(t *testing.T) {
 	if _, err := BuildShipote(context.Background(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "SHIPOTE_BIN") {
 		t.Fatalf("BuildShipote with a missing SHIPOTE_BIN: %v", err)
 	}
+	t.Setenv("SHIPOTE_BIN_NOCLUSTER", "/nonexistent/shipote-nocluster")
+	if _, err := BuildShipoteNocluster(context.Background(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "SHIPOTE_BIN_NOCLUSTER") {
+		t.Fatalf("BuildShipoteNocluster with a missing SHIPOTE_BIN_NOCLUSTER: %v", err)
+	}
 }
 
 // poll waits until count() == want.

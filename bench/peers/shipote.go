@@ -149,20 +149,32 @@ const shipoteBackoff = "shipote: restart always, backoff_ms=1 (its minimum; 0 me
 // built into dir from the main module (the caller's working directory must
 // be inside the repository).
 func BuildShipote(ctx context.Context, dir string) (string, error) {
-	if b := os.Getenv("SHIPOTE_BIN"); b != "" {
+	return shipoteBinary(ctx, "SHIPOTE_BIN", filepath.Join(dir, "shipote"))
+}
+
+// BuildShipoteNocluster returns the shipote binary built with the
+// nocluster tag (no cluster transport linked): $SHIPOTE_BIN_NOCLUSTER when
+// set, else one built into dir from the main module.
+func BuildShipoteNocluster(ctx context.Context, dir string) (string, error) {
+	return shipoteBinary(ctx, "SHIPOTE_BIN_NOCLUSTER", filepath.Join(dir, "shipote-nocluster"), "nocluster")
+}
+
+// shipoteBinary returns the binary named by the environment variable env,
+// else builds ./cmd/shipote with tags into bin.
+func shipoteBinary(ctx context.Context, env, bin string, tags ...string) (string, error) {
+	if b := os.Getenv(env); b != "" {
 		if _, err := os.Stat(b); err != nil {
-			return "", fmt.Errorf("SHIPOTE_BIN: %w", err)
+			return "", fmt.Errorf("%s: %w", env, err)
 		}
 		return filepath.Abs(b)
 	}
-	bin := filepath.Join(dir, "shipote")
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	root, _, err := modules.Dirs(ctx)
 	if err != nil {
-		return "", fmt.Errorf("build shipote: %w", err)
+		return "", fmt.Errorf("build shipote %v: %w", tags, err)
 	}
-	if err := modules.Build(ctx, root, "./cmd/shipote", bin); err != nil {
+	if err := modules.Build(ctx, root, "./cmd/shipote", bin, tags...); err != nil {
 		return "", err
 	}
 	return bin, nil

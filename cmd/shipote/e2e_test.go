@@ -131,10 +131,16 @@ func startDaemon(t *testing.T, sock, state, parent string, extra ...string) *dae
 // launchDaemon starts a daemon without waiting for it.
 func launchDaemon(t *testing.T, env []string, sock, state, parent string, extra ...string) *daemonProc {
 	t.Helper()
+	return launchDaemonOf(t, bin, env, sock, state, parent, extra...)
+}
+
+// launchDaemonOf starts the daemon of binary, without waiting for it.
+func launchDaemonOf(t *testing.T, binary string, env []string, sock, state, parent string, extra ...string) *daemonProc {
+	t.Helper()
 	args := []string{"daemon", "--socket", sock, "--state", state, "--cgroup-parent", parent,
 		"--log-format", "json", "--sample-interval", "200ms", "--grace", "1s"}
 	d := &daemonProc{t: t, sock: sock, state: state, parent: parent, stderr: &syncBuffer{}, done: make(chan struct{})}
-	d.cmd = exec.Command(bin, append(args, extra...)...)
+	d.cmd = exec.Command(binary, append(args, extra...)...)
 	d.cmd.Stderr = d.stderr
 	d.cmd.Env = append(os.Environ(), env...)
 	if err := d.cmd.Start(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // Dirs returns the directories of the main module (root) and of the bench
@@ -38,13 +39,17 @@ func Dirs(ctx context.Context) (root, bench string, err error) {
 }
 
 // Build builds the package pkg (a path relative to dir, like ./cmd/shipote)
-// of the module in dir into the file out.
-func Build(ctx context.Context, dir, pkg, out string) error {
+// of the module in dir into the file out, with the build tags given.
+func Build(ctx context.Context, dir, pkg, out string, tags ...string) error {
 	out, err := filepath.Abs(out) // -C would make a relative out relative to dir
 	if err != nil {
 		return fmt.Errorf("go build %s: %w", pkg, err)
 	}
-	b, err := exec.CommandContext(ctx, "go", "-C", dir, "build", "-o", out, pkg).CombinedOutput()
+	args := []string{"-C", dir, "build", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	b, err := exec.CommandContext(ctx, "go", append(args, pkg)...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("go build %s in %s: %w: %s", pkg, dir, err, b)
 	}

@@ -46,6 +46,9 @@ func (o *ClusterOptions) config() (cfg cluster.Config, ok bool, err error) {
 		o.TLSCert == "" && o.TLSKey == "" && o.TLSCA == "" {
 		return cfg, false, nil
 	}
+	if !cluster.Linked {
+		return cfg, false, cmdutil.FlagErrorf("%v: the cluster flags (--cluster, --node, --advertise, --peers, --etcd, --cluster-token-file, --tls-*) cannot be used", cluster.ErrNotLinked)
+	}
 	if len(o.Peers) > 0 && len(o.Etcd) > 0 {
 		return cfg, false, cmdutil.FlagErrorf("--etcd and --peers exclude each other: membership comes from etcd or from the peers' heartbeats")
 	}
