@@ -74,6 +74,10 @@ func TestE2ENoclusterBuild(t *testing.T) {
 		d.kill()
 		t.Fatalf("nocluster daemon not healthy: %v\nstderr:\n%s", err, d.stderr.String())
 	}
+	// Its version says which build it is; the default client reads it.
+	if out := d.ok(t, "version"); !strings.Contains(out, "daemon: shipote ") || !strings.Contains(out, "+nocluster") {
+		t.Errorf("version of the nocluster daemon does not say nocluster:\n%s", out)
+	}
 	id := d.id(t, "ws", "create", "--label", "single")
 	if ls := d.ok(t, "ws", "ls"); !strings.Contains(ls, id) || !strings.Contains(ls, "single") {
 		t.Fatalf("ws ls of the nocluster daemon lacks %s:\n%s", id, ls)
