@@ -15,9 +15,10 @@ type eventStreamSub struct {
 	sub    *eventstream.Subscription
 }
 
-func subscribeDeadLetters(system *actor.ActorSystem) *eventStreamSub {
+func subscribeDeadLetters(system *actor.ActorSystem, rt *actors.Runtime) *eventStreamSub {
 	sub := system.EventStream.Subscribe(func(evt any) {
 		if dl, ok := evt.(*actor.DeadLetterEvent); ok {
+			rt.DeadLetter(dl.PID, dl.Message)
 			actors.FailDeadLetter(system, dl.Message, dl.Sender)
 		}
 	})

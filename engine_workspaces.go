@@ -22,6 +22,7 @@ import (
 	"github.com/shipote/shipote/internal/logfile"
 	"github.com/shipote/shipote/internal/logring"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 )
 
 // errStopped is what every call returns once Stop has begun.
@@ -55,7 +56,13 @@ func askPID[T any](ctx context.Context, e *Engine, pid *actor.PID, msg any, c as
 		c.Cancel()
 		return zero, err
 	}
-	e.system.Root.RequestWithCustomSender(pid, msg, c.Sender())
+	if r, ok := msg.(protocol.Request); ok && pid != e.pid {
+		// Straight to a workspace: should it stop with the request
+		// unread, the request fails rather than wait for ctx.
+		e.rt.SendRequest(pid, r, c.Sender())
+	} else {
+		e.system.Root.RequestWithCustomSender(pid, msg, c.Sender())
+	}
 	return wait(ctx, e, c)
 }
 

@@ -248,7 +248,7 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Engine,
 	if cfg.LogDir != "" {
 		rt.Go(e.sweepLogs)
 	}
-	e.deadSub = subscribeDeadLetters(system)
+	e.deadSub = subscribeDeadLetters(system, rt)
 	ecfg := actors.EngineConfig{Runtime: rt}
 	// The engine's top-level actors are resumed after a panic (see
 	// actors.ResumeOnPanic): a restart would lose the registry or the

@@ -354,7 +354,7 @@ func (e *engine) setSaved(name string, spec *messages.PipelineSpec) (undo func()
 func (e *engine) removeDurably(ctx actor.Context, en *wsEntry, m *RemoveWorkspace) {
 	if r := en.removal; r != nil {
 		if r.durable {
-			ctx.Send(en.pid, m) // the workspace adds the caller to its removal
+			e.rt.sendRequest(ctx, en.pid, m) // the workspace adds the caller to its removal
 		} else {
 			r.waiting = append(r.waiting, m)
 		}
@@ -458,11 +458,11 @@ func (e *engine) route(ctx actor.Context, m routed) {
 				e.runs = make(map[uint64]durableRun)
 			}
 			e.runs[e.replySeq] = durableRun{en: en, reply: rm.Reply}
-			ctx.Send(en.pid, &fwd)
+			e.rt.sendRequest(ctx, en.pid, &fwd)
 			return
 		}
 	}
-	ctx.Send(en.pid, m)
+	e.rt.sendRequest(ctx, en.pid, m)
 }
 
 // durableRun is a supervised pipeline's start the engine forwarded to a

@@ -172,3 +172,66 @@ func TestResultLeftInAStoppedActorIsReleased(t *testing.T) {
 		})
 	}
 }
+
+// A request still in a workspace's mailbox when the workspace stops is
+// dropped unread by protoactor, with no dead letter. Its caller is
+// answered ErrNotFound at the stop, not when its context ends: sent
+// straight to the workspace (the Engine API, Runtime.SendRequest) or
+// routed by the engine actor.
+func TestRequestLeftInAStoppedWorkspaceIsAnswered(t *testing.T) {
+	for _, routed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("routed=%v", routed), func(t *testing.T) {
+			h := startEngineHarness(t)
+			wr := newTestCall[messages.WorkspaceInfo](h)
+			ws, err := ask(h, &CreateWorkspace{Spec: messages.WorkspaceSpec{Label: "asked"}, Reply: wr.Reply}, wr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wsPID, ok := h.rt.Directory.Lookup(ws.ID)
+			if !ok {
+				t.Fatal("workspace not in the directory")
+			}
+			release, holding := make(chan struct{}), make(chan struct{})
+			hook := func(kind string, msg any) {
+				if _, ok := msg.(*holdOn); ok {
+					close(holding)
+					<-release
+				}
+			}
+			panicHook.Store(&hook)
+			defer func() {
+				select {
+				case <-release:
+				default:
+					close(release)
+				}
+			}()
+			h.sys.Root.Send(wsPID, &holdOn{})
+			<-holding
+
+			c := newTestCall[messages.WorkspaceInfo](h)
+			req := &GetWorkspace{Workspace: ws.ID, Reply: c.Reply}
+			if routed {
+				h.sys.Root.RequestWithCustomSender(h.engine, req, c.Sender())
+			} else {
+				h.rt.SendRequest(wsPID, req, c.Sender())
+			}
+			held := func() int {
+				h.rt.heldMu.Lock()
+				defer h.rt.heldMu.Unlock()
+				return len(h.rt.held[wsPID.Id])
+			}
+			eventually(t, "the request queued behind holdOn", func() bool { return held() == 1 })
+			// A stop (a system message) overtakes it.
+			h.sys.Root.Stop(wsPID)
+			close(release)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := c.Wait(ctx); !errors.Is(err, messages.ErrNotFound) || ctx.Err() != nil {
+				t.Fatalf("answer: %v (context: %v), want ErrNotFound at the stop", err, ctx.Err())
+			}
+			eventually(t, "nothing held", func() bool { return held() == 0 })
+		})
+	}
+}

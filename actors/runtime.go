@@ -21,6 +21,7 @@ import (
 	"github.com/shipote/shipote/internal/logfile"
 	"github.com/shipote/shipote/internal/proc"
 	"github.com/shipote/shipote/messages"
+	"github.com/shipote/shipote/messages/protocol"
 )
 
 // Runtime is shared by the actors of one engine. Its fields are set before
@@ -176,6 +177,13 @@ type heldResult interface {
 // tell that m will never be read; one sent after the stop goes to dead
 // letters, and its fail finds it held or not.
 func (rt *Runtime) sendHeld(pid *actor.PID, m heldResult) {
+	rt.hold(pid, m)
+	rt.send(pid, m)
+}
+
+// hold keeps m for the actor pid until the actor takes it (take) or
+// stops (releaseHeld).
+func (rt *Runtime) hold(pid *actor.PID, m heldResult) {
 	rt.heldMu.Lock()
 	if rt.held == nil {
 		rt.held = make(map[string]map[heldResult]struct{})
@@ -187,8 +195,47 @@ func (rt *Runtime) sendHeld(pid *actor.PID, m heldResult) {
 	}
 	set[m] = struct{}{}
 	rt.heldMu.Unlock()
-	rt.send(pid, m)
 }
+
+// askedRequest is a request on its way to a workspace actor. A workspace
+// that stops with it still in its mailbox drops it unread (protoactor
+// gives no dead letter for those); its stop releases the request with an
+// error, so that its caller is answered at once rather than when its
+// context ends.
+type askedRequest struct{ r protocol.Request }
+
+func (a askedRequest) fail(err error)    { a.r.Fail(err) }
+func (a askedRequest) release(err error) { a.r.Fail(err) }
+
+// SendRequest sends the request r to the workspace actor pid, with sender
+// as its sender, from outside the actor world (the Engine API). The
+// workspace takes it when it arrives (arrived); if it stops first, r
+// fails with ErrNotFound.
+func (rt *Runtime) SendRequest(pid *actor.PID, r protocol.Request, sender *actor.PID) {
+	rt.hold(pid, askedRequest{r})
+	rt.System.Root.RequestWithCustomSender(pid, r, sender)
+}
+
+// sendRequest is SendRequest from an actor (the engine routing a request
+// to its workspace; the request's Reply is bound already).
+func (rt *Runtime) sendRequest(ctx actor.Context, pid *actor.PID, r protocol.Request) {
+	rt.hold(pid, askedRequest{r})
+	ctx.Send(pid, r)
+}
+
+// arrived takes msg, when it is a request sent with SendRequest or
+// sendRequest, off the list of those on their way to pid: pid is
+// reading it (its Receive), or it reached pid after its stop (a dead
+// letter, which the dead-letter hook answers).
+func (rt *Runtime) arrived(pid *actor.PID, msg any) {
+	if r, ok := msg.(protocol.Request); ok {
+		rt.take(pid, askedRequest{r})
+	}
+}
+
+// DeadLetter is for the dead-letter hook: msg reached pid after pid
+// stopped. The hook answers it (FailDeadLetter).
+func (rt *Runtime) DeadLetter(pid *actor.PID, msg any) { rt.arrived(pid, msg) }
 
 // take hands m over to its actor; false when it was released already (or
 // never held).

@@ -308,6 +308,7 @@ func put[K comparable, V any](m *map[K]V, k K, v V) {
 
 func (w *workspace) Receive(ctx actor.Context) {
 	bindSender(ctx)
+	w.rt.arrived(ctx.Self(), ctx.Message())
 	testPanic(KindWorkspace, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *Result[struct{}]:
