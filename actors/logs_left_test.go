@@ -143,15 +143,7 @@ func TestResultLeftInAStoppedActorIsReleased(t *testing.T) {
 			} else {
 				answer = exec(h, ws.ID, wsPID, token)
 			}
-			held := func() int {
-				h.rt.heldMu.Lock()
-				defer h.rt.heldMu.Unlock()
-				return len(h.rt.held[target.Id])
-			}
-			eventually(t, "the result queued behind holdOn", func() bool { return held() == 1 })
-			// A stop (a system message) overtakes it.
-			h.sys.Root.Stop(target)
-			close(release)
+			held := stopHolding(t, h, target, "the result", release)
 
 			if tc.answered {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -171,6 +163,23 @@ func TestResultLeftInAStoppedActorIsReleased(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stopHolding waits until one message is held for the actor pid, which a
+// holdOn blocks, then stops pid (the stop, a system message, overtakes
+// what its mailbox holds) and lets holdOn go. It returns how many are held
+// for pid.
+func stopHolding(t *testing.T, h *engineHarness, pid *actor.PID, what string, release chan struct{}) func() int {
+	t.Helper()
+	held := func() int {
+		h.rt.heldMu.Lock()
+		defer h.rt.heldMu.Unlock()
+		return len(h.rt.held[pid.Id])
+	}
+	eventually(t, what+" queued behind holdOn", func() bool { return held() == 1 })
+	h.sys.Root.Stop(pid)
+	close(release)
+	return held
 }
 
 // A request still in a workspace's mailbox when the workspace stops is
@@ -216,15 +225,7 @@ func TestRequestLeftInAStoppedWorkspaceIsAnswered(t *testing.T) {
 			} else {
 				h.rt.SendRequest(wsPID, req, c.Sender())
 			}
-			held := func() int {
-				h.rt.heldMu.Lock()
-				defer h.rt.heldMu.Unlock()
-				return len(h.rt.held[wsPID.Id])
-			}
-			eventually(t, "the request queued behind holdOn", func() bool { return held() == 1 })
-			// A stop (a system message) overtakes it.
-			h.sys.Root.Stop(wsPID)
-			close(release)
+			held := stopHolding(t, h, wsPID, "the request", release)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
