@@ -95,15 +95,7 @@ func TestResultLeftInAStoppedActorIsReleased(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := startEngineHarness(t)
 			h.rt.LogDir = t.TempDir()
-			wr := newTestCall[messages.WorkspaceInfo](h)
-			ws, err := ask(h, &CreateWorkspace{Spec: messages.WorkspaceSpec{Label: "held"}, Reply: wr.Reply}, wr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wsPID, ok := h.rt.Directory.Lookup(ws.ID)
-			if !ok {
-				t.Fatal("workspace not in the directory")
-			}
+			ws, wsPID := createWorkspace(t, h, "held")
 			runID := messages.NewID()
 			target := wsPID
 			if tc.target != nil {
@@ -165,6 +157,22 @@ func TestResultLeftInAStoppedActorIsReleased(t *testing.T) {
 	}
 }
 
+// createWorkspace creates a workspace labelled label and returns its view
+// and its actor's PID.
+func createWorkspace(t *testing.T, h *engineHarness, label string) (messages.WorkspaceInfo, *actor.PID) {
+	t.Helper()
+	wr := newTestCall[messages.WorkspaceInfo](h)
+	ws, err := ask(h, &CreateWorkspace{Spec: messages.WorkspaceSpec{Label: label}, Reply: wr.Reply}, wr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, ok := h.rt.Directory.Lookup(ws.ID)
+	if !ok {
+		t.Fatal("workspace not in the directory")
+	}
+	return ws, pid
+}
+
 // stopHolding waits until one message is held for the actor pid, which a
 // holdOn blocks, then stops pid (the stop, a system message, overtakes
 // what its mailbox holds) and lets holdOn go. It returns how many are held
@@ -191,15 +199,7 @@ func TestRequestLeftInAStoppedWorkspaceIsAnswered(t *testing.T) {
 	for _, routed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("routed=%v", routed), func(t *testing.T) {
 			h := startEngineHarness(t)
-			wr := newTestCall[messages.WorkspaceInfo](h)
-			ws, err := ask(h, &CreateWorkspace{Spec: messages.WorkspaceSpec{Label: "asked"}, Reply: wr.Reply}, wr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wsPID, ok := h.rt.Directory.Lookup(ws.ID)
-			if !ok {
-				t.Fatal("workspace not in the directory")
-			}
+			ws, wsPID := createWorkspace(t, h, "asked")
 			release, holding := make(chan struct{}), make(chan struct{})
 			hook := func(kind string, msg any) {
 				if _, ok := msg.(*holdOn); ok {
